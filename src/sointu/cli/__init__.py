@@ -1,0 +1,79 @@
+"""The ``sointu`` command: thin click commands that parse, call one library function, report.
+
+Every command module registers its commands on :data:`group`. :func:`main` turns sointu's
+own errors and click's usage errors into one line on stderr and a non-zero exit, and
+Ctrl-C into exit code 130, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import SointuError
+
+__all__ = ["main", "group"]
+
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 96})
+@click.version_option(__version__, "--version", prog_name="sointu", message="%(prog)s %(version)s")
+def group() -> None:
+    """Compose, render and play sound-relaxation sessions of singing bowls, gongs and chimes.
+
+    \b
+    Example:
+      sointu instruments
+      sointu strike universal -o bowl.wav
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    _register()
+    try:
+        rv = group.main(args=argv, prog_name="sointu", standalone_mode=False)
+    except SointuError as exc:
+        _fail(str(exc), exc.exit_code)
+    except _NoArgsIsHelp as exc:  # click >= 8.2: called with no arguments
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except click.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None and ctx.parent is not None else ""
+        _fail(where + exc.format_message(), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.exit(1)
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"sointu: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+_registered = False
+
+
+def _register() -> None:
+    """Import the command modules (each adds its commands to :data:`group`)."""
+    global _registered
+    if _registered:
+        return
+    import importlib
+
+    for name in ("instruments", "sessions", "live", "delivery"):
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+    _registered = True

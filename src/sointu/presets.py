@@ -1,0 +1,192 @@
+"""Finding and reading preset files (TOML): shipped presets, ./presets and explicit paths.
+
+Presets are data: nothing in them is executed. This module only finds files and parses TOML
+into plain dicts with error messages that name file, line and column; the meaning of the keys
+is checked by the engine (instruments) and the session loader (sessions).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from .errors import PresetError
+
+__all__ = [
+    "shipped_dir",
+    "search_dirs",
+    "read_toml",
+    "find_preset",
+    "list_presets",
+    "Checker",
+]
+
+_SOURCE_PRESETS = Path(__file__).resolve().parents[2] / "presets"
+
+
+def shipped_dir() -> Path:
+    """The folder of presets shipped with sointu (source tree or installed package)."""
+    try:
+        root = resources.files("sointu._presets")
+        path = Path(str(root))
+        if path.is_dir():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return _SOURCE_PRESETS
+
+
+def search_dirs(kind: str, extra: Path | None = None) -> list[Path]:
+    """Folders searched for presets of one kind ('instruments' or 'sessions'), first wins.
+
+    Order: an explicit folder, then ``./presets/<kind>`` and ``./presets`` in the current
+    directory, then the shipped presets.
+    """
+    dirs: list[Path] = []
+    if extra is not None:
+        dirs += [Path(extra) / kind, Path(extra)]
+    cwd = Path.cwd() / "presets"
+    dirs += [cwd / kind, cwd, shipped_dir() / kind]
+    seen: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [s.resolve() for s in seen]:
+            seen.append(d)
+    return seen
+
+
+def read_toml(path: Path) -> dict:
+    """Parse one TOML file; a malformed file raises PresetError naming file, line and column."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"{path}: no such preset file") from None
+    except IsADirectoryError:
+        raise PresetError(f"{path}: is a folder, expected a .toml preset file") from None
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise PresetError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line L, column C)"; keep it on one line.
+        msg = str(exc).replace("\n", " ")
+        raise PresetError(f"{path}: malformed TOML: {msg}") from None
+
+
+def list_presets(kind: str, extra: Path | None = None) -> dict[str, Path]:
+    """Preset name -> file for every preset of one kind found in the search folders."""
+    found: dict[str, Path] = {}
+    for d in search_dirs(kind, extra):
+        for f in sorted(d.glob("*.toml")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def find_preset(kind: str, name_or_path: str, extra: Path | None = None) -> Path:
+    """Resolve a preset given by name (``classic-60``) or by path (``my/bowl.toml``)."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists() or "/" in name_or_path:
+        if not p.is_file():
+            raise PresetError(f"{name_or_path}: no such preset file")
+        return p
+    known = list_presets(kind, extra)
+    if name_or_path in known:
+        return known[name_or_path]
+    names = ", ".join(sorted(known)) or "none found"
+    singular = kind.rstrip("s")
+    raise PresetError(f"unknown {singular} '{name_or_path}'; known: {names}")
+
+
+class Checker:
+    """Reads typed, range-checked values from a preset table, naming file and key on error.
+
+    Parameters
+    ----------
+    source : str
+        Where the table came from (a file path), used in messages.
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, msg: str) -> PresetError:
+        return PresetError(f"{self.source}: {key}: {msg}")
+
+    def check_keys(self, table: dict, allowed: set[str], where: str) -> None:
+        """Reject keys that are not in ``allowed`` (listing the allowed ones)."""
+        for key in table:
+            if key not in allowed:
+                ok = ", ".join(sorted(allowed))
+                raise self.fail(f"{where}{key}", f"unknown key; allowed: {ok}")
+
+    def number(
+        self,
+        table: dict,
+        key: str,
+        where: str = "",
+        *,
+        default: float | None = None,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+    ) -> float:
+        """A finite number in [lo, hi] (or (lo, hi] when ``lo_open``)."""
+        if key not in table:
+            if default is None:
+                raise self.fail(f"{where}{key}", "missing")
+            return default
+        return self.value_number(table[key], f"{where}{key}", lo=lo, hi=hi, lo_open=lo_open)
+
+    def value_number(self, v, name: str, *, lo=None, hi=None, lo_open=False) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(name, f"expected a number, got {v!r}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise self.fail(name, f"expected a finite number, got {v!r}")
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise self.fail(name, f"{v:g} is out of range; allowed {_range(lo, hi, lo_open)}")
+        if hi is not None and v > hi:
+            raise self.fail(name, f"{v:g} is out of range; allowed {_range(lo, hi, lo_open)}")
+        return v
+
+    def string(self, table: dict, key: str, where: str = "", *, default: str | None = None,
+               choices: tuple[str, ...] | None = None) -> str:
+        """A string, optionally one of ``choices``."""
+        if key not in table:
+            if default is None:
+                raise self.fail(f"{where}{key}", "missing")
+            return default
+        v = table[key]
+        if not isinstance(v, str):
+            raise self.fail(f"{where}{key}", f"expected text, got {v!r}")
+        if choices is not None and v not in choices:
+            raise self.fail(f"{where}{key}", f"'{v}' is not allowed; allowed: {', '.join(choices)}")
+        return v
+
+    def numbers(self, table: dict, key: str, where: str = "", *, length: int | None = None,
+                default: list[float] | None = None, lo=None, hi=None, lo_open=False) -> list[float]:
+        """A list of finite numbers, each in range, optionally of a given length."""
+        if key not in table:
+            if default is None:
+                raise self.fail(f"{where}{key}", "missing")
+            return list(default)
+        v = table[key]
+        if not isinstance(v, list) or not v:
+            raise self.fail(f"{where}{key}", f"expected a non-empty list of numbers, got {v!r}")
+        if length is not None and len(v) != length:
+            raise self.fail(f"{where}{key}", f"expected {length} values, got {len(v)}")
+        return [
+            self.value_number(x, f"{where}{key}[{i}]", lo=lo, hi=hi, lo_open=lo_open)
+            for i, x in enumerate(v)
+        ]
+
+
+def _range(lo, hi, lo_open) -> str:
+    left = "(" if lo_open else "["
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "inf" if hi is None else f"{hi:g}"
+    return f"{left}{lo_s}, {hi_s}]"
