@@ -82,8 +82,22 @@ def list_presets(kind: str, extra: Path | None = None) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for d in search_dirs(kind, extra):
         for f in sorted(d.glob("*.toml")):
-            found.setdefault(f.stem, f)
+            if d.name == kind or _looks_like(kind, f):
+                found.setdefault(f.stem, f)
     return found
+
+
+#: A top-level key that only presets of that kind have, to sort a flat ./presets folder.
+_MARKER = {"instruments": "family", "sessions": "phases"}
+
+
+def _looks_like(kind: str, path: Path) -> bool:
+    """Whether a file in a flat preset folder is of ``kind`` (malformed files count as both,
+    so that using them reports the problem)."""
+    try:
+        return _MARKER[kind] in read_toml(path)
+    except PresetError:
+        return True
 
 
 def find_preset(kind: str, name_or_path: str, extra: Path | None = None) -> Path:

@@ -1,0 +1,116 @@
+"""A piece: placed instruments and their strokes, turned into a Synth.
+
+This is where the data of a stroke (time, velocity, mallet, rim position) becomes mode
+amplitudes on the shared bank. Both ``sointu strike`` and whole sessions are built this way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from .bank import ModalBank, row_frames_for
+from .instrument import Instrument, Modes, load_mallets
+from .room import Room, mode_gains
+from .synth import Impulse, RubVoice, Synth, rub_pulse_hz
+
+__all__ = ["Piece", "SAMPLE_RATES", "check_sample_rate"]
+
+#: Sample rates sointu renders (Hz).
+SAMPLE_RATES = (22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+
+
+def check_sample_rate(sample_rate: int) -> int:
+    """Return ``sample_rate`` if supported, else raise UsageError listing the allowed ones."""
+    if sample_rate not in SAMPLE_RATES:
+        allowed = ", ".join(str(s) for s in SAMPLE_RATES)
+        raise UsageError(f"sample rate {sample_rate} Hz is not supported; allowed: {allowed}")
+    return int(sample_rate)
+
+
+@dataclass
+class _Placed:
+    key: str
+    modes: Modes
+    first: int
+    gains: np.ndarray
+
+
+class Piece:
+    """Instruments placed in a room, and the strokes played on them.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Frames per second (one of :data:`SAMPLE_RATES`).
+    room : Room
+        Reverb, width and seed of the room.
+    """
+
+    def __init__(self, sample_rate: int, room: Room | None = None):
+        self.sample_rate = check_sample_rate(sample_rate)
+        self.room = room or Room()
+        self._placed: dict[str, _Placed] = {}
+        self._count = 0
+        self._impulses: list[Impulse] = []
+        self._rubs: list[RubVoice] = []
+        self._row_frames = row_frames_for(self.sample_rate)
+
+    def add_instrument(self, key: str, instrument: Instrument, *, azimuth_deg: float = 0.0,
+                       distance: float = 1.0, level_db: float = 0.0) -> None:
+        """Place an instrument in the room under the name ``key``."""
+        modes = instrument.modes(self.sample_rate)
+        gains = mode_gains(modes.freq_hz, self.room, azimuth_deg=azimuth_deg,
+                           distance=distance, level_db=level_db)
+        self._placed[key] = _Placed(key, modes, self._count, gains)
+        self._count += modes.count
+
+    def instrument(self, key: str) -> Instrument:
+        return self._placed[key].modes.instrument
+
+    def _frame(self, time_s: float) -> int:
+        return int(round(time_s * self.sample_rate))
+
+    def strike(self, key: str, time_s: float, *, velocity: float = 0.7, mallet: str = "medium",
+               position_deg: float = 0.0, rng: np.random.Generator) -> None:
+        """Strike instrument ``key`` at ``time_s`` (s); see :meth:`Modes.strike`."""
+        p = self._placed[key]
+        ramp = min(self._frame(load_mallets()[mallet][2] / 1000.0), self._row_frames)
+        for ex in p.modes.strike(velocity, mallet, position_deg, rng):
+            self._impulses.append(
+                Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp))
+
+    def rub(self, key: str, time_s: float, hold_s: float, *, velocity: float = 0.7,
+            rng: np.random.Generator) -> None:
+        """Rub instrument ``key`` from ``time_s`` for ``hold_s`` seconds, then let it ring."""
+        p = self._placed[key]
+        inst = p.modes.instrument
+        drive, handoff = p.modes.rub_plan(velocity)
+        lead_of = np.empty(p.modes.count, dtype=int)
+        first_of_partial: dict[int, int] = {}
+        for m, part in enumerate(p.modes.partial):
+            lead_of[m] = first_of_partial.setdefault(int(part), m)
+        start = self._frame(time_s)
+        rev = inst.rub.rev_hz * float(np.exp(rng.normal(0.0, 0.1)))
+        self._rubs.append(RubVoice(
+            start=start,
+            release=start + max(1, self._frame(hold_s)),
+            first=p.first,
+            drive=drive,
+            lead_of=lead_of,
+            handoff=handoff,
+            build_s=inst.rub.build_s,
+            pulse_hz=rub_pulse_hz(inst.order[0], rev),
+            depth=inst.rub.pulsation,
+            phase=float(rng.uniform(0, 2 * np.pi)),
+        ))
+
+    def synth(self) -> Synth:
+        """The block generator for everything placed and played so far."""
+        freq = np.concatenate([p.modes.freq_hz for p in self._placed.values()])
+        tau = np.concatenate([p.modes.tau_s for p in self._placed.values()])
+        gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
+        bank = ModalBank(freq, tau, gains, self.sample_rate)
+        return Synth(bank, self._impulses, self._rubs)
