@@ -1,0 +1,84 @@
+"""``sointu instruments`` and ``sointu strike``: the instrument library and auditioning it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..engine.audition import audition
+from ..engine.fades import fade_out
+from ..engine.library import list_instruments, load_instrument
+from ..engine.piece import check_sample_rate
+from ..errors import UsageError
+from . import group
+
+
+@group.command("instruments")
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
+              help="Also list instrument presets in this folder.")
+def instruments_cmd(folder: Path | None) -> None:
+    """List the instrument library: name, family, fundamental, description.
+
+    \b
+    Example:
+      sointu instruments
+    """
+    for name, path in list_instruments(folder).items():
+        inst = load_instrument(str(path))
+        click.echo(f"{name:<20} {inst.family:<8} {inst.fundamental_hz:8.2f} Hz  "
+                   f"{inst.description}")
+
+
+@group.command("strike")
+@click.argument("instrument")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Audio file to write (.wav or .flac, chosen by suffix).")
+@click.option("--velocity", type=float, default=0.8, show_default=True, help="Strength, 0..1.")
+@click.option("--mallet", type=click.Choice(["soft", "medium", "hard"]), default="medium",
+              show_default=True, help="Mallet hardness: softer is darker.")
+@click.option("--position", "position_deg", type=float, default=None,
+              help="Where the rim is struck, in degrees (sets the beating); random if omitted.")
+@click.option("--rub", "rub_s", type=float, default=None,
+              help="Rub the rim for this many seconds instead of striking (bowls only).")
+@click.option("--seconds", type=float, default=None,
+              help="Length of the file; default: until the sound has rung out (-60 dB).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the small per-stroke variation.")
+@click.option("--sample-rate", type=int, default=48000, show_default=True, help="Hz.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
+               position_deg: float | None, rub_s: float | None, seconds: float | None,
+               seed: int, sample_rate: int, force: bool) -> None:
+    """Render one stroke (or a rub) of INSTRUMENT ringing out, to a WAV or FLAC file.
+
+    INSTRUMENT is a name from `sointu instruments` or a path to your own TOML file.
+
+    \b
+    Examples:
+      sointu strike universal -o bowl.wav
+      sointu strike pelvic --mallet soft --velocity 0.6 -o pelvic.flac
+      sointu strike heart --rub 20 -o singing.wav
+      sointu strike my-bowl.toml -o mine.wav
+    """
+    from ..render.atomic import check_target
+    from ..render.formats import resolve_format
+    from ..render.tags import Tags
+    from ..render.writer import write_blocks
+
+    if output.suffix.lower() not in (".wav", ".flac"):
+        raise UsageError(f"{output}: unsupported suffix '{output.suffix}'; allowed: .wav, .flac")
+    check_sample_rate(sample_rate)
+    inst = load_instrument(instrument)
+    synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
+                             position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
+    fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
+    check_target(output, force)
+    fade = int(0.05 * sample_rate) if seconds is not None else 0
+    blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)
+    what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
+    tags = Tags(title=f"{inst.name} ({what})", comment=f"sointu strike {inst.name}, seed {seed}")
+    result = write_blocks(output, blocks, sample_rate=sample_rate, total_frames=frames, fmt=fmt,
+                          tags=tags, phases=[], force=force)
+    click.echo(f"wrote {output} ({frames / sample_rate:.1f} s, {result.bytes / 1e6:.1f} MB)",
+               err=True)
