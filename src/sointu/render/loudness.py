@@ -23,8 +23,8 @@ True peak
     BS.1770-4 Annex 2: the maximum absolute value of the signal oversampled 4x. The
     interpolator is a 64-tap Kaiser-windowed sinc low-pass split into four 16-tap phases
     (a polyphase FIR); one phase is an exact unit delay, so the true peak is never below the
-    sample peak. Its pass band is flat to 0.02 dB up to 0.3 fs and falls to -0.3 dB at
-    0.4 fs (19.2 kHz at 48 kHz).
+    sample peak. Every phase is flat within 0.03 dB up to 0.35 fs and down 0.3 to 0.7 dB
+    at 0.4 fs (19.2 kHz at 48 kHz). It runs in float32 (about 1e-7 relative error).
 
     Interpolating every sample is the expensive part of the meter, so it is only done where
     it can matter: for every 1024-sample stretch an upper bound of its interpolated values is
@@ -32,8 +32,10 @@ True peak
     differences), and a stretch whose bound cannot exceed the running true peak is skipped.
     The bound is rigorous (it follows from the filter taps, with a safety margin for
     rounding), so skipping never changes the result, only the time. A relaxation session,
-    mostly much quieter than its loudest gong, skips nearly everything; a signal that stays
-    at its peak level all the time is interpolated everywhere (about 3x slower).
+    mostly much quieter than its loudest gong, skips most of it; a signal that stays at its
+    peak level all the time is interpolated everywhere. Measured for 60 minutes of stereo
+    48 kHz in blocks of 4096 on the 2-core development machine: about 4.3 s for bowl-like
+    strikes, 5.8 s for steady noise; the K-weighting filter alone takes about 2.5 s.
 """
 
 from __future__ import annotations
