@@ -12,6 +12,8 @@ How a session is laid out (all lengths in seconds):
   Within a phase the cues are placed first, then the rubs, then the regular strikes.
 - Regular strikes follow one another at intervals drawn from a range that moves linearly from
   ``interval_s`` to ``interval_end_s`` over the phase (likewise velocity and mallet weights).
+  As in practice, the next strike comes as the last one nearly fades: an interval is cut to
+  0.9 x the last instrument's ring time (``ring_s``), never below the range's low end.
   An instrument that is being rubbed or played in a cue is not struck meanwhile; the stroke
   goes to another instrument of the phase (chosen with the same random number) or is left out.
 - A rub never overlaps another rub (or cue) of the same bowl; one that would is moved after it
@@ -37,6 +39,10 @@ RUB_GAP_S = 3.0
 
 #: How long an instrument played in a cue counts as busy after its last stroke (s).
 _CUE_HOLD_S = 2.0
+
+#: The next regular strike comes at the latest when the last one has rung this share of its
+#: 60 dB decay time (within the phase's interval range): it has nearly faded, not gone.
+_FADE_SHARE = 0.9
 
 # Layers of a phase, each with its own random stream.
 _CUES, _RUBS, _STRIKES = 0, 1, 2
@@ -110,7 +116,7 @@ def compose(preset: SessionPreset, *, seed: int | None = None,
         ctx = _Phase(spec, start, end, seed)
         events += ctx.cues(busy)
         events += ctx.rubs(busy, preset)
-        events += ctx.strikes(busy)
+        events += ctx.strikes(busy, {k: si.ring_s for k, si in preset.instruments.items()})
     events = [e for e in events if e.time_s < playing and e.time_s + e.duration_s <= playing]
     phases = [Phase(p.name, s, e) for p, (s, e) in zip(preset.phases, spans, strict=True)]
     phases[-1] = Phase(phases[-1].name, phases[-1].start_s, total)
@@ -151,6 +157,18 @@ def _mix(a, b, x: float) -> list[tuple[str, float]]:
 
 def _free(busy, key: str, t0: float, t1: float) -> bool:
     return all(t1 <= s or t0 >= e for s, e in busy.get(key, ()))
+
+
+def _after_busy(busy, key: str, t: float, dur: float, gap: float) -> float:
+    """The earliest start >= t of a span of ``dur`` s that keeps ``gap`` s away from every
+    busy span of instrument ``key``."""
+    moved = True
+    while moved:  # t only moves forward, past finitely many spans
+        moved = False
+        for s, e in busy.get(key, ()):
+            if t < e + gap and t + dur + gap > s:
+                t, moved = e + gap, True
+    return t
 
 
 class _Phase:
@@ -194,8 +212,8 @@ class _Phase:
             pos = rng.uniform(0.0, 360.0, size=n)
             unit = rng.random(size=n)
             rub_s = rng.uniform(*cue.duration_s, size=n) if cue.duration_s else np.zeros(n)
-            t = self.anchor(cue)
-            last = t
+            t = _after_busy(busy, cue.instrument, self.anchor(cue), 0.0, _CUE_HOLD_S)
+            first = last = t
             placed = 0
             lo, hi = cue.velocity
             for k in range(n):
@@ -204,7 +222,8 @@ class _Phase:
                 if t >= self.end or (self.length <= 0):
                     break
                 if cue.kind == "wave":
-                    swell = math.sin(math.pi * (k + 1) / (n + 1))
+                    # from the low velocity up to the high one mid-wave and back down
+                    swell = math.sin(math.pi * (k / (n - 1) if n > 1 else 0.5))
                     vel = lo + (hi - lo) * swell * jitter[k]
                 else:
                     vel = lo + (hi - lo) * unit[k]
@@ -216,8 +235,7 @@ class _Phase:
                 last = t + dur
                 placed += 1
             if placed:
-                busy.setdefault(cue.instrument, []).append(
-                    (self.anchor(cue), last + _CUE_HOLD_S))
+                busy.setdefault(cue.instrument, []).append((first, last + _CUE_HOLD_S))
         return out
 
     # rubs -------------------------------------------------------------------------------
@@ -235,13 +253,7 @@ class _Phase:
                                       rng.uniform(*rub.velocity), rng.uniform(0.0, 360.0),
                                       rng.uniform(*rub.interval_s))
             key = _pick(weights, u)
-            start = t
-            moved = True
-            while moved:  # start only moves forward, past finitely many spans
-                moved = False
-                for s, e in busy.get(key, ()):
-                    if start < e + RUB_GAP_S and start + dur + RUB_GAP_S > s:
-                        start, moved = e + RUB_GAP_S, True
+            start = _after_busy(busy, key, t, dur, RUB_GAP_S)
             if start + dur <= self.hi:
                 out.append(Event(time_s=float(start), instrument=key, articulation="rub",
                                  velocity=float(vel), mallet="soft", position_deg=float(pos),
@@ -252,7 +264,7 @@ class _Phase:
 
     # strikes ----------------------------------------------------------------------------
 
-    def strikes(self, busy) -> list[Event]:
+    def strikes(self, busy, ring_s: dict[str, float]) -> list[Event]:
         spec = self.spec
         if not spec.instruments or self.hi <= self.lo:
             return []
@@ -260,6 +272,7 @@ class _Phase:
         weights = list(spec.instruments)
         out = []
         t = self.lo + rng.uniform(0.3, 0.8) * spec.interval_s[0]
+        prev = None
         while t < self.hi:
             x = self.progress(t)
             u_inst, u_vel, u_mallet, pos, u_step = rng.random(size=5)
@@ -270,6 +283,10 @@ class _Phase:
                 out.append(Event(time_s=float(t), instrument=key, articulation="strike",
                                  velocity=float(vlo + (vhi - vlo) * u_vel), mallet=mallet,
                                  position_deg=float(360.0 * pos), phase=spec.name))
+                prev = key
             ilo, ihi = _lerp(spec.interval_s, spec.interval_end_s, x)
-            t += ilo + (ihi - ilo) * u_step
+            step = ilo + (ihi - ilo) * u_step
+            if prev is not None:  # strike again as the last one nearly fades, not after
+                step = max(ilo, min(step, _FADE_SHARE * ring_s[prev]))
+            t += step
         return out

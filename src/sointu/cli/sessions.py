@@ -1,0 +1,219 @@
+"""``sointu presets``, ``show``, ``score`` and ``validate``: session presets and their scores."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ..errors import PresetError
+from ..session.composer import compose, ring_out_s
+from ..session.durations import format_duration, parse_duration
+from ..session.presets import (
+    check_session_file,
+    list_session_presets,
+    load_session_preset,
+)
+from . import group
+
+__all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
+
+#: Columns of ``sointu score --format csv`` and keys of each JSON event, in order.
+EVENT_FIELDS = ("time_s", "instrument", "articulation", "velocity", "mallet", "position_deg",
+                "duration_s", "phase")
+
+_DIR = click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
+                    help="Also look for session presets in this folder.")
+
+
+def _seed(ctx, param, value):
+    if value is not None and not 0 <= value < 2**63:
+        raise click.BadParameter(f"{value} is not allowed; allowed: a whole number 0..2^63-1")
+    return value
+
+
+def _duration(ctx, param, value):
+    return None if value is None else parse_duration(value)
+
+
+@group.command("presets")
+@_DIR
+def presets_cmd(folder: Path | None) -> None:
+    """List session presets: name, default length, title and description.
+
+    Shipped presets and those in ./presets (or --dir FOLDER); a broken file is listed with
+    its first problem.
+
+    \b
+    Example:
+      sointu presets
+      sointu presets --dir ~/my-sessions
+    """
+    for name, path in list_session_presets(folder).items():
+        try:
+            p = load_session_preset(str(path))
+        except PresetError as exc:
+            click.echo(f"{name:<16} {'?':>8}  (invalid) {exc}")
+            continue
+        click.echo(f"{name:<16} {format_duration(p.defaults.duration_s):>8}  "
+                   f"{p.display_title}: {p.description}")
+
+
+@group.command("show")
+@click.argument("preset")
+@_DIR
+def show_cmd(preset: str, folder: Path | None) -> None:
+    """Show a session preset: phases, instruments and where they stand, strike counts.
+
+    PRESET is a name from `sointu presets` or a path to a TOML file. Counts are for the
+    preset's default length and seed.
+
+    \b
+    Example:
+      sointu show classic-60
+    """
+    p = load_session_preset(preset, folder)
+    d = p.defaults
+    tl = compose(p)
+    titles = " / ".join(p.title.values())
+    click.echo(f"{p.name}: {titles}")
+    click.echo(f"  {p.description}")
+    click.echo(f"  length {format_duration(d.duration_s)} (ring-out "
+               f"{ring_out_s(p, d.duration_s):g} s), seed {d.seed}, {d.sample_rate_hz} Hz, "
+               f"loudness {d.loudness_lufs:g} LUFS, room reverb {p.room.reverb:g} "
+               f"width {p.room.width:g}")
+    click.echo("")
+    click.echo("phases:")
+    for ph in tl.phases:
+        click.echo(f"  {ph.name:<16} {format_duration(ph.start_s):>8} .. "
+                   f"{format_duration(ph.end_s):>8}  ({format_duration(ph.length_s)})")
+    click.echo("")
+    click.echo("instruments:")
+    for si in p.instruments.values():
+        tuned = " (retuned)" if si.tuning_hz is not None else ""
+        click.echo(f"  {si.key:<14} {si.instrument:<18} {si.family:<8} "
+                   f"{si.fundamental_hz:8.2f} Hz{tuned}  azimuth {si.azimuth_deg:+5.0f} deg  "
+                   f"distance {si.distance:g}  level {si.level_db:+g} dB")
+    click.echo("")
+    counts = Counter((e.phase, e.instrument, e.articulation) for e in tl.events)
+    keys = [k for k in p.instruments if any(c[1] == k for c in counts)]
+    width = max([len(k) for k in keys] + [5])
+    click.echo(f"strokes per phase (seed {tl.seed}; rubs in brackets):")
+    click.echo("  " + " " * 16 + " ".join(f"{k:>{width}}" for k in keys))
+    for ph in tl.phases:
+        cells = []
+        for k in keys:
+            s, r = counts[(ph.name, k, "strike")], counts[(ph.name, k, "rub")]
+            cells.append(f"{s}{f'({r})' if r else ''}".rjust(width))
+        click.echo(f"  {ph.name:<16}" + " ".join(cells))
+
+
+@group.command("score")
+@click.argument("preset")
+@click.option("--seed", type=int, default=None, callback=_seed,
+              help="Seed (whole number >= 0); default: the preset's.")
+@click.option("--duration", "duration_s", default=None, callback=_duration,
+              help="Total length, e.g. 20m, 1h30m, 3600s; default: the preset's.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
+              show_default=True, help="Output format.")
+@_DIR
+def score_cmd(preset: str, seed: int | None, duration_s: float | None, fmt: str,
+              folder: Path | None) -> None:
+    """Print the composed score of a session: every stroke and rub, in time order.
+
+    PRESET is a name from `sointu presets` or a path to a TOML file.
+
+    \b
+    Examples:
+      sointu score classic-60
+      sointu score gong-bath --seed 5 --duration 20m --format json > score.json
+      sointu score my-session.toml --format csv
+    """
+    p = load_session_preset(preset, folder)
+    tl = compose(p, seed=seed, duration_s=duration_s)
+    out = {"json": score_json, "csv": score_csv, "text": score_text}[fmt](p.name, tl)
+    click.echo(out, nl=not out.endswith("\n"))
+
+
+@group.command("validate")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Check session preset files: every problem, one line each (exit 2 if any).
+
+    \b
+    Example:
+      sointu validate presets/sessions/*.toml
+    """
+    bad = False
+    for f in files:
+        problems = check_session_file(f)
+        for line in problems:
+            click.echo(" ".join(line.split()), err=True)
+        if problems:
+            bad = True
+        else:
+            click.echo(f"{f}: ok")
+    if bad:
+        ctx.exit(2)
+
+
+# -- formats --------------------------------------------------------------------------------
+
+def _event_row(e) -> dict:
+    return {k: getattr(e, k) for k in EVENT_FIELDS}
+
+
+def score_json(name: str, tl) -> str:
+    """The score as JSON: preset, seed, duration_s, phases and events (full precision)."""
+    doc = {
+        "preset": name,
+        "seed": tl.seed,
+        "duration_s": tl.duration_s,
+        "phases": [{"name": p.name, "start_s": p.start_s, "end_s": p.end_s} for p in tl.phases],
+        "events": [_event_row(e) for e in tl.events],
+    }
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def score_csv(name: str, tl) -> str:
+    """The score as CSV with a header row of :data:`EVENT_FIELDS` (times to 1 ms)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(EVENT_FIELDS)
+    for e in tl.events:
+        w.writerow([f"{e.time_s:.3f}", e.instrument, e.articulation, f"{e.velocity:.3f}",
+                    e.mallet, f"{e.position_deg:.1f}", f"{e.duration_s:.3f}", e.phase])
+    return buf.getvalue()
+
+
+def score_text(name: str, tl) -> str:
+    """The score for reading: a header, then one line per phase start and per event."""
+    lines = [f"{name}  seed {tl.seed}  length {format_duration(tl.duration_s)}  "
+             f"{len(tl.events)} events"]
+    starts = {p.start_s: p for p in tl.phases}
+    pending = sorted(starts)
+    for e in tl.events:
+        while pending and pending[0] <= e.time_s:
+            p = starts[pending.pop(0)]
+            lines.append(f"-- {p.name} ({format_duration(p.start_s)} .. "
+                         f"{format_duration(p.end_s)})")
+        what = f"rub {e.duration_s:4.1f} s" if e.articulation == "rub" else e.mallet
+        lines.append(f"{_clock(e.time_s)}  {e.instrument:<14} {e.articulation:<6} "
+                     f"v {e.velocity:.2f}  {what:<10} at {e.position_deg:5.1f} deg")
+    for s in pending:
+        p = starts[s]
+        lines.append(f"-- {p.name} ({format_duration(p.start_s)} .. "
+                     f"{format_duration(p.end_s)})")
+    lines.append(f"{_clock(tl.duration_s)}  end")
+    return "\n".join(lines) + "\n"
+
+
+def _clock(t: float) -> str:
+    whole = int(t)
+    return f"{format_duration(whole):>8}.{int(round((t - whole) * 10)) % 10}"
