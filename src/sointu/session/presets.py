@@ -24,8 +24,8 @@ from ..engine.room import Room
 from ..engine.tuning import to_hz
 from ..errors import PresetError
 from ..presets import Checker, find_preset, list_presets, read_toml
-from .audio import Placement
 from .durations import MAX_DURATION_S
+from .placement import Placement
 from .timeline import ARTICULATIONS, MALLETS
 
 __all__ = [
@@ -425,6 +425,10 @@ class _Validator(Checker):
         self.lines = lines
         self.path = path
         self.problems: list[str] = []
+        # (share, length_s) of every phase as read, even of phases with other problems
+        self.lengths: list[tuple[float | None, float | None] | None] = []
+        # instruments declared but invalid: their problem is reported once, not at every use
+        self.broken: set[str] = set()
 
     # messages ---------------------------------------------------------------------------
 
@@ -517,6 +521,9 @@ class _Validator(Checker):
         out: list[tuple[str, float]] = []
         bad = False
         for name, w in t.items():
+            if name in self.broken:
+                bad = True
+                continue
             if name not in names:
                 known = ", ".join(names) or "none declared"
                 self.problem(f"{where}{key}.{name}", f"unknown {what} '{name}'; known: {known}")
@@ -552,8 +559,8 @@ class _Validator(Checker):
             self.problem("instruments", "expected at least one instrument, e.g. "
                                         "[instruments.universal]")
         phases = self.phases(d, instruments, max_velocity)
-        if phases and defaults:
-            self.fit(phases, defaults)
+        if self.lengths and all(x is not None for x in self.lengths):
+            self.fit(self.lengths, defaults)
         if self.problems:
             return None
         return SessionPreset(name=name, path=self.path, title=title, description=description,
@@ -660,16 +667,19 @@ class _Validator(Checker):
             if not _KEY.match(key):
                 self.problem(f"instruments.{key}", "bad name; allowed: 1-40 of a-z, 0-9, - and _"
                                                    ", starting with a letter or digit")
+                self.broken.add(key)
                 continue
             if not isinstance(entry, dict):
                 self.problem(f"instruments.{key}", f"expected a table (e.g. [instruments.{key}] "
                                                    f"with instrument = \"{key}\"), got "
                                                    f"{_show(entry)}")
+                self.broken.add(key)
                 continue
             self.keys(entry, _INSTRUMENT, w)
             try:
                 si = self.instrument(key, entry, w)
             except _Skip:
+                self.broken.add(key)
                 continue
             out[key] = si
         return out
@@ -754,6 +764,8 @@ class _Validator(Checker):
         else:
             length = self.opt(self.number, p, "length_s", w, lo=0.0, hi=MAX_DURATION_S,
                               lo_open=True)
+        self.lengths.append((share, length) if share is not None or length is not None
+                            else None)
         strikes: Weights = ()
         if "instruments" in p:
             strikes = self.opt(self.weights, p, "instruments", w, keys, "instrument",
@@ -836,6 +848,8 @@ class _Validator(Checker):
         si = None
         if inst is not None:
             si = instruments.get(inst)
+            if inst in self.broken:
+                raise _Skip
             if si is None:
                 known = ", ".join(instruments) or "none declared"
                 self.problem(w + "instrument", f"unknown instrument '{inst}'; known (declared in "
@@ -874,15 +888,18 @@ class _Validator(Checker):
                        gap_s=gap, velocity=velocity, mallet=mallet, articulation=articulation,
                        duration_s=duration)
 
-    def fit(self, phases: list[PhaseSpec], defaults: Defaults) -> None:
+    def fit(self, lengths: list[tuple[float | None, float | None]],
+            defaults: Defaults | None) -> None:
         """Shares must sum to 1 and fixed lengths must fit the default duration."""
-        shares = [p.share for p in phases if p.share is not None]
-        fixed = sum(p.length_s for p in phases if p.length_s is not None)
-        playing = defaults.duration_s - min(defaults.ring_out_s, 0.25 * defaults.duration_s)
+        shares = [share for share, _ in lengths if share is not None]
+        fixed = sum(length for _, length in lengths if length is not None)
         if shares and abs(sum(shares) - 1.0) > SHARE_TOLERANCE:
             listed = " + ".join(f"{s:g}" for s in shares)
             self.problem("phases", f"shares {listed} = {sum(shares):.6g}; they must sum to 1 "
                                    f"(within {SHARE_TOLERANCE:g})")
+        if defaults is None:
+            return
+        playing = defaults.duration_s - min(defaults.ring_out_s, 0.25 * defaults.duration_s)
         if fixed > playing + 1e-9 or (shares and fixed >= playing):
             self.problem("phases", f"fixed lengths ({fixed:g} s) do not fit the playing time "
                                    f"{playing:g} s (defaults.duration_s minus ring_out_s)")

@@ -1,0 +1,177 @@
+"""The session commands through the real entry point: output formats and one-line errors."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sointu.cli import main
+from sointu.session.presets import list_session_presets
+
+CLASSIC = list_session_presets()["classic-60"].read_text(encoding="utf-8")
+
+
+def run(capsys, *args):
+    """Run ``sointu ARGS``; return (exit code, stdout, stderr)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_presets_lists_shipped_with_length_and_description(capsys):
+    code, out, err = run(capsys, "presets")
+    assert code == 0 and err == ""
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert {"classic-60", "workplace-25", "gong-bath", "gentle-sleep", "gift-30"} <= set(lines)
+    assert "1:00:00" in lines["classic-60"] and "Sointurentoutus" in lines["classic-60"]
+    assert "25:00" in lines["workplace-25"]
+
+
+def test_presets_dir_adds_user_presets(capsys, tmp_path):
+    (tmp_path / "my-hour.toml").write_text(CLASSIC.replace("Sointurentoutus", "Oma tunti", 1))
+    code, out, _ = run(capsys, "presets", "--dir", str(tmp_path))
+    assert code == 0
+    assert any(line.startswith("my-hour") and "Oma tunti" in line for line in out.splitlines())
+
+
+def test_show_lists_phases_instruments_and_counts(capsys):
+    code, out, err = run(capsys, "show", "classic-60")
+    assert code == 0 and err == ""
+    for phase in ("introduction", "relaxation", "recovery"):
+        assert any(line.strip().startswith(phase) and ".." in line for line in out.splitlines())
+    assert "planet-gong-earth" in out and "azimuth" in out
+    assert "strokes per phase (seed 1" in out
+
+
+def test_score_json_parses_and_matches_the_schema(capsys):
+    code, out, _ = run(capsys, "score", "gift-30", "--seed", "4", "--duration", "20m",
+                       "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["preset"] == "gift-30" and doc["seed"] == 4 and doc["duration_s"] == 1200.0
+    assert [set(p) for p in doc["phases"]] == [{"name", "start_s", "end_s"}] * 3
+    assert doc["phases"][-1]["end_s"] == 1200.0
+    assert doc["events"]
+    for e in doc["events"]:
+        assert list(e) == ["time_s", "instrument", "articulation", "velocity", "mallet",
+                           "position_deg", "duration_s", "phase"]
+    times = [e["time_s"] for e in doc["events"]]
+    assert times == sorted(times)
+    code2, out2, _ = run(capsys, "score", "gift-30", "--seed", "4", "--duration", "20m",
+                         "--format", "json")
+    assert out2 == out
+
+
+def test_score_csv_header_and_rows(capsys):
+    code, out, _ = run(capsys, "score", "classic-60", "--format", "csv", "--duration", "60")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["time_s", "instrument", "articulation", "velocity", "mallet",
+                       "position_deg", "duration_s", "phase"]
+    assert len(rows) > 2 and all(len(r) == 8 for r in rows)
+    assert all(float(r[0]) < 45.0 for r in rows[1:])  # 15 s ring-out in a 60 s score
+
+
+def test_score_text(capsys):
+    code, out, _ = run(capsys, "score", "gentle-sleep", "--seed", "2")
+    assert code == 0
+    assert out.splitlines()[0].startswith("gentle-sleep  seed 2  length 40:00")
+    assert "-- settling" in out and "-- stillness" in out and out.rstrip().endswith("end")
+
+
+def test_validate_ok_lines(capsys):
+    files = [str(p) for p in list_session_presets().values()]
+    code, out, err = run(capsys, "validate", *files)
+    assert code == 0 and err == ""
+    assert out.splitlines() == [f"{f}: ok" for f in files]
+
+
+def test_validate_prints_every_problem_one_per_line(capsys, tmp_path):
+    bad = (CLASSIC.replace("reverb = 0.35", "reverb = nan")
+           .replace("seed = 1\n", "seed = 1.5\n")
+           .replace("language = \"fi\"", "language = \"fi\"\ncolour = \"blue\""))
+    f = tmp_path / "bad.toml"
+    f.write_text(bad)
+    good = list_session_presets()["gift-30"]
+    code, out, err = run(capsys, "validate", str(f), str(good))
+    assert code == 2
+    assert out.splitlines() == [f"{good}: ok"]
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"{f}:") for line in lines)
+    assert "Traceback" not in err
+
+
+def _bad_file(tmp_path: Path, old: str, new: str) -> str:
+    f = tmp_path / "bad.toml"
+    assert old in CLASSIC
+    f.write_text(CLASSIC.replace(old, new, 1))
+    return str(f)
+
+
+BAD_FILES = [
+    ("malformed", "width = 0.8", "width = = 0.8", "line 21, column"),
+    ("unknown key", "language = \"fi\"", "language = \"fi\"\nvolume = 3",
+     "volume: unknown key; allowed:"),
+    ("wrong type", "reverb = 0.35", "reverb = \"lots\"", "expected a number"),
+    ("nan", "reverb = 0.35", "reverb = nan", "finite"),
+    ("phases do not fit", "share = 0.6666666", "share = 0.9", "must sum to 1"),
+    ("unknown instrument", "instrument = \"planet-gong-earth\"", "instrument = \"x\"",
+     "unknown instrument 'x'; known:"),
+    ("unknown articulation", "  at_s = 2\n", "  at_s = 2\n  articulation = \"tap\"\n",
+     "'tap' is not allowed; allowed: strike, rub"),
+    ("non-integer seed", "seed = 1\n", "seed = 2.5\n", "defaults.seed: 2.5 is not allowed"),
+]
+
+
+@pytest.mark.parametrize("what, old, new, fragment", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+@pytest.mark.parametrize("command", ["score", "show", "validate"])
+def test_bad_preset_gives_one_line_and_exit_2(capsys, tmp_path, what, old, new, fragment,
+                                             command):
+    code, out, err = run(capsys, command, _bad_file(tmp_path, old, new))
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert fragment in err and "bad.toml" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--duration", "13h"], "longer than 12h"),
+    (["--duration", "0"], "not above 0"),
+    (["--duration", "soon"], "'soon' is not a length"),
+    (["--seed", "1.5"], "'1.5' is not a valid integer"),
+    (["--seed", "-3"], "-3 is not allowed"),
+    (["--format", "xml"], "'xml' is not one of"),
+])
+def test_bad_options_give_one_line_and_exit_2(capsys, args, fragment):
+    code, out, err = run(capsys, "score", "classic-60", *args)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and fragment in err
+
+
+def test_unknown_preset_lists_known(capsys):
+    code, _, err = run(capsys, "show", "nope")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "unknown session 'nope'; known: classic-60" in err
+
+
+@pytest.mark.parametrize("command", ["presets", "show", "score", "validate"])
+def test_help_has_an_example(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "Example" in out and f"sointu {command}" in out
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    exe = Path(sys.executable).with_name("sointu")
+    if not exe.exists():
+        pytest.skip("console script not installed")
+    f = _bad_file(tmp_path, "seed = 1\n", "seed = \"one\"\n")
+    r = subprocess.run([str(exe), "score", f], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "defaults.seed" in r.stderr
