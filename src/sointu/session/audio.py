@@ -9,42 +9,18 @@ index), so the audio of any span never depends on where rendering started or on 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..engine.fades import fade_out
-from ..engine.instrument import Instrument
-from ..engine.piece import Piece
+from ..engine.piece import Piece, check_sample_rate
 from ..engine.room import Room
+from .composer import compose
+from .placement import Placement
+from .presets import SessionPreset, load_session_preset
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio"]
-
-
-@dataclass(frozen=True)
-class Placement:
-    """An instrument as used in a session: where it stands and how loud it is.
-
-    Attributes
-    ----------
-    key : str
-        Name the Timeline's events use.
-    instrument : Instrument
-        The instrument (already retuned if the session overrides its tuning).
-    azimuth_deg : float
-        -90 left, 0 front, 90 right, up to +-180 behind the listener.
-    distance : float
-        Relative distance, 1 = near.
-    level_db : float
-        Extra gain (dB).
-    """
-
-    key: str
-    instrument: Instrument
-    azimuth_deg: float = 0.0
-    distance: float = 1.0
-    level_db: float = 0.0
 
 
 class SessionAudio:
@@ -85,6 +61,32 @@ class SessionAudio:
                 piece.strike(ev.instrument, ev.time_s, velocity=ev.velocity, mallet=ev.mallet,
                              position_deg=ev.position_deg, rng=rng)
         self.synth = piece.synth()
+        self.preset: SessionPreset | None = None
+
+    @classmethod
+    def from_preset(cls, preset: str | SessionPreset, *, duration_s: float | None = None,
+                    seed: int | None = None, sample_rate: int | None = None) -> SessionAudio:
+        """Compose a session preset (name, path or loaded) and make it audible.
+
+        Parameters
+        ----------
+        preset : str or SessionPreset
+            A shipped preset name (``classic-60``), a path, or a loaded preset.
+        duration_s : float, optional
+            Total length (s); default the preset's.
+        seed : int, optional
+            Composer seed; default the preset's.
+        sample_rate : int, optional
+            Hz; default the preset's.
+        """
+        if not isinstance(preset, SessionPreset):
+            preset = load_session_preset(preset)
+        rate = check_sample_rate(sample_rate or preset.defaults.sample_rate_hz)
+        timeline = compose(preset, seed=seed, duration_s=duration_s)
+        audio = cls(timeline, preset.placements(), sample_rate=rate,
+                    room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s)
+        audio.preset = preset
+        return audio
 
     @property
     def duration_s(self) -> float:
@@ -103,3 +105,4 @@ class SessionAudio:
         for block in gen:
             block *= g
             yield block
+
