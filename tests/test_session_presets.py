@@ -237,3 +237,9 @@ def test_loader_only_ever_raises_preset_error(content):
             assert "\n" not in problem
     finally:
         shutil.rmtree(d)
+
+
+def test_the_documented_example_validates(tmp_path):
+    doc = Path(__file__).resolve().parents[1] / "docs" / "presets.md"
+    block = re.search(r"```toml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S).group(1)
+    assert check_session_file(write(tmp_path, block)) == []
