@@ -54,6 +54,7 @@ from ..errors import UsageError
 __all__ = [
     "Loudness",
     "LoudnessMeter",
+    "combine",
     "k_weighting_coefficients",
     "measure",
     "normalisation_gain_db",
@@ -507,6 +508,36 @@ def _window_max(a: np.ndarray, n_chunks: int, chunk: int) -> np.ndarray:
             (per, np.zeros((a.shape[0], n_chunks + 1 - per.shape[1]), dtype=per.dtype)), axis=1
         )
     return np.maximum(per[:, :n_chunks], per[:, 1 : n_chunks + 1])
+
+
+def combine(meters: Sequence[LoudnessMeter]) -> Loudness:
+    """Loudness of consecutive spans of one signal, each metered by its own meter.
+
+    This lets spans be metered in parallel. Every span but the last must be a whole number of
+    100 ms segments long (frames a multiple of sample_rate / 10, which needs a sample rate
+    divisible by 10). Each meter's K-weighting filter starts at rest, so the result differs
+    from one continuous pass only by the filter's settling in the first milliseconds after
+    each join (well under 0.01 LU for an hour-long session split in two).
+
+    Parameters
+    ----------
+    meters : sequence of LoudnessMeter
+        Meters of the consecutive spans, in order, with equal rate, channels and weights.
+    """
+    done = [m._complete() for m in meters]
+    first = done[0]
+    step = first.sample_rate // 10
+    for d in done[:-1]:
+        if first.sample_rate % 10 or d._frames % step:
+            raise UsageError("combine: every span but the last must be whole 100 ms segments")
+    total = LoudnessMeter(first.sample_rate, first.channels, first._weights)
+    sums = np.concatenate([d._sums[:, : d._segment] for d in done], axis=1)
+    total._sums = sums
+    total._segment = sums.shape[1]
+    total._frames = sum(d._frames for d in done)
+    total._sample_peak = max(d._sample_peak for d in done)
+    total._true_peak = max(d._true_peak for d in done)
+    return total.result()
 
 
 def measure(blocks: Iterable[np.ndarray], sample_rate: int, channels: int = 2) -> Loudness:

@@ -1,0 +1,71 @@
+"""Measuring a whole session's loudness before writing it, on both cores.
+
+The engine reaches any point of a session in closed form, so the session is split in two
+spans at a 100 ms boundary and each span is synthesised and metered in its own process; the
+two meters are then combined (:func:`sointu.render.loudness.combine`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from ..session.source import BlockSource
+from .loudness import Loudness, LoudnessMeter, combine
+
+__all__ = ["measure_source"]
+
+_SOURCE: BlockSource | None = None  # handed to forked workers
+
+
+def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
+    start, stop = span
+    src = _SOURCE
+    meter = LoudnessMeter(src.sample_rate, 2)
+    pos = start
+    for block in src.blocks(8192, start):
+        if pos + len(block) > stop:
+            block = block[: stop - pos]
+        meter.process(block)
+        pos += len(block)
+        if pos >= stop:
+            break
+    return meter
+
+
+def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudness:
+    """Integrated loudness, true peak and sample peak of a whole BlockSource.
+
+    Parameters
+    ----------
+    source : BlockSource
+        What to measure (at the gain it will be written with).
+    workers : int, optional
+        Processes to use; default the number of CPUs (at most 2). With 1, or where ``fork``
+        is not available, the source is measured in this process.
+
+    Returns
+    -------
+    Loudness
+    """
+    global _SOURCE
+    total = source.total_frames
+    step = source.sample_rate // 10
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers < 2 or not can_fork or total < 20 * source.sample_rate or source.sample_rate % 10:
+        _SOURCE = source
+        try:
+            return combine([_meter_span((0, total))])
+        finally:
+            _SOURCE = None
+    cuts = [0] + [(total * k // workers) // step * step for k in range(1, workers)] + [total]
+    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+    _SOURCE = source
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            meters = pool.map(_meter_span, spans)
+    finally:
+        _SOURCE = None
+    return combine(meters)
