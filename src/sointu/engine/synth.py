@@ -16,7 +16,7 @@ import numpy as np
 
 from .bank import ModalBank
 
-__all__ = ["Impulse", "RubVoice", "Synth", "rub_pulse_hz"]
+__all__ = ["Impulse", "RubVoice", "Synth", "cut_blocks", "rub_pulse_hz"]
 
 
 @dataclass(frozen=True)
@@ -183,32 +183,52 @@ class Synth:
         Every block has ``block_frames`` frames except possibly the last. Frame k has the same
         value whatever the block size and wherever the iteration started.
         """
-        if block_frames < 1:
-            raise ValueError("block_frames must be >= 1")
-        B = self.B
-        pos = start_frame
-        chunk_start = (start_frame // B) * B
-        gen = self.chunks(start_frame // B)
-        chunk = next(gen)
-        while pos < stop_frame:
-            n = min(block_frames, stop_frame - pos)
-            if pos - chunk_start + n <= B:  # the common case: inside one chunk
+        first = start_frame // self.B
+        return cut_blocks(self.chunks(first), first * self.B, start_frame, stop_frame,
+                          block_frames)
+
+
+def cut_blocks(chunks: Iterator[np.ndarray], chunks_start: int, start_frame: int,
+               stop_frame: int, block_frames: int) -> Iterator[np.ndarray]:
+    """Cut consecutive equal-length chunks into blocks of ``block_frames``.
+
+    Parameters
+    ----------
+    chunks : iterator of ndarray, shape (B, channels)
+        Consecutive chunks, the first starting at frame ``chunks_start``.
+    chunks_start, start_frame, stop_frame : int
+        Frame numbers; blocks cover [start_frame, stop_frame), chunks_start <= start_frame.
+    block_frames : int
+        Frames per block (the last block may be shorter).
+    """
+    if block_frames < 1:
+        raise ValueError("block_frames must be >= 1")
+    chunk = next(chunks)
+    B = len(chunk)
+    chunk_start = chunks_start
+    while start_frame >= chunk_start + B:
+        chunk = next(chunks)
+        chunk_start += B
+    pos = start_frame
+    while pos < stop_frame:
+        n = min(block_frames, stop_frame - pos)
+        if pos - chunk_start + n <= B:  # the common case: inside one chunk
+            off = pos - chunk_start
+            block = chunk[off: off + n].copy()
+            pos += n
+        else:
+            block = np.empty((n, chunk.shape[1]), dtype=chunk.dtype)
+            filled = 0
+            while filled < n:
+                if pos >= chunk_start + B:
+                    chunk = next(chunks)
+                    chunk_start += B
                 off = pos - chunk_start
-                block = chunk[off: off + n].copy()
-                pos += n
-            else:
-                block = np.empty((n, 2), dtype=np.float32)
-                filled = 0
-                while filled < n:
-                    if pos >= chunk_start + B:
-                        chunk = next(gen)
-                        chunk_start += B
-                    off = pos - chunk_start
-                    take = min(n - filled, B - off)
-                    block[filled: filled + take] = chunk[off: off + take]
-                    filled += take
-                    pos += take
-            if pos >= chunk_start + B and pos < stop_frame:
-                chunk = next(gen)
-                chunk_start += B
-            yield block
+                take = min(n - filled, B - off)
+                block[filled: filled + take] = chunk[off: off + take]
+                filled += take
+                pos += take
+        if pos >= chunk_start + B and pos < stop_frame:
+            chunk = next(chunks)
+            chunk_start += B
+        yield block

@@ -8,19 +8,26 @@ index), so the audio of any span never depends on where rendering started or on 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
 
 from ..engine.fades import fade_out
+from ..engine.limiter import WINDOW_S, limit_chunks
 from ..engine.piece import Piece, check_sample_rate
 from ..engine.room import Room
+from ..engine.synth import cut_blocks
 from .composer import compose
 from .placement import Placement
 from .presets import SessionPreset, load_session_preset
 from .timeline import Timeline
 
-__all__ = ["Placement", "SessionAudio"]
+__all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
+
+#: Sample-peak limit of every session (dBFS): 1 dB under the -1 dBTP ceiling, which leaves
+#: room for the overshoot between samples.
+LIMIT_DBFS = -2.0
 
 
 class SessionAudio:
@@ -40,15 +47,20 @@ class SessionAudio:
         Length of the closing fade (s) that guarantees the file ends in silence.
     gain_db : float
         Gain applied to every sample (the loudness normalisation), dB.
+    limit_dbfs : float or None
+        Sample-peak limit after the gain (dBFS); the rare louder attacks are turned down
+        smoothly (:mod:`sointu.engine.limiter`). None: no limiter.
     """
 
     def __init__(self, timeline: Timeline, placements, *, sample_rate: int = 48000,
-                 room: Room | None = None, fade_s: float = 8.0, gain_db: float = 0.0):
+                 room: Room | None = None, fade_s: float = 8.0, gain_db: float = 0.0,
+                 limit_dbfs: float | None = LIMIT_DBFS):
         self.timeline = timeline
         self.sample_rate = int(sample_rate)
         self.total_frames = int(round(timeline.duration_s * self.sample_rate))
         self.fade_frames = min(int(round(fade_s * self.sample_rate)), self.total_frames // 4)
         self.gain_db = float(gain_db)
+        self.limit_dbfs = limit_dbfs
         piece = Piece(self.sample_rate, room)
         for p in placements:
             piece.add_instrument(p.key, p.instrument, azimuth_deg=p.azimuth_deg,
@@ -96,13 +108,20 @@ class SessionAudio:
         """Yield float32 blocks (n, 2) from ``start_frame`` to the end; see BlockSource."""
         if not 0 <= start_frame <= self.total_frames:
             raise ValueError(f"start_frame {start_frame} outside 0..{self.total_frames}")
-        gen = fade_out(self.synth.blocks(block_frames, start_frame, self.total_frames),
-                       start_frame, self.total_frames, self.fade_frames)
-        if self.gain_db == 0.0:
-            yield from gen
-            return
-        g = np.float32(10.0 ** (self.gain_db / 20.0))
-        for block in gen:
-            block *= g
-            yield block
+        B = self.synth.B
+        first = start_frame // B
+        chunks = self._gained(self.synth.chunks(max(first - 1, 0)))
+        if self.limit_dbfs is not None:
+            if first == 0:  # the limiter looks one chunk back: silence before the start
+                chunks = itertools.chain([np.zeros((B, 2), np.float32)], chunks)
+            window = int(WINDOW_S * self.sample_rate) | 1
+            chunks = limit_chunks(chunks, 10.0 ** (self.limit_dbfs / 20.0), window)
+        elif first > 0:
+            next(chunks)
+        blocks = cut_blocks(chunks, first * B, start_frame, self.total_frames, block_frames)
+        return fade_out(blocks, start_frame, self.total_frames, self.fade_frames)
 
+    def _gained(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        g = np.float32(10.0 ** (self.gain_db / 20.0))
+        for chunk in chunks:
+            yield chunk * g if g != 1.0 else chunk

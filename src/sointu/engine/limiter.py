@@ -1,0 +1,68 @@
+"""A transparent look-ahead peak limiter that touches only the rare loudest transients.
+
+A relaxation session is quiet and peaky: a hard tingsha or gong stroke can stand 20 dB above
+the session's loudness. After loudness normalisation such a stroke would pass the true-peak
+ceiling, so its attack is turned down smoothly instead: the gain is the running minimum of
+``threshold / |x|`` over a window, smoothed by a moving average of the same length, which
+keeps every sample at or below the threshold with no step in the gain. The gain only dips
+for about two windows around a loud attack; everything else passes untouched.
+
+The limiter works on the engine's fixed chunk grid with one chunk of look-around on each
+side, so its output never depends on the block size or on where playback started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+__all__ = ["limit_chunks", "WINDOW_S"]
+
+#: Length of the limiter's minimum and smoothing windows (s).
+WINDOW_S = 0.03
+
+
+def limit_chunks(chunks: Iterator[np.ndarray], threshold: float, window: int
+                 ) -> Iterator[np.ndarray]:
+    """Limit a stream of equal-length chunks; yields one chunk per chunk in, one behind.
+
+    Parameters
+    ----------
+    chunks : iterator of ndarray, float32, shape (B, 2)
+        Consecutive chunks. The first one only provides look-back: the output starts with
+        the second chunk.
+    threshold : float
+        Largest absolute sample value allowed (linear).
+    window : int
+        Window length in frames (odd works best), at most the chunk length.
+
+    Yields
+    ------
+    ndarray, float32, shape (B, 2)
+    """
+    prev = next(chunks)
+    cur = next(chunks)
+    prev_peak = float(np.abs(prev).max())
+    cur_peak = float(np.abs(cur).max())
+    while True:
+        nxt = next(chunks, None)
+        nxt_peak = float(np.abs(nxt).max()) if nxt is not None else 0.0
+        if max(prev_peak, cur_peak, nxt_peak) <= threshold:
+            yield cur
+        else:
+            B = len(cur)
+            parts = [prev, cur] + ([nxt] if nxt is not None else [np.zeros_like(cur)])
+            x = np.concatenate(parts)
+            peak = np.abs(x).max(axis=1)
+            target = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
+            # each sample's gain is the mean of minima whose windows all cover any peak
+            # within half a window, so the smoothed gain never exceeds target at a peak
+            held = minimum_filter1d(target, size=window, mode="nearest")
+            gain = uniform_filter1d(held, size=window, mode="nearest")
+            gain = np.minimum(gain, target)  # guard against rounding at exact peaks
+            yield (cur * gain[B: 2 * B, None]).astype(np.float32)
+        if nxt is None:
+            return
+        prev, prev_peak, cur, cur_peak = cur, cur_peak, nxt, nxt_peak
