@@ -1,0 +1,52 @@
+"""Options shared by several commands (render, gift, play)."""
+
+from __future__ import annotations
+
+import click
+
+from ..session.durations import parse_duration
+
+__all__ = ["duration_option", "seed_option", "output_options", "tag_options"]
+
+
+def _seed(ctx, param, value):
+    if value is not None and not 0 <= value < 2**63:
+        raise click.BadParameter(f"{value} is not allowed; allowed: a whole number 0..2^63-1")
+    return value
+
+
+def _duration(ctx, param, value):
+    return None if value is None else parse_duration(value)
+
+
+duration_option = click.option(
+    "--duration", "duration_s", default=None, callback=_duration, metavar="D",
+    help="Total length: 20m, 90m, 1h30m, 3600s (default: the preset's).")
+
+seed_option = click.option(
+    "--seed", type=int, default=None, callback=_seed,
+    help="Composer seed (default: the preset's); another seed, another session.")
+
+
+def output_options(f):
+    """--force, --loudness, --bit-depth, --quality."""
+    f = click.option("--quality", type=click.FloatRange(0.0, 1.0), default=None,
+                     help="0..1 for .ogg, .opus and .mp3 (higher is better).")(f)
+    f = click.option("--bit-depth", type=click.Choice(["16", "24", "32f"]), default=None,
+                     help="PCM depth for .wav and .flac (default 24; 16 is dithered).")(f)
+    f = click.option("--loudness", type=click.FloatRange(-40.0, -6.0), default=None,
+                     metavar="LUFS", help="Integrated loudness target (default: the preset's).")(f)
+    f = click.option("--force", is_flag=True, help="Overwrite an existing file.")(f)
+    return f
+
+
+def tag_options(f):
+    """--title, --artist, --album, --comment, --genre, --date."""
+    for name, text in reversed([("title", "Title (default: the preset's)."),
+                                ("artist", "Artist: the practitioner."),
+                                ("album", "Album."),
+                                ("comment", "Comment (default: preset, seed, length)."),
+                                ("genre", "Genre."),
+                                ("date", "Date, e.g. 2026-11-25 (default: today).")]):
+        f = click.option(f"--{name}", default=None, help=text)(f)
+    return f

@@ -1,0 +1,133 @@
+"""``sointu render``: a session preset to a loudness-normalised, tagged, chaptered file."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..session.durations import format_duration
+from . import group
+from .options import duration_option, output_options, seed_option, tag_options
+from .progress import Progress
+
+__all__ = ["default_output", "render_preset"]
+
+
+def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
+                   suffix: str = ".flac") -> Path:
+    """A clear file name in ``folder`` (default: here) that names no existing file.
+
+    ``classic-60_seed0_60m.flac``, then ``classic-60_seed0_60m-2.flac`` and so on.
+    """
+    folder = folder or Path.cwd()
+    minutes = duration_s / 60.0
+    length = f"{minutes:g}m" if minutes >= 1 else f"{duration_s:g}s"
+    stem = f"{Path(preset).stem}_seed{seed}_{length}"
+    path = folder / f"{stem}{suffix}"
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return path
+
+
+def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
+                 date=None, dedication=None):
+    """Tags of a session render: preset defaults, overridden by what the user gave."""
+    from ..render.tags import Tags
+
+    preset = audio.preset
+    meta = preset.metadata
+    length = format_duration(audio.duration_s)
+    parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
+             f"sointu {__version__}"]
+    if dedication:
+        parts.append(dedication)
+    default_comment = "; ".join(parts)
+    if meta.comment:
+        default_comment = f"{meta.comment} ({default_comment})"
+    return Tags(
+        title=title or preset.display_title,
+        artist=artist if artist is not None else meta.artist,
+        album=album if album is not None else meta.album,
+        date=date or datetime.date.today().isoformat(),
+        genre=genre if genre is not None else meta.genre,
+        comment=comment if comment is not None else default_comment,
+    )
+
+
+def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
+                  bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
+    """Render a composed session to ``output``; returns the RenderReport."""
+    from ..render.formats import resolve_format
+    from ..render.pipeline import render_session
+
+    fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
+                         sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
+    target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
+    progress = Progress(audio.total_frames, label=output.name)
+    if quiet:
+        progress.enabled = False
+    try:
+        return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
+                              force=force, progress=progress)
+    finally:
+        progress.close()
+
+
+def summary(report, audio) -> str:
+    """The end-of-render summary (a few lines)."""
+    phases = ", ".join(f"{p.name} {format_duration(p.length_s)}" for p in audio.timeline.phases)
+    loud = report.loudness
+    note = ""
+    if loud.integrated_lufs < report.target_lufs - 0.5:
+        note = f" (below the {report.target_lufs:g} LUFS target: peaks limit the gain)"
+    return "\n".join([
+        f"wrote {report.path} ({report.bytes / 1e6:.1f} MB) in {report.wall_s:.1f} s",
+        f"  length {format_duration(report.frames / report.sample_rate)}, seed {report.seed}, "
+        f"{report.sample_rate} Hz",
+        f"  phases: {phases}",
+        f"  loudness {loud.integrated_lufs:.1f} LUFS{note}, true peak "
+        f"{loud.true_peak_dbtp:.1f} dBTP, sample peak {loud.sample_peak_dbfs:.1f} dBFS",
+    ])
+
+
+@group.command("render")
+@click.argument("preset")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="File to write; its suffix picks the format (.flac .wav .ogg .opus .mp3). "
+                   "Default: a new name like classic-60_seed0_60m.flac here.")
+@duration_option
+@seed_option
+@click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
+@output_options
+@tag_options
+def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
+               sample_rate: int | None, force: bool, loudness: float | None,
+               bit_depth: str | None, quality: float | None, **tag_values) -> None:
+    """Render session PRESET (a name or a .toml path) to an audio file.
+
+    The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
+    true-peak ceiling, tagged, and carries the phases as chapters (plus .cue and
+    .chapters.json files beside it). It is written to a temporary file and renamed into place
+    when complete; an existing file is kept unless --force.
+
+    \b
+    Examples:
+      sointu render classic-60 -o classic-60.flac
+      sointu render classic-60 --duration 20m --seed 7 -o short.wav
+      sointu render my-session.toml -o mine.mp3 --artist "Maija M."
+    """
+    from ..session.audio import SessionAudio
+
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=seed,
+                                     sample_rate=sample_rate)
+    if output is None:
+        output = default_output(preset, audio.timeline.seed, audio.duration_s)
+    tags = session_tags(audio, **tag_values)
+    report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
+                           quality=quality, tags=tags)
+    click.echo(summary(report, audio), err=True)
