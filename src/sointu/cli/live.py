@@ -1,0 +1,183 @@
+"""``sointu devices`` and ``sointu play``: output devices and live playback through speakers.
+
+Test hooks (environment variables, documented in tests/live_support/README.md; not for users):
+
+``SOINTU_LIVE_PREFILL_S``
+    Seconds of audio queued before the stream starts (default 1). The tests' ALSA file device
+    takes audio far faster than real time, so they queue the whole session first.
+``SOINTU_LIVE_STOP_AT_S``
+    Behave as if Ctrl-C was pressed when playback reaches this many seconds of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import click
+
+from ..errors import UsageError
+from . import group
+
+__all__ = ["devices_cmd", "play_cmd", "parse_volume", "parse_start"]
+
+_VOLUME = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:db)?$", re.IGNORECASE)
+
+
+def parse_volume(text: str) -> float:
+    """``-6dB``, ``-6 dB``, ``+3``, ``0`` -> dB; UsageError outside -60..+6 dB."""
+    from ..live.playback import VOLUME_RANGE_DB
+
+    lo, hi = VOLUME_RANGE_DB
+    m = _VOLUME.match(str(text).strip())
+    if not m or not lo <= float(m.group(1)) <= hi:
+        raise UsageError(f"volume '{text}' is not allowed; allowed: {lo:g} dB to {hi:+g} dB, "
+                         "e.g. -6dB")
+    return float(m.group(1))
+
+
+def parse_start(text: str) -> float:
+    """A start time like ``25m``, ``1h5m``, ``90s`` or ``0`` -> seconds (UsageError if bad)."""
+    from ..session.durations import parse_duration
+
+    if re.fullmatch(r"0*(?:\.0*)?\s*[hms]?", str(text).strip().lower()):
+        return 0.0
+    return parse_duration(text)
+
+
+def _env_seconds(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0.0:
+        raise UsageError(f"environment variable {name}='{raw}' is not allowed; allowed: "
+                         "seconds, 0 or more")
+    return value
+
+
+@group.command("devices")
+def devices_cmd() -> None:
+    """List the audio output devices (* marks the default) for `sointu play --device`.
+
+    \b
+    Example:
+      sointu devices
+    """
+    from ..errors import DeviceError
+    from ..live.devices import NO_DEVICE_HINT, format_device, list_output_devices
+
+    devices = list_output_devices()
+    if not devices:
+        raise DeviceError(f"no audio output device found; {NO_DEVICE_HINT}")
+    click.echo(f"  {'#':>3}  {'name':<32} {'host API':<8} {'out':>6}  {'default rate':>11}")
+    for device in devices:
+        click.echo(format_device(device))
+
+
+@group.command("play")
+@click.argument("preset")
+@click.option("--device", default=None, metavar="NAME|INDEX",
+              help="Output device: index or (part of a) name from `sointu devices`.")
+@click.option("--duration", default=None, metavar="D",
+              help="Session length, e.g. 20m, 1h30m, 3600s (default: the preset's).")
+@click.option("--seed", type=int, default=None, help="Seed of the composition (default: the "
+              "preset's).")
+@click.option("--start-at", "start_at", default=None, metavar="TIME",
+              help="Start this far into the session, e.g. 25m.")
+@click.option("--phase", default=None, metavar="NAME",
+              help="Start at the beginning of this phase, e.g. relaxation.")
+@click.option("--volume", default="0dB", show_default=True, metavar="DB",
+              help="Playback volume, -60dB to +6dB; +/- change it while playing.")
+@click.option("--latency", default="high", show_default=True, metavar="low|high|SECONDS",
+              help="Output latency; high is safest against dropouts.")
+@click.option("--sample-rate", "sample_rate", type=int, default=None,
+              help="Hz (default: the preset's, usually 48000).")
+def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | None,
+             start_at: str | None, phase: str | None, volume: str, latency: str,
+             sample_rate: int | None) -> int:
+    """Play the session PRESET live through the speakers.
+
+    On a terminal: space pauses and resumes, n jumps to the next phase, + and - change the
+    volume by 3 dB, q stops with a fade. Ctrl-C also fades out, then exits with code 130.
+
+    \b
+    Examples:
+      sointu play deep-rest
+      sointu play deep-rest --duration 45m --volume -6dB
+      sointu play deep-rest --phase relaxation --device pulse
+    """
+    from ..engine.piece import check_sample_rate
+    from ..live.devices import (
+        check_output_settings,
+        list_output_devices,
+        load_sounddevice,
+        resolve_output_device,
+    )
+    from ..live.player import parse_latency, play
+    from ..live.status import phases_summary
+    from ..session.durations import format_duration, parse_duration
+
+    if start_at is not None and phase is not None:
+        raise UsageError("--start-at and --phase cannot be used together; give one of them")
+    duration_s = parse_duration(duration) if duration is not None else None
+    start_s = parse_start(start_at) if start_at is not None else None
+    volume_db = parse_volume(volume)
+    latency_value = parse_latency(latency)
+    if sample_rate is not None:
+        check_sample_rate(sample_rate)
+    prefill_s = _env_seconds("SOINTU_LIVE_PREFILL_S")
+    stop_at_s = _env_seconds("SOINTU_LIVE_STOP_AT_S")
+
+    sd = load_sounddevice()
+    out = resolve_output_device(device, list_output_devices(sd))
+
+    from ..session.audio import SessionAudio
+
+    kwargs = {"duration_s": duration_s, "seed": seed}
+    if sample_rate is not None:
+        kwargs["sample_rate"] = sample_rate
+    source = SessionAudio.from_preset(preset, **kwargs)
+    sr = int(source.sample_rate)
+    check_output_settings(out, sr, sd)
+
+    timeline = source.timeline
+    total = int(source.total_frames)
+    start_frame = 0
+    if start_s is not None:
+        start_frame = int(round(start_s * sr))
+        if start_frame >= total:
+            raise UsageError(f"--start-at {start_at} is at or past the end of the session "
+                             f"({format_duration(total / sr)}); phases: "
+                             f"{phases_summary(timeline.phases)}")
+    elif phase is not None:
+        match = [p for p in timeline.phases if p.name.lower() == phase.strip().lower()]
+        if not match:
+            raise UsageError(f"unknown phase '{phase}'; phases: "
+                             f"{phases_summary(timeline.phases)}")
+        start_frame = min(int(round(match[0].start_s * sr)), total - 1)
+
+    title = getattr(source, "title", None) or preset
+
+    def log(line: str) -> None:
+        click.echo(f"sointu: {line}", err=True)
+
+    options = {}
+    if prefill_s is not None:
+        options["prime_s"] = max(prefill_s, 0.05)
+        options["queue_s"] = max(4.0, prefill_s + 1.0)
+    if stop_at_s is not None:
+        options["stop_at_frame"] = int(round(stop_at_s * sr))
+    result = play(source, device=out.index, device_label=out.label(), title=title,
+                  start_frame=start_frame, volume_db=volume_db, latency=latency_value, log=log,
+                  sd=sd, **options)
+    where = f"{format_duration(result.position_s)} of {format_duration(total / sr)}"
+    runs = f"{result.underruns} underrun{'' if result.underruns == 1 else 's'}"
+    if result.outcome == "end":
+        log(f"finished: {format_duration(total / sr)} played, {runs}")
+        return 0
+    log(f"stopped at {where}, {runs}")
+    return 130 if result.outcome == "interrupted" else 0
