@@ -216,8 +216,9 @@ def _run_stream(sd, source, playback: Playback, *, device, device_label, title, 
             f"{format_duration(playback.total_frames / sr)}"
             + (f" from {format_duration(playback.position / sr)}" if playback.position else "")
             + f"; phases: {phases_summary(timeline.phases)}")
+        start_frame = playback.position
         stream.start()
-        _main_loop(stream, playback, timeline, interactive=interactive, log=log,
+        _main_loop(stream, playback, timeline, start_frame, interactive=interactive, log=log,
                    failure=failure)
         stream.stop()  # returns once the device has played what it was given
     if failure:
@@ -234,18 +235,18 @@ def _run_stream(sd, source, playback: Playback, *, device, device_label, title, 
     return PlayResult(outcome, playback.position, playback.underruns, sr, latency_s)
 
 
-def _main_loop(stream, playback: Playback, timeline, *, interactive: bool, log,
-               failure: list) -> None:
+def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, interactive: bool,
+               log, failure: list) -> None:
     sr = playback.sample_rate
     total_s = playback.total_frames / sr
-    logged = _phase_index(timeline, playback.position, sr)
+    logged = _phase_index(timeline, start_frame, sr)
     interrupts = 0
     last_callbacks, last_progress = -1, time.monotonic()
     term = Terminal() if interactive else None
     note, note_until = "", 0.0
     next_status = 0.0
     if term is None:
-        log(f"{format_duration(playback.position / sr)} {timeline.phases[logged].name}")
+        log(f"{format_duration(start_frame / sr)} {timeline.phases[logged].name}")
     with term if term is not None else _Nothing():
         while not playback.done.is_set():
             try:
