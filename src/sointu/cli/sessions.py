@@ -12,13 +12,14 @@ import click
 
 from ..errors import PresetError
 from ..session.composer import compose, ring_out_s
-from ..session.durations import format_duration, parse_duration
+from ..session.durations import format_duration
 from ..session.presets import (
     check_session_file,
     list_session_presets,
     load_session_preset,
 )
 from . import group
+from .options import duration_option, seed_option
 
 __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 
@@ -28,16 +29,6 @@ EVENT_FIELDS = ("time_s", "instrument", "articulation", "velocity", "mallet", "p
 
 _DIR = click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
                     help="Also look for session presets in this folder.")
-
-
-def _seed(ctx, param, value):
-    if value is not None and not 0 <= value < 2**63:
-        raise click.BadParameter(f"{value} is not allowed; allowed: a whole number 0..2^63-1")
-    return value
-
-
-def _duration(ctx, param, value):
-    return None if value is None else parse_duration(value)
 
 
 @group.command("presets")
@@ -114,10 +105,8 @@ def show_cmd(preset: str, folder: Path | None) -> None:
 
 @group.command("score")
 @click.argument("preset")
-@click.option("--seed", type=int, default=None, callback=_seed,
-              help="Seed (whole number >= 0); default: the preset's.")
-@click.option("--duration", "duration_s", default=None, callback=_duration,
-              help="Total length, e.g. 20m, 1h30m, 3600s; default: the preset's.")
+@seed_option
+@duration_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True, help="Output format.")
 @_DIR
