@@ -7,6 +7,8 @@ libasound2-plugins; the tests skip only when the ``pulseaudio`` program is missi
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -154,3 +156,53 @@ def test_signal_fades_out_over_two_seconds_and_exits_130(pulse, tmp_path, sig):
     w = int(0.05 * SR)
     env = [rms(cap[i:i + w]) for i in range(end - int(STOP_FADE_S * SR), end - w, w)]
     assert all(b <= a * 1.05 for a, b in zip(env, env[1:], strict=False)), env
+
+
+def test_keys_on_a_terminal_pause_next_volume_quit(pulse, tmp_path):
+    rec = Recorder(pulse, tmp_path / "sink.f32")
+    master, slave = pty.openpty()
+    env = dict(pulse, PYTHONPATH=os.pathsep.join([str(HERE), pulse.get("PYTHONPATH", "")]))
+    p = subprocess.Popen([sys.executable, str(HERE / "run_fake.py"), "play", "fake",
+                          "--duration", "60s", "--device", "pulse"], env=env, stdin=slave,
+                         stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    shown = b""
+
+    def read_for(seconds):
+        nonlocal shown
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    shown += os.read(master, 65536)
+                except OSError:
+                    return
+
+    for key, wait in [(None, 2.5), (b" ", 1.5), (b" ", 1.5), (b"n", 1.5), (b"-", 1.0),
+                      (b"q", 3.5)]:
+        if key:
+            os.write(master, key)
+        read_for(wait)
+    assert p.wait(10) == 0
+    os.close(master)
+    cap = rec.stop()
+    text = shown.decode("utf-8", "replace")
+    assert "introduction" in text and "relaxation" in text and "PAUSED" in text
+    assert "vol -3 dB" in text and "[space pause" in text
+    assert text.rstrip().endswith("underruns") and "stopped at 0:1" in text
+    w = int(0.1 * SR)
+    rms = np.array([np.sqrt(np.mean(np.square(cap[i:i + w], dtype=np.float64)))
+                    for i in range(0, len(cap) - w, w)])
+    sound = np.flatnonzero(rms > 1e-4)
+    rms = rms[sound[0]:sound[-1] + 1]
+    # the pause: at least 1 s of silence between sound, entered and left by 0.3-s fades
+    quiet = rms < 1e-4
+    assert quiet.sum() >= 10, "no pause heard"
+    # fake levels: introduction 0.25 peak (0.177 RMS), relaxation 0.5 (0.354 RMS)
+    assert abs(rms.max() - 0.354) < 0.01, "the next phase was not reached"
+    # after "-": 3 dB down from the relaxation level
+    after = rms[np.argmax(rms > 0.34):]
+    settled = after[(after > 0.2) & (after < 0.3)]
+    assert settled.size and abs(np.median(settled) / 0.354 - 10 ** (-3 / 20)) < 0.02
+    # q: a smooth 2-s fade to silence at the end
+    assert rms[-1] < 0.02 and np.all(np.diff(rms[-15:]) <= 0.005)

@@ -68,7 +68,7 @@ class Terminal:
     def show(self, line: str) -> None:
         """Rewrite the status line (cut to the terminal's width)."""
         try:
-            width = os.get_terminal_size(self.stderr.fileno()).columns
+            width = os.get_terminal_size(self.stderr.fileno()).columns or 100
         except OSError:
             width = 100
         self.stderr.write("\r" + line[: max(10, width - 1)] + "\x1b[K")
