@@ -1,25 +1,34 @@
 """The modal bank: many damped sinusoids rendered together as one matrix product.
 
 Each mode m is a complex one-pole resonator with pole p_m = exp(-1/(tau_m fs) + i 2 pi f_m / fs);
-its output is Re(g_c,m z_m p_m^n) on channel c, where z_m is the mode's complex state. A
-stroke only adds to z, so the cost is (modes x samples) however many strokes overlap.
+its output on channel c is Re(g_cm z_m p_m^n), where z_m is the mode's complex state and g_cm
+its complex gain (placement and room). A stroke only adds to z, so the cost is
+(modes x samples) however many strokes overlap.
 
-A chunk of B = R K samples is computed as one real matrix product: row r of the result holds
-samples rK .. rK+K-1, computed from the state advanced to rK (``z p^(rK)``, R x M) times the
-basis ``p^k`` (M x K). With R = 64 and K = 128 this is a well-shaped GEMM, several times faster
-than a (1 x M) @ (M x B) product, which is memory bound. A stroke inside the chunk adds its
-amplitude to the row states after it, and its few samples in the row where it lands are
-computed directly, so strokes never split the product.
+A chunk of B = R K samples is one real matrix product. Row r holds samples rK .. rK+K-1,
+computed from the state advanced to the row's start, s_rm = z_m p_m^(rK) (R x M, complex),
+times the basis W (2M x 2K) with W[2m, 2k+c] = Re(g_cm p_m^k), W[2m+1, 2k+c] = -Im(g_cm p_m^k).
+Viewing s as float32 (R x 2M, real and imaginary parts interleaved), s @ W is the chunk itself,
+(R x 2K) = (B x 2) interleaved stereo, written straight into the output buffer. With R = 64
+and K = 128 this is a well-shaped GEMM, several times faster than a (1 x M) @ (M x B)
+product, which is memory bound. A stroke inside the chunk adds its amplitude to the row
+states after it; its few samples in the row where it lands are computed directly, so strokes
+never split the product.
+
+Instruments that have fallen silent (every mode below -170 dBFS) are left out of the product;
+the gathered basis is cached until the set of sounding instruments changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ModalBank", "row_frames_for"]
+__all__ = ["ModalBank", "row_frames_for", "SILENT"]
 
-#: A mode whose amplitude (times its largest channel gain) is below this is skipped (-140 dBFS).
-SILENT = 1e-7
+#: An instrument whose modes are all below this amplitude (times their largest channel gain)
+#: is skipped: -170 dBFS, which stays below the 24-bit quantisation step (-138 dBFS) even
+#: after a loudness-normalisation gain of +30 dB, so skipping never changes a written sample.
+SILENT = 10.0 ** (-170.0 / 20.0)
 
 
 def row_frames_for(sample_rate: int) -> int:
@@ -41,29 +50,39 @@ class ModalBank:
         Per-channel complex gain of each mode (placement and room).
     sample_rate : int
         Frames per second.
+    groups : sequence of int, optional
+        Sizes of consecutive mode groups (instruments) that fall silent together; default
+        one group.
     rows : int
         R, rows per chunk; a chunk is R * K frames.
     """
 
-    def __init__(self, freq_hz, tau_s, gains, sample_rate: int, rows: int = 64):
+    def __init__(self, freq_hz, tau_s, gains, sample_rate: int, groups=None, rows: int = 64):
         freq = np.asarray(freq_hz, dtype=float)
         tau = np.asarray(tau_s, dtype=float)
         self.sample_rate = int(sample_rate)
-        self.count = len(freq)
-        self.K = row_frames_for(sample_rate)
+        self.count = M = len(freq)
+        self.K = K = row_frames_for(sample_rate)
         self.R = int(rows)
-        self.B = self.R * self.K
+        self.B = self.R * K
         self.log_pole = -1.0 / (tau * sample_rate) + 2j * np.pi * freq / sample_rate
-        self.gains = np.asarray(gains, dtype=complex).reshape(2, self.count)
-        self.gain_max = np.abs(self.gains).max(axis=0) if self.count else np.zeros(0)
-        k = np.arange(self.K + 1)
-        q = np.exp(self.log_pole[:, None] * k[None, :])  # (M, K+1): p^0 .. p^K
-        self.basis_c = q[:, : self.K].astype(np.complex64)
+        self.gains = np.asarray(gains, dtype=complex).reshape(2, M)
+        self.gain_max = np.abs(self.gains).max(axis=0) if M else np.zeros(0)
+        q = np.exp(self.log_pole[:, None] * np.arange(K + 1)[None, :])  # (M, K+1): p^0..p^K
         self.step = q  # complex128, for exact offsets within a row
-        self.basis = np.vstack([q[:, : self.K].real, q[:, : self.K].imag]).astype(np.float32)
-        r = np.arange(self.R + 1) * self.K
+        gq = self.gains[:, :, None] * q[None, :, :K]  # (2, M, K)
+        w = np.empty((M, 2, K, 2), dtype=np.float32)  # (mode, re/-im, k, channel)
+        w[:, 0] = gq.real.transpose(1, 2, 0)
+        w[:, 1] = -gq.imag.transpose(1, 2, 0)
+        self.basis = w.reshape(2 * M, 2 * K)
+        r = np.arange(self.R + 1) * K
         self.row_start = np.exp(r[:, None] * self.log_pole[None, :])  # (R+1, M) complex128
-        self.row_start32 = self.row_start[: self.R].astype(np.complex64)
+        sizes = [M] if groups is None else list(groups)
+        if sum(sizes) != M:
+            raise ValueError("group sizes must add up to the number of modes")
+        self.group_bounds = np.cumsum([0] + sizes)
+        self._cache_key: tuple | None = None
+        self._cache: tuple | None = None
 
     def advance(self, z: np.ndarray, frames: int) -> np.ndarray:
         """State after ``frames`` samples of free decay (complex128, shape (M,))."""
@@ -84,11 +103,37 @@ class ModalBank:
         ndarray, float32, shape (stop - start, 2)
         """
         sl = slice(first, first + len(amps))
-        w = (self.gains[:, sl] * amps).astype(np.complex64)  # (2, m)
-        return (w @ self.basis_c[sl, start:stop]).real.T
+        w = self.gains[:, sl] * amps  # (2, m)
+        return (w @ self.step[sl, start:stop]).real.T.astype(np.float32)
+
+    def _active(self, z: np.ndarray, touched: set[int]) -> tuple:
+        """(index of sounding modes, their basis rows, row starts, group -> offset), cached."""
+        loud = np.abs(z) * self.gain_max > SILENT
+        bounds = self.group_bounds
+        on = tuple(
+            g for g in range(len(bounds) - 1)
+            if g in touched or loud[bounds[g]: bounds[g + 1]].any()
+        )
+        if on != self._cache_key:
+            idx = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in on]) if on \
+                else np.zeros(0, dtype=int)
+            rows2 = np.empty(2 * len(idx), dtype=int)
+            rows2[0::2] = 2 * idx
+            rows2[1::2] = 2 * idx + 1
+            offsets, pos = {}, 0
+            for g in on:
+                offsets[int(bounds[g])] = pos
+                pos += bounds[g + 1] - bounds[g]
+            self._cache_key = on
+            self._cache = (idx, np.ascontiguousarray(self.basis[rows2]),
+                           np.ascontiguousarray(self.row_start[: self.R, idx]), offsets)
+        return self._cache
+
+    def group_of(self, mode: int) -> int:
+        return int(np.searchsorted(self.group_bounds, mode, side="right") - 1)
 
     def render_chunk(self, z: np.ndarray, hits, out: np.ndarray) -> np.ndarray:
-        """Add one chunk (B frames) into ``out`` and return the state after it.
+        """Write one chunk (B frames) into ``out`` and return the state after it.
 
         Parameters
         ----------
@@ -96,9 +141,9 @@ class ModalBank:
             State at the chunk's first frame (impulses at offset 0 already added).
         hits : sequence of (offset, first, amps)
             Impulses inside the chunk, 0 < offset < B, adding ``amps`` to modes
-            first .. first+len(amps)-1 at that frame.
-        out : ndarray, float32, shape (B, 2)
-            Accumulates the result.
+            first .. first+len(amps)-1 (one group) at that frame.
+        out : ndarray, float32, shape (B, 2), C-contiguous
+            Overwritten with the result.
 
         Returns
         -------
@@ -106,35 +151,33 @@ class ModalBank:
             State at the first frame of the next chunk.
         """
         K, R = self.K, self.R
-        rows = z[None, :] * self.row_start[:R]  # (R, M) states at each row start
         z_next = z * self.row_start[R]
-        touched = np.zeros(self.count, dtype=bool)
+        touched = {self.group_of(first) for _, first, _ in hits}
+        idx, basis, row_start, offsets = self._active(z, touched)
+        if len(idx) == 0:
+            out[:] = 0.0
+            return z_next
+        rows = z[idx][None, :] * row_start  # (R, m) states at each row start
+        direct = []
         for offset, first, amps in hits:
             sl = slice(first, first + len(amps))
+            a0 = offsets[first]
+            asl = slice(a0, a0 + len(amps))
             r0, j = divmod(offset, K)
             if j:
                 # its samples in the row where it lands, computed directly
-                out[offset: (r0 + 1) * K] += self.free_response(first, amps, 0, K - j)
+                direct.append((offset, (r0 + 1) * K, self.free_response(first, amps, 0, K - j)))
                 b = amps * self.step[sl, K - j]  # its state at the next row start
                 r0 += 1
             else:
                 b = amps
             if r0 < R:
-                rows[r0:, sl] += b[None, :] * self.row_start[: R - r0, sl]
+                rows[r0:, asl] += b[None, :] * self.row_start[: R - r0, sl]
             z_next[sl] += b * self.row_start[R - r0, sl]
-            touched[sl] = True
-        active = (np.abs(z) * self.gain_max > SILENT) | touched
-        n_act = int(active.sum())
-        if n_act == 0:
-            return z_next
-        if n_act == self.count:
-            gains, basis = self.gains, self.basis
-        else:
-            idx = np.flatnonzero(active)
-            gains = self.gains[:, idx]
-            basis = self.basis[np.concatenate([idx, idx + self.count])]
-            rows = rows[:, idx]
-        zp = (gains[:, None, :] * rows[None, :, :]).astype(np.complex64)  # (2, R, m)
-        a = np.concatenate([zp.real, -zp.imag], axis=2).reshape(2 * R, 2 * n_act)
-        out += (a @ basis).reshape(2, R * K).T
+        s = rows.astype(np.complex64, order="C").view(np.float32)  # (R, 2m): re, im interleaved
+        np.matmul(s, basis, out=out.reshape(R, 2 * K))
+        for lo, hi, y in direct:
+            out[lo:hi] += y
+        # flush what has decayed far below hearing (avoids denormal arithmetic)
+        z_next[np.abs(z_next) < 1e-30] = 0.0
         return z_next

@@ -112,5 +112,6 @@ class Piece:
         freq = np.concatenate([p.modes.freq_hz for p in self._placed.values()])
         tau = np.concatenate([p.modes.tau_s for p in self._placed.values()])
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
-        bank = ModalBank(freq, tau, gains, self.sample_rate)
+        groups = [p.modes.count for p in self._placed.values()]
+        bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
         return Synth(bank, self._impulses, self._rubs)

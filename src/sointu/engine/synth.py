@@ -156,7 +156,7 @@ class Synth:
         i = int(np.searchsorted(self._frames, c0, side="left"))
         n_imp = len(self.impulses)
         while True:
-            out = np.zeros((B, 2), dtype=np.float32)
+            out = np.empty((B, 2), dtype=np.float32)
             c1 = c0 + B
             i_start = i
             hits = []
