@@ -1,0 +1,222 @@
+"""Write a stream of audio blocks to a finished, tagged, chaptered file, or to nothing.
+
+:func:`write_blocks` is the one place where audio reaches the disk. It encodes block by
+block (memory stays flat for any length), then adds tags and phase markers, verifies the
+frame count by reading the header back, writes the ``.cue`` and ``.chapters.json``
+sidecars, and only then moves everything into place together (see
+:mod:`sointu.render.atomic`). If anything fails, or Ctrl-C arrives, no temporary file is
+left and an existing target is untouched.
+
+Callers that may receive SIGTERM (the CLI) wrap the call in
+:func:`sointu.render.atomic.raise_on_sigterm` so that termination also cleans up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import OutputError
+from .atomic import atomic_outputs, describe_os_error, diagnose_write_failure
+from .formats import OutputFormat
+from .markers import chapters_json, cue_sheet, sidecar_paths, validate_phases, write_markers
+from .tags import Tags, soundfile_attributes, validate_tags, write_tags
+
+__all__ = ["CHANNELS", "WriteResult", "write_blocks"]
+
+#: Channels of every file sointu writes.
+CHANNELS = 2
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What was written.
+
+    Attributes
+    ----------
+    path : Path
+        The audio file, in place.
+    bytes : int
+        Its size on disk (bytes), tags and markers included.
+    frames : int
+        Frames written.
+    seconds : float
+        Length of the audio (s): ``frames / sample_rate``.
+    wall_s : float
+        Time taken (s).
+    sidecars : tuple of Path
+        The ``.cue`` and ``.chapters.json`` files (empty without phases).
+    """
+
+    path: Path
+    bytes: int
+    frames: int
+    seconds: float
+    wall_s: float = 0.0
+    sidecars: tuple[Path, ...] = ()
+
+
+def _libsndfile_failure(tmp: Path, path: Path, exc: BaseException) -> OutputError:
+    return OutputError(diagnose_write_failure(tmp, path, f"libsndfile: {exc}"))
+
+
+def _check_block(block, index: int) -> np.ndarray:
+    arr = np.asarray(block)
+    if arr.ndim != 2 or arr.shape[1] != CHANNELS or arr.dtype.kind != "f":
+        raise OutputError(f"audio block {index} has shape {arr.shape} and type {arr.dtype}; "
+                          f"expected floats of shape (n, {CHANNELS})")
+    return arr
+
+
+def _encode(tmp: Path, path: Path, blocks: Iterable, *, sample_rate: int, total_frames: int,
+            fmt: OutputFormat, tags: Tags, ditherer, progress) -> int:
+    """Encode ``blocks`` into ``tmp``; return the number of frames written."""
+    try:
+        f = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=CHANNELS,
+                         **fmt.soundfile_kwargs())
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise OutputError(f"cannot open {path.name} for writing as {fmt.format}/{fmt.subtype} "
+                          f"at {sample_rate} Hz: {exc}") from exc
+    done = 0
+    try:
+        for name, value in soundfile_attributes(fmt, tags).items():
+            setattr(f, name, value)
+        for index, block in enumerate(blocks):
+            arr = _check_block(block, index)
+            n = arr.shape[0]
+            if done + n > total_frames:
+                raise OutputError(f"the audio source gave more than the {total_frames} frames "
+                                  f"announced for {path.name}; nothing was written")
+            if ditherer is not None and fmt.needs_dither:
+                arr = ditherer(arr)
+            try:
+                f.write(arr)
+            except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
+                raise _libsndfile_failure(tmp, path, exc) from exc
+            done += n
+            if f.frames != done:  # a short write (the assert above is gone under -O)
+                raise OutputError(diagnose_write_failure(
+                    tmp, path, f"only {f.frames} of {done} frames were accepted"))
+            if progress is not None:
+                progress(done)
+    except BaseException:
+        try:
+            f.close()
+        except Exception:  # the original failure is the one to report
+            pass
+        raise
+    try:
+        f.close()
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise _libsndfile_failure(tmp, path, exc) from exc
+    if done != total_frames:
+        raise OutputError(f"the audio source ended after {done} of {total_frames} frames "
+                          f"for {path.name}; nothing was written")
+    return done
+
+
+def _add_metadata(tmp: Path, path: Path, fmt: OutputFormat, tags: Tags, phases,
+                  sample_rate: int) -> None:
+    from mutagen import MutagenError
+
+    try:
+        write_tags(tmp, fmt, tags)
+        write_markers(tmp, fmt, phases, sample_rate)
+    except MutagenError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise OutputError(describe_os_error(cause, path)) from exc
+        raise OutputError(f"could not write tags or markers to {path.name}: {exc}; "
+                          f"nothing was written") from exc
+
+
+def _verify(tmp: Path, path: Path, frames: int, sample_rate: int) -> None:
+    try:
+        info = sf.info(str(tmp))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise OutputError(f"{path.name} could not be read back after writing ({exc}); "
+                          f"nothing was written") from exc
+    if info.frames != frames or info.samplerate != sample_rate:
+        raise OutputError(f"{path.name} reads back as {info.frames} frames at "
+                          f"{info.samplerate} Hz instead of {frames} at {sample_rate} Hz; "
+                          f"nothing was written")
+
+
+def _write_text(tmp: Path, text: str) -> None:
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+
+
+def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
+                 fmt: OutputFormat, tags: Tags | None, phases=(), force: bool = False,
+                 ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
+                 progress: Callable[[int], None] | None = None) -> WriteResult:
+    """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target audio file.
+    blocks : iterable of numpy.ndarray
+        Float blocks of shape (n, 2), full scale 1.0, ``total_frames`` frames in all. They
+        are consumed one by one (never collected).
+    sample_rate : int
+        Hz.
+    total_frames : int
+        Frames the blocks add up to; a source that gives fewer or more is an error.
+    fmt : OutputFormat
+        From :func:`sointu.render.formats.resolve_format`.
+    tags : Tags or None
+        Text tags (validated before anything is written).
+    phases : sequence of Phase
+        Named spans in seconds; written as markers and sidecars (none without phases).
+    force : bool
+        Replace an existing file and sidecars.
+    ditherer : callable, optional
+        ``block -> block`` applied when ``fmt.needs_dither`` (e.g.
+        ``sointu.render.dither.Ditherer(16, seed)``).
+    progress : callable, optional
+        Called with the number of frames written so far after every block.
+
+    Returns
+    -------
+    WriteResult
+
+    Raises
+    ------
+    OutputError
+        The target or a sidecar exists (without ``force``), the folder is missing or not
+        writable, the disk is full, a file-size limit is hit, the encoder fails, or the
+        source gives the wrong number of frames. Nothing is left behind.
+    UsageError
+        A tag value is not allowed.
+    KeyboardInterrupt
+        Re-raised after cleanup.
+    """
+    t0 = time.monotonic()
+    path = Path(path)
+    tags = validate_tags(tags if tags is not None else Tags())
+    if not isinstance(total_frames, (int, np.integer)) or total_frames <= 0:
+        raise OutputError(f"cannot write {path.name}: total_frames must be a positive whole "
+                          f"number, got {total_frames!r}")
+    phases = validate_phases(phases or (), total_frames / sample_rate)
+    sidecars = list(sidecar_paths(path)) if phases else []
+    with atomic_outputs([path, *sidecars], force=force) as temps:
+        tmp = temps[0]
+        frames = _encode(tmp, path, blocks, sample_rate=sample_rate,
+                         total_frames=int(total_frames), fmt=fmt, tags=tags,
+                         ditherer=ditherer, progress=progress)
+        _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
+        _verify(tmp, path, frames, sample_rate)
+        if sidecars:
+            _write_text(temps[1], cue_sheet(path.name, fmt.cue_type, phases,
+                                             title=tags.title, performer=tags.artist))
+            _write_text(temps[2], chapters_json(path.name, phases))
+    return WriteResult(path=path, bytes=path.stat().st_size, frames=frames,
+                       seconds=frames / sample_rate, wall_s=time.monotonic() - t0,
+                       sidecars=tuple(sidecars))
