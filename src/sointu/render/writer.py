@@ -27,7 +27,7 @@ from .formats import OutputFormat
 from .markers import chapters_json, cue_sheet, sidecar_paths, validate_phases, write_markers
 from .tags import Tags, soundfile_attributes, validate_tags, write_tags
 
-__all__ = ["CHANNELS", "WriteResult", "write_blocks"]
+__all__ = ["CHANNELS", "WriteResult", "quantise", "write_blocks"]
 
 #: Channels of every file sointu writes.
 CHANNELS = 2
@@ -65,6 +65,35 @@ def _libsndfile_failure(tmp: Path, path: Path, exc: BaseException) -> OutputErro
     return OutputError(diagnose_write_failure(tmp, path, f"libsndfile: {exc}"))
 
 
+def quantise(block: np.ndarray, bits: int) -> np.ndarray:
+    """Round to the nearest step of a ``bits`` PCM grid and clip to its range.
+
+    libsndfile 1.2.2 converts float to WAV PCM by truncating toward minus infinity (a
+    -0.5 LSB offset and truncation distortion; measured: half of all 16-bit samples one LSB
+    low), while values already on the grid ``k / 2**(bits - 1)`` are stored exactly in WAV
+    and FLAC. So the writer rounds every PCM block itself. Idempotent for values on the
+    grid (a ditherer's output passes unchanged).
+
+    Parameters
+    ----------
+    block : numpy.ndarray, float, shape (n, channels)
+        Samples, full scale 1.0.
+    bits : int
+        16 or 24.
+
+    Returns
+    -------
+    numpy.ndarray, same dtype and shape
+        ``clip(rint(x * 2**(bits-1)), -2**(bits-1), 2**(bits-1) - 1) / 2**(bits-1)``
+        (exact in float32 and float64: the scale is a power of two).
+    """
+    scale = block.dtype.type(2.0 ** (bits - 1))
+    q = np.rint(block * scale)
+    np.clip(q, -scale, scale - 1, out=q)
+    q /= scale
+    return q
+
+
 def _check_block(block, index: int) -> np.ndarray:
     arr = np.asarray(block)
     if arr.ndim != 2 or arr.shape[1] != CHANNELS or arr.dtype.kind != "f":
@@ -93,7 +122,9 @@ def _encode(tmp: Path, path: Path, blocks: Iterable, *, sample_rate: int, total_
                 raise OutputError(f"the audio source gave more than the {total_frames} frames "
                                   f"announced for {path.name}; nothing was written")
             if ditherer is not None and fmt.needs_dither:
-                arr = ditherer(arr)
+                arr = np.asarray(ditherer(arr))
+            if fmt.bits is not None:
+                arr = quantise(arr, fmt.bits)
             try:
                 f.write(arr)
             except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
@@ -179,7 +210,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         Replace an existing file and sidecars.
     ditherer : callable, optional
         ``block -> block`` applied when ``fmt.needs_dither`` (e.g.
-        ``sointu.render.dither.Ditherer(16, seed)``).
+        ``sointu.render.dither.Ditherer(16, seed)``). PCM blocks are then rounded to the
+        nearest step of the bit depth (:func:`quantise`), whether dithered or not.
     progress : callable, optional
         Called with the number of frames written so far after every block.
 
