@@ -1,0 +1,38 @@
+"""Shared rendering fixtures for the engine tests: dry, centred, seeded renders, cached so
+that several measurements of the same stroke render it once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from audio_measure import dry_piece, render_all
+from sointu.engine.library import load_instrument
+
+
+@lru_cache(maxsize=64)
+def _strike(name: str, seconds: float, t0: float, velocity: float, mallet: str,
+            position_deg: float, seed: int, sample_rate: int) -> np.ndarray:
+    pc = dry_piece(sample_rate)
+    pc.add_instrument("x", load_instrument(name))
+    pc.strike("x", t0, velocity=velocity, mallet=mallet, position_deg=position_deg,
+              rng=np.random.default_rng(seed))
+    x = render_all(pc, seconds)
+    x.setflags(write=False)
+    return x
+
+
+@pytest.fixture(scope="session")
+def strike_render():
+    """render(name, seconds, t0=0.1, velocity=1.0, mallet='medium', position_deg=0.0, seed=1,
+    sample_rate=48000) -> float32 (n, 2), read-only: one stroke on a shipped instrument."""
+
+    def render(name: str, seconds: float, *, t0: float = 0.1, velocity: float = 1.0,
+               mallet: str = "medium", position_deg: float = 0.0, seed: int = 1,
+               sample_rate: int = 48000) -> np.ndarray:
+        return _strike(name, float(seconds), float(t0), float(velocity), mallet,
+                       float(position_deg), int(seed), int(sample_rate))
+
+    return render
