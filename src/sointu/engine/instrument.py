@@ -385,9 +385,13 @@ class Modes:
             count = int(rng.integers(inst.strike.count[0], inst.strike.count[1] + 1))
             gaps = rng.exponential(inst.strike.gap_s, size=count)
             gaps[0] = 0.0
+            times = np.cumsum(gaps)
+            longest = inst.strike.gap_s * inst.strike.count[1]  # what ring_s allows for
+            if times[-1] > longest:
+                times *= longest / times[-1]
             hits = [
                 (float(t), [int(rng.integers(nb))], float(10 ** (rng.uniform(-9, 0) / 20)))
-                for t in np.cumsum(gaps)
+                for t in times
             ]
         base = level[self.partial] * self.coef * self._position_weight(position_deg)
         body = self.partial // n

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 __all__ = ["limit_chunks", "WINDOW_S"]
 
@@ -59,10 +58,35 @@ def limit_chunks(chunks: Iterator[np.ndarray], threshold: float, window: int
             target = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
             # each sample's gain is the mean of minima whose windows all cover any peak
             # within half a window, so the smoothed gain never exceeds target at a peak
-            held = minimum_filter1d(target, size=window, mode="nearest")
-            gain = uniform_filter1d(held, size=window, mode="nearest")
+            held = _running_min(target, window)
+            gain = _running_mean(held, window)
             gain = np.minimum(gain, target)  # guard against rounding at exact peaks
+            gain[gain > 1.0 - 1e-9] = 1.0  # the running mean's rounding is not a gain change
             yield (cur * gain[B: 2 * B, None]).astype(np.float32)
         if nxt is None:
             return
         prev, prev_peak, cur, cur_peak = cur, cur_peak, nxt, nxt_peak
+
+
+def _running_min(x: np.ndarray, w: int) -> np.ndarray:
+    """Minimum over the centred window of odd length w (edges repeat), in O(n).
+
+    Van Herk / Gil-Werman: minima from the left within blocks of w and from the right within
+    the same blocks; any window of w spans at most two blocks, so its minimum is the
+    from-the-right minimum at its start combined with the from-the-left minimum at its end.
+    """
+    h = w // 2
+    n = len(x)
+    padded = np.concatenate([np.full(h, x[0]), x, np.full(h + w, x[-1])])
+    blocks = padded[: (len(padded) // w) * w].reshape(-1, w)
+    left = np.minimum.accumulate(blocks, axis=1).ravel()
+    right = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(right[:n], left[w - 1: w - 1 + n])
+
+
+def _running_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean over the centred window of odd length w (edges repeat)."""
+    h = w // 2
+    padded = np.concatenate([np.full(h + 1, x[0]), x, np.full(h, x[-1])])
+    c = np.cumsum(padded)
+    return (c[w:] - c[:-w]) / w
