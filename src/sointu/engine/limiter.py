@@ -54,7 +54,7 @@ def limit_chunks(chunks: Iterator[np.ndarray], threshold: float, window: int
             B = len(cur)
             parts = [prev, cur] + ([nxt] if nxt is not None else [np.zeros_like(cur)])
             x = np.concatenate(parts)
-            peak = np.abs(x).max(axis=1)
+            peak = np.abs(x).max(axis=1).astype(np.float64)
             target = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
             # each sample's gain is the mean of minima whose windows all cover any peak
             # within half a window, so the smoothed gain never exceeds target at a peak
