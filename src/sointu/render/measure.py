@@ -11,7 +11,7 @@ import multiprocessing
 import os
 
 from ..session.source import BlockSource
-from .loudness import Loudness, LoudnessMeter, combine
+from .loudness import LoudnessMeter, combine
 
 __all__ = ["measure_source"]
 
@@ -33,7 +33,7 @@ def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
     return meter
 
 
-def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudness:
+def measure_source(source: BlockSource, *, workers: int | None = None) -> LoudnessMeter:
     """Integrated loudness, true peak and sample peak of a whole BlockSource.
 
     Parameters
@@ -46,7 +46,8 @@ def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudne
 
     Returns
     -------
-    Loudness
+    LoudnessMeter
+        Holding the whole signal's measurements (``result()``, ``integrated_lufs_at()``).
     """
     global _SOURCE
     total = source.total_frames

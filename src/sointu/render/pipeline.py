@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from ..session.audio import SessionAudio
-from .atomic import check_target
+from . import gain_cache
+from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
 from .formats import OutputFormat
-from .loudness import Loudness, LoudnessMeter, normalisation_gain_db
+from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
 from .measure import measure_source
 from .tags import Tags
 from .writer import write_blocks
 
-__all__ = ["RenderReport", "render_session", "CEILING_DBTP"]
+__all__ = ["RenderReport", "render_session", "session_gain_db", "CEILING_DBTP"]
 
 #: True-peak ceiling of every file (dBTP).
 CEILING_DBTP = -1.0
@@ -88,6 +89,39 @@ def _prefetch(blocks: Iterator[np.ndarray], meter: LoudnessMeter) -> Iterator[np
         thread.join(timeout=5)
 
 
+def session_gain_db(audio: SessionAudio, target_lufs: float,
+                    ceiling_dbtp: float = CEILING_DBTP) -> float:
+    """The normalisation gain (dB) of a session: measured on both cores, cached on disk.
+
+    The session's own limiter keeps sample peaks 1 dB under the true-peak ceiling, so the
+    gain aims at the loudness target alone; when the limiter will act, a second pass
+    measures its effect and makes it up. The gain depends only on what is rendered (preset,
+    seed, length, rate, sointu version), so it is kept in the user's cache and a second
+    render, or live playback, gets it at once.
+    """
+    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
+    cached = gain_cache.get(key)
+    if cached is not None:
+        return cached
+    old = audio.gain_db
+    try:
+        audio.gain_db = 0.0
+        raw = measure_source(audio)
+        gain = gain_for_target(raw, target_lufs)
+        limit = audio.limit_dbfs
+        if limit is not None and raw.sample_peak_dbfs() + gain > limit:
+            # the limiter will turn the loudest attacks down, which lowers the loudness a
+            # little: measure again with it at work and make up the difference
+            audio.gain_db = gain
+            gain += gain_for_target(measure_source(audio), target_lufs)
+        elif limit is None:
+            gain = min(gain, normalisation_gain_db(raw.result(), target_lufs, ceiling_dbtp))
+    finally:
+        audio.gain_db = old
+    gain_cache.put(key, gain)
+    return gain
+
+
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
                    progress: Callable[[int], None] | None = None,
@@ -122,18 +156,17 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     t0 = time.monotonic()
     path = Path(path)
     check_target(path, force)
-    if gain_db is None:
-        audio.gain_db = 0.0
-        raw = measure_source(audio)
-        gain_db = normalisation_gain_db(raw, target_lufs, ceiling_dbtp)
-    audio.gain_db = gain_db
-    meter = LoudnessMeter(audio.sample_rate, 2)
-    blocks = _prefetch(audio.blocks(_BLOCK), meter)
-    ditherer = Ditherer(fmt.bits, seed=audio.timeline.seed) if fmt.needs_dither else None
-    result = write_blocks(path, blocks, sample_rate=audio.sample_rate,
-                          total_frames=audio.total_frames, fmt=fmt, tags=tags,
-                          phases=list(audio.timeline.phases), force=force, ditherer=ditherer,
-                          progress=progress)
+    with raise_on_sigterm():
+        if gain_db is None:
+            gain_db = session_gain_db(audio, target_lufs, ceiling_dbtp)
+        audio.gain_db = gain_db
+        meter = LoudnessMeter(audio.sample_rate, 2)
+        blocks = _prefetch(audio.blocks(_BLOCK), meter)
+        ditherer = Ditherer(fmt.bits, seed=audio.timeline.seed) if fmt.needs_dither else None
+        result = write_blocks(path, blocks, sample_rate=audio.sample_rate,
+                              total_frames=audio.total_frames, fmt=fmt, tags=tags,
+                              phases=list(audio.timeline.phases), force=force,
+                              ditherer=ditherer, progress=progress)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
                         gain_db=gain_db, target_lufs=target_lufs, loudness=meter.result(),

@@ -1,0 +1,84 @@
+"""A small on-disk cache of normalisation gains, so re-renders and live playback start at once.
+
+Entries are keyed by everything the audio depends on: the session preset file's bytes, the
+instrument and engine preset files it uses, seed, length, sample rate, loudness target,
+ceiling and sointu's version. The cache lives in ``$XDG_CACHE_HOME/sointu`` (default
+``~/.cache/sointu``); ``SOINTU_CACHE_DIR`` overrides it, and an empty value turns it off.
+A cache that cannot be read or written is simply not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .. import __version__
+from ..presets import shipped_dir
+
+__all__ = ["key", "get", "put", "cache_file"]
+
+
+def cache_file() -> Path | None:
+    """The cache file, or None when caching is off."""
+    env = os.environ.get("SOINTU_CACHE_DIR")
+    if env is not None:
+        return Path(env) / "gains.json" if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sointu" / "gains.json"
+
+
+def key(audio, target_lufs: float, ceiling_dbtp: float) -> str | None:
+    """A key for this session audio, or None if its preset file is unknown."""
+    preset = getattr(audio, "preset", None)
+    if preset is None or preset.path is None:
+        return None
+    h = hashlib.sha256()
+    files = [Path(preset.path)] + sorted(Path(si.path) for si in preset.instruments.values())
+    files += sorted((shipped_dir() / "engine").glob("*.toml"))
+    for f in files:
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            return None
+    h.update(json.dumps([__version__, audio.timeline.seed, audio.total_frames,
+                         audio.sample_rate, target_lufs, ceiling_dbtp,
+                         audio.limit_dbfs]).encode())
+    return h.hexdigest()
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def get(k: str | None) -> float | None:
+    """The cached gain (dB) for key ``k``, or None."""
+    path = cache_file()
+    if k is None or path is None:
+        return None
+    v = _load(path).get(k)
+    return float(v) if isinstance(v, int | float) else None
+
+
+def put(k: str | None, gain_db: float) -> None:
+    """Remember a gain (dB); written atomically, at most 1000 entries kept."""
+    path = cache_file()
+    if k is None or path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _load(path)
+        data.pop(k, None)
+        data[k] = gain_db
+        while len(data) > 1000:
+            data.pop(next(iter(data)))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
