@@ -10,6 +10,7 @@ the producer could not keep up and the player would, correctly, report underruns
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -266,21 +267,25 @@ def _render(tmp_path, start_frame=0):
     out = tmp_path / f"ref{start_frame}.npy"
     code = ("import sointu.cli, sys, numpy as np\n"
             "from sointu.session.audio import SessionAudio\n"
+            "from sointu.render.pipeline import session_gain_db\n"
             f"a = SessionAudio.from_preset({REAL!r}, duration_s=30.0, seed=1)\n"
+            "a.gain_db = session_gain_db(a, a.preset.defaults.loudness_lufs)\n"
             f"np.save(sys.argv[1], np.concatenate(list(a.blocks(4096, {start_frame}))))\n"
             "print(repr([p.name for p in a.timeline.phases]))\n")
-    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    env = dict(os.environ, SOINTU_CACHE_DIR=str(tmp_path / "cache"))
+    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True,
+                       env=env)
     assert r.returncode == 0, r.stderr
     return eval(r.stdout), np.load(out)
 
 
 @needs_real
 def test_real_session_plays_bit_exact(capture):
+    names, ref = _render(capture.parent)  # also caches the loudness gain for playback
     env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
     r = run_sointu(["play", REAL, "--device", "sointu_capture", "--duration", "30s",
                     "--seed", "1"], env, fake=False)
     assert r.returncode == 0, r.stderr
-    names, ref = _render(capture.parent)
     logged = [ln.split(" ", 2)[2] for ln in r.stderr.splitlines()[1:-1]]
     assert logged == names
     assert r.stderr.splitlines()[-1] == "sointu: finished: 0:30 played, 0 underruns"
@@ -296,12 +301,12 @@ def test_real_session_plays_bit_exact(capture):
 
 @needs_real
 def test_real_session_start_at_matches_the_full_render(capture):
+    _, full = _render(capture.parent)
+    _, direct = _render(capture.parent, 10 * SR)
     env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
     r = run_sointu(["play", REAL, "--device", "sointu_capture", "--duration", "30s",
                     "--seed", "1", "--start-at", "10s"], env, fake=False)
     assert r.returncode == 0, r.stderr
-    _, full = _render(capture.parent)
-    _, direct = _render(capture.parent, 10 * SR)
     ref = full[10 * SR:]
     gain = fade_in_gain(len(ref), START_FADE_S)[:, None]
     cap = read_capture(capture)
@@ -315,3 +320,21 @@ def test_real_session_start_at_matches_the_full_render(capture):
     # ... and the same span as the full render, to float32 rounding (the engine's seek
     # differs from rendering through by ~1e-11 at a few frames)
     np.testing.assert_allclose(played, ref * gain, rtol=0, atol=1e-9)
+
+
+@needs_real
+def test_first_play_starts_at_a_provisional_level_and_says_so(capture):
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")  # an empty gain cache
+    r = run_sointu(["play", REAL, "--device", "sointu_capture", "--duration", "30s",
+                    "--seed", "1"], env, fake=False)
+    assert r.returncode == 0, r.stderr
+    assert "level: first play of this session" in r.stderr
+    names, ref = _render(capture.parent)
+    cap = read_capture(capture)
+    off = align(cap, ref)
+    played = cap[off:off + len(ref)]
+    # the file device takes 30 s in well under the measuring time, so the whole session
+    # played at the provisional gain, which errs on the quiet side of the rendered level
+    rms = np.sqrt(np.mean(played.astype(np.float64) ** 2))
+    rms_ref = np.sqrt(np.mean(ref.astype(np.float64) ** 2))
+    assert -12.0 < 20 * np.log10(rms / rms_ref) < -0.1

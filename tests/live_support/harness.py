@@ -29,6 +29,9 @@ def alsa_env(capture: Path, **extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     env.pop("SOINTU_LIVE_STOP_AT_S", None)
     env.pop("SOINTU_LIVE_PREFILL_S", None)
+    # a cache of loudness gains of this test's own: a reference render fills it, and
+    # playback then starts at the rendered level
+    env["SOINTU_CACHE_DIR"] = str(capture.parent / "cache")
     env.update(extra)
     return env
 

@@ -136,6 +136,7 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
     out = resolve_output_device(device, list_output_devices(sd))
 
     from ..session.audio import SessionAudio
+    from .level import LiveLevel
 
     kwargs = {"duration_s": duration_s, "seed": seed}
     if sample_rate is not None:
@@ -171,9 +172,21 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
         options["queue_s"] = max(4.0, prefill_s + 1.0)
     if stop_at_s is not None:
         options["stop_at_frame"] = int(round(stop_at_s * sr))
-    result = play(source, device=out.index, device_label=out.label(), title=title,
-                  start_frame=start_frame, volume_db=volume_db, latency=latency_value, log=log,
-                  sd=sd, **options)
+    preset_obj = getattr(source, "preset", None)
+    level = None
+    if preset_obj is not None:
+        level = LiveLevel(source, preset_obj.defaults.loudness_lufs)
+        if not level.exact:
+            log("level: first play of this session; starting quieter and gliding to the "
+                "rendered level once it is measured")
+    try:
+        result = play(source, device=out.index, device_label=out.label(), title=title,
+                      start_frame=start_frame, volume_db=volume_db, latency=latency_value,
+                      log=log, sd=sd, level=None if level is None or level.exact else level,
+                      **options)
+    finally:
+        if level is not None:
+            level.close()
     where = f"{format_duration(result.position_s)} of {format_duration(total / sr)}"
     runs = f"{result.underruns} underrun{'' if result.underruns == 1 else 's'}"
     if result.outcome == "end":

@@ -122,6 +122,7 @@ class Playback:
             self._fade.value = 0.0
             self._fade.go(1.0, START_FADE_S)
         self._volume = Ramp(_db_to_gain(self.volume_db), self.sample_rate)
+        self._level = Ramp(1.0, self.sample_rate)  # loudness correction, see set_level
         self._commands: deque[tuple] = deque()
         self._generation = feeder.generation
         self._chunk: np.ndarray | None = None
@@ -146,6 +147,13 @@ class Playback:
         self.volume_db = min(hi, max(lo, self.volume_db + delta_db))
         self._commands.append(("volume", self.volume_db))
         return self.volume_db
+
+    def set_level(self, delta_db: float, glide_s: float) -> None:
+        """Glide the session's level by ``delta_db`` (relative to the start) over ``glide_s``.
+
+        Used once, when the exact loudness-normalisation gain becomes known during play.
+        """
+        self._commands.append(("level", _db_to_gain(delta_db), float(glide_s)))
 
     def stop(self, fade_s: float = STOP_FADE_S, reason: str = "stopped") -> None:
         """Fade out over ``fade_s`` (from full level), then pad with silence and finish."""
@@ -209,6 +217,9 @@ class Playback:
         if got:
             gain = self._fade.next(got)
             vol = self._volume.next(got)
+            level = self._level.next(got)
+            if isinstance(level, np.ndarray) or level != 1.0:
+                vol = np.asarray(vol, dtype=np.float64) * level
             if isinstance(gain, np.ndarray) or isinstance(vol, np.ndarray):
                 out[:got] *= (np.asarray(gain, dtype=np.float32)
                               * np.asarray(vol, dtype=np.float32)).reshape(-1, 1)
@@ -266,6 +277,8 @@ class Playback:
             return
         if kind == "volume":
             self._volume.go(_db_to_gain(command[1]), VOLUME_GLIDE_S)
+        elif kind == "level":
+            self._level.go(command[1], command[2])
         elif kind == "pause":
             if state in (SEEK_OUT, SEEK_WAIT):
                 self._pause_after_seek = not self._pause_after_seek

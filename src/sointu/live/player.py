@@ -75,6 +75,10 @@ class PlayResult:
         return self.position_frame / self.sample_rate
 
 
+#: How long the one-time glide to the exact loudness-normalised level takes (s).
+LEVEL_GLIDE_S = 4.0
+
+
 def parse_latency(text: str | float) -> str | float:
     """``low``, ``high`` or seconds in (0, 2] -> what PortAudio takes; else UsageError."""
     from ..errors import UsageError
@@ -115,7 +119,7 @@ def play(source, *, device: int | None = None, device_label: str = "the default 
          latency: str | float = "high", interactive: bool | None = None,
          log: Callable[[str], None] | None = None, block_frames: int = 2048,
          queue_s: float = 4.0, prime_s: float = 1.0, stop_at_frame: int | None = None,
-         sd=None) -> PlayResult:
+         level=None, sd=None) -> PlayResult:
     """Play ``source`` live on an output device; returns when it has ended or was stopped.
 
     Parameters
@@ -147,6 +151,9 @@ def play(source, *, device: int | None = None, device_label: str = "the default 
         Audio queued before the stream starts (s); more means a later first sound.
     stop_at_frame : int, optional
         Test hook: behave as if Ctrl-C was pressed when playback reaches this frame.
+    level : object, optional
+        A pending level correction with ``done()`` and ``result()`` (dB, or None); when it
+        is done, the session's level glides by that much over :data:`LEVEL_GLIDE_S`.
     sd : module, optional
         The ``sounddevice`` module.
 
@@ -184,13 +191,14 @@ def play(source, *, device: int | None = None, device_label: str = "the default 
             except KeyboardInterrupt:
                 return PlayResult("interrupted", start_frame, 0, sr)
             return _run_stream(sd, source, playback, device=device, device_label=device_label,
-                               title=title, latency=latency, interactive=interactive, log=log)
+                               title=title, latency=latency, interactive=interactive, log=log,
+                               level=level)
         finally:
             feeder.close()
 
 
 def _run_stream(sd, source, playback: Playback, *, device, device_label, title, latency,
-                interactive, log) -> PlayResult:
+                interactive, log, level=None) -> PlayResult:
     sr = playback.sample_rate
     failure: list[BaseException] = []
 
@@ -219,7 +227,7 @@ def _run_stream(sd, source, playback: Playback, *, device, device_label, title, 
         start_frame = playback.position
         stream.start()
         _main_loop(stream, playback, timeline, start_frame, interactive=interactive, log=log,
-                   failure=failure)
+                   failure=failure, level=level)
         stream.stop()  # returns once the device has played what it was given
     if failure:
         raise SointuError(f"live playback failed in the audio callback: {failure[0]!r}")
@@ -236,7 +244,7 @@ def _run_stream(sd, source, playback: Playback, *, device, device_label, title, 
 
 
 def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, interactive: bool,
-               log, failure: list) -> None:
+               log, failure: list, level=None) -> None:
     sr = playback.sample_rate
     total_s = playback.total_frames / sr
     logged = _phase_index(timeline, start_frame, sr)
@@ -260,6 +268,13 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
                 now = time.monotonic()
                 if failure:
                     return
+                if level is not None and level.done():
+                    delta = level.result()
+                    level = None
+                    if delta is not None and abs(delta) > 0.05:
+                        playback.set_level(delta, LEVEL_GLIDE_S)
+                        if term is None:
+                            log(f"level measured: gliding {delta:+.1f} dB to the rendered level")
                 if not stream.active and not playback.done.is_set():
                     raise DeviceError("the audio output device stopped playing (was it "
                                       "disconnected?)")

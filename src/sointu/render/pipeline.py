@@ -28,7 +28,10 @@ from .measure import measure_source
 from .tags import Tags
 from .writer import write_blocks
 
-__all__ = ["RenderReport", "render_session", "session_gain_db", "CEILING_DBTP"]
+__all__ = [
+    "RenderReport", "render_session", "session_gain_db", "cached_session_gain_db",
+    "CEILING_DBTP",
+]
 
 #: True-peak ceiling of every file (dBTP).
 CEILING_DBTP = -1.0
@@ -89,8 +92,14 @@ def _prefetch(blocks: Iterator[np.ndarray], meter: LoudnessMeter) -> Iterator[np
         thread.join(timeout=5)
 
 
+def cached_session_gain_db(audio: SessionAudio, target_lufs: float,
+                           ceiling_dbtp: float = CEILING_DBTP) -> float | None:
+    """The session's normalisation gain (dB) if a render or playback already measured it."""
+    return gain_cache.get(gain_cache.key(audio, target_lufs, ceiling_dbtp))
+
+
 def session_gain_db(audio: SessionAudio, target_lufs: float,
-                    ceiling_dbtp: float = CEILING_DBTP) -> float:
+                    ceiling_dbtp: float = CEILING_DBTP, *, workers: int | None = None) -> float:
     """The normalisation gain (dB) of a session: measured on both cores, cached on disk.
 
     The session's own limiter keeps sample peaks 1 dB under the true-peak ceiling, so the
@@ -106,14 +115,14 @@ def session_gain_db(audio: SessionAudio, target_lufs: float,
     old = audio.gain_db
     try:
         audio.gain_db = 0.0
-        raw = measure_source(audio)
+        raw = measure_source(audio, workers=workers)
         gain = gain_for_target(raw, target_lufs)
         limit = audio.limit_dbfs
         if limit is not None and raw.sample_peak_dbfs() + gain > limit:
             # the limiter will turn the loudest attacks down, which lowers the loudness a
             # little: measure again with it at work and make up the difference
             audio.gain_db = gain
-            gain += gain_for_target(measure_source(audio), target_lufs)
+            gain += gain_for_target(measure_source(audio, workers=workers), target_lufs)
         elif limit is None:
             gain = min(gain, normalisation_gain_db(raw.result(), target_lufs, ceiling_dbtp))
     finally:
