@@ -216,15 +216,15 @@ def _run_stream(sd, source, playback: Playback, *, device, device_label, title, 
     except (sd.PortAudioError, ValueError) as exc:
         raise DeviceError(f"cannot open audio output device {device_label} for stereo "
                           f"float32 at {sr} Hz: {' '.join(str(exc).split())}") from None
+    start_frame = playback.position  # `with stream` starts it: read before the callback runs
     with stream:
         latency_s = float(stream.latency)
         playback.pad_frames = int(math.ceil((latency_s + PAD_MARGIN_S) * sr))
         timeline = source.timeline
         log(f"playing {title} on {device_label} ({sr} Hz, latency {latency_s * 1000:.0f} ms): "
             f"{format_duration(playback.total_frames / sr)}"
-            + (f" from {format_duration(playback.position / sr)}" if playback.position else "")
+            + (f" from {format_duration(start_frame / sr)}" if start_frame else "")
             + f"; phases: {phases_summary(timeline.phases)}")
-        start_frame = playback.position
         stream.start()
         _main_loop(stream, playback, timeline, start_frame, interactive=interactive, log=log,
                    failure=failure, level=level)
