@@ -1,0 +1,887 @@
+"""Gifts: personal renders of a session, one at a time or a whole list of clients at once.
+
+A gift is a session rendered for one person, with a personal title ("Sointurentoutus -
+Maijalle", "Sound relaxation for Maija"), a dedication in the file's comment and a seed of
+its own derived from the recipient's name, so every gift sounds different and the same gift
+can be rendered again bit for bit.
+
+This module holds the rules and the machinery; ``sointu gift`` (:mod:`sointu.cli.delivery`)
+is the thin command on top:
+
+- titles (:func:`gift_title`, :func:`finnish_allative`) and file names
+  (:func:`gift_file_name`, :func:`safe_file_name`, :func:`unique_path`),
+- seeds (:func:`gift_seed`, :func:`normalise_name`),
+- the clients file (:func:`read_clients`) and the batch plan (:func:`plan_gifts`),
+- the manifest (:func:`read_manifest`, :func:`write_manifest`),
+- the batch runner (:func:`run_batch`): one worker process per gift, at most ``jobs`` at a
+  time, resumable, a manifest rewritten atomically as gifts finish, and a clean stop on
+  Ctrl-C or SIGTERM.
+
+Finnish titles use the allative case of the recipient's first name with one simple rule
+(``-lle`` after a vowel, ``-ille`` after a consonant: "Maija" -> "Maijalle", "Aleksander"
+-> "Aleksanderille"). Consonant gradation is deliberately not attempted ("Pekka" ->
+"Pekkalle", not "Pekalle"); a title can always be given in full with ``--title``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import multiprocessing
+import multiprocessing.util
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from ..errors import SointuError, UsageError
+from .atomic import TMP_MARKER, atomic_output, raise_on_sigterm
+from .formats import resolve_format
+
+__all__ = [
+    "LANGUAGES",
+    "DEFAULT_TITLES",
+    "CLIENT_COLUMNS",
+    "MANIFEST_NAME",
+    "MANIFEST_COLUMNS",
+    "MAX_NAME_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "Client",
+    "Gift",
+    "GiftResult",
+    "BatchResult",
+    "normalise_name",
+    "first_name",
+    "finnish_allative",
+    "gift_title",
+    "gift_seed",
+    "dedication",
+    "safe_file_name",
+    "gift_file_name",
+    "unique_path",
+    "check_text",
+    "read_clients",
+    "plan_gifts",
+    "read_manifest",
+    "write_manifest",
+    "run_batch",
+]
+
+#: Languages of gift titles and dedications.
+LANGUAGES = ("fi", "en")
+
+#: Title's first part when the preset has no title in the gift's language.
+DEFAULT_TITLES = {"fi": "Sointurentoutus", "en": "Sound relaxation"}
+
+#: Columns a clients file may have (``name`` is required).
+CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed")
+
+#: The manifest's file name inside the batch folder.
+MANIFEST_NAME = "manifest.csv"
+
+#: Columns of the manifest, in order.
+MANIFEST_COLUMNS = ("file", "recipient", "seed", "title", "loudness_lufs", "true_peak_dbtp",
+                    "status")
+
+#: Longest recipient or giver name (characters).
+MAX_NAME_CHARS = 100
+#: Longest dedication message (characters).
+MAX_MESSAGE_CHARS = 500
+
+_SEED_LIMIT = 2**63
+_VOWELS = set("aeiouyåäö")
+_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+_MAX_NAME_BYTES = 200  # file names: most file systems allow 255 bytes
+
+
+# --------------------------------------------------------------------------- names, titles
+
+
+def normalise_name(name: str) -> str:
+    """A person's name as compared and hashed: NFC, stripped, single spaces, casefolded.
+
+    Parameters
+    ----------
+    name : str
+        As written ("  maija  MEIKÄLÄINEN ").
+
+    Returns
+    -------
+    str
+        ``"maija meikäläinen"``; equal for the same name written with another case or
+        spacing, or with composed/decomposed letters.
+    """
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+def first_name(name: str) -> str:
+    """The first word of ``name`` (NFC, stripped); the whole name if it has one word."""
+    words = unicodedata.normalize("NFC", name).split()
+    return words[0] if words else ""
+
+
+def finnish_allative(name: str) -> str:
+    """The recipient's first name in a simple Finnish allative ("to Maija").
+
+    ``-lle`` after a vowel ("Maija" -> "Maijalle", "Jussi" -> "Jussille", "Chloé" ->
+    "Chloélle"), ``-ille`` after anything else ("Aleksander" -> "Aleksanderille"). No
+    consonant gradation ("Pekka" -> "Pekkalle"): always understandable, and the whole title
+    can be overridden. An all-capital name gets a capital ending ("MAIJA" -> "MAIJALLE").
+
+    Parameters
+    ----------
+    name : str
+        The recipient's name; only its first word is used.
+
+    Returns
+    -------
+    str
+    """
+    first = first_name(name)
+    if not first:
+        return first
+    last = unicodedata.normalize("NFD", first[-1])[0].casefold()
+    ending = "lle" if last in _VOWELS else "ille"
+    if first.isupper():
+        ending = ending.upper()
+    return first + ending
+
+
+def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
+    """The personal title of a gift.
+
+    Parameters
+    ----------
+    preset_titles : dict of str to str, or None
+        The session preset's titles per language (``SessionPreset.title``); the one in
+        ``lang`` is the title's first part, else :data:`DEFAULT_TITLES`.
+    name : str
+        The recipient's name (the first word is used).
+    lang : {"fi", "en"}
+        ``fi``: "Sointurentoutus - Maijalle"; ``en``: "Sound relaxation for Maija".
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    UsageError
+        For another language.
+    """
+    if lang not in LANGUAGES:
+        raise UsageError(f"language '{lang}' is not allowed; allowed: {', '.join(LANGUAGES)}")
+    first = ((preset_titles or {}).get(lang) or DEFAULT_TITLES[lang]).strip()
+    if lang == "fi":
+        return f"{first} - {finnish_allative(name)}"
+    return f"{first} for {first_name(name)}"
+
+
+def gift_seed(name: str, preset_name: str) -> int:
+    """The seed of a gift: its own for every recipient and preset, the same every time.
+
+    The first 8 bytes (big-endian) of SHA-256 of ``"sointu-gift:" + normalised name + ":" +
+    preset name``, reduced below 2**63.
+
+    Parameters
+    ----------
+    name : str
+        The recipient's name (normalised with :func:`normalise_name`).
+    preset_name : str
+        The session preset's name (``classic-60``).
+
+    Returns
+    -------
+    int
+        0 <= seed < 2**63.
+    """
+    text = f"sointu-gift:{normalise_name(name)}:{preset_name}"
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % _SEED_LIMIT
+
+
+def dedication(recipient: str, sender: str | None = None, message: str | None = None,
+               lang: str = "fi") -> str:
+    """The dedication written into the file's comment (one line).
+
+    Examples: ``lahja: Maija Meikäläinen; antaja: Pekka; viesti: Hyvää joulua!`` (fi),
+    ``gift for Maija; from Pekka; message: Merry Christmas!`` (en).
+    """
+    words = {"fi": ("lahja: ", "antaja: ", "viesti: "),
+             "en": ("gift for ", "from ", "message: ")}[lang]
+    parts = [words[0] + " ".join(recipient.split())]
+    if sender:
+        parts.append(words[1] + " ".join(sender.split()))
+    if message:
+        parts.append(words[2] + " ".join(message.split()))
+    return "; ".join(parts)
+
+
+def safe_file_name(text: str, suffix: str = "") -> str:
+    """``text`` made into a file name that works on every common file system.
+
+    Letters of any language are kept (ä, ö, å ...); path separators, ``: * ? " < > |`` and
+    control characters become ``_``; whitespace runs become ``-``; leading dots and
+    trailing dots or spaces are removed; the name is cut to 200 UTF-8 bytes; Windows device
+    names (``CON``, ``NUL`` ...) get a ``_``. An empty result becomes ``gift``.
+
+    Parameters
+    ----------
+    text : str
+        E.g. a title.
+    suffix : str
+        Appended unchanged (``.flac``).
+    """
+    s = unicodedata.normalize("NFC", text)
+    s = _UNSAFE.sub("_", s)
+    s = "".join(ch if unicodedata.category(ch)[0] != "C" else "_" for ch in s)
+    s = re.sub(r"\s+", "-", s.strip())
+    s = re.sub(r"-{2,}", "-", s).lstrip(".").rstrip(". ")
+    budget = _MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    while len(s.encode("utf-8")) > budget:
+        s = s[:-1]
+    s = s.rstrip(". -") or "gift"
+    if s.split(".")[0].upper() in _WINDOWS_RESERVED:
+        s += "_"
+    return s + suffix
+
+
+def gift_file_name(title: str, suffix: str = ".flac") -> str:
+    """The default file name of a gift: ``Sointurentoutus-Maijalle.flac``."""
+    return safe_file_name(title, suffix)
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """``folder / name``, or ``name-2``, ``name-3`` ... before the suffix: a path that is free."""
+    path = Path(folder) / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    n = 2
+    while path.exists() or path.is_symlink():
+        path = Path(folder) / f"{stem}-{n}{suffix}"
+        n += 1
+    return path
+
+
+def check_text(value: str, max_chars: int) -> str | None:
+    """Why ``value`` cannot go into a tag (a control character, too long), or None if fine."""
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            what = "a line break" if ch in "\r\n" else f"control character U+{ord(ch):04X}"
+            return (f"contains {what} at position {i + 1}; allowed: printable text on one "
+                    f"line")
+    if len(value) > max_chars:
+        return f"is {len(value)} characters long; allowed: at most {max_chars}"
+    return None
+
+
+# --------------------------------------------------------------------------- clients file
+
+
+@dataclass(frozen=True)
+class Client:
+    """One row of a clients file (empty cells as None).
+
+    Attributes
+    ----------
+    row : int
+        Row number as a spreadsheet shows it (the header is row 1).
+    name : str
+        Recipient, as written (stripped).
+    sender : str or None
+        ``from``: the giver, written as the file's artist.
+    message : str or None
+        Dedication message.
+    lang : str or None
+        ``fi`` or ``en``.
+    file : str or None
+        Output file name inside the batch folder.
+    seed : int or None
+        Explicit seed (else derived from the name).
+    """
+
+    row: int
+    name: str
+    sender: str | None = None
+    message: str | None = None
+    lang: str | None = None
+    file: str | None = None
+    seed: int | None = None
+
+
+def _delimiter(first_line: str) -> str:
+    """The delimiter of a CSV header line: ``,`` or ``;`` (Finnish Excel) or a tab."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
+    """Read and check a clients file.
+
+    A CSV file in UTF-8 (with or without a byte-order mark), separated by commas,
+    semicolons (as Excel writes in Finland) or tabs, with a header row. Columns (any
+    order, any case): ``name`` (required), ``from``, ``message``, ``lang``, ``file``,
+    ``seed``. Rows whose cells are all empty are ignored.
+
+    Parameters
+    ----------
+    path : path
+        The clients file.
+    default_lang : {"fi", "en"}
+        Language of rows with an empty ``lang`` cell.
+
+    Returns
+    -------
+    list of Client
+        At least one.
+
+    Raises
+    ------
+    UsageError
+        One line naming the file, the row and column and what is allowed, for the first
+        problem: unreadable, not UTF-8, empty, no ``name`` column, an unknown, unnamed or
+        repeated column, a row with more cells than the header, an empty or too long name,
+        a control character, a bad ``lang``, ``seed`` or ``file`` value.
+    """
+    shown = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot read clients file {shown}: {reason}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{shown}: line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; "
+                         f"allowed: UTF-8 text (in Excel: save as 'CSV UTF-8')") from None
+    if not text.strip():
+        raise UsageError(f"{shown} is empty; expected a header row with a 'name' column "
+                         f"(allowed columns: {', '.join(CLIENT_COLUMNS)}) and one row per "
+                         f"client")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text.split("\n")[0]),
+                        strict=True)
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise UsageError(f"{shown}: row {reader.line_num}: not valid CSV ({exc})") from None
+    header = [unicodedata.normalize("NFC", h).strip().casefold() for h in records[0]]
+    allowed = ", ".join(CLIENT_COLUMNS)
+    for i, h in enumerate(header):
+        if not h:
+            raise UsageError(f"{shown}: row 1, column {i + 1} has no name; allowed columns: "
+                             f"{allowed}")
+        if h not in CLIENT_COLUMNS:
+            raise UsageError(f"{shown}: row 1: unknown column '{records[0][i].strip()}'; "
+                             f"allowed columns: {allowed}")
+        if header.index(h) != i:
+            raise UsageError(f"{shown}: row 1: column '{h}' appears twice; each column "
+                             f"is allowed once")
+    if "name" not in header:
+        raise UsageError(f"{shown}: row 1: no 'name' column; the header row must name the "
+                         f"columns, 'name' required (allowed: {allowed})")
+    clients = []
+    for index, cells in enumerate(records[1:], start=2):
+        cells = [unicodedata.normalize("NFC", c).strip() for c in cells]
+        if not any(cells):
+            continue
+        if len(cells) > len(header) and any(cells[len(header):]):
+            raise UsageError(f"{shown}: row {index}: {len(cells)} cells but the header names "
+                             f"{len(header)} columns; allowed: one cell per column (quote "
+                             f"cells that contain the separator)")
+        row = dict(zip(header, cells, strict=False))
+        clients.append(_client(shown, index, row, default_lang))
+    if not clients:
+        raise UsageError(f"{shown}: the header is there but no client rows follow; allowed: "
+                         f"one row per client with at least a name")
+    return clients
+
+
+def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
+    def bad(column: str, what: str) -> UsageError:
+        return UsageError(f"{shown}: row {index}, column '{column}': {what}")
+
+    def cell(column: str) -> str | None:
+        return row.get(column) or None
+
+    name = cell("name")
+    if name is None:
+        raise bad("name", "is empty; allowed: the recipient's name, e.g. Maija")
+    for column, limit in (("name", MAX_NAME_CHARS), ("from", MAX_NAME_CHARS),
+                          ("message", MAX_MESSAGE_CHARS), ("file", MAX_NAME_CHARS * 2)):
+        value = cell(column)
+        why = check_text(value, limit) if value is not None else None
+        if why:
+            raise bad(column, f"{value[:40]!r} {why}")
+    lang = (cell("lang") or default_lang).casefold()
+    if lang not in LANGUAGES:
+        raise bad("lang", f"'{cell('lang')}' is not allowed; allowed: {', '.join(LANGUAGES)}")
+    seed = None
+    if cell("seed") is not None:
+        text = cell("seed")
+        if not text.isascii() or not text.isdigit() or int(text) >= _SEED_LIMIT:
+            raise bad("seed", f"'{text}' is not allowed; allowed: a whole number "
+                              f"0..2^63-1, or empty for a seed derived from the name")
+        seed = int(text)
+    file = cell("file")
+    if file is not None:
+        if "/" in file or "\\" in file or file in (".", ".."):
+            raise bad("file", f"'{file}' is not allowed; allowed: a plain file name inside "
+                              f"the output folder (no / or \\), e.g. maija.flac")
+        if file.startswith("."):
+            raise bad("file", f"'{file}' is not allowed; allowed: a name that does not start "
+                              f"with a dot, e.g. maija.flac")
+        if _UNSAFE.search(file):
+            raise bad("file", f"'{file}' is not allowed; allowed: a file name without "
+                              f': * ? " < > |')
+    return Client(row=index, name=name, sender=cell("from"), message=cell("message"),
+                  lang=lang, file=file, seed=seed)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Gift:
+    """One gift to render.
+
+    Attributes
+    ----------
+    row : int or None
+        Row of the clients file (None for a single gift).
+    recipient : str
+        Name as written.
+    sender : str or None
+        Giver (the file's artist).
+    message : str or None
+        Dedication message.
+    lang : str
+        ``fi`` or ``en``.
+    title : str
+        The personal title.
+    seed : int
+        Composer seed.
+    path : Path
+        Output file.
+    """
+
+    row: int | None
+    recipient: str
+    sender: str | None
+    message: str | None
+    lang: str
+    title: str
+    seed: int
+    path: Path
+
+    @property
+    def dedication(self) -> str:
+        """The dedication for the file's comment (see :func:`dedication`)."""
+        return dedication(self.recipient, self.sender, self.message, self.lang)
+
+
+def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clients file",
+               bit_depth=None, quality=None, sample_rate: int, frames: int) -> list[Gift]:
+    """Turn checked clients into gifts: titles, seeds and output files in ``folder``.
+
+    Parameters
+    ----------
+    clients : sequence of Client
+        From :func:`read_clients`.
+    preset : SessionPreset
+        The session (its ``name`` and ``title`` are used).
+    folder : path
+        Output folder.
+    source : str
+        How to name the clients file in messages.
+    bit_depth, quality
+        Checked against each file's format (:func:`sointu.render.formats.resolve_format`).
+    sample_rate : int
+        Hz, for the format check.
+    frames : int
+        Length, for the format check.
+
+    Returns
+    -------
+    list of Gift
+        In the clients' order.
+
+    Raises
+    ------
+    UsageError
+        One line with row and column: two gifts would get the same file (compared without
+        case, as on case-insensitive file systems), a file named like the manifest, or a
+        format that cannot take the options.
+    """
+    gifts: list[Gift] = []
+    used: dict[str, int] = {}
+    for c in clients:
+        title = gift_title(preset.title, c.name, c.lang)
+        column = "file" if c.file else "name"
+        name = c.file or gift_file_name(title)
+        key = unicodedata.normalize("NFC", name).casefold()
+        if key == MANIFEST_NAME:
+            raise UsageError(f"{source}: row {c.row}, column '{column}': '{name}' is the "
+                             f"manifest's name; allowed: another file name")
+        if key in used:
+            hint = ("" if c.file else "; add a 'file' column to give the gifts different "
+                    "names")
+            raise UsageError(f"{source}: row {c.row}, column '{column}': the file '{name}' is "
+                             f"already the file of row {used[key]}; allowed: one file per "
+                             f"gift{hint}")
+        used[key] = c.row
+        try:
+            resolve_format(name, bit_depth=bit_depth, quality=quality,
+                           sample_rate=sample_rate, frames=frames)
+        except UsageError as exc:
+            raise UsageError(f"{source}: row {c.row}, column '{column}': {exc}") from None
+        seed = c.seed if c.seed is not None else gift_seed(c.name, preset.name)
+        gifts.append(Gift(row=c.row, recipient=c.name, sender=c.sender, message=c.message,
+                          lang=c.lang or "fi", title=title, seed=seed,
+                          path=Path(folder) / name))
+    return gifts
+
+
+# --------------------------------------------------------------------------- the manifest
+
+
+def read_manifest(path) -> dict[str, dict[str, str]]:
+    """The rows of an existing manifest by file name ({} if there is none).
+
+    Raises
+    ------
+    UsageError
+        The file exists but is not a sointu manifest (unreadable, not UTF-8 CSV, no
+        ``file`` column): one line; it is left untouched.
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path} is not a readable sointu manifest ({exc}); move it away "
+                         f"and run again") from None
+    if rows and "file" not in rows[0]:
+        raise UsageError(f"{path} is not a sointu manifest (no 'file' column); move it away "
+                         f"and run again")
+    return {r["file"]: {k: r.get(k) or "" for k in MANIFEST_COLUMNS} for r in rows
+            if r.get("file")}
+
+
+def write_manifest(path, rows: Sequence[dict]) -> None:
+    """Write the manifest atomically (a temporary file renamed over the old one).
+
+    Parameters
+    ----------
+    path : path
+        ``DIR/manifest.csv``.
+    rows : sequence of dict
+        Keys :data:`MANIFEST_COLUMNS`.
+    """
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in MANIFEST_COLUMNS})
+    with atomic_output(path, force=True) as tmp:
+        tmp.write_text(buf.getvalue(), "utf-8")
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+@dataclass(frozen=True)
+class GiftResult:
+    """What rendering one gift measured (returned by the ``render_one`` callable)."""
+
+    loudness_lufs: float
+    true_peak_dbtp: float
+    bytes: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class BatchResult:
+    """What a batch did.
+
+    Attributes
+    ----------
+    rendered, skipped : list of Gift
+        Written now / already there.
+    failed : list of (Gift, str)
+        With the one-line reason.
+    not_started : list of Gift
+        Left for a later run (after a failure).
+    manifest : Path
+    """
+
+    rendered: list
+    skipped: list
+    failed: list
+    not_started: list
+    manifest: Path
+
+
+class _QuietHelpers:
+    """Registered with :func:`multiprocessing.util.register_after_fork` in a worker: the
+    processes the render forks to measure loudness ignore Ctrl-C (the worker stops them)
+    and die quietly on SIGTERM instead of printing a traceback."""
+
+    @staticmethod
+    def reset(_obj) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_QUIET_HELPERS = _QuietHelpers()
+
+
+def _identity(path: Path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns
+
+
+class _Interrupt:
+    """A worker's SIGINT handler: raise KeyboardInterrupt once, unless the gift's file is
+    already in place (then the render is only finishing, and its result must reach the
+    parent: the interrupt is dropped)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.before = _identity(path)
+        self.done = False
+
+    def __call__(self, signum, frame):
+        if self.done:
+            return
+        self.done = True
+        now = _identity(self.path)
+        if now is not None and now != self.before:
+            return
+        raise KeyboardInterrupt
+
+
+def _child(render_one, gift: Gift, conn) -> None:
+    """Worker process: render one gift, send ("ok", GiftResult) or ("error", line)."""
+    # Ctrl-C in a terminal reaches the whole process group and the parent passes it on as
+    # well: the handler raises once, so the cleanup of the temporary file is never cut short.
+    signal.signal(signal.SIGINT, _Interrupt(gift.path))
+    multiprocessing.util.register_after_fork(_QUIET_HELPERS, _QuietHelpers.reset)
+    try:
+        msg = ("ok", render_one(gift))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SointuError as exc:
+        msg = ("error", " ".join(str(exc).split()))
+    except Exception as exc:  # reported as one line by the parent; the batch stops
+        msg = ("error", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send(msg)
+    conn.close()
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _remove_temps(path: Path) -> None:
+    """Remove temporary files of ``path`` left by a worker that had to be killed."""
+    prefix = f".{path.name}{TMP_MARKER}"
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        if p.name.startswith(prefix):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], folder, *,
+              jobs: int = 2, force: bool = False,
+              report: Callable[[str, Gift, object], None] | None = None,
+              stop_timeout_s: float = 30.0) -> BatchResult:
+    """Render many gifts in worker processes; resumable, with a manifest kept up to date.
+
+    A gift whose file exists is skipped (files only ever appear complete: renders write a
+    temporary file and rename it), unless ``force``. ``folder/manifest.csv`` is written at
+    the start and rewritten atomically whenever a gift is done; it lists every complete
+    gift file of the batch (rows of skipped files are kept from the previous manifest) and
+    rows of other files in the folder that the previous manifest listed. After a failure no
+    new gift is started; the ones running finish.
+
+    Parameters
+    ----------
+    gifts : sequence of Gift
+        From :func:`plan_gifts` (files inside ``folder``).
+    render_one : callable
+        ``render_one(gift) -> GiftResult``, run in a worker process (a module-level
+        function where ``fork`` is unavailable). It must write ``gift.path`` atomically.
+    folder : path
+        The batch folder (exists).
+    jobs : int
+        Worker processes at a time (>= 1).
+    force : bool
+        Render gifts whose file exists again (the render replaces it).
+    report : callable, optional
+        ``report(event, gift, detail)`` in this process, event ``"skipped"`` (detail None),
+        ``"rendered"`` (GiftResult) or ``"failed"`` (one-line reason).
+    stop_timeout_s : float
+        On an interrupt, how long (s) workers get to clean up before they are killed.
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM (as :class:`~sointu.render.atomic.Terminated`), after the
+        workers stopped, their temporary files are gone and the manifest lists what is done.
+    UsageError
+        An existing ``manifest.csv`` that is not sointu's.
+    """
+    folder = Path(folder)
+    manifest = folder / MANIFEST_NAME
+    old = read_manifest(manifest)
+    report = report or (lambda event, gift, detail: None)
+    state: dict[int, str] = {}
+    results: dict[int, GiftResult] = {}
+    failed: list = []
+    todo: list[int] = []
+    for i, g in enumerate(gifts):
+        if g.path.exists() and not force:
+            state[i] = "skipped"
+            report("skipped", g, None)
+        else:
+            state[i] = "pending"
+            todo.append(i)
+
+    def rows() -> list[dict]:
+        out, names = [], set()
+        for i, g in enumerate(gifts):
+            names.add(g.path.name)
+            if state[i] == "rendered":
+                r = results[i]
+                out.append(_row(g, "rendered", f"{r.loudness_lufs:.2f}",
+                                f"{r.true_peak_dbtp:.2f}"))
+            elif g.path.is_file():
+                status = "skipped" if state[i] == "skipped" else "rendered"
+                if g.path.name in old:
+                    out.append({**old[g.path.name], "status": status})
+                else:
+                    out.append(_row(g, status, "", ""))
+        for name, row in old.items():
+            if name not in names and (folder / name).is_file():
+                out.append(row)
+        return out
+
+    write_manifest(manifest, rows())
+    ctx = _context()
+    running: dict[int, tuple] = {}  # gift index -> (process, connection)
+    queue = list(todo)
+    try:
+        with raise_on_sigterm():
+            while queue or running:
+                while queue and len(running) < max(1, jobs) and not failed:
+                    i = queue.pop(0)
+                    receiver, sender = ctx.Pipe(duplex=False)
+                    proc = ctx.Process(target=_child, args=(render_one, gifts[i], sender),
+                                       name=f"sointu-gift-{i}")
+                    proc.start()
+                    sender.close()
+                    running[i] = (proc, receiver)
+                    state[i] = "running"
+                if not running:
+                    break
+                ready = wait([c for _, c in running.values()] +
+                             [p.sentinel for p, _ in running.values()])
+                for i in [i for i, (p, c) in running.items() if c in ready or
+                          p.sentinel in ready]:
+                    proc, conn = running.pop(i)
+                    msg = _receive(conn)
+                    proc.join()
+                    conn.close()
+                    if msg is None:
+                        msg = ("error", f"the worker stopped with exit code {proc.exitcode}")
+                    if msg[0] == "ok":
+                        state[i], results[i] = "rendered", msg[1]
+                        write_manifest(manifest, rows())
+                        report("rendered", gifts[i], msg[1])
+                    else:
+                        state[i] = "failed"
+                        failed.append((gifts[i], msg[1]))
+                        _remove_temps(gifts[i].path)
+                        report("failed", gifts[i], msg[1])
+    except KeyboardInterrupt:
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            _stop_workers(gifts, running, results, state, stop_timeout_s)
+            write_manifest(manifest, rows())
+        finally:
+            if old_int is not None:
+                signal.signal(signal.SIGINT, old_int)
+        raise
+    return BatchResult(rendered=[gifts[i] for i in sorted(results)],
+                       skipped=[g for i, g in enumerate(gifts) if state[i] == "skipped"],
+                       failed=failed, not_started=[gifts[i] for i in queue],
+                       manifest=manifest)
+
+
+def _row(g: Gift, status: str, loudness: str, peak: str) -> dict:
+    return {"file": g.path.name, "recipient": g.recipient, "seed": str(g.seed),
+            "title": g.title, "loudness_lufs": loudness, "true_peak_dbtp": peak,
+            "status": status}
+
+
+def _receive(conn):
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
+
+
+def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: float) -> None:
+    """Interrupt every worker once, wait, kill stragglers, keep results that arrived."""
+    for proc, _ in running.values():
+        if proc.is_alive():
+            try:
+                os.kill(proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout_s
+    for i, (proc, conn) in running.items():
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        msg = _receive(conn)
+        conn.close()
+        if msg is not None and msg[0] == "ok":
+            state[i], results[i] = "rendered", msg[1]
+        else:
+            state[i] = "stopped"
+        _remove_temps(gifts[i].path)
+    running.clear()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
