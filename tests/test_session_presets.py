@@ -47,7 +47,7 @@ def test_fields_the_renderer_needs():
     p = load_session_preset("classic-60")
     d = p.defaults
     assert (d.duration_s, d.sample_rate_hz, d.seed, d.ring_out_s) == (3600.0, 48000, 1, 50.0)
-    assert d.loudness_lufs == -23.0 and d.fade_out_s == 8.0
+    assert d.loudness_lufs == -18.0 and d.fade_out_s == 8.0
     assert (p.room.reverb, p.room.width) == (0.35, 0.8)
     assert p.metadata.album == "Sointurentoutus" and p.metadata.genre == "Meditation"
     gong = p.instruments["gong"]
@@ -85,7 +85,7 @@ BAD = [
     ("wrong type", "reverb = 0.35", "reverb = \"lots\"",
      ["room.reverb", "expected a number", "'lots'"], "reverb = \"lots\""),
     ("NaN", "width = 0.8", "width = nan", ["room.width", "finite"], "width = nan"),
-    ("infinite", "loudness_lufs = -23.0", "loudness_lufs = -inf",
+    ("infinite", "loudness_lufs = -18.0", "loudness_lufs = -inf",
      ["defaults.loudness_lufs", "finite"], "loudness_lufs = -inf"),
     ("out of range", "azimuth_deg = -70", "azimuth_deg = -270",
      ["instruments.gong.azimuth_deg", "-270", "allowed [-180, 180]"], "azimuth_deg = -270"),
