@@ -11,6 +11,7 @@ player, which glides to it over a few seconds.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 
 __all__ = ["LiveLevel", "PROVISIONAL_RAW_LUFS"]
@@ -22,6 +23,14 @@ PROVISIONAL_RAW_LUFS = -42.0
 
 def _measure(audio, target_lufs, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    # only idle CPU: the audio thread and its producer must never wait for this
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        try:
+            os.nice(19)
+        except OSError:
+            pass
     from ..render.pipeline import session_gain_db
 
     try:
