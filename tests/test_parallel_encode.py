@@ -1,0 +1,198 @@
+"""Ogg Opus encoded in parts side by side and joined: the joins must be inaudible.
+
+Each joined file is decoded (libsndfile) and compared with a single-pass encode of the same
+signal and with the signal itself, around every join: same length, no shift, no gap, and a
+coding error no larger than the single-pass encoder's in the same place.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sointu.render import parallel_encode as pe
+
+FS = 48000
+KW = {"format": "OGG", "subtype": "OPUS", "compression_level": 0.7}
+
+
+def bowls(seconds: float, seed: int) -> np.ndarray:
+    """Seeded bowl-like test signal: decaying stereo doublets and a little noise, (n, 2)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS) + 123  # not a whole number of packets
+    t = np.arange(n) / FS
+    x = np.zeros((n, 2))
+    for _ in range(int(seconds * 1.5)):
+        t0, f = rng.uniform(0, seconds - 1), rng.uniform(150, 1500)
+        tau, ph = rng.uniform(0.5, 6), rng.uniform(0, 2 * np.pi)
+        i0 = int(np.ceil(t0 * FS))
+        i1 = min(n, i0 + int(8 * tau * FS))
+        u = t[i0:i1] - t0
+        env = np.exp(-u / tau)
+        x[i0:i1, 0] += 0.08 * env * np.sin(2 * np.pi * f * u + ph)
+        x[i0:i1, 1] += 0.08 * env * np.sin(2 * np.pi * f * 1.001 * u + ph + 0.3)
+    x += 0.002 * rng.standard_normal(x.shape)
+    return x.astype(np.float32)
+
+
+def source_of(x: np.ndarray, block: int = 8192):
+    def source(start, stop):
+        for i in range(start, stop, block):
+            yield x[i: min(stop, i + block)]
+
+    return source
+
+
+def rms(a) -> float:
+    return float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))
+
+
+def joins(total: int, parts: int) -> list[int]:
+    """Output frames where the decoded parts meet."""
+    return [k * pe.PACKET_FRAMES - 312 for k in pe.plan_parts(total, parts)[1:]]
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory):
+    d = tmp_path_factory.mktemp("opus")
+    x = bowls(30.0, seed=11)
+    sf.write(d / "single.opus", x, FS, **KW)
+    n = pe.encode_opus_parallel(d / "joined.opus", source_of(x), total_frames=len(x),
+                                soundfile_kwargs=KW, parts=3,
+                                attributes={"title": "Äänimatka", "artist": "test"})
+    assert n == 3
+    y1, _ = sf.read(d / "single.opus", dtype="float64")
+    y2, _ = sf.read(d / "joined.opus", dtype="float64")
+    return d, x.astype(np.float64), y1, y2
+
+
+def test_ogg_crc_matches_the_bitwise_definition():
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 27, 4096):
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert pe._ogg_crc(data) == pe._ogg_crc_reference(data)
+
+
+def test_pages_round_trip_byte_exact(encoded):
+    d = encoded[0]
+    data = (d / "single.opus").read_bytes()
+    pages = pe.read_pages(data)
+    assert b"".join(pe.page_bytes(p) for p in pages) == data
+    bad = bytearray(data)
+    bad[200] ^= 1
+    with pytest.raises(ValueError, match="CRC"):
+        pe.read_pages(bytes(bad))
+
+
+def test_packet_durations_from_the_toc():
+    assert pe.opus_packet_frames(bytes([31 << 3])) == 960  # CELT FB 20 ms, one frame
+    assert pe.opus_packet_frames(bytes([(30 << 3) | 1])) == 960  # 2 x 10 ms
+    assert pe.opus_packet_frames(bytes([(1 << 3) | 3, 3])) == 3 * 960  # SILK 20 ms x 3
+    assert pe.opus_packet_frames(bytes([13 << 3])) == 960  # hybrid FB 20 ms
+
+
+def test_plan_parts_on_whole_packets():
+    assert pe.plan_parts(FS * 60, 2) == [0, 1500]
+    assert pe.plan_parts(FS * 5, 4) == [0]  # too short to split
+    assert pe.plan_parts(FS * 30 + 1, 3) == [0, 500, 1000]  # 1501 packets
+
+
+def test_joined_stream_is_one_valid_logical_stream(encoded):
+    d, x, _, _ = encoded
+    pages = pe.read_pages((d / "joined.opus").read_bytes())  # checks every CRC
+    assert {p.serial for p in pages} == {pages[0].serial}
+    assert [p.sequence for p in pages] == list(range(len(pages)))
+    assert pages[0].header_type == 2 and pages[-1].header_type == 4
+    assert all(p.header_type == 0 for p in pages[1:-1])
+    grans = [p.granule for p in pages[2:]]
+    assert grans == sorted(grans)
+    pre_skip = struct.unpack_from("<H", pages[0].body, 10)[0]
+    assert grans[-1] == pre_skip + len(x)
+    info = sf.info(str(d / "joined.opus"))
+    assert info.frames == len(x) and info.samplerate == FS
+
+
+def test_joins_are_inaudible(encoded):
+    _, x, y1, y2 = encoded
+    assert y1.shape == y2.shape == x.shape
+    e1, e2 = y1 - x, y2 - x
+    js = joins(len(x), 3)
+    # up to the first join the joined file IS the single-pass file
+    assert np.array_equal(y2[: js[0] - 2000], y1[: js[0] - 2000])
+    for j in js:
+        # no shift: the decoded signal lines up with the original best at lag 0
+        w = slice(j - 4800, j + 4800)
+        lags = range(-48, 49)
+        corr = [float(np.sum(y2[w][:, 0] * x[j - 4800 + k: j + 4800 + k, 0])) for k in lags]
+        assert lags[int(np.argmax(corr))] == 0
+        # coding error around the join no larger than the single-pass encoder's, in every
+        # 2.5 ms stretch of +-100 ms (a click or gap would stand out by orders of magnitude)
+        for s in range(j - 4800, j + 4800, 120):
+            a, b = rms(e1[s: s + 120]), rms(e2[s: s + 120])
+            assert b <= 2.0 * a + 1e-4, (j, s, a, b)
+        assert rms(e2[j - 4800: j + 4800]) <= 1.25 * rms(e1[j - 4800: j + 4800])
+        assert np.abs(e2[j - 480: j + 480]).max() <= 1.5 * np.abs(e1[j - 4800: j + 4800]).max()
+    assert rms(e2) <= 1.02 * rms(e1)
+
+
+def test_tags_survive_and_mutagen_can_add_chapters(encoded):
+    from mutagen.oggopus import OggOpus
+
+    d = encoded[0]
+    path = d / "joined.opus"
+    with sf.SoundFile(path) as f:
+        assert f.title == "Äänimatka" and f.artist == "test"
+    tagged = OggOpus(path)
+    tagged.tags["CHAPTER001"] = ["00:00:00.000"]
+    tagged.tags["CHAPTER001NAME"] = ["johdanto"]
+    tagged.save()
+    assert OggOpus(path).tags["CHAPTER001NAME"] == ["johdanto"]
+    assert sf.info(str(path)).frames == len(encoded[1])
+
+
+def test_real_session_audio_joins_cleanly(tmp_path):
+    from sointu.session.audio import SessionAudio
+
+    audio = SessionAudio.from_preset("classic-60", duration_s=24.0, seed=2)
+    audio.gain_db = 12.0
+
+    def source(start, stop):
+        pos = start
+        for block in audio.blocks(8192, start):
+            block = block[: stop - pos]
+            yield block
+            pos += len(block)
+            if pos >= stop:
+                return
+
+    x = np.concatenate(list(source(0, audio.total_frames))).astype(np.float64)
+    sf.write(tmp_path / "single.opus", x, FS, **KW)
+    pe.encode_opus_parallel(tmp_path / "joined.opus", source, total_frames=audio.total_frames,
+                            soundfile_kwargs=KW, parts=2)
+    y1, _ = sf.read(tmp_path / "single.opus", dtype="float64")
+    y2, _ = sf.read(tmp_path / "joined.opus", dtype="float64")
+    assert y2.shape == x.shape
+    (j,) = joins(len(x), 2)
+    e1, e2 = y1 - x, y2 - x
+    for s in range(j - 4800, j + 4800, 120):
+        assert rms(e2[s: s + 120]) <= 2.0 * rms(e1[s: s + 120]) + 1e-4
+    assert sorted(os.listdir(tmp_path)) == ["joined.opus", "single.opus"]
+
+
+def test_errors_leave_no_part_files(tmp_path):
+    x = bowls(12.0, seed=1)
+    with pytest.raises(ValueError, match="48000"):
+        pe.encode_opus_parallel(tmp_path / "a.opus", source_of(x), total_frames=len(x),
+                                sample_rate=44100, soundfile_kwargs=KW)
+
+    def short(start, stop):
+        yield x[start: stop - 10]
+
+    with pytest.raises(ValueError, match="frames"):
+        pe.encode_opus_parallel(tmp_path / "b.opus", short, total_frames=len(x),
+                                soundfile_kwargs=KW, parts=2)
+    assert os.listdir(tmp_path) == []
