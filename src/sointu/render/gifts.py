@@ -45,6 +45,7 @@ from pathlib import Path
 from ..errors import SointuError, UsageError
 from .atomic import TMP_MARKER, atomic_output, raise_on_sigterm
 from .formats import resolve_format
+from .markers import sidecar_paths
 
 __all__ = [
     "LANGUAGES",
@@ -646,6 +647,7 @@ class _QuietHelpers:
 
 
 _QUIET_HELPERS = _QuietHelpers()
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _identity(path: Path):
@@ -678,10 +680,14 @@ class _Interrupt:
 
 def _child(render_one, gift: Gift, conn) -> None:
     """Worker process: render one gift, send ("ok", GiftResult) or ("error", line)."""
-    # Ctrl-C in a terminal reaches the whole process group and the parent passes it on as
-    # well: the handler raises once, so the cleanup of the temporary file is never cut short.
+    # The handler raises once, so the cleanup of the temporary file is never cut short.
+    # Its own process group: Ctrl-C in a terminal reaches only the parent, which passes it on
+    # once (and can kill the worker with its helpers as a last resort).
+    os.setpgid(0, 0)
     signal.signal(signal.SIGINT, _Interrupt(gift.path))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     multiprocessing.util.register_after_fork(_QUIET_HELPERS, _QuietHelpers.reset)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent
     try:
         msg = ("ok", render_one(gift))
     except KeyboardInterrupt:
@@ -700,15 +706,29 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _remove_stale_sidecars(path: Path) -> None:
+    """Remove the cue sheet and chapter list of a gift whose audio file was deleted.
+
+    They are written together with the audio and describe only it; left behind they would
+    stop the gift from being rendered again (renders never overwrite), and the new render
+    writes them again identically.
+    """
+    if path.exists() or path.is_symlink():
+        return
+    for side in sidecar_paths(path):
+        if side.is_file() and not side.is_symlink():
+            side.unlink()
+
+
 def _remove_temps(path: Path) -> None:
-    """Remove temporary files of ``path`` left by a worker that had to be killed."""
-    prefix = f".{path.name}{TMP_MARKER}"
+    """Remove temporary files of ``path`` and its sidecars left by a killed worker."""
+    prefixes = tuple(f".{p.name}{TMP_MARKER}" for p in (path, *sidecar_paths(path)))
     try:
         entries = list(path.parent.iterdir())
     except OSError:
         return
     for p in entries:
-        if p.name.startswith(prefix):
+        if p.name.startswith(prefixes):
             try:
                 p.unlink()
             except OSError:
@@ -718,12 +738,14 @@ def _remove_temps(path: Path) -> None:
 def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], folder, *,
               jobs: int = 2, force: bool = False,
               report: Callable[[str, Gift, object], None] | None = None,
-              stop_timeout_s: float = 30.0) -> BatchResult:
+              stop_timeout_s: float = 10.0) -> BatchResult:
     """Render many gifts in worker processes; resumable, with a manifest kept up to date.
 
     A gift whose file exists is skipped (files only ever appear complete: renders write a
-    temporary file and rename it), unless ``force``. ``folder/manifest.csv`` is written at
-    the start and rewritten atomically whenever a gift is done; it lists every complete
+    temporary file and rename it), unless ``force``. The ``.cue`` and ``.chapters.json``
+    files left beside a deleted gift are removed before it is rendered again.
+    ``folder/manifest.csv`` is written at the start and rewritten atomically whenever a gift
+    is done; it lists every complete
     gift file of the batch (rows of skipped files are kept from the previous manifest) and
     rows of other files in the folder that the previous manifest listed. After a failure no
     new gift is started; the ones running finish.
@@ -745,7 +767,8 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
         ``report(event, gift, detail)`` in this process, event ``"skipped"`` (detail None),
         ``"rendered"`` (GiftResult) or ``"failed"`` (one-line reason).
     stop_timeout_s : float
-        On an interrupt, how long (s) workers get to clean up before they are killed.
+        On an interrupt, how long (s) workers get to clean up before they and their helper
+        processes are killed (their temporary files are then removed here).
 
     Returns
     -------
@@ -803,13 +826,20 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
             while queue or running:
                 while queue and len(running) < max(1, jobs) and not failed:
                     i = queue.pop(0)
+                    _remove_stale_sidecars(gifts[i].path)
                     receiver, sender = ctx.Pipe(duplex=False)
                     proc = ctx.Process(target=_child, args=(render_one, gifts[i], sender),
                                        name=f"sointu-gift-{i}")
-                    proc.start()
+                    # no interrupt between starting a worker and knowing it (so it is
+                    # always stopped); the worker unblocks once its handlers are set
+                    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                    try:
+                        proc.start()
+                        running[i] = (proc, receiver)
+                        state[i] = "running"
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                     sender.close()
-                    running[i] = (proc, receiver)
-                    state[i] = "running"
                 if not running:
                     break
                 ready = wait([c for _, c in running.values()] +
@@ -870,8 +900,11 @@ def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: f
     deadline = time.monotonic() + timeout_s
     for i, (proc, conn) in running.items():
         proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
+        if proc.is_alive():  # last resort: the worker and its measuring helpers
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
             proc.join()
         msg = _receive(conn)
         conn.close()
