@@ -40,8 +40,13 @@ def group() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _register()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rv = group.main(args=argv, prog_name="sointu", standalone_mode=False)
+        # not group.main(): on Ctrl-C it prints an empty line before we can say anything
+        with group.make_context("sointu", args) as ctx:
+            rv = group.invoke(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
     except SointuError as exc:
         _fail(str(exc), exc.exit_code)
     except _NoArgsIsHelp as exc:  # click >= 8.2: called with no arguments

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 
 from ..session.source import BlockSource
 from .loudness import LoudnessMeter, combine
@@ -16,6 +17,12 @@ from .loudness import LoudnessMeter, combine
 __all__ = ["measure_source"]
 
 _SOURCE: BlockSource | None = None  # handed to forked workers
+
+
+def _quiet_worker() -> None:
+    """Pool workers leave Ctrl-C to the parent and die silently when it terminates them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
@@ -65,7 +72,7 @@ def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudne
     spans = list(zip(cuts[:-1], cuts[1:], strict=True))
     _SOURCE = source
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
             meters = pool.map(_meter_span, spans)
     finally:
         _SOURCE = None
