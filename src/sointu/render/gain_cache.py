@@ -1,4 +1,6 @@
-"""A small on-disk cache of normalisation gains, so re-renders and live playback start at once.
+"""A small on-disk cache of normalisation gains and the loudness they give.
+
+Re-renders and live playback of a session measured before start at once.
 
 Entries are keyed by everything the audio depends on: the session preset file's bytes, the
 instrument and engine preset files it uses, seed, length, sample rate, loudness target,
@@ -56,17 +58,16 @@ def _load(path: Path) -> dict:
         return {}
 
 
-def get(k: str | None) -> float | None:
-    """The cached gain (dB) for key ``k``, or None."""
+def get(k: str | None):
+    """The value cached for key ``k`` (plain JSON data), or None."""
     path = cache_file()
     if k is None or path is None:
         return None
-    v = _load(path).get(k)
-    return float(v) if isinstance(v, int | float) else None
+    return _load(path).get(k)
 
 
-def put(k: str | None, gain_db: float) -> None:
-    """Remember a gain (dB); written atomically, at most 1000 entries kept."""
+def put(k: str | None, value) -> None:
+    """Remember a value (plain JSON data); written atomically, at most 1000 entries kept."""
     path = cache_file()
     if k is None or path is None:
         return
@@ -74,7 +75,7 @@ def put(k: str | None, gain_db: float) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _load(path)
         data.pop(k, None)
-        data[k] = gain_db
+        data[k] = value
         while len(data) > 1000:
             data.pop(next(iter(data)))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

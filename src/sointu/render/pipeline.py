@@ -2,9 +2,11 @@
 
 1. The loudness of the whole session is measured first (both cores, see :mod:`.measure`),
    and the gain that reaches the target without passing the true-peak ceiling is chosen.
-2. A producer thread synthesises blocks at that gain into a short queue and meters them;
-   the calling thread encodes them to a temporary file (libsndfile releases the GIL, so the
-   two overlap), which is renamed into place only when complete.
+2. A producer thread synthesises blocks at that gain, dithers and rounds them to PCM, into
+   a short queue; the calling thread encodes them to a temporary file (libsndfile releases
+   the GIL, so the two overlap), which is renamed into place only when complete. The
+   loudness reported is the one measured in step 1 at the final gain (the file is not
+   metered again: that cost as much CPU as the synthesis).
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from . import gain_cache
 from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
 from .formats import OutputFormat
-from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
+from .loudness import Loudness, gain_for_target, normalisation_gain_db
 from .measure import measure_source
 from .tags import Tags
-from .writer import write_blocks
+from .writer import to_pcm32, write_blocks
 
 __all__ = [
-    "RenderReport", "render_session", "session_gain_db", "cached_session_gain_db",
-    "CEILING_DBTP",
+    "RenderReport", "Level", "render_session", "session_level", "cached_session_level",
+    "session_gain_db", "cached_session_gain_db", "CEILING_DBTP",
 ]
 
 #: True-peak ceiling of every file (dBTP).
@@ -51,12 +53,13 @@ class RenderReport:
     seed: int
     gain_db: float
     target_lufs: float
-    loudness: Loudness  # of the written signal
+    loudness: Loudness  # of the written signal, measured before writing it
     wall_s: float
 
 
-def _prefetch(blocks: Iterator[np.ndarray], meter: LoudnessMeter) -> Iterator[np.ndarray]:
-    """Run ``blocks`` in a producer thread (metering each block) and yield them here."""
+def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None
+              ) -> Iterator[np.ndarray]:
+    """Run ``blocks`` (and ``convert`` on each) in a producer thread; yield them here."""
     q: queue.Queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
     stop = threading.Event()
     done = object()
@@ -64,7 +67,8 @@ def _prefetch(blocks: Iterator[np.ndarray], meter: LoudnessMeter) -> Iterator[np
     def produce():
         try:
             for block in blocks:
-                meter.process(block)
+                if convert is not None:
+                    block = convert(block)
                 while not stop.is_set():
                     try:
                         q.put(block, timeout=0.1)
@@ -92,49 +96,97 @@ def _prefetch(blocks: Iterator[np.ndarray], meter: LoudnessMeter) -> Iterator[np
         thread.join(timeout=5)
 
 
-def cached_session_gain_db(audio: SessionAudio, target_lufs: float,
-                           ceiling_dbtp: float = CEILING_DBTP) -> float | None:
-    """The session's normalisation gain (dB) if a render or playback already measured it."""
-    return gain_cache.get(gain_cache.key(audio, target_lufs, ceiling_dbtp))
+def _pcm_converter(fmt: OutputFormat, seed: int):
+    """Dither (16 bit) and round to int32 PCM in the producer thread, off the encoder's."""
+    if fmt.bits is None:
+        return None
+    ditherer = Ditherer(fmt.bits, seed=seed) if fmt.needs_dither else None
+
+    def convert(block):
+        if ditherer is not None:
+            block = ditherer(block)
+        return to_pcm32(block, fmt.bits)
+
+    return convert
 
 
-def session_gain_db(audio: SessionAudio, target_lufs: float,
-                    ceiling_dbtp: float = CEILING_DBTP, *, workers: int | None = None) -> float:
-    """The normalisation gain (dB) of a session: measured on both cores, cached on disk.
+@dataclass(frozen=True)
+class Level:
+    """A session's normalisation gain and the loudness it gives (measured before writing)."""
+
+    gain_db: float
+    loudness: Loudness
+
+
+def _level_from_cache(value) -> Level | None:
+    if isinstance(value, list) and len(value) == 4 and all(isinstance(v, float) for v in value):
+        return Level(value[0], Loudness(*value[1:]))
+    return None
+
+
+def cached_session_level(audio: SessionAudio, target_lufs: float,
+                         ceiling_dbtp: float = CEILING_DBTP) -> Level | None:
+    """The session's level if a render or playback already measured it."""
+    return _level_from_cache(gain_cache.get(gain_cache.key(audio, target_lufs, ceiling_dbtp)))
+
+
+def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
+                  *, workers: int | None = None) -> Level:
+    """The normalisation gain of a session and its loudness: measured on both cores, cached.
 
     The session's own limiter keeps sample peaks 1 dB under the true-peak ceiling, so the
     gain aims at the loudness target alone; when the limiter will act, a second pass
-    measures its effect and makes it up. The gain depends only on what is rendered (preset,
-    seed, length, rate, sointu version), so it is kept in the user's cache and a second
-    render, or live playback, gets it at once.
+    measures its effect and makes it up. The result depends only on what is rendered
+    (preset files, seed, length, rate, sointu version), so it is kept in the user's cache
+    and a second render, or live playback, gets it at once.
     """
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
-    cached = gain_cache.get(key)
+    cached = _level_from_cache(gain_cache.get(key))
     if cached is not None:
         return cached
     old = audio.gain_db
     try:
         audio.gain_db = 0.0
-        raw = measure_source(audio, workers=workers)
-        gain = gain_for_target(raw, target_lufs)
+        meter = measure_source(audio, workers=workers)
+        at = 0.0  # the gain the meter measured at
+        gain = gain_for_target(meter, target_lufs)
         limit = audio.limit_dbfs
-        if limit is not None and raw.sample_peak_dbfs() + gain > limit:
+        if limit is not None and meter.sample_peak_dbfs() + gain > limit:
             # the limiter will turn the loudest attacks down, which lowers the loudness a
             # little: measure again with it at work and make up the difference
-            audio.gain_db = gain
-            gain += gain_for_target(measure_source(audio, workers=workers), target_lufs)
+            audio.gain_db = at = gain
+            meter = measure_source(audio, workers=workers)
+            gain += gain_for_target(meter, target_lufs)
         elif limit is None:
-            gain = min(gain, normalisation_gain_db(raw.result(), target_lufs, ceiling_dbtp))
+            gain = min(gain, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))
     finally:
         audio.gain_db = old
-    gain_cache.put(key, gain)
-    return gain
+    extra = gain - at
+    level = Level(gain, Loudness(meter.integrated_lufs_at(extra), meter.true_peak_dbtp() + extra,
+                                 meter.sample_peak_dbfs() + extra))
+    gain_cache.put(key, [level.gain_db, *(float(v) for v in
+                                          (level.loudness.integrated_lufs,
+                                           level.loudness.true_peak_dbtp,
+                                           level.loudness.sample_peak_dbfs))])
+    return level
+
+
+def session_gain_db(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
+                    *, workers: int | None = None) -> float:
+    """The normalisation gain (dB) of a session; see :func:`session_level`."""
+    return session_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
+
+
+def cached_session_gain_db(audio: SessionAudio, target_lufs: float,
+                           ceiling_dbtp: float = CEILING_DBTP) -> float | None:
+    """The session's normalisation gain (dB) if a render or playback already measured it."""
+    level = cached_session_level(audio, target_lufs, ceiling_dbtp)
+    return None if level is None else level.gain_db
 
 
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
-                   progress: Callable[[int], None] | None = None,
-                   gain_db: float | None = None) -> RenderReport:
+                   progress: Callable[[int], None] | None = None) -> RenderReport:
     """Render ``audio`` to ``path``, loudness-normalised, tagged and chaptered.
 
     Parameters
@@ -155,8 +207,6 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         True-peak ceiling (dBTP).
     progress : callable, optional
         Called with the number of frames written so far.
-    gain_db : float, optional
-        A known normalisation gain (skips the measuring pass).
 
     Returns
     -------
@@ -166,17 +216,15 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     path = Path(path)
     check_target(path, force)
     with raise_on_sigterm():
-        if gain_db is None:
-            gain_db = session_gain_db(audio, target_lufs, ceiling_dbtp)
-        audio.gain_db = gain_db
-        meter = LoudnessMeter(audio.sample_rate, 2)
-        blocks = _prefetch(audio.blocks(_BLOCK), meter)
-        ditherer = Ditherer(fmt.bits, seed=audio.timeline.seed) if fmt.needs_dither else None
+        level = session_level(audio, target_lufs, ceiling_dbtp)
+        audio.gain_db = level.gain_db
+        convert = _pcm_converter(fmt, audio.timeline.seed)
+        blocks = _prefetch(audio.blocks(_BLOCK), convert)
         result = write_blocks(path, blocks, sample_rate=audio.sample_rate,
                               total_frames=audio.total_frames, fmt=fmt, tags=tags,
                               phases=list(audio.timeline.phases), force=force,
-                              ditherer=ditherer, progress=progress)
+                              progress=progress)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
-                        gain_db=gain_db, target_lufs=target_lufs, loudness=meter.result(),
-                        wall_s=time.monotonic() - t0)
+                        gain_db=level.gain_db, target_lufs=target_lufs,
+                        loudness=level.loudness, wall_s=time.monotonic() - t0)

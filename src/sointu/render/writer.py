@@ -27,7 +27,7 @@ from .formats import OutputFormat
 from .markers import chapters_json, cue_sheet, sidecar_paths, validate_phases, write_markers
 from .tags import Tags, soundfile_attributes, validate_tags, write_tags
 
-__all__ = ["CHANNELS", "WriteResult", "quantise", "write_blocks"]
+__all__ = ["CHANNELS", "WriteResult", "quantise", "to_pcm32", "write_blocks"]
 
 #: Channels of every file sointu writes.
 CHANNELS = 2
@@ -94,8 +94,23 @@ def quantise(block: np.ndarray, bits: int) -> np.ndarray:
     return q
 
 
+def to_pcm32(block: np.ndarray, bits: int) -> np.ndarray:
+    """Round to the nearest step of a ``bits`` PCM grid as left-aligned int32 samples.
+
+    libsndfile stores the top ``bits`` of int32 input as they are (no float conversion, so
+    encoding is cheaper), and a caller can do this rounding in another thread than the
+    encoder. Same values as :func:`quantise`.
+    """
+    scale = 2.0 ** (bits - 1)
+    q = np.rint(block * np.float32(scale))
+    np.clip(q, -scale, scale - 1, out=q)
+    return q.astype(np.int32) << (32 - bits)
+
+
 def _check_block(block, index: int) -> np.ndarray:
     arr = np.asarray(block)
+    if arr.ndim == 2 and arr.shape[1] == CHANNELS and arr.dtype == np.int32:
+        return arr  # already PCM (see to_pcm32)
     if arr.ndim != 2 or arr.shape[1] != CHANNELS or arr.dtype.kind != "f":
         raise OutputError(f"audio block {index} has shape {arr.shape} and type {arr.dtype}; "
                           f"expected floats of shape (n, {CHANNELS})")
@@ -121,10 +136,11 @@ def _encode(tmp: Path, path: Path, blocks: Iterable, *, sample_rate: int, total_
             if done + n > total_frames:
                 raise OutputError(f"the audio source gave more than the {total_frames} frames "
                                   f"announced for {path.name}; nothing was written")
-            if ditherer is not None and fmt.needs_dither:
-                arr = np.asarray(ditherer(arr))
-            if fmt.bits is not None:
-                arr = quantise(arr, fmt.bits)
+            if arr.dtype.kind == "f":
+                if ditherer is not None and fmt.needs_dither:
+                    arr = np.asarray(ditherer(arr))
+                if fmt.bits is not None:
+                    arr = quantise(arr, fmt.bits)
             try:
                 f.write(arr)
             except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
