@@ -34,3 +34,10 @@ def test_parallel_measure_of_a_session_matches_serial():
     assert np.isfinite(serial.integrated_lufs)
     assert parallel.integrated_lufs == pytest.approx(serial.integrated_lufs, abs=0.01)
     assert parallel.true_peak_dbtp == pytest.approx(serial.true_peak_dbtp, abs=1e-6)
+
+
+def test_live_level_uses_the_render_ceiling():
+    from sointu.cli import level
+    from sointu.render import pipeline
+
+    assert level.CEILING_DBTP == pipeline.CEILING_DBTP

@@ -16,6 +16,10 @@ import signal
 
 __all__ = ["LiveLevel", "PROVISIONAL_RAW_LUFS"]
 
+#: The render pipeline's true-peak ceiling (dBTP), part of the cache key (kept equal to
+#: :data:`sointu.render.pipeline.CEILING_DBTP` by a test).
+CEILING_DBTP = -1.0
+
 #: Assumed loudness of an unnormalised session for the provisional gain (LUFS): the shipped
 #: presets measure -42 to -51, so starting from -42 errs on the quiet side.
 PROVISIONAL_RAW_LUFS = -42.0
@@ -58,10 +62,13 @@ class LiveLevel:
     """
 
     def __init__(self, audio, target_lufs: float):
-        from ..render.pipeline import cached_session_gain_db
+        # only the small cache module here: the render pipeline's imports (scipy.signal,
+        # soundfile, mutagen) would cost more than the whole first-sound budget
+        from ..render import gain_cache
 
-        gain = cached_session_gain_db(audio, target_lufs)
-        self.exact = gain is not None
+        cached = gain_cache.get(gain_cache.key(audio, target_lufs, CEILING_DBTP))
+        gain = cached[0] if isinstance(cached, list) and cached else None
+        self.exact = isinstance(gain, float)
         self._process = None
         self._conn = None
         self._result: float | None = None
