@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_count, cpu_model
+
 SAMPLE_RATE = 48000
 BLOCK_FRAMES = 8192
 N_BOWLS = 8
@@ -107,18 +109,8 @@ def blas_info() -> tuple[str, str]:
 
 
 def machine_info() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = len(os.sched_getaffinity(0))
-    except AttributeError:
-        nproc = os.cpu_count() or 0
+    cpu = cpu_model()
+    nproc = cpu_count()
     import numpy as np
 
     return {

@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from machine import cpu_count, cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "render.md"
 SOINTU = Path(sys.executable).with_name("sointu")
@@ -60,18 +62,11 @@ LOSSY_RATIO_TARGET = 1.0  # faster than one core encoding alone
 # -- machine -------------------------------------------------------------------------------
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import numpy as np
     import soundfile as sf
 
-    return {"cpu": cpu, "nproc": str(len(os.sched_getaffinity(0))),
+    return {"cpu": cpu, "nproc": str(cpu_count()),
             "python": platform.python_version(), "numpy": np.__version__,
             "libsndfile": sf.__libsndfile_version__, "soundfile": sf.__version__}
 
