@@ -81,8 +81,7 @@ class ModalBank:
         if sum(sizes) != M:
             raise ValueError("group sizes must add up to the number of modes")
         self.group_bounds = np.cumsum([0] + sizes)
-        self._cache_key: tuple | None = None
-        self._cache: tuple | None = None
+        self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
 
     def advance(self, z: np.ndarray, frames: int) -> np.ndarray:
         """State after ``frames`` samples of free decay (complex128, shape (M,))."""
@@ -114,7 +113,8 @@ class ModalBank:
             g for g in range(len(bounds) - 1)
             if g in touched or loud[bounds[g]: bounds[g + 1]].any()
         )
-        if on != self._cache_key:
+        cache = self._cache  # one tuple, read and replaced whole: safe across threads
+        if cache is None or cache[0] != on:
             idx = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in on]) if on \
                 else np.zeros(0, dtype=int)
             rows2 = np.empty(2 * len(idx), dtype=int)
@@ -124,10 +124,10 @@ class ModalBank:
             for g in on:
                 offsets[int(bounds[g])] = pos
                 pos += bounds[g + 1] - bounds[g]
-            self._cache_key = on
-            self._cache = (idx, np.ascontiguousarray(self.basis[rows2]),
-                           np.ascontiguousarray(self.row_start[: self.R, idx]), offsets)
-        return self._cache
+            cache = (on, idx, np.ascontiguousarray(self.basis[rows2]),
+                     np.ascontiguousarray(self.row_start[: self.R, idx]), offsets)
+            self._cache = cache
+        return cache[1:]
 
     def group_of(self, mode: int) -> int:
         return int(np.searchsorted(self.group_bounds, mode, side="right") - 1)

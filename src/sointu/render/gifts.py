@@ -228,6 +228,23 @@ def dedication(recipient: str, sender: str | None = None, message: str | None = 
     return "; ".join(parts)
 
 
+def _measure_file(path: Path) -> tuple[str, str]:
+    """Integrated loudness and true peak of an audio file, as manifest text ("" if unread)."""
+    import soundfile as sf
+
+    from .loudness import LoudnessMeter
+
+    try:
+        with sf.SoundFile(path) as f:
+            meter = LoudnessMeter(f.samplerate, f.channels)
+            for block in f.blocks(65536, dtype="float32"):
+                meter.process(block.reshape(len(block), -1))
+        loud = meter.result()
+    except Exception:  # a file we cannot read keeps blank figures rather than stopping
+        return "", ""
+    return f"{loud.integrated_lufs:.2f}", f"{loud.true_peak_dbtp:.2f}"
+
+
 def safe_file_name(text: str, suffix: str = "") -> str:
     """``text`` made into a file name that works on every common file system.
 
@@ -798,6 +815,8 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
             state[i] = "pending"
             todo.append(i)
 
+    measured: dict[int, tuple[str, str]] = {}
+
     def rows() -> list[dict]:
         out, names = [], set()
         for i, g in enumerate(gifts):
@@ -811,7 +830,10 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                 if g.path.name in old:
                     out.append({**old[g.path.name], "status": status})
                 else:
-                    out.append(_row(g, status, "", ""))
+                    # complete, but its worker was stopped before it reported: measure it
+                    if i not in measured:
+                        measured[i] = _measure_file(g.path)
+                    out.append(_row(g, status, *measured[i]))
         for name, row in old.items():
             if name not in names and (folder / name).is_file():
                 out.append(row)

@@ -202,7 +202,8 @@ def _write_text(tmp: Path, text: str) -> None:
 def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                  fmt: OutputFormat, tags: Tags | None, phases=(), force: bool = False,
                  ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
-                 progress: Callable[[int], None] | None = None) -> WriteResult:
+                 progress: Callable[[int], None] | None = None,
+                 encoder: Callable[[Path], int] | None = None) -> WriteResult:
     """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
 
     Parameters
@@ -230,6 +231,10 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         nearest step of the bit depth (:func:`quantise`), whether dithered or not.
     progress : callable, optional
         Called with the number of frames written so far after every block.
+    encoder : callable, optional
+        ``encoder(temporary_path) -> frames`` encodes the audio itself instead of
+        ``blocks`` (e.g. :func:`sointu.render.parallel_encode.encode_opus_parallel`); tags,
+        markers, sidecars and the atomic rename are done here as usual.
 
     Returns
     -------
@@ -256,9 +261,15 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
     sidecars = list(sidecar_paths(path)) if phases else []
     with atomic_outputs([path, *sidecars], force=force) as temps:
         tmp = temps[0]
-        frames = _encode(tmp, path, blocks, sample_rate=sample_rate,
-                         total_frames=int(total_frames), fmt=fmt, tags=tags,
-                         ditherer=ditherer, progress=progress)
+        if encoder is not None:
+            try:
+                frames = encoder(tmp)
+            except OSError as exc:
+                raise _libsndfile_failure(tmp, path, exc) from exc
+        else:
+            frames = _encode(tmp, path, blocks, sample_rate=sample_rate,
+                             total_frames=int(total_frames), fmt=fmt, tags=tags,
+                             ditherer=ditherer, progress=progress)
         _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
         _verify(tmp, path, frames, sample_rate)
         if sidecars:
