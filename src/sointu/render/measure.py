@@ -40,7 +40,8 @@ def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
     return meter
 
 
-def measure_source(source: BlockSource, *, workers: int | None = None) -> LoudnessMeter:
+def measure_source(source: BlockSource, *, workers: int | None = None,
+                   sample: int = 1) -> LoudnessMeter:
     """Integrated loudness, true peak and sample peak of a whole BlockSource.
 
     Parameters
@@ -50,11 +51,14 @@ def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudne
     workers : int, optional
         Processes to use; default the number of CPUs (at most 2). With 1, or where ``fork``
         is not available, the source is measured in this process.
+    sample : int
+        1 measures everything. n > 1 measures only every n-th of 16 n equal stretches (a
+        quick estimate for choosing a first gain: the engine reaches any frame at once).
 
     Returns
     -------
     LoudnessMeter
-        Holding the whole signal's measurements (``result()``, ``integrated_lufs_at()``).
+        Holding the measurements (``result()``, ``integrated_lufs_at()``).
     """
     global _SOURCE
     total = source.total_frames
@@ -62,18 +66,24 @@ def measure_source(source: BlockSource, *, workers: int | None = None) -> Loudne
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
-    if workers < 2 or not can_fork or total < 20 * source.sample_rate or source.sample_rate % 10:
-        _SOURCE = source
-        try:
-            return combine([_meter_span((0, total))])
-        finally:
-            _SOURCE = None
-    cuts = [0] + [(total * k // workers) // step * step for k in range(1, workers)] + [total]
-    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+    aligned = source.sample_rate % 10 == 0
+    if sample > 1 and aligned and total >= 16 * sample * step:
+        pieces = 16 * sample
+        cuts = [(total * k // pieces) // step * step for k in range(pieces)] + [total]
+        spans = [(cuts[k], cuts[k + 1]) for k in range(0, pieces, sample)]
+    elif workers < 2 or not can_fork or total < 20 * source.sample_rate or not aligned:
+        spans = [(0, total)]
+    else:
+        cuts = [0] + [(total * k // workers) // step * step for k in range(1, workers)]
+        spans = list(zip(cuts, cuts[1:] + [total], strict=True))
     _SOURCE = source
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
-            meters = pool.map(_meter_span, spans)
+        if workers < 2 or not can_fork or len(spans) < 2:
+            meters = [_meter_span(span) for span in spans]
+        else:
+            with multiprocessing.get_context("fork").Pool(workers,
+                                                          initializer=_quiet_worker) as pool:
+                meters = pool.map(_meter_span, spans)
     finally:
         _SOURCE = None
     return combine(meters)

@@ -176,10 +176,12 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
     """The normalisation gain of a session and its loudness: measured on both cores, cached.
 
     The session's own limiter keeps sample peaks 1 dB under the true-peak ceiling, so the
-    gain aims at the loudness target alone; when the limiter will act, a second pass
-    measures its effect and makes it up. The result depends only on what is rendered
-    (preset files, seed, length, rate, sointu version), so it is kept in the user's cache
-    and a second render, or live playback, gets it at once.
+    gain aims at the loudness target alone. A quick estimate from a quarter of the session
+    gives a first gain; one full pass at that gain, limiter included, measures the loudness
+    the file will have, and the small remaining correction is solved on its 100 ms sums
+    (the limiter's share of it changes only in the second order). The result depends only
+    on what is rendered (preset files, seed, length, rate, sointu version), so it is kept
+    in the user's cache and a second render, or live playback, gets it at once.
     """
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = _level_from_cache(gain_cache.get(key))
@@ -187,19 +189,17 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
         return cached
     old = audio.gain_db
     try:
+        # a quick estimate from a quarter of the session gives a first gain; one full pass
+        # at that gain, with the limiter at work, then measures what the file will be
         audio.gain_db = 0.0
+        estimate = gain_for_target(measure_source(audio, workers=workers, sample=4),
+                                   target_lufs)
+        audio.gain_db = at = estimate
         meter = measure_source(audio, workers=workers)
-        at = 0.0  # the gain the meter measured at
-        gain = gain_for_target(meter, target_lufs)
-        limit = audio.limit_dbfs
-        if limit is not None and meter.sample_peak_dbfs() + gain > limit:
-            # the limiter will turn the loudest attacks down, which lowers the loudness a
-            # little: measure again with it at work and make up the difference
-            audio.gain_db = at = gain
-            meter = measure_source(audio, workers=workers)
-            gain += gain_for_target(meter, target_lufs)
-        elif limit is None:
-            gain = min(gain, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))
+        gain = estimate + gain_for_target(meter, target_lufs)
+        if audio.limit_dbfs is None:
+            gain = min(gain, at + normalisation_gain_db(meter.result(), target_lufs,
+                                                        ceiling_dbtp))
     finally:
         audio.gain_db = old
     extra = gain - at
