@@ -67,8 +67,8 @@ class LiveLevel:
         from ..render import gain_cache
 
         cached = gain_cache.get(gain_cache.key(audio, target_lufs, CEILING_DBTP))
-        gain = cached[0] if isinstance(cached, list) and cached else None
-        self.exact = isinstance(gain, float)
+        gain = None if cached is None else cached[0]
+        self.exact = gain is not None
         self._process = None
         self._conn = None
         self._result: float | None = None

@@ -83,10 +83,6 @@ class ModalBank:
         self.group_bounds = np.cumsum([0] + sizes)
         self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
 
-    def advance(self, z: np.ndarray, frames: int) -> np.ndarray:
-        """State after ``frames`` samples of free decay (complex128, shape (M,))."""
-        return z * np.exp(frames * self.log_pole)
-
     def free_response(self, first: int, amps: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Samples ``start .. stop-1`` (0 <= start < stop <= K) of the response to ``amps``.
 

@@ -58,16 +58,20 @@ def _load(path: Path) -> dict:
         return {}
 
 
-def get(k: str | None):
-    """The value cached for key ``k`` (plain JSON data), or None."""
+def get(k: str | None) -> tuple[float, float, float, float] | None:
+    """The cached (gain_db, integrated_lufs, true_peak_dbtp, sample_peak_dbfs) for ``k``."""
     path = cache_file()
     if k is None or path is None:
         return None
-    return _load(path).get(k)
+    v = _load(path).get(k)
+    if isinstance(v, list) and len(v) == 4 and all(isinstance(x, float) for x in v):
+        return tuple(v)
+    return None
 
 
-def put(k: str | None, value) -> None:
-    """Remember a value (plain JSON data); written atomically, at most 1000 entries kept."""
+def put(k: str | None, gain_db: float, integrated_lufs: float, true_peak_dbtp: float,
+        sample_peak_dbfs: float) -> None:
+    """Remember a gain and the loudness it gives; written atomically, at most 1000 entries."""
     path = cache_file()
     if k is None or path is None:
         return
@@ -75,7 +79,8 @@ def put(k: str | None, value) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _load(path)
         data.pop(k, None)
-        data[k] = value
+        data[k] = [float(gain_db), float(integrated_lufs), float(true_peak_dbtp),
+                   float(sample_peak_dbfs)]
         while len(data) > 1000:
             data.pop(next(iter(data)))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -33,8 +33,8 @@ from .tags import Tags, soundfile_attributes
 from .writer import to_pcm32, write_blocks
 
 __all__ = [
-    "RenderReport", "Level", "render_session", "session_level", "cached_session_level",
-    "session_gain_db", "cached_session_gain_db", "CEILING_DBTP",
+    "RenderReport", "Level", "render_session", "session_level", "session_gain_db",
+    "CEILING_DBTP",
 ]
 
 #: True-peak ceiling of every file (dBTP).
@@ -159,18 +159,6 @@ class Level:
     loudness: Loudness
 
 
-def _level_from_cache(value) -> Level | None:
-    if isinstance(value, list) and len(value) == 4 and all(isinstance(v, float) for v in value):
-        return Level(value[0], Loudness(*value[1:]))
-    return None
-
-
-def cached_session_level(audio: SessionAudio, target_lufs: float,
-                         ceiling_dbtp: float = CEILING_DBTP) -> Level | None:
-    """The session's level if a render or playback already measured it."""
-    return _level_from_cache(gain_cache.get(gain_cache.key(audio, target_lufs, ceiling_dbtp)))
-
-
 def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
                   *, workers: int | None = None) -> Level:
     """The normalisation gain of a session and its loudness: measured on both cores, cached.
@@ -184,9 +172,9 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
     in the user's cache and a second render, or live playback, gets it at once.
     """
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
-    cached = _level_from_cache(gain_cache.get(key))
+    cached = gain_cache.get(key)
     if cached is not None:
-        return cached
+        return Level(cached[0], Loudness(*cached[1:]))
     old = audio.gain_db
     try:
         # a quick estimate from a quarter of the session gives a first gain; one full pass
@@ -205,10 +193,9 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
     extra = gain - at
     level = Level(gain, Loudness(meter.integrated_lufs_at(extra), meter.true_peak_dbtp() + extra,
                                  meter.sample_peak_dbfs() + extra))
-    gain_cache.put(key, [level.gain_db, *(float(v) for v in
-                                          (level.loudness.integrated_lufs,
-                                           level.loudness.true_peak_dbtp,
-                                           level.loudness.sample_peak_dbfs))])
+    loud = level.loudness
+    gain_cache.put(key, level.gain_db, loud.integrated_lufs, loud.true_peak_dbtp,
+                   loud.sample_peak_dbfs)
     return level
 
 
@@ -216,13 +203,6 @@ def session_gain_db(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float
                     *, workers: int | None = None) -> float:
     """The normalisation gain (dB) of a session; see :func:`session_level`."""
     return session_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
-
-
-def cached_session_gain_db(audio: SessionAudio, target_lufs: float,
-                           ceiling_dbtp: float = CEILING_DBTP) -> float | None:
-    """The session's normalisation gain (dB) if a render or playback already measured it."""
-    level = cached_session_level(audio, target_lufs, ceiling_dbtp)
-    return None if level is None else level.gain_db
 
 
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
