@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_count, cpu_model
+from machine import cpu_count, cpu_model, markdown_table
 
 SAMPLE_RATE = 48000
 BLOCK_FRAMES = 8192
@@ -343,8 +343,7 @@ def main(argv=None) -> int:
     head = ("case", "strikes", "runs", "min s", "median s", "cpu s", "ns/mode-sample",
             "x realtime",
             "target", "result")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines = markdown_table(head, rows)
     date = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     text = "\n".join([
         f"# Engine benchmark ({date})",

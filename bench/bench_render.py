@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machine import cpu_count, cpu_model
+from machine import cpu_count, cpu_model, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "render.md"
@@ -382,8 +382,7 @@ def main(argv=None) -> int:
         head = ("case", "runs", "wall s (min / median)", "CLI's own s", "cpu s (tree)",
                 "peak MB (max RSS / tree PSS)", "encode-only s (min / median)", "ratio",
                 "target", "result")
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines = markdown_table(head, rows)
         date = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
         text = "\n".join([
             f"# Render benchmark ({date})",

@@ -1,4 +1,4 @@
-"""What the benchmarks say about the machine they ran on (shared by the bench scripts)."""
+"""Shared by the bench scripts: the machine they ran on, and their markdown tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_model", "cpu_count"]
+__all__ = ["cpu_model", "cpu_count", "markdown_table"]
 
 
 def cpu_model() -> str:
@@ -26,3 +26,9 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 0
+
+
+def markdown_table(head, rows) -> list[str]:
+    """Lines of a markdown table with header ``head`` and rows of text cells."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]

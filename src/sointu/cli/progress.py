@@ -5,14 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
+from ..session.durations import format_duration
+
 __all__ = ["Progress"]
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
 
 
 class Progress:
@@ -50,7 +45,7 @@ class Progress:
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         self.stream.write(f"\r{self.label} [{bar}] {frac * 100:5.1f}%  "
-                          f"elapsed {_clock(elapsed)}  eta {_clock(eta)} ")
+                          f"elapsed {format_duration(elapsed)}  eta {format_duration(eta)} ")
         self.stream.flush()
         self._drawn = True
 
