@@ -249,3 +249,28 @@ def test_batch_interrupted_leaves_only_complete_files(tmp_path, group):
     assert f"{len(names) - len(flacs)} written, {len(flacs)} skipped" in r.stderr
     assert len(manifest(out)) == len(names)
     assert temp_files(out) == []
+
+
+def _worker_with_pending_ctrl_c(path):
+    """A batch worker whose Ctrl-C came while the parent had it blocked (during the fork)."""
+    from types import SimpleNamespace
+
+    from sointu.render import gifts
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    os.kill(os.getpid(), signal.SIGINT)  # pending until the worker unblocks it
+
+    def render_one(gift):
+        raise AssertionError("the interrupt must come first")
+
+    gifts._child(render_one, SimpleNamespace(path=path), None)
+
+
+def test_worker_ctrl_c_pending_at_start_exits_130_quietly(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=_worker_with_pending_ctrl_c, args=(tmp_path / "a.flac",))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 130  # a traceback from the unblocking line would give 1

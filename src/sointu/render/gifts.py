@@ -704,16 +704,19 @@ def _child(render_one, gift: Gift, conn) -> None:
     signal.signal(signal.SIGINT, _Interrupt(gift.path))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     multiprocessing.util.register_after_fork(_QUIET_HELPERS, _QuietHelpers.reset)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent
     try:
-        msg = ("ok", render_one(gift))
+        # Blocked by the parent while it forked: a Ctrl-C that came meanwhile is delivered
+        # the moment it is unblocked, so this must happen inside the try.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        try:
+            msg = ("ok", render_one(gift))
+        except SointuError as exc:
+            msg = ("error", " ".join(str(exc).split()))
+        except Exception as exc:  # reported as one line by the parent; the batch stops
+            msg = ("error", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:
         sys.exit(130)
-    except SointuError as exc:
-        msg = ("error", " ".join(str(exc).split()))
-    except Exception as exc:  # reported as one line by the parent; the batch stops
-        msg = ("error", f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send(msg)
     conn.close()
 
