@@ -22,7 +22,9 @@ what differs from a single-pass encode is the coding error (the same size as eve
 else), not a gap, a repeat or a click. ``tests/test_parallel_encode.py`` decodes joined and
 single-pass files and compares them around every join.
 
-Why not MP3 (and Vorbis)? See :data:`NOT_SPLICEABLE`.
+MP3 is split too, but not here: libsndfile's MP3 frames cannot be joined (see
+:data:`NOT_SPLICEABLE`), so :mod:`sointu.render.mp3_parallel` drives LAME itself with
+its bit reservoir off. Why not Vorbis: see :data:`NOT_SPLICEABLE`.
 """
 
 from __future__ import annotations
@@ -49,21 +51,26 @@ __all__ = [
     "opus_packet_frames",
     "plan_parts",
     "encode_opus_parallel",
+    "default_parts",
+    "run_threads",
 ]
 
 #: Frames of one libsndfile Opus packet at 48 kHz (20 ms; measured: only the final, flushing
 #: packet is shorter).
 PACKET_FRAMES = 960
 
-#: Why the other lossy formats are not split here.
+#: Why the other lossy formats are not split here (with libsndfile).
 NOT_SPLICEABLE = {
     "MP3": (
-        "Layer III frames are not self-contained: each frame's main data starts "
-        "main_data_begin bytes back, inside the preceding frames (the bit reservoir). The "
-        "first frame kept from a part's encoder points into that encoder's own pre-roll "
-        "frames, which a splice removes, so the decoder lacks that frame's data (a dropout "
-        "at every join). libsndfile 1.2.2 exposes no way to turn LAME's reservoir off, and "
-        "each part also carries its own encoder delay, padding and LAME/Xing gapless tag."
+        "not through libsndfile: Layer III frames are not self-contained when LAME's bit "
+        "reservoir is on: each frame's main data starts main_data_begin bytes back, inside "
+        "the preceding frames. The first frame kept from a part's encoder would point into "
+        "that encoder's own pre-roll frames, which a splice removes (a dropout at every "
+        "join), and libsndfile 1.2.2 exposes no way to turn the reservoir off. "
+        "sointu.render.mp3_parallel calls libmp3lame directly with the reservoir off "
+        "(main_data_begin == 0 in every frame) and writes the joined stream's Xing/LAME "
+        "frame itself; libsndfile encodes MP3 only when libmp3lame is missing or below "
+        "32 kHz."
     ),
     "VORBIS": (
         "not attempted: Vorbis is already ~1.3 min/hour on one core; its packets overlap "
@@ -268,10 +275,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         raise ValueError(f"parallel Opus encoding needs 48000 Hz, got {sample_rate}")
     kwargs = dict(soundfile_kwargs or {"format": "OGG", "subtype": "OPUS"})
     if parts is None:
-        try:
-            parts = min(4, len(os.sched_getaffinity(0)))
-        except AttributeError:
-            parts = min(4, os.cpu_count() or 1)
+        parts = default_parts()
     starts = plan_parts(total_frames, parts)
     n_packets = -(-total_frames // PACKET_FRAMES)
     bounds = starts + [n_packets]
@@ -305,7 +309,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
 
     thunks = [lambda i=i: encode(i) for i in range(len(starts))]
     try:
-        (workers or _run_threads)(thunks)
+        (workers or run_threads)(thunks)
         head_pages = None
         packets: list[bytes] = []
         for i, (pre, count, pages) in enumerate(results):
@@ -348,7 +352,22 @@ def _header_pages(pages: list[OggPage]) -> list[OggPage]:
     raise ValueError("no Opus headers")
 
 
-def _run_threads(thunks) -> None:
+def default_parts() -> int:
+    """Encoders to run at once: the CPUs this process may use, at most 4."""
+    try:
+        return min(4, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return min(4, os.cpu_count() or 1)
+
+
+def run_threads(thunks, stop: threading.Event | None = None) -> None:
+    """Run ``thunks`` in one thread each; re-raise the first exception.
+
+    With ``stop`` (an event the thunks check between blocks and return soon after it is
+    set), a failing thunk sets it so the others give up, and Ctrl-C or SIGTERM in this
+    thread sets it and waits for every thunk to return before re-raising, so that no
+    worker still writes to a file the caller is about to remove.
+    """
     errors: list[BaseException] = []
 
     def guard(fn):
@@ -356,12 +375,22 @@ def _run_threads(thunks) -> None:
             fn()
         except BaseException as exc:  # handed to the caller
             errors.append(exc)
+            if stop is not None:
+                stop.set()
 
-    threads = [threading.Thread(target=guard, args=(fn,), name=f"sointu-opus-{i}", daemon=True)
+    threads = [threading.Thread(target=guard, args=(fn,), name=f"sointu-part-{i}", daemon=True)
                for i, fn in enumerate(thunks)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:
+        if stop is None:
+            raise
+        stop.set()
+        for t in threads:
+            t.join()
+        raise
     if errors:
         raise errors[0]
