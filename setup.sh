@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets sointu up on a Debian machine: system libraries, a virtual environment in .venv and
-# the package itself. Safe to run again; it only installs what is missing.
+# Sets sointu up on a Debian machine: system libraries (PortAudio for live playback, LAME for
+# MP3 encoded on both cores), a virtual environment in .venv and the package itself. Safe to
+# run again; it only installs what is missing.
 #
 #   ./setup.sh          to render and play sessions
 #   ./setup.sh --test   also what the tests need (pytest, hypothesis, pyloudnorm, PulseAudio)
@@ -10,7 +11,7 @@ cd "$(dirname "$0")"
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1
 
-packages=(libportaudio2)
+packages=(libportaudio2 libmp3lame0)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 [ "$test_deps" = 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
 

@@ -225,3 +225,45 @@ def test_failures_and_interrupts_leave_no_part_files(tmp_path):
         mp.encode_mp3_parallel(tmp_path / "d.mp3", source_of(x), total_frames=len(x),
                                sample_rate=22050)
     assert os.listdir(tmp_path) == []  # no part files, and no half-written target
+
+
+def test_render_uses_the_parallel_encoder_and_falls_back_without_libmp3lame(tmp_path,
+                                                                              monkeypatch):
+    from mutagen.id3 import ID3
+
+    from sointu.render import pipeline
+    from sointu.render.formats import resolve_format
+    from sointu.render.tags import Tags
+    from sointu.render.writer import write_blocks
+    from sointu.session.audio import SessionAudio
+
+    audio = SessionAudio.from_preset("classic-60", duration_s=22.0, seed=3)
+    audio.gain_db = 12.0
+
+    def render(name):
+        path = tmp_path / name
+        fmt = resolve_format(path, sample_rate=audio.sample_rate, frames=audio.total_frames)
+        tags = Tags(title="Äänimatka")
+        encoder = pipeline._parallel_encoder(audio, fmt, tags)
+        blocks = None if encoder else pipeline._span(audio, 0, audio.total_frames)
+        write_blocks(path, blocks, sample_rate=audio.sample_rate,
+                     total_frames=audio.total_frames, fmt=fmt, tags=tags,
+                     phases=list(audio.timeline.phases), encoder=encoder)
+        y, _ = sf.read(path)
+        assert len(y) == audio.total_frames
+        assert ID3(path).getall("TIT2")[0].text == ["Äänimatka"]
+        assert len(ID3(path).getall("CHAP")) == 3
+        return encoder, frames_of(path.read_bytes())
+
+    encoder, frames = render("lame.mp3")
+    assert encoder is not None
+    assert lame_tag(frames[0][1])["frames"] == len(frames) - 1
+    assert all(main_data_begin(f, h) == 0 for h, f in frames[1:])
+
+    monkeypatch.setattr(mp, "load", lambda: None)
+    assert not mp.available(FS)
+    encoder, frames = render("libsndfile.mp3")
+    assert encoder is None
+    # libsndfile's LAME keeps its bit reservoir: some frame borrows from the ones before
+    assert any(main_data_begin(f, h) > 0 for h, f in frames[1:])
+    assert lame.load("no-such-library-sointu") is None

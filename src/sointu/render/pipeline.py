@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ..session.audio import SessionAudio
-from . import gain_cache
+from . import gain_cache, mp3_parallel
 from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
 from .formats import OutputFormat
@@ -117,11 +117,26 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags):
 
     Opus packets sit on a fixed 20 ms grid, so parts encoded side by side (each hearing
     80 ms before its first kept packet) join into one stream with no seam (see
-    :mod:`.parallel_encode`). MP3 cannot be split cleanly (its bit reservoir reaches back
-    into frames of the part before); the others encode fast enough on one core.
+    :mod:`.parallel_encode`). MP3 at 32, 44.1 and 48 kHz goes to LAME directly with its bit
+    reservoir off, so its frames join the same way (:mod:`.mp3_parallel`; sessions shorter
+    than :data:`PARALLEL_MIN_S` as one part); without libmp3lame, or at the lower MPEG-2
+    rates, libsndfile encodes MP3 on one core. The others encode fast enough on one core.
     """
-    if fmt.subtype != "OPUS" or audio.sample_rate != 48000 \
-            or audio.total_frames < PARALLEL_MIN_S * audio.sample_rate:
+    short = audio.total_frames < PARALLEL_MIN_S * audio.sample_rate
+    if fmt.format == "MP3" and mp3_parallel.available(audio.sample_rate):
+        def encode_mp3(tmp: Path) -> int:
+            try:
+                mp3_parallel.encode_mp3_parallel(
+                    tmp, lambda a, b: _span(audio, a, b), total_frames=audio.total_frames,
+                    sample_rate=audio.sample_rate, vbr_quality=10 * fmt.compression_level,
+                    parts=1 if short else None)
+            except ValueError as exc:
+                raise OutputError(f"encoding {tmp.name} in parallel parts failed: "
+                                  f"{exc}") from exc
+            return audio.total_frames
+
+        return encode_mp3
+    if fmt.subtype != "OPUS" or audio.sample_rate != 48000 or short:
         return None
 
     def encode(tmp: Path) -> int:
