@@ -1,8 +1,11 @@
-"""Measuring a whole session's loudness before writing it, on both cores.
+"""Measuring a whole session's loudness, on both cores or while it is written.
 
 The engine reaches any point of a session in closed form, so the session is split in two
 spans at a 100 ms boundary and each span is synthesised and metered in its own process; the
 two meters are then combined (:func:`sointu.render.loudness.combine`).
+
+Where the spans are cut depends only on the session's length and rate, never on how many
+processes measure it, so the figures are the same on any machine.
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ import signal
 from ..session.source import BlockSource
 from .loudness import LoudnessMeter, combine
 
-__all__ = ["measure_source"]
+__all__ = ["measure_source", "spans_of"]
 
-_SOURCE: BlockSource | None = None  # handed to forked workers
+#: Sessions shorter than this (s) are measured as one span.
+_SPLIT_MIN_S = 20
+
+
+def spans_of(total_frames: int, sample_rate: int) -> list[tuple[int, int]]:
+    """The spans [start, stop) a session of this length is metered in (one or two)."""
+    step = sample_rate // 10
+    if sample_rate % 10 or total_frames < _SPLIT_MIN_S * sample_rate:
+        return [(0, total_frames)]
+    cut = (total_frames // 2) // step * step
+    return [(0, cut), (cut, total_frames)]
 
 
 def _quiet_worker() -> None:
@@ -42,8 +55,7 @@ def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
     return done
 
 
-def measure_source(source: BlockSource, *, workers: int | None = None,
-                   sample: int = 1) -> LoudnessMeter:
+def measure_source(source: BlockSource, *, workers: int | None = None) -> LoudnessMeter:
     """Integrated loudness, true peak and sample peak of a whole BlockSource.
 
     Parameters
@@ -53,9 +65,6 @@ def measure_source(source: BlockSource, *, workers: int | None = None,
     workers : int, optional
         Processes to use; default the number of CPUs (at most 2). With 1, or where ``fork``
         is not available, the source is measured in this process.
-    sample : int
-        1 measures everything. n > 1 measures only every n-th of 16 n equal stretches (a
-        quick estimate for choosing a first gain: the engine reaches any frame at once).
 
     Returns
     -------
@@ -63,21 +72,10 @@ def measure_source(source: BlockSource, *, workers: int | None = None,
         Holding the measurements (``result()``, ``integrated_lufs_at()``).
     """
     global _SOURCE
-    total = source.total_frames
-    step = source.sample_rate // 10
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
-    aligned = source.sample_rate % 10 == 0
-    if sample > 1 and aligned and total >= 16 * sample * step:
-        pieces = 16 * sample
-        cuts = [(total * k // pieces) // step * step for k in range(pieces)] + [total]
-        spans = [(cuts[k], cuts[k + 1]) for k in range(0, pieces, sample)]
-    elif workers < 2 or not can_fork or total < 20 * source.sample_rate or not aligned:
-        spans = [(0, total)]
-    else:
-        cuts = [0] + [(total * k // workers) // step * step for k in range(1, workers)]
-        spans = list(zip(cuts, cuts[1:] + [total], strict=True))
+    spans = spans_of(source.total_frames, source.sample_rate)
     _SOURCE = source
     try:
         if workers < 2 or not can_fork or len(spans) < 2:

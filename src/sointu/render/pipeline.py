@@ -1,12 +1,22 @@
-"""Rendering a session to a file: measure, normalise, synthesise and encode on two cores.
+"""Rendering a session to a file: normalise, synthesise and encode on two cores.
 
-1. The loudness of the whole session is measured first (both cores, see :mod:`.measure`),
-   and the gain that reaches the target without passing the true-peak ceiling is chosen.
-2. A producer thread synthesises blocks at that gain, dithers and rounds them to PCM, into
-   a short queue; the calling thread encodes them to a temporary file (libsndfile releases
-   the GIL, so the two overlap), which is renamed into place only when complete. The
-   loudness reported is the one measured in step 1 at the final gain (the file is not
-   metered again: that cost as much CPU as the synthesis).
+1. The normalisation gain comes from the session's loudness computed from its modes
+   (:mod:`.estimate`: a fraction of a second for an hour, no synthesis).
+2. A producer thread synthesises blocks at that gain, meters them (BS.1770 loudness and
+   true peak of exactly what is written), dithers and rounds them to PCM, into a short
+   queue; the calling thread encodes them to a temporary file (libsndfile releases the
+   GIL, so the two overlap), which is renamed into place only when complete.
+3. The estimate leaves out the limiter. Should the measured loudness miss the target by more
+   than :data:`RETRY_LU` (a session whose loud strokes the limiter turns down a lot), the
+   temporary file is dropped and the session rendered again at the gain the measurement
+   asks for. The gain used and the loudness measured are cached, so a second render of the
+   same session, or live playback, starts from them.
+
+Formats encoded in parallel parts (:func:`_parallel_encoder`) cannot meter in order while
+encoding, so their session is measured on both cores first (:mod:`.measure`), at the same
+gain. A corrected gain is rounded to :data:`_GAIN_STEP_DB`, so that it comes out the same
+from either measurement (they differ in the last bits: the second span's engine state is
+computed in closed form) and from live playback's.
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ from ..session.audio import SessionAudio
 from . import gain_cache, mp3_parallel
 from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
+from .estimate import estimate_meter
 from .formats import OutputFormat
-from .loudness import Loudness, gain_for_target, normalisation_gain_db
+from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
 from .measure import measure_source
 from .parallel_encode import encode_opus_parallel
 from .tags import Tags, soundfile_attributes
@@ -34,11 +45,17 @@ from .writer import to_pcm32, write_blocks
 
 __all__ = [
     "RenderReport", "Level", "render_session", "session_level", "session_gain_db",
-    "CEILING_DBTP",
+    "CEILING_DBTP", "RETRY_LU", "planned_gain_db",
 ]
 
 #: True-peak ceiling of every file (dBTP).
 CEILING_DBTP = -1.0
+#: A render whose measured loudness is farther than this from the target (LU) is rendered
+#: again at the corrected gain. The estimate alone lands within 0.06 LU for the shipped
+#: presets wherever the limiter is idle.
+RETRY_LU = 0.15
+#: Grid of corrected gains (dB).
+_GAIN_STEP_DB = 0.001
 
 _BLOCK = 8192
 #: Shortest session (s) encoded in parallel parts where the format allows it.
@@ -152,13 +169,18 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags):
     return encode
 
 
-def _pcm_converter(fmt: OutputFormat, seed: int):
-    """Dither (16 bit) and round to int32 PCM in the producer thread, off the encoder's."""
-    if fmt.bits is None:
+def _pcm_converter(fmt: OutputFormat, seed: int, meter: LoudnessMeter | None = None):
+    """Meter, dither (16 bit) and round to int32 PCM in the producer thread, off the
+    encoder's."""
+    if fmt.bits is None and meter is None:
         return None
     ditherer = Ditherer(fmt.bits, seed=seed) if fmt.needs_dither else None
 
     def convert(block):
+        if meter is not None:
+            meter.process(block)
+        if fmt.bits is None:
+            return block
         if ditherer is not None:
             block = ditherer(block)
         return to_pcm32(block, fmt.bits)
@@ -168,23 +190,50 @@ def _pcm_converter(fmt: OutputFormat, seed: int):
 
 @dataclass(frozen=True)
 class Level:
-    """A session's normalisation gain and the loudness it gives (measured before writing)."""
+    """A session's normalisation gain and the loudness it gives."""
 
     gain_db: float
     loudness: Loudness
 
 
+def planned_gain_db(audio: SessionAudio, target_lufs: float) -> float:
+    """The gain (dB) a first render uses: the target over the loudness estimated from the
+    session's modes (:mod:`.estimate`)."""
+    old = audio.gain_db
+    try:
+        audio.gain_db = 0.0
+        return gain_for_target(estimate_meter(audio), target_lufs)
+    finally:
+        audio.gain_db = old
+
+
+def _settle(audio: SessionAudio, gain_db: float, meter: LoudnessMeter, target_lufs: float,
+            ceiling_dbtp: float) -> float | None:
+    """None if ``meter`` (the session measured at ``gain_db``) is on target; else the gain
+    to render at instead."""
+    extra = gain_for_target(meter, target_lufs)
+    if audio.limit_dbfs is None:  # nothing else keeps the peaks under the ceiling
+        extra = min(extra, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))
+        if meter.true_peak_dbtp() > ceiling_dbtp:
+            return _on_grid(gain_db + extra)
+    if abs(meter.integrated_lufs() - target_lufs) <= RETRY_LU:
+        return None
+    return _on_grid(gain_db + extra)
+
+
+def _on_grid(gain_db: float) -> float:
+    return round(gain_db / _GAIN_STEP_DB) * _GAIN_STEP_DB
+
+
 def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
                   *, workers: int | None = None) -> Level:
-    """The normalisation gain of a session and its loudness: measured on both cores, cached.
+    """The normalisation gain of a session and the loudness it gives: cached, or measured.
 
-    The session's own limiter keeps sample peaks 1 dB under the true-peak ceiling, so the
-    gain aims at the loudness target alone. A quick estimate from a quarter of the session
-    gives a first gain; one full pass at that gain, limiter included, measures the loudness
-    the file will have, and the small remaining correction is solved on its 100 ms sums
-    (the limiter's share of it changes only in the second order). The result depends only
-    on what is rendered (preset files, seed, length, rate, sointu version), so it is kept
-    in the user's cache and a second render, or live playback, gets it at once.
+    The same gain a render chooses (see the module notes): the planned gain, corrected once
+    if a full measurement at it, limiter included, misses the target by more than
+    :data:`RETRY_LU`. The result depends only on what is rendered (preset files, seed,
+    length, rate, sointu version), so it is kept in the user's cache and a render, or live
+    playback, gets it at once.
     """
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = gain_cache.get(key)
@@ -192,22 +241,15 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
         return Level(cached[0], Loudness(*cached[1:]))
     old = audio.gain_db
     try:
-        # a quick estimate from a quarter of the session gives a first gain; one full pass
-        # at that gain, with the limiter at work, then measures what the file will be
-        audio.gain_db = 0.0
-        estimate = gain_for_target(measure_source(audio, workers=workers, sample=4),
-                                   target_lufs)
-        audio.gain_db = at = estimate
+        audio.gain_db = gain = planned_gain_db(audio, target_lufs)
         meter = measure_source(audio, workers=workers)
-        gain = estimate + gain_for_target(meter, target_lufs)
-        if audio.limit_dbfs is None:
-            gain = min(gain, at + normalisation_gain_db(meter.result(), target_lufs,
-                                                        ceiling_dbtp))
+        better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
     finally:
         audio.gain_db = old
-    extra = gain - at
-    level = Level(gain, Loudness(meter.integrated_lufs_at(extra), meter.true_peak_dbtp() + extra,
-                                 meter.sample_peak_dbfs() + extra))
+    extra = 0.0 if better is None else better - gain
+    level = Level(gain + extra, Loudness(meter.integrated_lufs_at(extra),
+                                         meter.true_peak_dbtp() + extra,
+                                         meter.sample_peak_dbfs() + extra))
     loud = level.loudness
     gain_cache.put(key, level.gain_db, loud.integrated_lufs, loud.true_peak_dbtp,
                    loud.sample_peak_dbfs)
@@ -218,6 +260,14 @@ def session_gain_db(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float
                     *, workers: int | None = None) -> float:
     """The normalisation gain (dB) of a session; see :func:`session_level`."""
     return session_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
+
+
+class _Again(Exception):
+    """The measured loudness missed the target: render again at ``gain_db``."""
+
+    def __init__(self, gain_db: float):
+        super().__init__(gain_db)
+        self.gain_db = gain_db
 
 
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
@@ -251,19 +301,54 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     t0 = time.monotonic()
     path = Path(path)
     check_target(path, force)
+    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
+    cached = gain_cache.get(key)
     with raise_on_sigterm():
-        level = session_level(audio, target_lufs, ceiling_dbtp)
-        audio.gain_db = level.gain_db
-        encoder = _parallel_encoder(audio, fmt, tags)
-        if encoder is not None:
-            blocks = None
+        if cached is None and (_parallel_encoder(audio, fmt, tags) is not None
+                               or audio.limit_dbfs is None):
+            cached = session_level(audio, target_lufs, ceiling_dbtp)  # measured first
+            cached = (cached.gain_db, *cached.loudness)
+        if cached is not None:
+            level = Level(cached[0], Loudness(*cached[1:]))
+            result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
+                            progress=progress)
         else:
-            blocks = _prefetch(audio.blocks(_BLOCK), _pcm_converter(fmt, audio.timeline.seed))
-        result = write_blocks(path, blocks, sample_rate=audio.sample_rate,
-                              total_frames=audio.total_frames, fmt=fmt, tags=tags,
-                              phases=list(audio.timeline.phases), force=force,
-                              progress=progress, encoder=encoder)
+            gain = planned_gain_db(audio, target_lufs)
+            for attempt in range(2):
+                meter = LoudnessMeter(audio.sample_rate, 2)
+
+                def check(gain=gain, meter=meter, last=attempt == 1):
+                    better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
+                    if better is not None and not last:
+                        raise _Again(better)
+
+                try:
+                    result = _write(audio, path, gain, meter, fmt=fmt, tags=tags, force=force,
+                                    progress=progress, check=check)
+                    break
+                except _Again as again:
+                    gain = again.gain_db
+            level = Level(gain, meter.result())
+            loud = level.loudness
+            gain_cache.put(key, gain, loud.integrated_lufs, loud.true_peak_dbtp,
+                           loud.sample_peak_dbfs)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
                         gain_db=level.gain_db, target_lufs=target_lufs,
                         loudness=level.loudness, wall_s=time.monotonic() - t0)
+
+
+def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter | None, *,
+           fmt: OutputFormat, tags: Tags, force: bool, progress, check=None):
+    """One pass: synthesise ``audio`` at ``gain_db`` (metered into ``meter``) and write it."""
+    audio.gain_db = gain_db
+    encoder = _parallel_encoder(audio, fmt, tags)
+    if encoder is not None:
+        blocks = None
+    else:
+        blocks = _prefetch(audio.blocks(_BLOCK),
+                           _pcm_converter(fmt, audio.timeline.seed, meter))
+    return write_blocks(path, blocks, sample_rate=audio.sample_rate,
+                        total_frames=audio.total_frames, fmt=fmt, tags=tags,
+                        phases=list(audio.timeline.phases), force=force,
+                        progress=progress, encoder=encoder, check=check)

@@ -203,7 +203,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                  fmt: OutputFormat, tags: Tags | None, phases=(), force: bool = False,
                  ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
                  progress: Callable[[int], None] | None = None,
-                 encoder: Callable[[Path], int] | None = None) -> WriteResult:
+                 encoder: Callable[[Path], int] | None = None,
+                 check: Callable[[], None] | None = None) -> WriteResult:
     """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
 
     Parameters
@@ -235,6 +236,10 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         ``encoder(temporary_path) -> frames`` encodes the audio itself instead of
         ``blocks`` (e.g. :func:`sointu.render.parallel_encode.encode_opus_parallel`); tags,
         markers, sidecars and the atomic rename are done here as usual.
+    check : callable, optional
+        Called once the audio is encoded, before anything is put in place; an exception it
+        raises leaves nothing behind, as any failure does (the render pipeline uses it to
+        render again when the measured loudness misses its target).
 
     Returns
     -------
@@ -270,6 +275,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
             frames = _encode(tmp, path, blocks, sample_rate=sample_rate,
                              total_frames=int(total_frames), fmt=fmt, tags=tags,
                              ditherer=ditherer, progress=progress)
+        if check is not None:
+            check()
         _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
         _verify(tmp, path, frames, sample_rate)
         if sidecars:

@@ -1,0 +1,244 @@
+"""A session's loudness computed from its modes, without synthesising a sample.
+
+Every stroke of a session is a set of complex mode amplitudes that decay exponentially, so
+the K-weighted energy of each 100 ms loudness segment (:mod:`.loudness`) has a closed form:
+
+* K-weighting a damped sinusoid is, to a very good approximation, multiplying its complex
+  amplitude by the filter's response at the mode's frequency, ``H(f_m)``;
+* on channel c the signal is ``sum_m Re(C_cm x_m(t))`` with ``C_cm = H(f_m) g_cm`` (gain of
+  the mode on that channel, placement and room) and ``x_m(t)`` the mode's complex state;
+* its sum of squares over a segment is ``1/2 sum_mn Re(C_cm conj(C_cn) sum_t x_m conj(x_n))``
+  plus sum-frequency terms that average out within 100 ms (at most ~1 % of a 40 Hz mode's
+  energy per segment, with alternating sign). Within a segment without strokes
+  ``x_m(t) = z_m p_m^t``, so ``sum_t x_m conj(x_n) = z_m conj(z_n) (1 - r^S) / (1 - r)`` with
+  ``r = p_m conj(p_n)``; a segment with strokes is summed piece by piece between them.
+* only pairs of modes closer than :data:`PAIR_HZ` are kept: a doublet's beating or two
+  bowls tuned alike change a segment's energy, while farther pairs beat at least twice
+  within a segment and their terms are small and cancel over a session.
+
+The states at every segment start are the block's first state decaying plus each impulse
+decaying from its segment on. A rubbed tone is a driven sinusoid on its lead mode: it adds
+its own energy and its cross term with the modes near it (the bowl's own ringing), sampled
+every :data:`_RUB_STRIDE` frames. The closing fade scales the last segments. What this
+leaves out is the limiter (which only turns down the loudest attacks) and the mallet's
+contact ramp (a few milliseconds). Measured on the shipped presets at their full length:
+within 0.005 LU of a full measurement without the limiter, 99 % of the 100 ms segments
+within 0.15 dB, in 0.1-0.3 s for an hour (``tests/test_estimate.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import freqz
+
+from ..session.audio import SessionAudio
+from .loudness import LoudnessMeter, k_weighting_coefficients
+
+__all__ = ["PAIR_HZ", "segment_sums", "estimate_meter"]
+
+#: Modes closer than this (Hz) are summed with their cross term (doublets, unisons).
+PAIR_HZ = 20.0
+#: Segments computed at once (about 200 s; a few MB for 100 modes).
+_SEGMENT_BLOCK = 2048
+#: Frames between evaluations of a rub (its envelope and beating change over tens of ms).
+_RUB_STRIDE = 64
+#: Segments of a rub computed at once.
+_RUB_PIECE_SEGMENTS = 200
+
+
+def _pairs(freq_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (m, n), m <= n, of every mode with itself and with its close neighbours."""
+    order = np.argsort(freq_hz)
+    f = freq_hz[order]
+    ms, ns = [], []
+    for i in range(len(f)):
+        j = i
+        while j < len(f) and f[j] - f[i] < PAIR_HZ:
+            a, b = order[i], order[j]
+            ms.append(min(a, b))
+            ns.append(max(a, b))
+            j += 1
+    return np.array(ms, dtype=np.intp), np.array(ns, dtype=np.intp)
+
+
+def _stroke_segment(synth, x, imps, start, S, lp, mi, ni, pole_pair, coef) -> np.ndarray:
+    """Sums of squares (2,) of a segment with strokes: summed between them, piece by piece.
+
+    ``x`` is the state at the segment's first frame ``start``; ``imps`` the indices of the
+    impulses inside it, in time order.
+    """
+    x = x.copy()
+    acc = np.zeros(len(mi), dtype=complex)
+    pos = 0
+    for i in imps:
+        imp = synth.impulses[i]
+        off = int(imp.frame - start)
+        if off > pos:
+            acc += x[mi] * np.conj(x[ni]) * _geometric(np.exp(pole_pair), off - pos)
+            x *= np.exp((off - pos) * lp)
+            pos = off
+        x[imp.first: imp.first + len(imp.amps)] += imp.amps
+    acc += x[mi] * np.conj(x[ni]) * _geometric(np.exp(pole_pair), S - pos)
+    return (coef @ acc).real
+
+
+def _add_rub(sums, synth, r, lo: int, hi: int, S: int, C: np.ndarray, freq: np.ndarray
+             ) -> None:
+    """Add what rub ``r`` adds to the segments' sums between frames lo and hi."""
+    lp = synth.bank.log_pole
+    n = np.arange(lo, hi, _RUB_STRIDE, dtype=np.int64)
+    env = synth._envelope(r, n)
+    first_seg, last_seg = lo // S, (hi - 1) // S
+    edges = np.arange(first_seg, last_seg + 1) * S
+    edges[0] = lo
+    idx = -(-(edges - lo) // _RUB_STRIDE)
+    for m in np.flatnonzero(r.drive):
+        lead = r.first + m
+        near = np.flatnonzero(np.abs(freq - freq[lead]) < PAIR_HZ)
+        x = _states_at(synth, near, n)  # (len(near), len(n))
+        rub = r.drive[m] * env * (-1j) * np.exp(1j * (lp[lead].imag * n + r.phase))
+        for c in range(2):
+            u = C[c, near] @ x
+            v = C[c, lead] * rub
+            added = 0.5 * (v.real ** 2 + v.imag ** 2) + (u * np.conj(v)).real
+            sums[c, first_seg: last_seg + 1] += np.add.reduceat(added, idx) * _RUB_STRIDE
+
+
+def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """States (len(modes), len(frames)) of some modes at sorted frames, from every impulse
+    earlier than each frame (each piece between impulses decays from its start)."""
+    lp = synth.bank.log_pole[modes]
+    out = np.zeros((len(modes), len(frames)), dtype=complex)
+    state = np.zeros(len(modes), dtype=complex)
+    at = None  # the frame ``state`` belongs to (None: nothing has sounded yet)
+    lo_mode, hi_mode = int(modes.min()), int(modes.max()) + 1
+    pos = 0
+    for imp in synth.impulses:  # sorted by frame
+        if imp.frame > frames[-1]:
+            break
+        if imp.first >= hi_mode or imp.first + len(imp.amps) <= lo_mode:
+            continue
+        stop = int(np.searchsorted(frames, imp.frame, side="right"))
+        if stop > pos and at is not None:
+            out[:, pos:stop] = state[:, None] * np.exp(np.outer(lp, frames[pos:stop] - at))
+        pos = max(pos, stop)
+        if at is not None:
+            state = state * np.exp(lp * (imp.frame - at))
+        at = imp.frame
+        hit = (modes >= imp.first) & (modes < imp.first + len(imp.amps))
+        state[hit] += imp.amps[modes[hit] - imp.first]
+    if at is not None:
+        out[:, pos:] = state[:, None] * np.exp(np.outer(lp, frames[pos:] - at))
+    return out
+
+
+def _geometric(r: np.ndarray, n: int | np.ndarray) -> np.ndarray:
+    """sum_{t=0}^{n-1} r^t for complex |r| <= 1 (n where r == 1)."""
+    one = np.abs(1.0 - r) < 1e-12
+    safe = np.where(one, 0.5, r)
+    return np.where(one, n, (1.0 - safe ** n) / (1.0 - safe))
+
+
+def segment_sums(audio: SessionAudio) -> np.ndarray:
+    """K-weighted sums of squares of every whole 100 ms segment of a session, per channel.
+
+    Parameters
+    ----------
+    audio : SessionAudio
+        The session, at its ``gain_db`` (the limiter is not modelled).
+
+    Returns
+    -------
+    ndarray, float64, shape (2, n_segments)
+        As :class:`~sointu.render.loudness.LoudnessMeter` keeps them (segment k covers
+        frames ``[k fs // 10, (k + 1) fs // 10)``; a trailing partial segment is left out).
+    """
+    synth = audio.synth
+    bank = synth.bank
+    fs = audio.sample_rate
+    if fs % 10:
+        raise ValueError(f"100 ms segments need a sample rate divisible by 10, got {fs}")
+    S = fs // 10
+    n_seg = audio.total_frames // S
+    M = bank.count
+    lp = bank.log_pole  # per frame
+    freq = lp.imag * fs / (2 * np.pi)
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(fs)
+    _, h = freqz(np.convolve(shelf_b, hp_b), np.convolve(shelf_a, hp_a),
+                 worN=np.clip(freq, 0.0, fs / 2), fs=fs)
+    C = bank.gains * h[None, :]  # (2, M)
+
+    # states at every segment start (impulses earlier than the start), a block of segments
+    # at a time so memory stays flat for any length: the state of the block's first segment
+    # decaying, plus each impulse decaying from the segment after its own
+    frames = np.array([imp.frame for imp in synth.impulses], dtype=np.int64)
+    seg_of = frames // S
+    imp_seg: dict[int, list[int]] = {}
+    for i, k in enumerate(seg_of):
+        imp_seg.setdefault(int(k), []).append(i)
+    mi, ni = _pairs(freq)
+    weight = np.where(mi == ni, 0.5, 1.0)  # the (n, m) term equals the (m, n) one
+    pole_pair = lp[mi] + np.conj(lp[ni])  # log of r for each pair
+    coef = weight[None, :] * C[:, mi] * np.conj(C[:, ni])  # (2, P)
+    whole = coef * _geometric(np.exp(pole_pair), S)[None, :]  # (2, P)
+    same = mi == ni
+    diag_w = np.zeros((2, M))  # a mode with itself: |z|^2 times a real weight
+    diag_w[:, mi[same]] = whole[:, same].real
+    off_m, off_n, off_w = mi[~same], ni[~same], whole[:, ~same]
+    L = min(_SEGMENT_BLOCK, max(n_seg, 1))
+    decay = np.exp(np.outer(S * lp, np.arange(L)))  # (M, L): state factor after k segments
+    sums = np.empty((2, n_seg))
+    z0 = np.zeros(M, dtype=complex)  # state at the block's first segment start
+    for k0 in range(0, n_seg, L):
+        k1 = min(n_seg, k0 + L)
+        z = decay[:, : k1 - k0] * z0[:, None]
+        z0 = z0 * np.exp((k1 - k0) * S * lp)  # becomes the next block's
+        hits = [(k, i) for k in range(k0, k1) for i in imp_seg.get(k, ())]
+        for k, i in hits:
+            imp = synth.impulses[i]
+            sl = slice(imp.first, imp.first + len(imp.amps))
+            b = imp.amps * np.exp(((k + 1) * S - imp.frame) * lp[sl])  # at segment k+1
+            z[sl, k + 1 - k0:] += b[:, None] * decay[sl, : k1 - k - 1]
+            z0[sl] += b * np.exp((k1 - k - 1) * S * lp[sl])
+        sums[:, k0:k1] = diag_w @ (z.real ** 2 + z.imag ** 2)
+        if len(off_m):
+            sums[:, k0:k1] += (off_w @ (z[off_m] * np.conj(z[off_n]))).real
+        # segments with strokes: summed piece by piece between the strokes
+        for k in sorted({k for k, _ in hits}):
+            sums[:, k] = _stroke_segment(synth, z[:, k - k0], imp_seg[k], k * S, S, lp,
+                                         mi, ni, pole_pair, coef)
+
+    # rubbed tones: a driven sinusoid r_l(t) per lead mode l, added to what the bank's modes
+    # close to it (x_n, the bowl's own ringing among them) already play:
+    # |u + v|^2 - |u|^2 = |v|^2 + 2 Re(u conj(v)), u = sum_n C_n x_n, v = C_l r_l, slowly
+    # varying, so every 64th frame stands for its neighbours
+    for r in synth.rubs:
+        start, stop = r.start, min(r.release, n_seg * S)
+        # in pieces of whole segments, so that memory stays flat for a rub of any length
+        for lo in range(start, stop, _RUB_PIECE_SEGMENTS * S):
+            hi = min(stop, (lo // S + _RUB_PIECE_SEGMENTS) * S)
+            _add_rub(sums, synth, r, lo, hi, S, C, freq)
+
+    # the closing fade
+    fade_start = audio.total_frames - audio.fade_frames
+    if audio.fade_frames > 0 and fade_start < n_seg * S:
+        n = np.arange(fade_start, n_seg * S)
+        g = 0.5 + 0.5 * np.cos(np.pi * (n - fade_start + 1) / audio.fade_frames)
+        k0 = fade_start // S
+        sq = np.ones((n_seg - k0) * S)
+        sq[fade_start - k0 * S:] = g * g
+        sums[:, k0:] *= sq.reshape(-1, S).mean(axis=1)[None, :]
+    return np.maximum(sums, 0.0) * 10.0 ** (audio.gain_db / 10.0)
+
+
+def estimate_meter(audio: SessionAudio) -> LoudnessMeter:
+    """A meter holding the estimated segment sums (for ``integrated_lufs_at``, gain finding).
+
+    Its peaks are not estimated (zero): use it for integrated loudness only.
+    """
+    sums = segment_sums(audio)
+    meter = LoudnessMeter(audio.sample_rate, 2)
+    meter._sums = sums
+    meter._segment = sums.shape[1]
+    meter._frames = sums.shape[1] * (audio.sample_rate // 10)
+    return meter

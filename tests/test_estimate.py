@@ -1,0 +1,145 @@
+"""The loudness computed from a session's modes, against a full measurement of its samples,
+and the render pipeline that relies on it (one pass, a second only when the limiter moved
+the loudness, the same gain for renders and live playback)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sointu.engine.library import load_instrument
+from sointu.engine.room import Room
+from sointu.render import gain_cache, pipeline
+from sointu.render.estimate import estimate_meter, segment_sums
+from sointu.render.formats import resolve_format
+from sointu.render.loudness import LoudnessMeter
+from sointu.render.measure import measure_source, spans_of
+from sointu.render.tags import Tags
+from sointu.session.audio import SessionAudio
+from sointu.session.placement import Placement
+from sointu.session.presets import list_session_presets
+from sointu.session.timeline import Event, Phase, Timeline
+
+
+def _measured(audio: SessionAudio):
+    """The exact meter of ``audio`` without its limiter (which the estimate leaves out)."""
+    limit = audio.limit_dbfs
+    audio.limit_dbfs = None
+    try:
+        return measure_source(audio, workers=1)
+    finally:
+        audio.limit_dbfs = limit
+
+
+@pytest.mark.parametrize("preset", list_session_presets())
+def test_integrated_loudness_within_a_tenth_of_a_lu(preset):
+    audio = SessionAudio.from_preset(preset, duration_s=180, seed=11)
+    est, meas = estimate_meter(audio), _measured(audio)
+    assert abs(est.integrated_lufs() - meas.integrated_lufs()) < 0.1
+    # and segment by segment, where there is sound
+    e, m = est._sums.sum(axis=0), meas._sums[:, : meas._segment].sum(axis=0)
+    loud = m > m.max() * 1e-4
+    err_db = 10 * np.log10(e[loud] / m[loud])
+    assert np.percentile(np.abs(err_db), 95) < 0.25  # gongs' farther pairs: ~0.13 dB
+
+
+def _one_bowl(events, *, seconds=30.0, position=0.0):
+    place = [Placement("bowl", load_instrument("universal"), 0.0, 1.0, 0.0)]
+    tl = Timeline(seconds, (Phase("all", 0.0, seconds),), tuple(events), seed=1)
+    return SessionAudio(tl, place, room=Room(), fade_s=0.5)
+
+
+def test_beating_doublet_segment_by_segment():
+    """A stroke at 10 degrees: each partial is a doublet whose beating moves the 100 ms
+    energies by several dB; the cross terms of close modes must follow it."""
+    audio = _one_bowl([Event(0.25, "bowl", "strike", 0.8, "medium", 10.0)])
+    est = segment_sums(audio).sum(axis=0)
+    meas_m = _measured(audio)
+    meas = meas_m._sums[:, : meas_m._segment].sum(axis=0)
+    k = slice(3, 250)  # from the stroke on, while it rings
+    assert 10 * np.log10(meas[k].max() / meas[k].min()) > 10  # it does decay and beat
+    err_db = 10 * np.log10(est[k] / meas[k])
+    assert np.max(np.abs(err_db)) < 0.2
+
+
+def test_strokes_inside_a_segment_and_a_rub():
+    events = [Event(1.03, "bowl", "strike", 0.6, "soft", 0.0),
+              Event(1.07, "bowl", "strike", 0.9, "hard", 22.5),
+              Event(8.0, "bowl", "rub", 0.7, None, 0.0, duration_s=12.0)]
+    audio = _one_bowl(events)
+    est, meas = estimate_meter(audio), _measured(audio)
+    assert abs(est.integrated_lufs() - meas.integrated_lufs()) < 0.1
+    e, m = est._sums.sum(axis=0), meas._sums[:, : meas._segment].sum(axis=0)
+    assert abs(10 * np.log10(e[10] / m[10])) < 0.3  # the segment holding both strokes
+
+
+def test_memory_flat_for_three_hours():
+    def peak(seconds):
+        audio = SessionAudio.from_preset("classic-60", duration_s=seconds)
+        tracemalloc.start()
+        segment_sums(audio)
+        size = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return size / 2**20
+
+    one, three = peak(3600), peak(3 * 3600)
+    assert three < one + 4.0  # grows by the result itself (16 B a segment)
+    assert three < 30.0
+
+
+# -- the render pipeline ---------------------------------------------------------------------
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _render(path, seconds=30, preset="workplace-25"):
+    audio = SessionAudio.from_preset(preset, duration_s=seconds, seed=5)
+    fmt = resolve_format(path, sample_rate=48000, frames=audio.total_frames)
+    return pipeline.render_session(audio, path, fmt=fmt, tags=Tags(title="t"),
+                                   target_lufs=-18.0), audio
+
+
+def _samples(path):
+    return sf.read(path, dtype="int32")[0]
+
+
+@pytest.mark.parametrize("retry_lu", [pipeline.RETRY_LU, 0.0], ids=["as-is", "always-again"])
+def test_render_on_target_and_same_gain_as_live(tmp_path, cache, monkeypatch, retry_lu):
+    monkeypatch.setattr(pipeline, "RETRY_LU", retry_lu)
+    report, audio = _render(tmp_path / "a.flac")
+    x = _samples(tmp_path / "a.flac")
+    meter = LoudnessMeter(48000)
+    meter.process(x / 2.0**31)
+    assert abs(meter.integrated_lufs() + 18.0) <= max(retry_lu, 0.01)
+    assert abs(report.loudness.integrated_lufs + 18.0) <= max(retry_lu, 0.01)
+    assert report.loudness.true_peak_dbtp <= -1.0
+    if retry_lu == 0.0:  # rendered twice: not the planned gain
+        assert report.gain_db != pipeline.planned_gain_db(audio, -18.0)
+    # the gain is cached: live playback and a second render use exactly it
+    key = gain_cache.key(audio, -18.0, pipeline.CEILING_DBTP)
+    assert gain_cache.get(key)[0] == report.gain_db
+    again, _ = _render(tmp_path / "b.flac")
+    assert again.gain_db == report.gain_db
+    assert np.array_equal(_samples(tmp_path / "b.flac"), x)
+    # without the cache (another machine, or live playback measuring for itself) the gain
+    # comes out the same to the last bit
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "other-cache"))
+    fresh = SessionAudio.from_preset("workplace-25", duration_s=30, seed=5)
+    assert pipeline.session_gain_db(fresh, -18.0, workers=1) == report.gain_db
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "third-cache"))
+    _render(tmp_path / "c.flac")
+    assert np.array_equal(_samples(tmp_path / "c.flac"), x)
+
+
+def test_spans_do_not_depend_on_the_workers():
+    audio = SessionAudio.from_preset("gift-30", duration_s=41, seed=2)
+    assert spans_of(audio.total_frames, 48000) == [(0, 984000), (984000, 1968000)]
+    a, b = measure_source(audio, workers=1), measure_source(audio, workers=2)
+    assert a.integrated_lufs() == b.integrated_lufs()
+    assert a.true_peak_dbtp() == b.true_peak_dbtp()
