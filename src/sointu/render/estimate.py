@@ -28,13 +28,16 @@ within 0.15 dB, in 0.1-0.3 s for an hour (``tests/test_estimate.py``).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
-from scipy.signal import freqz
+from scipy.signal import freqz, lfilter
 
+from ..engine.limiter import WINDOW_S, limit_chunks
 from ..session.audio import SessionAudio
-from .loudness import LoudnessMeter, k_weighting_coefficients
+from .loudness import LoudnessMeter, gain_for_target, k_weighting_coefficients
 
-__all__ = ["PAIR_HZ", "segment_sums", "estimate_meter"]
+__all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db"]
 
 #: Modes closer than this (Hz) are summed with their cross term (doublets, unisons).
 PAIR_HZ = 20.0
@@ -153,6 +156,12 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
         As :class:`~sointu.render.loudness.LoudnessMeter` keeps them (segment k covers
         frames ``[k fs // 10, (k + 1) fs // 10)``; a trailing partial segment is left out).
     """
+    return _modal_sums(audio)[0] * 10.0 ** (audio.gain_db / 10.0)
+
+
+def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
+    """Segment sums (2, n) at unit gain, and an upper bound (n,) of each segment's largest
+    absolute sample before the limiter (at unit gain, fade left out)."""
     synth = audio.synth
     bank = synth.bank
     fs = audio.sample_rate
@@ -188,6 +197,9 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
     L = min(_SEGMENT_BLOCK, max(n_seg, 1))
     decay = np.exp(np.outer(S * lp, np.arange(L)))  # (M, L): state factor after k segments
     sums = np.empty((2, n_seg))
+    # |sum_m Re(g_cm x_m(t))| <= sum_m |g_cm| |x_m(t)|, and |x_m| only decays between strokes
+    g_abs = np.abs(bank.gains)  # (2, M)
+    bound = np.empty(n_seg)
     z0 = np.zeros(M, dtype=complex)  # state at the block's first segment start
     for k0 in range(0, n_seg, L):
         k1 = min(n_seg, k0 + L)
@@ -200,6 +212,11 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
             b = imp.amps * np.exp(((k + 1) * S - imp.frame) * lp[sl])  # at segment k+1
             z[sl, k + 1 - k0:] += b[:, None] * decay[sl, : k1 - k - 1]
             z0[sl] += b * np.exp((k1 - k - 1) * S * lp[sl])
+        bound[k0:k1] = (g_abs @ np.abs(z)).max(axis=0)
+        for k, i in hits:
+            imp = synth.impulses[i]
+            sl = slice(imp.first, imp.first + len(imp.amps))
+            bound[k] += float((g_abs[:, sl] @ np.abs(imp.amps)).max())
         sums[:, k0:k1] = diag_w @ (z.real ** 2 + z.imag ** 2)
         if len(off_m):
             sums[:, k0:k1] += (off_w @ (z[off_m] * np.conj(z[off_n]))).real
@@ -218,6 +235,10 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
         for lo in range(start, stop, _RUB_PIECE_SEGMENTS * S):
             hi = min(stop, (lo // S + _RUB_PIECE_SEGMENTS) * S)
             _add_rub(sums, synth, r, lo, hi, S, C, freq)
+        if start < stop:
+            lead = np.flatnonzero(r.drive)
+            bound[start // S: (stop - 1) // S + 1] += float(
+                (g_abs[:, r.first + lead] @ r.drive[lead]).max())
 
     # the closing fade
     fade_start = audio.total_frames - audio.fade_frames
@@ -228,17 +249,102 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
         sq = np.ones((n_seg - k0) * S)
         sq[fade_start - k0 * S:] = g * g
         sums[:, k0:] *= sq.reshape(-1, S).mean(axis=1)[None, :]
-    return np.maximum(sums, 0.0) * 10.0 ** (audio.gain_db / 10.0)
+    return np.maximum(sums, 0.0), bound
+
+
+def _meter(sums: np.ndarray, sample_rate: int) -> LoudnessMeter:
+    meter = LoudnessMeter(sample_rate, 2)
+    meter._sums = sums
+    meter._segment = sums.shape[1]
+    meter._frames = sums.shape[1] * (sample_rate // 10)
+    return meter
 
 
 def estimate_meter(audio: SessionAudio) -> LoudnessMeter:
     """A meter holding the estimated segment sums (for ``integrated_lufs_at``, gain finding).
 
-    Its peaks are not estimated (zero): use it for integrated loudness only.
+    The limiter is not modelled, and the peaks are not estimated (zero): use it for the
+    integrated loudness only.
     """
-    sums = segment_sums(audio)
-    meter = LoudnessMeter(audio.sample_rate, 2)
-    meter._sums = sums
-    meter._segment = sums.shape[1]
-    meter._frames = sums.shape[1] * (audio.sample_rate // 10)
-    return meter
+    return _meter(segment_sums(audio), audio.sample_rate)
+
+
+def estimate_gain_db(audio: SessionAudio, target_lufs: float) -> float:
+    """The gain (dB) that brings ``audio`` to ``target_lufs``, the limiter's share included.
+
+    The gain is found on the modal estimate; then the stretches where the limiter may act
+    at that gain (where the bound of the samples passes its threshold: a few per cent of a
+    session) are synthesised with and without it, their K-weighted energies compared, and
+    the gain found again with that difference.
+    """
+    sums, bound = _modal_sums(audio)
+    rate = audio.sample_rate
+    gain = gain_for_target(_meter(sums, rate), target_lufs)
+    if audio.limit_dbfs is None:
+        return gain
+    change = _limiter_change(audio, bound, gain)
+    if change is None:
+        return gain
+    scaled = sums * 10.0 ** (gain / 10.0) + change
+    return gain + gain_for_target(_meter(np.maximum(scaled, 0.0), rate), target_lufs)
+
+
+def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
+                    ) -> np.ndarray | None:
+    """What the limiter changes in the segment sums (2, n) at ``gain_db``; None: nothing."""
+    S = audio.sample_rate // 10
+    n_seg = bound.shape[0]
+    threshold = 10.0 ** ((audio.limit_dbfs - gain_db) / 20.0)
+    hot = np.flatnonzero(bound > threshold)
+    if hot.size == 0:
+        return None
+    B = audio.synth.B
+    n_chunks = -(-audio.total_frames // B)
+    chunks = np.union1d(hot * S // B, ((hot + 1) * S - 1) // B)
+    # runs of chunks the limiter may touch: each with the chunk before and after it (its
+    # look-around), one more before for the K-weighting filter to settle (the limiter
+    # leaves it untouched), and one after for the filter's tail
+    runs, first, last = [], int(chunks[0]), int(chunks[0])
+    for c in chunks[1:]:
+        if c > last + 4:
+            runs.append((first, last))
+            first = int(c)
+        last = int(c)
+    runs.append((first, last))
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(audio.sample_rate)
+    b, a = np.convolve(shelf_b, hp_b), np.convolve(shelf_a, hp_a)
+    gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
+    limit = 10.0 ** (audio.limit_dbfs / 20.0)
+    window = int(WINDOW_S * audio.sample_rate) | 1
+    change = np.zeros((2, n_seg))
+    for first, last in runs:
+        lo, hi = max(0, first - 2), min(n_chunks, last + 3)
+        source = audio.synth.chunks(lo)
+        plain = [next(source) * gain for _ in range(hi - lo)]
+        if lo == 0:  # the limiter looks one chunk back: silence before the start
+            plain.insert(0, np.zeros_like(plain[0]))
+            lo -= 1
+        # the limiter's output is one chunk behind; its last chunk would need the next
+        limited = list(itertools.islice(limit_chunks(iter(plain), limit, window),
+                                        len(plain) - 2))
+        x = np.concatenate(plain[: len(limited) + 1]).astype(np.float64)
+        d = np.zeros_like(x)
+        d[B:] = np.concatenate(limited) - x[B:]  # the first chunk is the look-back
+        touched = np.flatnonzero(np.any(d != 0.0, axis=1))
+        if touched.size == 0:
+            continue
+        # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)); both filters start at
+        # rest a chunk or more before the limiter acts, and d's tail ends within the run
+        kd = lfilter(b, a, d, axis=0)
+        kx = lfilter(b, a, x, axis=0)
+        diff = kd * (2.0 * kx + kd)
+        start = lo * B
+        seg = (start + np.arange(len(x))) // S
+        keep = (seg >= 0) & (seg < n_seg)
+        if not keep.any():
+            continue
+        s0 = int(seg[keep][0])
+        for c in range(2):
+            sums = np.bincount(seg[keep] - s0, weights=diff[keep, c])
+            change[c, s0: s0 + len(sums)] += sums
+    return change

@@ -35,7 +35,7 @@ from ..session.audio import SessionAudio
 from . import gain_cache, mp3_parallel
 from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
-from .estimate import estimate_meter
+from .estimate import estimate_gain_db
 from .formats import OutputFormat
 from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
 from .measure import measure_source
@@ -197,12 +197,11 @@ class Level:
 
 
 def planned_gain_db(audio: SessionAudio, target_lufs: float) -> float:
-    """The gain (dB) a first render uses: the target over the loudness estimated from the
-    session's modes (:mod:`.estimate`)."""
+    """The gain (dB) a first render uses: estimated from the session's modes, the limiter's
+    share included (:func:`.estimate.estimate_gain_db`)."""
     old = audio.gain_db
     try:
-        audio.gain_db = 0.0
-        return gain_for_target(estimate_meter(audio), target_lufs)
+        return estimate_gain_db(audio, target_lufs)
     finally:
         audio.gain_db = old
 
