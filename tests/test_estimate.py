@@ -158,3 +158,15 @@ def test_spans_do_not_depend_on_the_workers():
     a, b = measure_source(audio, workers=1), measure_source(audio, workers=2)
     assert a.integrated_lufs() == b.integrated_lufs()
     assert a.true_peak_dbtp() == b.true_peak_dbtp()
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".opus", ".ogg", ".wav"])
+def test_uncached_render_of_every_encoder_path(tmp_path, cache, suffix):
+    """Parallel-part encoders measure first, the others while writing: both on target."""
+    report, audio = _render(tmp_path / f"a{suffix}", seconds=25, preset="gift-30")
+    assert abs(report.loudness.integrated_lufs + 18.0) <= pipeline.RETRY_LU
+    x, rate = sf.read(tmp_path / f"a{suffix}")
+    assert len(x) == audio.total_frames
+    meter = LoudnessMeter(rate)
+    meter.process(x)
+    assert abs(meter.integrated_lufs() + 18.0) < 0.2  # decoded, coding error included

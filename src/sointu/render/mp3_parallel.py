@@ -118,7 +118,7 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
     vbr_quality : float
         LAME VBR quality, 0 (best) .. 9.999 (smallest).
     parts : int, optional
-        Encoders run at once (default: the CPUs available, at most 4).
+        Encoders run at once (default 2, see :func:`.parallel_encode.default_parts`).
     preroll_frames : int
         Frames of signal each later part encodes and drops before its first kept frame
         (default 16, 384 ms at 48 kHz).

@@ -29,7 +29,6 @@ its bit reservoir off. Why not Vorbis: see :data:`NOT_SPLICEABLE`.
 
 from __future__ import annotations
 
-import os
 import struct
 import tempfile
 import threading
@@ -248,7 +247,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         For ``soundfile.SoundFile`` (``format="OGG", subtype="OPUS", compression_level``);
         :meth:`sointu.render.formats.OutputFormat.soundfile_kwargs`.
     parts : int, optional
-        How many encoders run at once (default: the CPUs available, at most 4).
+        How many encoders run at once (default 2, see :func:`default_parts`).
     preroll_packets : int
         Packets of signal each later part hears before its first kept packet (default 4,
         80 ms, the pre-roll RFC 7845 recommends after a seek).
@@ -353,11 +352,13 @@ def _header_pages(pages: list[OggPage]) -> list[OggPage]:
 
 
 def default_parts() -> int:
-    """Encoders to run at once: the CPUs this process may use, at most 4."""
-    try:
-        return min(4, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return min(4, os.cpu_count() or 1)
+    """Parts a long session is encoded in: 2, on any machine.
+
+    Not the CPU count: the joined stream is the same file wherever it is rendered (a gift
+    re-rendered on another computer is byte for byte the one given), and two parts keep
+    both cores of the machines sointu is made for busy.
+    """
+    return 2
 
 
 def run_threads(thunks, stop: threading.Event | None = None) -> None:

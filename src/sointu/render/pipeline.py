@@ -303,12 +303,11 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = gain_cache.get(key)
     with raise_on_sigterm():
-        if cached is None and (_parallel_encoder(audio, fmt, tags) is not None
-                               or audio.limit_dbfs is None):
-            cached = session_level(audio, target_lufs, ceiling_dbtp)  # measured first
-            cached = (cached.gain_db, *cached.loudness)
-        if cached is not None:
-            level = Level(cached[0], Loudness(*cached[1:]))
+        level = None if cached is None else Level(cached[0], Loudness(*cached[1:]))
+        if level is None and (_parallel_encoder(audio, fmt, tags) is not None
+                              or audio.limit_dbfs is None):
+            level = session_level(audio, target_lufs, ceiling_dbtp)  # measured first
+        if level is not None:
             result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
                             progress=progress)
         else:
