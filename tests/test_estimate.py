@@ -170,3 +170,52 @@ def test_uncached_render_of_every_encoder_path(tmp_path, cache, suffix):
     meter = LoudnessMeter(rate)
     meter.process(x)
     assert abs(meter.integrated_lufs() + 18.0) < 0.2  # decoded, coding error included
+
+
+@pytest.mark.parametrize("rate", [22050, 48000, 96000])
+def test_k_weighting_without_scipy_matches_lfilter(rate):
+    from scipy.signal import freqz, lfilter
+
+    from sointu.render.estimate import _k_filtered, _k_impulse, _k_response
+    from sointu.render.loudness import k_weighting_coefficients
+
+    sb, sa, hb, ha = k_weighting_coefficients(rate)
+    b, a = np.convolve(sb, hb), np.convolve(sa, ha)
+    freqs = np.array([20.0, 38.0, 100.0, 997.0, 1500.0, 8000.0])
+    assert np.allclose(_k_response(rate, freqs), freqz(b, a, worN=freqs, fs=rate)[1],
+                       rtol=1e-12)
+    x = np.random.default_rng(3).standard_normal((rate // 2, 2))
+    x[: rate // 10] = 0.0
+    want = lfilter(b, a, x, axis=0)
+    got = _k_filtered(x, _k_impulse(rate))
+    assert np.max(np.abs(got - want)) < 1e-9 * np.max(np.abs(want))
+
+
+def test_estimate_in_a_forked_process_equals_the_estimate_here(monkeypatch):
+    from sointu import background
+    from sointu.render import estimate
+
+    audio = SessionAudio.from_preset("workplace-25", duration_s=120, seed=9)
+    here = estimate.estimate_gain_db(audio, -18.0)
+    job = estimate.GainEstimate(audio, -18.0)
+    assert job._job.started  # really forked
+    assert job.result() == here
+    assert job.result() == here  # the value is kept
+    monkeypatch.setattr(background.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    alone = estimate.GainEstimate(audio, -18.0)
+    assert not alone._job.started
+    assert alone.result() == here
+    assert audio.gain_db == 0.0
+
+
+def test_the_estimate_imports_no_scipy_signal():
+    """scipy.signal takes ~0.8 s to import; the estimate must run while it does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sointu.render.estimate, sointu.render.loudness, "
+            "sointu.render.gain_cache, sointu.render.formats; "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"

@@ -10,9 +10,9 @@ player, which glides to it over a few seconds.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
+
+from ..background import Background
 
 __all__ = ["LiveLevel", "PROVISIONAL_RAW_LUFS"]
 
@@ -25,8 +25,7 @@ CEILING_DBTP = -1.0
 PROVISIONAL_RAW_LUFS = -42.0
 
 
-def _measure(audio, target_lufs, conn) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+def _measure(audio, target_lufs) -> float:
     # only idle CPU: the audio thread and its producer must never wait for this
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -37,12 +36,7 @@ def _measure(audio, target_lufs, conn) -> None:
             pass
     from ..render.pipeline import session_gain_db
 
-    try:
-        conn.send(session_gain_db(audio, target_lufs, workers=1))
-    except Exception:  # a failed measurement leaves the provisional level; never fatal
-        conn.send(None)
-    finally:
-        conn.close()
+    return session_gain_db(audio, target_lufs, workers=1)
 
 
 class LiveLevel:
@@ -69,46 +63,31 @@ class LiveLevel:
         cached = gain_cache.get(gain_cache.key(audio, target_lufs, CEILING_DBTP))
         gain = None if cached is None else cached[0]
         self.exact = gain is not None
-        self._process = None
-        self._conn = None
-        self._result: float | None = None
+        self._job = None
         if self.exact:
             audio.gain_db = gain
             return
         provisional = target_lufs - PROVISIONAL_RAW_LUFS
-        ctx = multiprocessing.get_context("fork")
-        self._conn, child = ctx.Pipe(duplex=False)
         # measured at gain 0, before playback touches the audio object
         audio.gain_db = 0.0
-        self._process = ctx.Process(target=_measure, args=(audio, target_lufs, child),
-                                    daemon=True, name="sointu-level")
-        self._process.start()
-        child.close()
+        self._job = Background(_measure, audio, target_lufs, name="sointu-level")
         audio.gain_db = provisional
         self._provisional = provisional
 
     def done(self) -> bool:
         """Whether the background measurement has finished (True when nothing is pending)."""
-        return self._conn is None or self._conn.poll()
+        return self._job is None or self._job.done()
 
     def result(self) -> float | None:
         """Level change (dB) from the provisional to the exact gain, or None."""
-        if self._conn is None:
+        if self._job is None:
             return None
-        try:
-            gain = self._conn.recv()
-        except (EOFError, OSError):
-            gain = None
+        gain = self._job.result()
         self.close()
         return None if gain is None else gain - self._provisional
 
     def close(self) -> None:
         """Stop the measurement if it is still running."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join(timeout=1)
-            self._process = None
+        if self._job is not None:
+            self._job.close()
+            self._job = None

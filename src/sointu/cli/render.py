@@ -62,19 +62,30 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
                   bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
     """Render a composed session to ``output``; returns the RenderReport."""
+    from ..render import gain_cache
+    from ..render.estimate import GainEstimate
     from ..render.formats import resolve_format
-    from ..render.pipeline import render_session
+    from .level import CEILING_DBTP
 
     fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
                          sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
     target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
+    # unless it is cached, the gain is estimated in another process while the encoder and
+    # the meter are imported
+    cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
+    estimate = None if cached else GainEstimate(audio, target)
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
     try:
+        from ..render.pipeline import render_session
+
         return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
-                              force=force, progress=progress)
+                              force=force, progress=progress,
+                              planned=None if estimate is None else estimate.result)
     finally:
+        if estimate is not None:
+            estimate.close()
         progress.close()
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.signal import freqz, lfilter
+from numpy.polynomial import polynomial as npoly
 
+from ..background import Background
 from ..engine.limiter import WINDOW_S, limit_chunks
 from ..session.audio import SessionAudio
 from .loudness import LoudnessMeter, gain_for_target, k_weighting_coefficients
 
-__all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db"]
+__all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db", "GainEstimate"]
 
 #: Modes closer than this (Hz) are summed with their cross term (doublets, unisons).
 PAIR_HZ = 20.0
@@ -135,6 +136,34 @@ def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def _k_response(rate: int, freq_hz: np.ndarray) -> np.ndarray:
+    """The K-weighting filter's complex response at ``freq_hz`` (both stages)."""
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(rate)
+    w = np.exp(-2j * np.pi * np.asarray(freq_hz, dtype=float) / rate)  # z^-1
+    b, a = np.convolve(shelf_b, hp_b), np.convolve(shelf_a, hp_a)
+    return npoly.polyval(w, b) / npoly.polyval(w, a)
+
+
+def _k_impulse(rate: int) -> np.ndarray:
+    """The K-weighting filter's impulse response, long enough to hold all of it.
+
+    At least 83 ms: the 38 Hz high-pass has decayed by more than 190 dB by then at any
+    supported rate. Sampled from the response on a grid eight times as long, so its
+    wrap-around is far below that too.
+    """
+    taps = 1 << int(np.ceil(np.log2(rate / 12)))
+    n = 8 * taps
+    return np.fft.irfft(_k_response(rate, np.arange(n // 2 + 1) * rate / n), n)[:taps]
+
+
+def _k_filtered(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``x`` (n, channels) K-weighted from rest (as ``lfilter`` would, to ~1e-12)."""
+    n = len(x)
+    size = 1 << int(np.ceil(np.log2(n + len(taps))))
+    spec = np.fft.rfft(x, size, axis=0) * np.fft.rfft(taps, size)[:, None]
+    return np.fft.irfft(spec, size, axis=0)[:n]
+
+
 def _geometric(r: np.ndarray, n: int | np.ndarray) -> np.ndarray:
     """sum_{t=0}^{n-1} r^t for complex |r| <= 1 (n where r == 1)."""
     one = np.abs(1.0 - r) < 1e-12
@@ -172,10 +201,7 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     M = bank.count
     lp = bank.log_pole  # per frame
     freq = lp.imag * fs / (2 * np.pi)
-    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(fs)
-    _, h = freqz(np.convolve(shelf_b, hp_b), np.convolve(shelf_a, hp_a),
-                 worN=np.clip(freq, 0.0, fs / 2), fs=fs)
-    C = bank.gains * h[None, :]  # (2, M)
+    C = bank.gains * _k_response(fs, np.clip(freq, 0.0, fs / 2))[None, :]  # (2, M)
 
     # states at every segment start (impulses earlier than the start), a block of segments
     # at a time so memory stays flat for any length: the state of the block's first segment
@@ -311,8 +337,7 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
             first = int(c)
         last = int(c)
     runs.append((first, last))
-    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(audio.sample_rate)
-    b, a = np.convolve(shelf_b, hp_b), np.convolve(shelf_a, hp_a)
+    taps = _k_impulse(audio.sample_rate)
     gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
     limit = 10.0 ** (audio.limit_dbfs / 20.0)
     window = int(WINDOW_S * audio.sample_rate) | 1
@@ -333,18 +358,63 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
         touched = np.flatnonzero(np.any(d != 0.0, axis=1))
         if touched.size == 0:
             continue
-        # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)); both filters start at
-        # rest a chunk or more before the limiter acts, and d's tail ends within the run
-        kd = lfilter(b, a, d, axis=0)
-        kx = lfilter(b, a, x, axis=0)
-        diff = kd * (2.0 * kx + kd)
-        start = lo * B
-        seg = (start + np.arange(len(x))) // S
-        keep = (seg >= 0) & (seg < n_seg)
-        if not keep.any():
-            continue
-        s0 = int(seg[keep][0])
-        for c in range(2):
-            sums = np.bincount(seg[keep] - s0, weights=diff[keep, c])
-            change[c, s0: s0 + len(sums)] += sums
+        # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)), nonzero only where the
+        # limiter acted and for the filter's memory after it: computed on those stretches
+        T = len(taps)
+        cuts = np.flatnonzero(np.diff(touched) > T) + 1
+        for t0, t1 in zip(touched[np.r_[0, cuts]], touched[np.r_[cuts - 1, -1]] + 1,
+                          strict=True):
+            end = min(len(x), int(t1) + T)
+            h0 = max(0, int(t0) - T)  # K(plain) needs the signal before the stretch
+            kd = _k_filtered(d[t0:end], taps)
+            kx = _k_filtered(x[h0:end], taps)[t0 - h0:]
+            diff = kd * (2.0 * kx + kd)
+            seg = (lo * B + np.arange(t0, end)) // S
+            keep = (seg >= 0) & (seg < n_seg)
+            if not keep.any():
+                continue
+            s0 = int(seg[keep][0])
+            for c in range(2):
+                sums = np.bincount(seg[keep] - s0, weights=diff[keep, c])
+                change[c, s0: s0 + len(sums)] += sums
     return change
+
+
+class GainEstimate:
+    """:func:`estimate_gain_db` computed in a forked process while the caller goes on.
+
+    A render needs the gain before its first sample, and importing the encoder and meter
+    (scipy.signal alone takes about 0.8 s) takes as long as the estimate: started first, it
+    is ready when they are. Without ``fork``, or if the process fails, :meth:`result`
+    computes it here. The value is the same either way.
+
+    Parameters
+    ----------
+    audio : SessionAudio
+        The session (its ``gain_db`` is not used or changed).
+    target_lufs : float
+        The loudness target (LUFS).
+    """
+
+    def __init__(self, audio: SessionAudio, target_lufs: float):
+        self._audio = audio
+        self._target = float(target_lufs)
+        self._value: float | None = None
+        self._job = Background(estimate_gain_db, audio, self._target, name="sointu-estimate")
+
+    def result(self) -> float:
+        """The gain (dB), waiting for the process if it is still at work."""
+        if self._value is None:
+            value = self._job.result()
+            if value is None:
+                old = self._audio.gain_db
+                try:
+                    value = estimate_gain_db(self._audio, self._target)
+                finally:
+                    self._audio.gain_db = old
+            self._value = float(value)
+        return self._value
+
+    def close(self) -> None:
+        """Stop the process if it is still running (the estimate is not needed)."""
+        self._job.close()

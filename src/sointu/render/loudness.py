@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import polynomial as npoly
-from scipy.signal import lfilter
 
 from ..errors import UsageError
 
@@ -349,6 +348,8 @@ class LoudnessMeter:
             raise UsageError("signal contains NaN or infinity; cannot measure loudness")
         self._sample_peak = max(self._sample_peak, peak)
         self._update_true_peak(x)
+        from scipy.signal import lfilter  # here: scipy.signal takes 0.8 s to import
+
         weighted, self._zi = lfilter(self._b, self._a, x, axis=1, zi=self._zi)
         self._add_squares(np.square(weighted, out=weighted), n)
 

@@ -78,8 +78,8 @@ class RenderReport:
     wall_s: float
 
 
-def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None
-              ) -> Iterator[np.ndarray]:
+def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None,
+              name: str = "sointu-synth") -> Iterator[np.ndarray]:
     """Run ``blocks`` (and ``convert`` on each) in a producer thread; yield them here."""
     q: queue.Queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
     stop = threading.Event()
@@ -102,7 +102,7 @@ def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.n
         except BaseException as exc:  # handed to the consumer, which re-raises it
             q.put(exc)
 
-    thread = threading.Thread(target=produce, name="sointu-synth", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
@@ -225,7 +225,8 @@ def _on_grid(gain_db: float) -> float:
 
 
 def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
-                  *, workers: int | None = None) -> Level:
+                  *, workers: int | None = None,
+                  planned: Callable[[], float] | None = None) -> Level:
     """The normalisation gain of a session and the loudness it gives: cached, or measured.
 
     The same gain a render chooses (see the module notes): the planned gain, corrected once
@@ -240,7 +241,8 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
         return Level(cached[0], Loudness(*cached[1:]))
     old = audio.gain_db
     try:
-        audio.gain_db = gain = planned_gain_db(audio, target_lufs)
+        gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
+        audio.gain_db = gain
         meter = measure_source(audio, workers=workers)
         better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
     finally:
@@ -271,7 +273,8 @@ class _Again(Exception):
 
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
-                   progress: Callable[[int], None] | None = None) -> RenderReport:
+                   progress: Callable[[int], None] | None = None,
+                   planned: Callable[[], float] | None = None) -> RenderReport:
     """Render ``audio`` to ``path``, loudness-normalised, tagged and chaptered.
 
     Parameters
@@ -292,6 +295,9 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         True-peak ceiling (dBTP).
     progress : callable, optional
         Called with the number of frames written so far.
+    planned : callable, optional
+        Returns the planned gain (dB) when it is already being computed, as by
+        :class:`.estimate.GainEstimate`; by default it is computed here.
 
     Returns
     -------
@@ -306,12 +312,13 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         level = None if cached is None else Level(cached[0], Loudness(*cached[1:]))
         if level is None and (_parallel_encoder(audio, fmt, tags) is not None
                               or audio.limit_dbfs is None):
-            level = session_level(audio, target_lufs, ceiling_dbtp)  # measured first
+            level = session_level(audio, target_lufs, ceiling_dbtp,  # measured first
+                                  planned=planned)
         if level is not None:
             result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
                             progress=progress)
         else:
-            gain = planned_gain_db(audio, target_lufs)
+            gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
             for attempt in range(2):
                 meter = LoudnessMeter(audio.sample_rate, 2)
 
@@ -344,8 +351,13 @@ def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter
     if encoder is not None:
         blocks = None
     else:
-        blocks = _prefetch(audio.blocks(_BLOCK),
-                           _pcm_converter(fmt, audio.timeline.seed, meter))
+        # synthesis in one thread, metering and rounding to PCM in another, encoding in
+        # this one: each stage mostly runs with the GIL released, so they share the cores
+        blocks = audio.blocks(_BLOCK)
+        convert = _pcm_converter(fmt, audio.timeline.seed, meter)
+        if convert is not None:
+            blocks = _prefetch(blocks, None)
+        blocks = _prefetch(blocks, convert, name="sointu-meter")
     return write_blocks(path, blocks, sample_rate=audio.sample_rate,
                         total_frames=audio.total_frames, fmt=fmt, tags=tags,
                         phases=list(audio.timeline.phases), force=force,
