@@ -3,7 +3,13 @@ that several measurements of the same stroke render it once."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+
+# as the CLI does (sointu/cli/__init__.py): a second BLAS thread makes the engine's small
+# matrix products many times slower on a busy machine; set before numpy is imported
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from functools import lru_cache  # noqa: E402
 
 import numpy as np
 import pytest

@@ -48,6 +48,8 @@ _SEGMENT_BLOCK = 2048
 _RUB_STRIDE = 64
 #: Segments of a rub computed at once.
 _RUB_PIECE_SEGMENTS = 200
+#: Longest run of chunks synthesised at once to see what the limiter takes off.
+_RUN_CHUNKS = 16
 
 
 def _pairs(freq_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -330,19 +332,27 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     # runs of chunks the limiter may touch: each with the chunk before and after it (its
     # look-around), one more before for the K-weighting filter to settle (the limiter
     # leaves it untouched), and one after for the filter's tail
-    runs, first, last = [], int(chunks[0]), int(chunks[0])
+    groups, first, last = [], int(chunks[0]), int(chunks[0])
     for c in chunks[1:]:
         if c > last + 4:
-            runs.append((first, last))
+            groups.append((first, last))
             first = int(c)
         last = int(c)
-    runs.append((first, last))
+    groups.append((first, last))
+    # long groups in pieces (memory stays flat), each counting only the chunks it owns:
+    # (first, last, first owned chunk, last owned chunk)
+    runs = []
+    for first, last in groups:
+        for p0 in range(first, last + 1, _RUN_CHUNKS):
+            p1 = min(last, p0 + _RUN_CHUNKS - 1)
+            runs.append((p0, p1, first - 1 if p0 == first else p0,
+                         last + 1 if p1 == last else p1))
     taps = _k_impulse(audio.sample_rate)
     gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
     limit = 10.0 ** (audio.limit_dbfs / 20.0)
     window = int(WINDOW_S * audio.sample_rate) | 1
     change = np.zeros((2, n_seg))
-    for first, last in runs:
+    for first, last, own_lo, own_hi in runs:
         lo, hi = max(0, first - 2), min(n_chunks, last + 3)
         source = audio.synth.chunks(lo)
         plain = [next(source) * gain for _ in range(hi - lo)]
@@ -369,8 +379,10 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
             kd = _k_filtered(d[t0:end], taps)
             kx = _k_filtered(x[h0:end], taps)[t0 - h0:]
             diff = kd * (2.0 * kx + kd)
-            seg = (lo * B + np.arange(t0, end)) // S
-            keep = (seg >= 0) & (seg < n_seg)
+            frame = lo * B + np.arange(t0, end)
+            seg = frame // S
+            keep = (seg >= 0) & (seg < n_seg) & (frame >= own_lo * B) & \
+                (frame < (own_hi + 1) * B)
             if not keep.any():
                 continue
             s0 = int(seg[keep][0])
