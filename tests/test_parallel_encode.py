@@ -8,7 +8,11 @@ coding error no larger than the single-pass encoder's in the same place.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import struct
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -61,13 +65,111 @@ def encoded(tmp_path_factory):
     d = tmp_path_factory.mktemp("opus")
     x = bowls(30.0, seed=11)
     sf.write(d / "single.opus", x, FS, **KW)
+    (d / "parts").mkdir()
+
+    def keep_parts(thunks):
+        """Run the parts, then copy their files before the join removes them."""
+        pe.run_threads(thunks)
+        for f in sorted(d.glob(".joined.opus.part*")):
+            shutil.copy(f, d / "parts" / f.name[len(".joined.opus."):][:5])
+
     n = pe.encode_opus_parallel(d / "joined.opus", source_of(x), total_frames=len(x),
-                                soundfile_kwargs=KW, parts=3,
+                                soundfile_kwargs=KW, parts=3, workers=keep_parts,
                                 attributes={"title": "Äänimatka", "artist": "test"})
     assert n == 3
     y1, _ = sf.read(d / "single.opus", dtype="float64")
     y2, _ = sf.read(d / "joined.opus", dtype="float64")
     return d, x.astype(np.float64), y1, y2
+
+
+def reference_pages(packets: list[bytes], *, serial: int, first_seq: int,
+                    end_granule: int) -> list[bytes]:
+    """Audio pages as the join laid them out when it held every packet in memory.
+
+    50 packets a page; while some page (the first, in order) would need more than 255
+    lacing values, half as many packets as that page had. Granules count the packets'
+    durations; the last page is EOS and its granule is ``end_granule``.
+    """
+    size = 50
+    while True:
+        chunks = [packets[i: i + size] for i in range(0, len(packets), size)]
+        big = [c for c in chunks if sum(len(p) // 255 + 1 for p in c) > 255]
+        if not big:
+            break
+        size = max(1, len(big[0]) // 2)
+    out, granule = [], 0
+    for k, chunk in enumerate(chunks):
+        granule += sum(map(pe.opus_packet_frames, chunk))
+        last = k == len(chunks) - 1
+        lacing = b"".join(b"\xff" * (len(p) // 255) + bytes([len(p) % 255]) for p in chunk)
+        out.append(pe.page_bytes(pe.OggPage(4 if last else 0,
+                                            min(granule, end_granule) if last else granule,
+                                            serial, first_seq + k, lacing, b"".join(chunk))))
+    return out
+
+
+def reference_join(parts: list[bytes], kept: list[tuple[int, int | None]],
+                   total_frames: int) -> bytes:
+    """The joined file from the parts' bytes, all in memory (what the join wrote before it
+    streamed)."""
+    head_pages, packets = None, []
+    for data, (pre, count) in zip(parts, kept, strict=True):
+        pages = pe.read_pages(data)
+        headers = pe._header_pages(pages)
+        head_pages = head_pages or headers
+        audio = pe.packets_of(pages[len(headers):])
+        packets += audio[pre:] if count is None else audio[pre: pre + count]
+    pre_skip = struct.unpack_from("<H", head_pages[0].body, 10)[0]
+    return b"".join([pe.page_bytes(p) for p in head_pages] + reference_pages(
+        packets, serial=head_pages[0].serial, first_seq=len(head_pages),
+        end_granule=pre_skip + total_frames))
+
+
+def synthetic_part(sizes: list[int], seed: int) -> bytes:
+    """An Ogg Opus file of CELT 20 ms packets of ``sizes`` bytes (random payload)."""
+    rng = np.random.default_rng(seed)
+    head = b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0)
+    tags = b"OpusTags" + struct.pack("<I", 4) + b"test" + struct.pack("<I", 0)
+    pages = [pe.page_bytes(pe.OggPage(2, 0, 77, 0, bytes([len(head)]), head)),
+             pe.page_bytes(pe.OggPage(0, 0, 77, 1, bytes([len(tags)]), tags))]
+    packets = [bytes([31 << 3]) + rng.integers(0, 256, n - 1, dtype=np.uint8).tobytes()
+               for n in sizes]
+    pages += reference_pages(packets, serial=77, first_seq=2, end_granule=1 << 40)
+    return b"".join(pages)
+
+
+def test_streamed_join_is_byte_identical_to_the_in_memory_join(encoded):
+    d, x, _, _ = encoded
+    parts = [(d / "parts" / f"part{i}").read_bytes() for i in range(3)]
+    kept = [(0, 500), (4, 500), (4, None)]
+    assert pe.plan_parts(len(x), 3) == [0, 500, 1000]
+    assert (d / "joined.opus").read_bytes() == reference_join(parts, kept, len(x))
+
+
+@pytest.mark.parametrize("big", [0, 1500, 5000])
+def test_join_matches_the_in_memory_join_when_pages_overflow(tmp_path, big):
+    rng = np.random.default_rng(big)
+    sizes = [list(rng.integers(1, 400, 300)) for _ in range(3)]
+    sizes[1][100:180] = [big or 300] * 80  # 6 or 20 lacing values each: pages must shrink
+    paths = []
+    for i, s in enumerate(sizes):
+        paths.append(tmp_path / f"part{i}")
+        paths[-1].write_bytes(synthetic_part(s, seed=i))
+    kept = [(0, 290), (4, 250), (4, None)]
+    total = (290 + 250 + 296) * 960 - 312 - 777
+    pe._join(tmp_path / "joined.opus", paths, kept, total_frames=total)
+    expected = reference_join([p.read_bytes() for p in paths], kept, total)
+    assert (tmp_path / "joined.opus").read_bytes() == expected
+    pages = pe.read_pages(expected)
+    assert pages[-1].header_type == 4 and pages[-1].granule == 312 + total
+    assert max(len(p.lacing) for p in pages) <= 255
+
+    # a part short of packets, or packets short of the signal: no output file
+    for bad_kept, frames, match in (([(0, 290), (4, 297), (4, None)], total, "part 1 gave 296"),
+                                    (kept, total + 778, "shorter than the signal")):
+        with pytest.raises(ValueError, match=match):
+            pe._join(tmp_path / "bad.opus", paths, bad_kept, total_frames=frames)
+        assert not (tmp_path / "bad.opus").exists()
 
 
 def test_ogg_crc_matches_the_bitwise_definition():
@@ -196,3 +298,46 @@ def test_errors_leave_no_part_files(tmp_path):
         pe.encode_opus_parallel(tmp_path / "b.opus", short, total_frames=len(x),
                                 soundfile_kwargs=KW, parts=2)
     assert os.listdir(tmp_path) == []
+
+
+def part_workers_alive() -> bool:
+    return any(t.name.startswith("sointu-part-") for t in threading.enumerate())
+
+
+def failing_after_one_block(x: np.ndarray, exc: BaseException):
+    """A source whose later parts give one block and then raise ``exc`` (the first part
+    goes on in small blocks until it is stopped)."""
+    def source(start, stop):
+        if start > 0:
+            yield x[start: start + 8192]
+            raise exc
+        yield from source_of(x, 960)(start, stop)
+
+    return source
+
+
+def test_failures_and_interrupts_stop_the_parts_and_leave_no_part_files(tmp_path):
+    x = bowls(24.0, seed=1)
+    given = []
+
+    def ctrl_c_at_start(start, stop):
+        """Ctrl-C in the main thread while it is still starting the parts."""
+        if start == 0:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        time.sleep(0.3)
+        for block in source_of(x, 960)(start, stop):
+            given.append(len(block))
+            yield block
+
+    for name, source, exc in (
+            ("full", failing_after_one_block(x, OSError(28, "No space left")), OSError),
+            ("ctrl-c", failing_after_one_block(x, KeyboardInterrupt()), KeyboardInterrupt),
+            ("early", ctrl_c_at_start, KeyboardInterrupt)):
+        with pytest.raises(exc):
+            pe.encode_opus_parallel(tmp_path / f"{name}.opus", source, total_frames=len(x),
+                                    soundfile_kwargs=KW, parts=2)
+        blocks = len(given)
+        time.sleep(0.2)
+        # every part stopped before the cleanup: none reads on or writes a part file later
+        assert len(given) == blocks and not part_workers_alive(), name
+        assert os.listdir(tmp_path) == [], name  # no part files, no half-written target

@@ -16,6 +16,10 @@ libsndfile encoders and then joined into ONE logical Ogg stream:
   and the tail packets dropped, and the rest laid out again as pages of one stream (the first
   part's serial number and headers, sequence numbers and granule positions recomputed, CRCs
   recomputed, the last granule position trimming the end to the exact length).
+* each part's encoder writes a hidden file next to the target; the join reads them page by
+  page and writes the output a page at a time (one page of packets read ahead, to know the
+  last), so memory stays flat for any length. The part files are removed in every case,
+  after the workers stopped (:func:`run_threads` with a stop event).
 
 The decoder meets, at each join, a packet coded by an encoder that heard the same signal:
 what differs from a single-pass encode is the coding error (the same size as everywhere
@@ -29,13 +33,17 @@ its bit reservoir off. Why not Vorbis: see :data:`NOT_SPLICEABLE`.
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -45,8 +53,10 @@ __all__ = [
     "NOT_SPLICEABLE",
     "OggPage",
     "read_pages",
+    "iter_pages",
     "page_bytes",
     "packets_of",
+    "iter_packets",
     "opus_packet_frames",
     "plan_parts",
     "encode_opus_parallel",
@@ -119,21 +129,24 @@ class OggPage:
 
 def read_pages(data: bytes) -> list[OggPage]:
     """Split an Ogg file's bytes into pages (CRCs are checked)."""
-    pages, pos = [], 0
-    while pos < len(data):
-        if data[pos:pos + 4] != b"OggS":
+    return list(iter_pages(io.BytesIO(data)))
+
+
+def iter_pages(file: BinaryIO) -> Iterator[OggPage]:
+    """The pages of an Ogg file read from ``file`` one at a time (CRCs are checked)."""
+    pos = 0
+    while head := file.read(27):
+        if len(head) < 27 or head[:4] != b"OggS":
             raise ValueError(f"no Ogg page at byte {pos}")
-        _ver, htype, gran, serial, seq, crc, nseg = struct.unpack_from("<BBqIIIB", data, pos + 4)
-        lacing = data[pos + 27: pos + 27 + nseg]
-        end = pos + 27 + nseg + sum(lacing)
-        raw = bytearray(data[pos:end])
-        raw[22:26] = b"\0\0\0\0"
-        if _ogg_crc(bytes(raw)) != crc:
+        _ver, htype, gran, serial, seq, crc, nseg = struct.unpack_from("<BBqIIIB", head, 4)
+        lacing = file.read(nseg)
+        body = file.read(sum(lacing))
+        if len(lacing) != nseg or len(body) != sum(lacing):
+            raise ValueError(f"the Ogg page at byte {pos} is cut short")
+        if _ogg_crc(head[:22] + bytes(4) + head[26:] + lacing + body) != crc:
             raise ValueError(f"bad CRC in the Ogg page at byte {pos}")
-        pages.append(OggPage(htype, gran, serial, seq, bytes(lacing),
-                             data[pos + 27 + nseg: end]))
-        pos = end
-    return pages
+        yield OggPage(htype, gran, serial, seq, lacing, body)
+        pos += 27 + nseg + len(body)
 
 
 def page_bytes(page: OggPage) -> bytes:
@@ -147,18 +160,22 @@ def page_bytes(page: OggPage) -> bytes:
 
 def packets_of(pages: Iterable[OggPage]) -> list[bytes]:
     """The packets carried by ``pages`` (in order; a packet may span pages)."""
-    out, cur = [], bytearray()
+    return list(iter_packets(pages))
+
+
+def iter_packets(pages: Iterable[OggPage]) -> Iterator[bytes]:
+    """The packets carried by ``pages``, one at a time (pages are read as they are needed)."""
+    cur = bytearray()
     for page in pages:
         off = 0
         for lace in page.lacing:
             cur += page.body[off: off + lace]
             off += lace
             if lace < 255:
-                out.append(bytes(cur))
+                yield bytes(cur)
                 cur = bytearray()
     if cur:
         raise ValueError("the last packet is unfinished")
-    return out
 
 
 def opus_packet_frames(packet: bytes) -> int:
@@ -192,30 +209,52 @@ def plan_parts(total_frames: int, parts: int) -> list[int]:
     return [packets * i // parts for i in range(parts)]
 
 
-def _lay_out(packets: list[bytes], durations: list[int], *, serial: int, first_seq: int,
-             pre_skip: int, total_frames: int, page_packets: int = 50) -> list[bytes]:
-    """Audio pages of one stream: ``page_packets`` packets a page, the last page EOS."""
-    out = []
+class _PageOverflow(Exception):
+    """A page would need more than 255 lacing values: lay out again, fewer packets a page."""
+
+    def __init__(self, page_packets: int):
+        super().__init__(page_packets)
+        self.page_packets = page_packets
+
+
+def _lay_out(packets: Iterable[bytes], *, serial: int, first_seq: int, pre_skip: int,
+             total_frames: int, page_packets: int = 50) -> Iterator[bytes]:
+    """Audio pages of one stream: ``page_packets`` packets a page, the last page EOS.
+
+    Reads ``packets`` one page ahead (to know the last page), so at most two pages' packets
+    are held at once.
+
+    Raises
+    ------
+    _PageOverflow
+        A page of ``page_packets`` packets would need more than 255 lacing values; the
+        whole stream is to be laid out again with the count it carries (half that page's).
+    ValueError
+        The packets are shorter than the signal, or one packet needs a page of its own.
+    """
+    it = iter(packets)
     seq = first_seq
     granule = 0
     end_granule = pre_skip + total_frames
-    for start in range(0, len(packets), page_packets):
-        chunk = packets[start: start + page_packets]
+    chunk = list(islice(it, page_packets))
+    while chunk:
+        ahead = list(islice(it, page_packets))
         lacing = bytearray()
         for p in chunk:
             lacing += b"\xff" * (len(p) // 255) + bytes([len(p) % 255])
-        granule += sum(durations[start: start + page_packets])
-        last = start + page_packets >= len(packets)
-        if len(lacing) > 255:  # too many segments: split this chunk in two
-            half = len(chunk) // 2
-            return _lay_out(packets, durations, serial=serial, first_seq=first_seq,
-                            pre_skip=pre_skip, total_frames=total_frames,
-                            page_packets=max(1, half))
-        out.append(page_bytes(OggPage(4 if last else 0,
-                                      min(granule, end_granule) if last else granule,
-                                      serial, seq, bytes(lacing), b"".join(chunk))))
+        if len(lacing) > 255:
+            if page_packets == 1:
+                raise ValueError(f"an Opus packet of {len(chunk[0])} bytes fits no Ogg page")
+            raise _PageOverflow(max(1, len(chunk) // 2))
+        granule += sum(opus_packet_frames(p) for p in chunk)
+        if not ahead and granule < end_granule:
+            break
+        yield page_bytes(OggPage(0 if ahead else 4, granule if ahead else end_granule,
+                                 serial, seq, bytes(lacing), b"".join(chunk)))
         seq += 1
-    return out
+        chunk = ahead
+    if granule < end_granule:
+        raise ValueError("the joined packets are shorter than the signal")
 
 
 def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]], *,
@@ -225,6 +264,11 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
                          attributes: dict | None = None, workers: Callable | None = None
                          ) -> int:
     """Encode ``total_frames`` frames to an Ogg Opus file at ``path``, parts side by side.
+
+    Each part's encoder writes a hidden file next to ``path``; the join then reads them page
+    by page and writes the output page by page, so memory stays flat for any length. The
+    part files are removed in every case (after the workers stopped), and so is ``path``
+    when the join fails.
 
     Parameters
     ----------
@@ -258,7 +302,8 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         OpusTags header the joined stream keeps.
     workers : callable, optional
         ``workers(list of thunks)`` runs the thunks concurrently and re-raises the first
-        exception (default: one thread each; libsndfile releases the GIL while encoding).
+        exception (default: :func:`run_threads` with a stop event the parts check between
+        blocks, so a failing part, Ctrl-C or SIGTERM stops them all before cleanup).
 
     Returns
     -------
@@ -269,6 +314,8 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
     ------
     ValueError
         A sample rate other than 48 kHz, or a part that does not read back as expected.
+    KeyboardInterrupt
+        Re-raised after the workers stopped and the part files were removed.
     """
     if sample_rate != 48000:
         raise ValueError(f"parallel Opus encoding needs 48000 Hz, got {sample_rate}")
@@ -279,10 +326,8 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
     n_packets = -(-total_frames // PACKET_FRAMES)
     bounds = starts + [n_packets]
     path = Path(path)
-    folder = path.parent
-    tmp_paths = [Path(tempfile.mkstemp(prefix=f".{path.name}.part{i}-", suffix=".opus",
-                                       dir=folder)[1]) for i in range(len(starts))]
-    results: list = [None] * len(starts)
+    tmp_paths: list[Path] = []
+    stop = threading.Event()
 
     def encode(i: int) -> None:
         first, last = bounds[i], bounds[i + 1]
@@ -298,56 +343,101 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
                     setattr(f, name, value)
             done = begin
             for block in source(begin, end):
+                if stop.is_set():
+                    return
                 f.write(block)
                 done += len(block)
             if done != end:
                 raise ValueError(f"part {i}: the source gave {done - begin} frames for "
                                  f"[{begin}, {end})")
-        pages = read_pages(tmp_paths[i].read_bytes())
-        results[i] = (pre, last - first, pages)
 
-    thunks = [lambda i=i: encode(i) for i in range(len(starts))]
     try:
-        (workers or run_threads)(thunks)
-        head_pages = None
-        packets: list[bytes] = []
-        for i, (pre, count, pages) in enumerate(results):
-            headers = _header_pages(pages)
-            if i == 0:
-                head_pages = headers
-            audio = packets_of(pages[len(headers):])
-            kept = audio[pre: pre + count] if i < len(results) - 1 else audio[pre:]
-            if i < len(results) - 1 and len(kept) != count:
-                raise ValueError(f"part {i} gave {len(kept)} packets instead of {count}")
-            packets += kept
-        head = head_pages[0].body
-        if head[:8] != b"OpusHead":
-            raise ValueError("the first part has no OpusHead")
-        pre_skip = struct.unpack_from("<H", head, 10)[0]
-        durations = [opus_packet_frames(p) for p in packets]
-        if sum(durations) < pre_skip + total_frames:
-            raise ValueError("the joined packets are shorter than the signal")
-        serial = head_pages[0].serial
-        out = [page_bytes(p) for p in head_pages]
-        out += _lay_out(packets, durations, serial=serial, first_seq=len(head_pages),
-                        pre_skip=pre_skip, total_frames=total_frames)
-        with open(path, "wb") as fh:
-            fh.write(b"".join(out))
+        for i in range(len(starts)):
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.part{i}-", suffix=".opus",
+                                        dir=path.parent)
+            os.close(fd)
+            tmp_paths.append(Path(name))
+        thunks = [lambda i=i: encode(i) for i in range(len(starts))]
+        if workers is None:
+            run_threads(thunks, stop)
+        else:
+            workers(thunks)
+        kept = [(min(preroll_packets, bounds[i]),
+                 None if i == len(starts) - 1 else bounds[i + 1] - bounds[i])
+                for i in range(len(starts))]
+        _join(path, tmp_paths, kept, total_frames=total_frames)
     finally:
         for p in tmp_paths:
             p.unlink(missing_ok=True)
     return len(starts)
 
 
-def _header_pages(pages: list[OggPage]) -> list[OggPage]:
-    """The leading pages that carry the two header packets (OpusHead, OpusTags)."""
+def _join(path: Path, part_paths: list[Path], kept: list[tuple[int, int | None]], *,
+          total_frames: int) -> None:
+    """Write the first part's header pages, then every part's kept packets, to ``path``.
+
+    ``kept[i]`` is ``(pre, count)``: part ``i``'s first ``pre`` audio packets are dropped and
+    the next ``count`` kept (all the rest when ``count`` is None). ``path`` is removed when
+    the join fails.
+    """
+    with open(part_paths[0], "rb") as fh:
+        head_pages = _header_pages(iter_pages(fh))
+    head = head_pages[0].body
+    if head[:8] != b"OpusHead":
+        raise ValueError("the first part has no OpusHead")
+    pre_skip = struct.unpack_from("<H", head, 10)[0]
+    header = b"".join(page_bytes(p) for p in head_pages)
+    page_packets = 50
+    try:
+        with open(path, "wb") as out:
+            while True:
+                out.seek(0)
+                out.truncate()
+                out.write(header)
+                pages = _lay_out(_kept_packets(part_paths, kept), serial=head_pages[0].serial,
+                                 first_seq=len(head_pages), pre_skip=pre_skip,
+                                 total_frames=total_frames, page_packets=page_packets)
+                try:
+                    for page in pages:
+                        out.write(page)
+                except _PageOverflow as exc:  # rare: very high bit rates
+                    page_packets = exc.page_packets
+                    continue
+                break
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _kept_packets(part_paths: list[Path], kept: list[tuple[int, int | None]]
+                  ) -> Iterator[bytes]:
+    """The audio packets of the joined stream, read from the part files one page at a time."""
+    for i, (path, (pre, count)) in enumerate(zip(part_paths, kept, strict=True)):
+        with open(path, "rb") as fh:
+            pages = iter_pages(fh)
+            _header_pages(pages)
+            n = 0
+            for packet in islice(iter_packets(pages), pre, None if count is None else pre + count):
+                yield packet
+                n += 1
+        if count is not None and n != count:
+            raise ValueError(f"part {i} gave {n} packets instead of {count}")
+
+
+def _header_pages(pages: Iterable[OggPage]) -> list[OggPage]:
+    """The leading pages that carry the two header packets (OpusHead, OpusTags).
+
+    Takes them from ``pages``, so an iterator is left at the first audio page.
+    """
     done = 0
-    for n, page in enumerate(pages, 1):
+    out = []
+    for page in pages:
+        out.append(page)
         done += sum(1 for lace in page.lacing if lace < 255)
         if done >= 2:
             if done > 2:
                 raise ValueError("audio packets share a page with the Opus headers")
-            return pages[:n]
+            return out
     raise ValueError("no Opus headers")
 
 
@@ -366,32 +456,44 @@ def run_threads(thunks, stop: threading.Event | None = None) -> None:
 
     With ``stop`` (an event the thunks check between blocks and return soon after it is
     set), a failing thunk sets it so the others give up, and Ctrl-C or SIGTERM in this
-    thread sets it and waits for every thunk to return before re-raising, so that no
-    worker still writes to a file the caller is about to remove.
+    thread sets it and waits for every thunk to return before re-raising (also when it
+    comes while the threads are being started), so that no worker still writes to, or
+    creates, a file the caller is about to remove.
     """
     errors: list[BaseException] = []
+    running = [threading.Event() for _ in thunks]
+    finished = [threading.Event() for _ in thunks]
 
-    def guard(fn):
+    def guard(i, fn):
+        running[i].set()
         try:
             fn()
         except BaseException as exc:  # handed to the caller
             errors.append(exc)
             if stop is not None:
                 stop.set()
+        finally:
+            finished[i].set()
 
-    threads = [threading.Thread(target=guard, args=(fn,), name=f"sointu-part-{i}", daemon=True)
-               for i, fn in enumerate(thunks)]
-    for t in threads:
-        t.start()
+    threads = [threading.Thread(target=guard, args=(i, fn), name=f"sointu-part-{i}",
+                                daemon=True) for i, fn in enumerate(thunks)]
+    begun = 0
     try:
+        for t in threads:
+            begun += 1
+            t.start()
         for t in threads:
             t.join()
     except BaseException:
         if stop is None:
             raise
         stop.set()
-        for t in threads:
-            t.join()
+        # Events, not join(): a join() that Ctrl-C cut short may mark a running thread as
+        # stopped (CPython 3.11), and a start() cut short still runs its thread.
+        for i, t in enumerate(threads[:begun]):
+            if running[i].wait(5):
+                finished[i].wait()
+                t.join()
         raise
     if errors:
         raise errors[0]
