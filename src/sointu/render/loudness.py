@@ -479,22 +479,23 @@ class LoudnessMeter:
         n_seg = done._segment
         if n_seg < _SEGMENTS_PER_BLOCK:
             return -math.inf
-        s = done._sums[:, :n_seg]
+        # few arrays of one value per block: a 3-hour session has 108 000 of them
+        seg_power = done._weights @ done._sums[:, :n_seg]  # channel-weighted segment sums
         n_blocks = n_seg - _SEGMENTS_PER_BLOCK + 1
-        block_sums = s[:, :n_blocks].copy()
+        power = seg_power[:n_blocks].copy()
         for i in range(1, _SEGMENTS_PER_BLOCK):
-            block_sums += s[:, i : i + n_blocks]
-        bounds = np.arange(n_seg + 1, dtype=np.int64) * self.sample_rate // 10
-        lengths = (bounds[_SEGMENTS_PER_BLOCK:] - bounds[:n_blocks]).astype(np.float64)
-        power = done._weights @ (block_sums / lengths)  # (n_blocks,) weighted mean squares
-        loud = np.full(n_blocks, -math.inf)
-        positive = power > 0.0
-        loud[positive] = _OFFSET_DB + 10.0 * np.log10(power[positive])
-        gate = loud > _ABSOLUTE_GATE_LUFS
+            power += seg_power[i : i + n_blocks]
+        del seg_power
+        start = np.arange(n_blocks, dtype=np.int64)
+        power /= (start + _SEGMENTS_PER_BLOCK) * self.sample_rate // 10 \
+            - start * self.sample_rate // 10  # block lengths (frames): mean squares
+        del start
+        # the gates compare loudness, offset + 10 log10(power), so power against the gate
+        gate = power > 10.0 ** ((_ABSOLUTE_GATE_LUFS - _OFFSET_DB) / 10.0)
         if not gate.any():
             return -math.inf
         relative = _OFFSET_DB + 10.0 * math.log10(float(power[gate].mean())) + _RELATIVE_GATE_LU
-        gate &= loud > relative
+        gate &= power > 10.0 ** ((relative - _OFFSET_DB) / 10.0)
         return _OFFSET_DB + 10.0 * math.log10(float(power[gate].mean()))
 
     def true_peak_dbtp(self) -> float:

@@ -210,6 +210,7 @@ def _settle(audio: SessionAudio, gain_db: float, meter: LoudnessMeter, target_lu
             ceiling_dbtp: float) -> float | None:
     """None if ``meter`` (the session measured at ``gain_db``) is on target; else the gain
     to render at instead."""
+    meter = meter._complete()  # measure any pending frames once, not in every call below
     extra = gain_for_target(meter, target_lufs)
     if audio.limit_dbfs is None:  # nothing else keeps the peaks under the ceiling
         extra = min(extra, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))
