@@ -14,11 +14,12 @@ Targets (from the issues):
   seen apart from the encoder's own speed.
 
 What is timed: the real CLI, ``sointu render PRESET --duration D -o OUT --force``, as a
-subprocess (Python start-up, composing, the loudness pass, synthesis and encoding, tags,
-markers, sidecars). Its peak memory comes from ``wait4`` (the largest resident set of any
-process of its tree: the CLI and its forked measuring workers) and from sampling the tree's
-summed PSS (proportional set size: shared pages counted once) every 0.2 s. Each uncached
-render gets an empty ``SOINTU_CACHE_DIR``, so the loudness pass really runs; a cached re-render
+subprocess (Python start-up, composing, the gain estimate, synthesis, metering and encoding,
+tags, markers, sidecars). Its peak memory comes from ``wait4`` (the largest resident set of
+any process of its tree: the CLI and its forked estimating or measuring workers) and from
+sampling the tree's summed PSS (proportional set size: shared pages counted once) every
+0.2 s. Each uncached render gets an empty ``SOINTU_CACHE_DIR``, so the gain is estimated
+and the file metered; a cached re-render
 (the gain read from that cache) is timed as well.
 
 The baseline: libsndfile (through soundfile) in one thread encoding the same length of a
@@ -444,7 +445,7 @@ def main(argv=None) -> int:
             f"{mach['libsndfile']}",
             f"- `sointu render {args.preset} --duration D --seed {seed} -o OUT --force`, "
             f"stereo {SAMPLE_RATE} Hz, target {target:g} LUFS; uncached runs each with an "
-            "empty SOINTU_CACHE_DIR (the loudness pass runs); 'cached gain' re-renders with "
+            "empty SOINTU_CACHE_DIR (gain estimated, file metered); 'cached gain' re-renders with "
             "the gain from that cache",
             f"- encode-only: soundfile in one thread, {len(x) / SAMPLE_RATE:.0f} s of the "
             f"session (from {at_s / 60:.1f} min, at the target loudness) looped to the same "
@@ -455,9 +456,9 @@ def main(argv=None) -> int:
             "wall = spawn to exit of the CLI process (Python start-up included); CLI's own s = "
             "the time the CLI reports in its summary; cpu = user + system of the process tree "
             "(wait4); max RSS = largest single process of the tree (wait4 ru_maxrss: the CLI "
-            "or a forked measuring worker); tree PSS = peak of the tree's summed proportional "
-            "set size, sampled every 0.2 s (shared pages of forked workers counted once). "
-            "PASS/FAIL use the best (min) runs; the memory check uses the larger of the two "
+            "or a forked estimating or measuring worker); tree PSS = peak of the tree's summed "
+            "proportional set size, sampled every 0.2 s (shared pages of forked workers counted "
+            "once). PASS/FAIL use the best (min) runs; the memory check uses the larger of the two "
             "memory figures." + (f" Targets scaled to {args.minutes:g} min."
                                  if args.minutes != 60 else ""),
             "",
