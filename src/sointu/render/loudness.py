@@ -456,14 +456,7 @@ class LoudnessMeter:
         quiet blocks in as the signal gets louder, so the gated mean moves by less than the
         gain (0.2-0.5 LU for a 20 dB gain on a relaxation session).
         """
-        scale = 10.0 ** (gain_db / 10.0)
-        done = self._complete()
-        sums = done._sums
-        done._sums = sums * scale
-        try:
-            return done.integrated_lufs()
-        finally:
-            done._sums = sums
+        return self._integrated(10.0 ** (gain_db / 10.0))
 
     def integrated_lufs(self) -> float:
         """Gated integrated loudness of everything processed so far.
@@ -475,6 +468,10 @@ class LoudnessMeter:
             (silence, or less than 400 ms processed). A trailing part shorter than a
             100 ms segment does not count, as in BS.1770 (only whole gating blocks do).
         """
+        return self._integrated(1.0)
+
+    def _integrated(self, scale: float) -> float:
+        """Integrated loudness (LUFS) with every mean square multiplied by ``scale``."""
         done = self._complete()
         n_seg = done._segment
         if n_seg < _SEGMENTS_PER_BLOCK:
@@ -486,6 +483,8 @@ class LoudnessMeter:
         for i in range(1, _SEGMENTS_PER_BLOCK):
             power += seg_power[i : i + n_blocks]
         del seg_power
+        if scale != 1.0:
+            power *= scale
         start = np.arange(n_blocks, dtype=np.int64)
         power /= (start + _SEGMENTS_PER_BLOCK) * self.sample_rate // 10 \
             - start * self.sample_rate // 10  # block lengths (frames): mean squares
