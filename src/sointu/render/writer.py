@@ -31,6 +31,8 @@ __all__ = ["CHANNELS", "WriteResult", "quantise", "to_pcm32", "write_blocks"]
 
 #: Channels of every file sointu writes.
 CHANNELS = 2
+#: Frames rounded to PCM at a time by :func:`to_pcm32` (256 kB of float32 stereo).
+_PCM_SLICE = 32768
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,22 @@ def to_pcm32(block: np.ndarray, bits: int) -> np.ndarray:
 
     libsndfile stores the top ``bits`` of int32 input as they are (no float conversion, so
     encoding is cheaper), and a caller can do this rounding in another thread than the
-    encoder. Same values as :func:`quantise`.
+    encoder. Same values as :func:`quantise`. Done in slices of :data:`_PCM_SLICE` frames,
+    so that the temporaries stay in the processor's cache (a 5.5 s block at once took
+    four times as long).
     """
     scale = 2.0 ** (bits - 1)
-    q = np.rint(block * np.float32(scale))
-    np.clip(q, -scale, scale - 1, out=q)
-    return q.astype(np.int32) << (32 - bits)
+    block = np.asarray(block)
+    kind = np.result_type(block.dtype, np.float32).type
+    out = np.empty(block.shape, np.int32)
+    for i in range(0, block.shape[0], _PCM_SLICE):
+        q = block[i:i + _PCM_SLICE] * kind(scale)
+        np.rint(q, out=q)
+        np.clip(q, -scale, scale - 1, out=q)
+        o = out[i:i + _PCM_SLICE]
+        np.copyto(o, q, casting="unsafe")
+        np.left_shift(o, 32 - bits, out=o)
+    return out
 
 
 def _check_block(block, index: int) -> np.ndarray:
