@@ -84,6 +84,7 @@ class Synth:
             raise ValueError(f"an impulse ramp is longer than {bank.K} frames")
         self.impulses = imps
         self._frames = np.array([i.frame for i in imps], dtype=np.int64)
+        self._tables: dict = {}
 
     # -- rubs ----------------------------------------------------------------------------
 
@@ -100,24 +101,54 @@ class Synth:
         amps = r.drive[lead] * r.handoff * env * (-1j) * np.exp(1j * phase)
         return Impulse(r.release, r.first, amps)
 
+    def _rub_tables(self, key, w: float, decay: float = 0.0) -> tuple[np.ndarray, ...]:
+        """cos(w j), sin(w j) and exp(-decay j) for j = 0 .. B-1 (cached per ``key``)."""
+        tables = self._tables.get(key)
+        if tables is None:
+            j = np.arange(self.B, dtype=np.float64)
+            tables = (np.cos(w * j), np.sin(w * j), np.exp(-decay * j))
+            self._tables[key] = tables
+        return tables
+
     def _add_rubs(self, c0: int, out: np.ndarray) -> None:
+        """Add the rubbed tones sounding in the chunk from frame ``c0`` to ``out``.
+
+        Each sinusoid and the envelope are rotations and decays of tables made once per rub
+        (``sin(a + w j) = sin a cos w j + cos a sin w j``), so a chunk costs a few
+        multiply-adds a sample instead of a sine per mode and channel (those took a fifth
+        of an hour's synthesis for four minutes of rubbing).
+        """
         c1 = c0 + len(out)
-        for r in self.rubs:
+        for index, r in enumerate(self.rubs):
             if r.start >= c1:
                 break
             lo, hi = max(r.start, c0), min(r.release, c1)
             if lo >= hi:
                 continue
-            n = np.arange(lo, hi, dtype=np.int64)
-            env = self._envelope(r, n)
+            n = hi - lo
+            fs = self.sample_rate
+            wp = 2 * np.pi * r.pulse_hz / fs
+            cos_p, sin_p, decay = self._rub_tables(("env", index), wp, 1.0 / (fs * r.build_s))
+            t0 = lo - r.start
+            build = 1.0 - np.exp(-t0 / (fs * r.build_s)) * decay[:n]
+            build *= build
+            a = wp * t0
+            pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
+            env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
+            tone = np.zeros((n, 2))
             for m in np.flatnonzero(r.drive):
-                g = self.bank.gains[:, r.first + m]
-                x = self.bank.log_pole[r.first + m].imag * n + r.phase
+                mode = r.first + m
+                g = self.bank.gains[:, mode]
+                w = float(self.bank.log_pole[mode].imag)
+                cos_w, sin_w, _ = self._rub_tables(("mode", mode), w)
+                base = (w * lo + r.phase) % (2 * np.pi)
                 for ch in range(2):
-                    # Re(g * (-i) * e^{i x}) = |g| sin(x + arg g)
-                    out[lo - c0: hi - c0, ch] += (
-                        r.drive[m] * abs(g[ch]) * env * np.sin(x + np.angle(g[ch]))
-                    ).astype(np.float32)
+                    # Re(g * (-i) * e^{i x}) = |g| sin(x + arg g), x = base + w j
+                    b = base + float(np.angle(g[ch]))
+                    k = r.drive[m] * abs(g[ch])
+                    tone[:, ch] += (k * np.sin(b)) * cos_w[:n] + (k * np.cos(b)) * sin_w[:n]
+            tone *= env[:, None]
+            out[lo - c0: hi - c0] += tone.astype(np.float32)
 
     # -- strokes -------------------------------------------------------------------------
 
