@@ -56,8 +56,8 @@ class LiveLevel:
     """
 
     def __init__(self, audio, target_lufs: float):
-        # only the small cache module here: the render pipeline's imports (scipy.signal,
-        # soundfile, mutagen) would cost more than the whole first-sound budget
+        # only the small cache module here: the render pipeline's imports (soundfile,
+        # mutagen) would eat into the first-sound budget
         from ..render import gain_cache
 
         cached = gain_cache.get(gain_cache.key(audio, target_lufs, CEILING_DBTP))

@@ -395,10 +395,10 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
 class GainEstimate:
     """:func:`estimate_gain_db` computed in a forked process while the caller goes on.
 
-    A render needs the gain before its first sample, and importing the encoder and meter
-    (scipy.signal alone takes about 0.8 s) takes as long as the estimate: started first, it
-    is ready when they are. Without ``fork``, or if the process fails, :meth:`result`
-    computes it here. The value is the same either way.
+    A render needs the gain before its first sample; started first, the estimate runs
+    while the render pipeline, the encoder and the tagging library are imported. Without
+    ``fork``, or if the process fails, :meth:`result` computes it here. The value is the
+    same either way.
 
     Parameters
     ----------
