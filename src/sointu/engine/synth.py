@@ -101,12 +101,14 @@ class Synth:
         amps = r.drive[lead] * r.handoff * env * (-1j) * np.exp(1j * phase)
         return Impulse(r.release, r.first, amps)
 
-    def _rub_tables(self, key, w: float, decay: float = 0.0) -> tuple[np.ndarray, ...]:
-        """cos(w j), sin(w j) and exp(-decay j) for j = 0 .. B-1 (cached per ``key``)."""
+    def _rub_tables(self, key, w: float, decay: float | None = None) -> tuple[np.ndarray, ...]:
+        """cos(w j), sin(w j) (and exp(-decay j)) for j = 0 .. B-1, cached per ``key``."""
         tables = self._tables.get(key)
         if tables is None:
             j = np.arange(self.B, dtype=np.float64)
-            tables = (np.cos(w * j), np.sin(w * j), np.exp(-decay * j))
+            tables = (np.cos(w * j), np.sin(w * j))
+            if decay is not None:
+                tables += (np.exp(-decay * j),)
             self._tables[key] = tables
         return tables
 
@@ -135,12 +137,14 @@ class Synth:
             a = wp * t0
             pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
             env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
+            if hi == r.release:  # its last chunk: the envelope's tables are not needed again
+                self._tables.pop(("env", index), None)
             tone = np.zeros((n, 2))
             for m in np.flatnonzero(r.drive):
                 mode = r.first + m
                 g = self.bank.gains[:, mode]
                 w = float(self.bank.log_pole[mode].imag)
-                cos_w, sin_w, _ = self._rub_tables(("mode", mode), w)
+                cos_w, sin_w = self._rub_tables(("mode", mode), w)
                 base = (w * lo + r.phase) % (2 * np.pi)
                 for ch in range(2):
                     # Re(g * (-i) * e^{i x}) = |g| sin(x + arg g), x = base + w j

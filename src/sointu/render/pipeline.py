@@ -59,12 +59,13 @@ _GAIN_STEP_DB = 0.001
 
 _BLOCK = 8192
 #: Frames per block handed from synthesis to the meter and on to the encoder. Large blocks
-#: (5.5 s at 48 kHz) make few hand-overs between the three threads: each one is a wait for
+#: (2.7 s at 48 kHz) make few hand-overs between the three threads: each one is a wait for
 #: the GIL, and with 8192-frame blocks the encoder, the longest of the three, lost a sixth
 #: of its time waiting (measured: a 60-minute FLAC render 1.1-1.5 s faster).
-_WRITE_BLOCK = 1 << 18
-#: Blocks a hand-over queue holds (2 MB each as float32 stereo).
-_QUEUE_BLOCKS = 3
+_WRITE_BLOCK = 1 << 17
+#: Blocks a hand-over queue holds (1 MB each as float32 stereo): few, so that how full the
+#: queues happen to be moves the peak memory by a few MB at most.
+_QUEUE_BLOCKS = 2
 #: Shortest session (s) encoded in parallel parts where the format allows it.
 PARALLEL_MIN_S = 20
 
