@@ -37,8 +37,27 @@ def group() -> None:
     """
 
 
+def _one_malloc_arena() -> None:
+    """Have glibc's malloc serve every thread from one arena.
+
+    By default each thread that allocates gets an arena of its own; the render's three
+    threads pass megabyte blocks between them, and how the arenas fragment moved the peak
+    memory of a render by up to 9 MB from run to run, more for longer renders. With one
+    arena it stays within ~2 MB for 1 or 3 hours, at no measured cost in speed. Elsewhere
+    than glibc this does nothing.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX in glibc's malloc.h
+    except (OSError, AttributeError):
+        pass
+
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    _one_malloc_arena()  # before any thread allocates
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
