@@ -3,9 +3,8 @@
 ``scipy.signal.lfilter`` runs sample by sample: every output waits for the one before, so
 the fourth-order K-weighting filter takes ~6 ns a sample whatever the processor could do
 in parallel (2 s of CPU for an hour of stereo, the largest part of metering, and 0.8 s
-more to import scipy.signal). The same
-linear filter, cut into blocks of ``L`` samples, is a few matrix products (the
-state-space block form):
+more to import scipy.signal). The same linear filter, cut into blocks of ``L`` samples, is
+a few matrix products (the state-space block form):
 
 * within a block, the output is the block's samples convolved with the first ``L`` taps
   of the impulse response (a lower-triangular Toeplitz matrix) plus the response to the
@@ -36,8 +35,6 @@ __all__ = ["BlockCascade"]
 _L = 32
 #: Blocks per group in the recursion over blocks.
 _M = 8
-#: Type of the block products.
-_DTYPE = np.float64
 
 
 def _powers(A: np.ndarray, count: int) -> np.ndarray:
@@ -87,7 +84,6 @@ class _Scan:
                 W[i * n:(i + 1) * n, j * n:(j + 1) * n] = pw[j - 1 - i].T
         self.W = W
         self.R = np.concatenate([p.T for p in pw], axis=1)  # s[j] = P**j s[0]
-        self.n = n
         self.P = P
         self._up: _Scan | None = None
 
@@ -137,10 +133,10 @@ class BlockCascade:
         T = np.zeros((_L, _L))
         for i in range(_L):
             T[i, :i + 1] = h[i::-1]
-        self._Tt = np.ascontiguousarray(T.T, dtype=_DTYPE)
+        self._Tt = np.ascontiguousarray(T.T, dtype=np.float64)
         self._Qt = np.ascontiguousarray(np.stack([pw[_L - 1 - j] @ B for j in range(_L)]),
-                                        dtype=_DTYPE)  # (L, N)
-        self._Ot = np.ascontiguousarray((C @ pw[:_L]).T, dtype=_DTYPE)  # (N, L)
+                                        dtype=np.float64)  # (L, N)
+        self._Ot = np.ascontiguousarray((C @ pw[:_L]).T, dtype=np.float64)  # (N, L)
         self._A, self._B, self._C, self._D = A, B, C, D
         self._scan = _Scan(pw[_L])
         self.order = n
@@ -150,11 +146,11 @@ class BlockCascade:
         """Filter the next samples ``x`` (channels, n); returns y (channels, n) float64."""
         C, total = x.shape
         K, rest = divmod(total, _L)
-        y = np.empty((C, total), _DTYPE)
+        y = np.empty((C, total), np.float64)
         if K:
-            xb = np.ascontiguousarray(x[:, :K * _L], dtype=_DTYPE).reshape(C * K, _L)
-            yb = y[:, :K * _L].reshape(C * K, _L) if rest == 0 else np.empty((C * K, _L),
-                                                                             _DTYPE)
+            xb = np.ascontiguousarray(x[:, :K * _L], dtype=np.float64).reshape(C * K, _L)
+            # written in place when the blocks fill y exactly, else copied in below
+            yb = y.reshape(C * K, _L) if rest == 0 else np.empty((C * K, _L))
             np.matmul(xb, self._Tt, out=yb)
             u = (xb @ self._Qt).reshape(C, K, self.order)
             states = self._scan(u, self.state)  # (C, K + 1, N)

@@ -346,7 +346,7 @@ class LoudnessMeter:
             raise UsageError("signal contains NaN or infinity; cannot measure loudness")
         self._sample_peak = max(self._sample_peak, peak)
         self._update_true_peak(x)
-        weighted = self._k_filter(x)  # float32
+        weighted = self._k_filter(x)
         self._add_squares(np.square(weighted, out=weighted), n)
 
     def _add_squares(self, sq: np.ndarray, n: int) -> None:
@@ -358,14 +358,14 @@ class LoudnessMeter:
         # last_done is the largest k with (k + 1) * fs // 10 <= end.
         last_done = (10 * end + 9) // fs - 1
         if last_done < self._segment:
-            self._partial += sq.sum(axis=1, dtype=np.float64)
+            self._partial += sq.sum(axis=1)
         else:
             ks = np.arange(self._segment + 1, last_done + 2, dtype=np.int64)
             cuts = ks * fs // 10 - first  # strictly increasing, 0 < cut <= n
             n_done = cuts.size
             open_tail = int(cuts[-1]) < n
             starts = np.concatenate(([0], cuts if open_tail else cuts[:-1]))
-            sums = np.add.reduceat(sq, starts, axis=1, dtype=np.float64)  # between the cuts
+            sums = np.add.reduceat(sq, starts, axis=1)  # pieces between the cuts
             sums[:, 0] += self._partial
             self._append_segments(sums[:, :n_done])
             self._partial = sums[:, n_done].copy() if open_tail else np.zeros(self.channels)
