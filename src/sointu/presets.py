@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 from .errors import PresetError
+from .shipped import folder
 
 __all__ = [
     "shipped_dir",
@@ -23,19 +23,10 @@ __all__ = [
     "Checker",
 ]
 
-_SOURCE_PRESETS = Path(__file__).resolve().parents[2] / "presets"
-
 
 def shipped_dir() -> Path:
-    """The folder of presets shipped with sointu (source tree or installed package)."""
-    try:
-        root = resources.files("sointu._presets")
-        path = Path(str(root))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return _SOURCE_PRESETS
+    """The folder of presets shipped with sointu, in a checkout or any install (see shipped)."""
+    return folder("presets")
 
 
 def search_dirs(kind: str, extra: Path | None = None) -> list[Path]:
