@@ -231,9 +231,9 @@ def check_allative(value: str) -> str | None:
     if why:
         return why.replace("the recipient's name, e.g. Maija", "the first name in the "
                            "allative, e.g. Matille")
-    if not value.casefold().endswith("lle"):
-        return ("does not end in -lle; allowed: the first name in the allative, e.g. "
-                "Matille, Pekalle")
+    if not value.casefold().endswith("lle") or not any(c.isalpha() for c in value[:-3]):
+        return ("does not end in -lle after the name; allowed: the first name in the "
+                "allative, e.g. Matille, Pekalle")
     return None
 
 
