@@ -65,8 +65,11 @@ MEN = {
     "Hannes": "Hannekselle", "Julius": "Juliukselle", "Aulis": "Aulikselle",
     "Eelis": "Eelikselle", "Eljas": "Eljakselle", "Aatos": "Aatokselle",
     "Matteus": "Matteukselle", "Niklas": "Niklakselle", "Esaias": "Esaiakselle",
-    # ... but Armas like the word armas : armaan
-    "Armas": "Armaalle",
+    "Andreas": "Andreakselle", "Mattias": "Mattiakselle", "Lukas": "Lukakselle",
+    "Jonas": "Jonakselle", "Linus": "Linukselle", "Mooses": "Moosekselle",
+    "Tobias": "Tobiakselle", "Mathias": "Mathiakselle", "Magnus": "Magnukselle",
+    # ... but Armas like the word armas : armaan, and English James with a silent e
+    "Armas": "Armaalle", "James": "Jamesille",
     # a final l, m, n, r or k takes -ille
     "Daniel": "Danielille", "Samuel": "Samuelille", "Joel": "Joelille",
     "Oliver": "Oliverille", "Kevin": "Kevinille", "Aleksander": "Aleksanderille",
@@ -133,7 +136,8 @@ UNKNOWN = [
     "Klaus", "Dennis", "Aleksis", "Luukas", "Sointu", "Sampo", "Ahti", "Säde", "Sade",
     "Tuike", "Aarre", "Pilvi", "Tähti", "Lotte",
     "Anette", "Janette", "Babette",  # French -ette
-    "Thomas", "Charles", "Jacques", "Marcus",  # foreign -s
+    "Thomas", "Charles", "Jacques", "Marcus", "Travis", "Miles", "Iris", "Louis",
+    "Denis", "Ines", "Doris", "Chris", "Felix",  # foreign -s, -x
     "Rebekka", "Charlotta", "Kitty",  # a double stop in a foreign name
     "Olivier", "Ruth", "Max", "Liz", "Edith",  # foreign endings
 ]

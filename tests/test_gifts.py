@@ -43,6 +43,9 @@ def _cache(tmp_path_factory, monkeypatch):
     ("Matti Virtanen", "Matille"),
     ("Jukka-Pekka Virtanen", "Jukka-Pekalle"),
     ("Klaus Müller", None),  # not known with confidence: no guessed form
+    ("(Jukka-Pekka) Virtanen", "Jukka-Pekalle"),
+    ("1. Maija", "Maijalle"),
+    ("Maija, Meikäläinen", "Maijalle"),
     ("Väinö", "Väinölle"),
     ("Kyösti Ämmälä", "Kyöstille"),
     ("Anna-Liisa Virtanen", "Anna-Liisalle"),

@@ -8,7 +8,9 @@ inflect by a few rules (Kotus, *Etunimien taivutus*):
 - a single ``k``, ``p``, ``t`` (or ``nt``, ``lk`` ...) does not alternate in a name:
   Outi -> Outille, Unto -> Untolle, Jouko -> Joukolle;
 - any other vowel-final name takes ``-lle``: Maija -> Maijalle, Kai -> Kaille;
-- Finnish ``-s`` names take the ``-kse-`` stem: Tuomas -> Tuomakselle, Iiris -> Iirikselle;
+- Finnish ``-as``, ``-os``, ``-us`` names take the ``-kse-`` stem: Tuomas -> Tuomakselle,
+  Markus -> Markukselle (``-es`` and ``-is`` names are in the table: Johannes, Iiris; an
+  English James or Travis is not inflected that way);
 - ``-nen`` becomes ``-selle``: Nieminen -> Niemiselle;
 - a name ending in ``l``, ``m``, ``n``, ``r`` or ``k`` takes ``-ille``: Kaarin -> Kaarinille,
   Mikael -> Mikaelille;
@@ -82,8 +84,8 @@ RULES: tuple[Rule, ...] = (
     _rule(r"nen$", "se", "lle", True, "-nen becomes -se-"),
     _rule(rf"[{_V}]$", r"\g<0>", "lle", False,
           "a final vowel takes -lle; a single k, p, t does not alternate in a name"),
-    _rule(rf"^(.*[{_V}].*[^{_V}].*[aeiou])(?<!aa|ee|ii|oo|uu)s$", r"\1ks", "elle", True,
-          "a Finnish -s name takes the -kse- stem"),
+    _rule(rf"^(.*[{_V}].*[^{_V}].*[aou])(?<!aa|oo|uu)s$", r"\1ks", "elle", True,
+          "a Finnish -as, -os, -us name takes the -kse- stem"),
     _rule(r"[lmnrk]$", r"\g<0>", "ille", False, "a final l, m, n, r or k takes -ille"),
 )
 

@@ -132,8 +132,16 @@ def normalise_name(name: str) -> str:
 
 
 def first_name(name: str) -> str:
-    """The first word of ``name`` (NFC, stripped); the whole name if it has one word."""
+    """The first word of ``name`` that has a letter, without punctuation around it (NFC).
+
+    ``"Maija Meikäläinen"`` -> ``"Maija"``, ``"(Jukka-Pekka)"`` -> ``"Jukka-Pekka"``,
+    ``"1. Maija"`` -> ``"Maija"``; the first word of a name without letters.
+    """
     words = unicodedata.normalize("NFC", name).split()
+    for word in words:
+        letters = [i for i, ch in enumerate(word) if ch.isalpha()]
+        if letters:
+            return word[letters[0]:letters[-1] + 1]
     return words[0] if words else ""
 
 
