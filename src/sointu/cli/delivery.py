@@ -114,7 +114,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @click.argument("preset")
 @click.option("--for", "recipient", default=None, metavar="NAME",
               help="The recipient's name; the title uses the first name.")
-@click.option("--for-allative", "allative", default=None, metavar="NAME",
+@click.option("--for-allative", "allative", default=None, metavar="FORM",
               help="The first name in the Finnish allative as the title should write it "
                    "(Matille), when the generated form is not right or not known.")
 @click.option("--from", "sender", default=None, metavar="NAME",
@@ -172,6 +172,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     Examples:
       sointu gift classic-60 --for Maija --from "Sointu-Pekka" --message "Hyvää joulua!"
       sointu gift gift-30 --for "Maija Meikäläinen" --lang en -o maija.mp3
+      sointu gift classic-60 --for "Klaus Müller" --for-allative Klausille
       sointu gift gift-30 --clients clients.csv -o gifts/ --jobs 2
     """
     from ..session.presets import load_session_preset
