@@ -32,7 +32,7 @@ MEN = {
     "Martti": "Martille", "Pertti": "Pertille", "Jarkko": "Jarkolle", "Ilkka": "Ilkalle",
     "Voitto": "Voitolle", "Otto": "Otolle", "Atte": "Atelle", "Santtu": "Santulle",
     "Iisakki": "Iisakille", "Eerikki": "Eerikille", "Teppo": "Tepolle", "Aatto": "Aatolle",
-    "Altti": "Altille", "Iikka": "Iikalle", "Jorkki": "Jorkille",
+    "Altti": "Altille", "Iikka": "Iikalle",
     # tt not before the last vowel: nothing alternates
     "Valtteri": "Valtterille", "Petteri": "Petterille",
     # a single k, p, t or a cluster with one does not alternate in a name
@@ -90,7 +90,7 @@ WOMEN = {
     "Mirkka": "Mirkalle", "Pirkko": "Pirkolle", "Sirkka": "Sirkalle",
     "Terttu": "Tertulle", "Kerttu": "Kertulle", "Vappu": "Vapulle",
     "Orvokki": "Orvokille", "Kyllikki": "Kyllikille", "Vuokko": "Vuokolle",
-    "Anitta": "Anitalle", "Henriikka": "Henriikalle", "Helmikki": "Helmikille",
+    "Anitta": "Anitalle", "Henriikka": "Henriikalle",
     # a single k, p, t or a cluster with one does not alternate
     "Kati": "Katille", "Reeta": "Reetalle", "Rita": "Ritalle", "Anita": "Anitalle",
     "Heta": "Hetalle", "Helka": "Helkalle", "Sirpa": "Sirpalle", "Virpi": "Virpille",
