@@ -218,7 +218,7 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
     else:
         path = output
     gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
-                title=title, seed=seed, path=path, note=note)
+                  title=title, seed=seed, path=path, note=note)
     duration = settings["duration_s"] or preset.defaults.duration_s
     _check_tags(preset, [gift], duration, "")
     _, report, audio = render_gift(gift, quiet=False, **settings)
