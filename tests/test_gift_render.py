@@ -67,16 +67,20 @@ def test_single_gift_tags_and_bit_identical_rerender(tmp_path, monkeypatch, caps
     tags = tags_of(first)
     assert tags["title"] == "Sointurentoutus - Maijalle"
     assert tags["artist"] == "Pekka Ääninen"
-    assert f"seed {seed}" in tags["comment"]
+    assert f"siemen {seed}" in tags["comment"]
     assert "lahja: Maija Meikäläinen; antaja: Pekka Ääninen; viesti: Hyvää syntymäpäivää, " \
            "ystävä!" in tags["comment"]
-    assert "preset classic-60" in tags["comment"] and "length 0:30" in tags["comment"]
+    # a Finnish gift's comment is all Finnish (issue 17)
+    assert tags["comment"].startswith("esiasetus classic-60; siemen ")
+    assert "kesto 0:30" in tags["comment"]
+    assert not {"preset", "seed", "length", "gift", "from"} & set(
+        tags["comment"].replace(";", " ").split())
 
     # the same recipient written differently: same seed, same audio, a new file name
     main(["gift", "classic-60", "--for", "  maija  MEIKÄLÄINEN", "--duration", "30s"])
     second = tmp_path / "Sointurentoutus-maijalle.flac"
     assert second.is_file()
-    assert tags_of(second)["comment"].count(f"seed {seed}") == 1
+    assert tags_of(second)["comment"].count(f"siemen {seed}") == 1
     a, b = samples(first), samples(second)
     assert a.shape == (30 * 48000, 2)
     assert np.abs(a).max() > 1000  # real sound, not silence
@@ -90,6 +94,8 @@ def test_single_gift_tags_and_bit_identical_rerender(tmp_path, monkeypatch, caps
     third = tmp_path / "Sound-relaxation-for-Maija-2.flac"
     assert tags_of(third)["title"] == "Sound relaxation for Maija"
     assert "gift for Maija M" in tags_of(third)["comment"]
+    assert tags_of(third)["comment"].startswith("preset classic-60; seed ")
+    assert not {"esiasetus", "siemen", "kesto", "lahja:"} & set(tags_of(third)["comment"].split())
     assert first.read_bytes() == before
     # another recipient, another session
     assert not np.array_equal(samples(third)[: 48000 * 10], a[: 48000 * 10])
@@ -102,7 +108,7 @@ def test_seed_option_overrides_and_title_option(tmp_path, monkeypatch, capsys):
     assert "seed 7" in capsys.readouterr().err
     tags = tags_of(tmp_path / "jussi.wav")
     assert tags["title"] == "Jussin oma rentoutus"
-    assert "seed 7;" in tags["comment"] and "lahja: Jussi" in tags["comment"]
+    assert "siemen 7;" in tags["comment"] and "lahja: Jussi" in tags["comment"]
     # the render command with seed 7 gives the same audio
     main(["render", "gift-30", "--seed", "7", "--duration", "30s", "-o", "plain.wav",
           "--bit-depth", "16"])
@@ -171,7 +177,8 @@ def test_batch_renders_resumes_and_skips(tmp_path):
         assert float(row["true_peak_dbtp"]) <= -1.0
         tags = tags_of(out / row["file"])
         assert tags["title"] == title
-        assert f"seed {row['seed']}" in tags["comment"]
+        seed_word = "siemen" if row["file"].startswith("Sointu") else "seed"
+        assert f"{seed_word} {row['seed']}" in tags["comment"]
     assert tags_of(out / "Sointurentoutus-Maijalle.flac")["artist"] == "Pekka"
     assert "viesti: Kiitos, ystävä" in tags_of(out / "Sointurentoutus-Jussille.flac")["comment"]
     audio = {name: samples(out / name) for name in EXPECTED}

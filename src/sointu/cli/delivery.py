@@ -23,22 +23,23 @@ __all__ = ["gift_cmd", "render_gift"]
 
 
 def _check_option(option: str, value: str | None, limit: int) -> str | None:
-    from ..render.gifts import check_text
+    from ..render.gifts import check_allative, check_name, check_text
 
     if value is None:
         return None
     value = " ".join(value.split()) if option != "--message" else value.strip()
-    why = check_text(value, limit)
+    check = {"--for": check_name, "--for-allative": check_allative}.get(option)
+    why = check(value) if check else check_text(value, limit)
     if why:
         raise UsageError(f"{option} {value[:40]!r} {why}")
-    if option == "--for" and not value:
-        raise UsageError("--for '' is empty; allowed: the recipient's name, e.g. Maija")
     return value or None
 
 
 def _gift_tags(audio, gift):
-    return session_tags(audio, title=gift.title, artist=gift.sender,
-                        dedication=gift.dedication)
+    from ..render.gifts import gift_comment
+
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s)
+    return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
@@ -113,6 +114,9 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @click.argument("preset")
 @click.option("--for", "recipient", default=None, metavar="NAME",
               help="The recipient's name; the title uses the first name.")
+@click.option("--for-allative", "allative", default=None, metavar="FORM",
+              help="The first name in the Finnish allative as the title should write it "
+                   "(Matille), when the generated form is not right or not known.")
 @click.option("--from", "sender", default=None, metavar="NAME",
               help="Who gives it (written as the artist). With --clients: for rows without "
                    "a 'from'.")
@@ -136,17 +140,21 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @duration_option
 @seed_option
 @output_options
-def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: str | None,
-             lang: str, title: str | None, clients: Path | None, jobs: int | None,
-             output: Path | None, duration_s: float | None, seed: int | None, force: bool,
-             loudness: float | None, bit_depth: str | None, quality: float | None) -> None:
+def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
+             message: str | None, lang: str, title: str | None, clients: Path | None,
+             jobs: int | None, output: Path | None, duration_s: float | None,
+             seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
+             quality: float | None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
-    Finnish title and the first name + "lle", or + "ille" after a consonant: "Aleksander"
-    -> "Aleksanderille"; no consonant gradation, so "Pekka" -> "Pekkalle": give --title to
-    write it yourself). --lang en: "Sound relaxation for Maija". The dedication (for, from,
-    message) goes into the comment with the preset, seed and length; --from is the artist.
+    Finnish title and the first name in the allative, with consonant gradation: "Pekka" ->
+    "Pekalle", "Tuomas" -> "Tuomakselle", "Kaarin" -> "Kaarinille"). A name whose form is
+    not known with confidence (a foreign name, a name inflected in two ways) gets a title
+    without an ending, "Sointurentoutus - lahja: Klaus", and the summary says so: give the
+    form with --for-allative, or the whole title with --title. --lang en: "Sound
+    relaxation for Maija". The dedication (for, from, message) goes into the comment, in
+    the gift's language, with the preset, seed and length; --from is the artist.
 
     The seed comes from the recipient's name (case and spacing do not matter) and the
     preset, so every client gets a different session and the same gift can be rendered
@@ -155,19 +163,25 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
 
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
-    picks the format), seed. Rows count as in a spreadsheet (the header is row 1). Gifts
-    whose file is already in DIR are skipped, so an interrupted batch resumes where it
-    stopped; DIR/manifest.csv lists file, recipient, seed, title, loudness and true peak.
+    picks the format), seed, name_fi_allative (as --for-allative). Rows count as in a
+    spreadsheet (the header is row 1). Gifts whose file is already in DIR are skipped, so
+    an interrupted batch resumes where it stopped; DIR/manifest.csv lists file, recipient,
+    seed, title, loudness and true peak.
 
     \b
     Examples:
       sointu gift classic-60 --for Maija --from "Sointu-Pekka" --message "Hyvää joulua!"
       sointu gift gift-30 --for "Maija Meikäläinen" --lang en -o maija.mp3
+      sointu gift classic-60 --for "Klaus Müller" --for-allative Klausille
       sointu gift gift-30 --clients clients.csv -o gifts/ --jobs 2
     """
     from ..session.presets import load_session_preset
 
     recipient = _check_option("--for", recipient, 100)
+    allative = _check_option("--for-allative", allative, 100)
+    if allative is not None and lang != "fi":
+        raise UsageError(f"--for-allative is for Finnish titles; with --lang {lang} the "
+                         f"title writes the name as it is (leave --for-allative out)")
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
@@ -178,33 +192,39 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "
                              "(one gift per row)")
-        _one_gift(loaded, recipient, sender, message, lang, title, seed, output, settings)
+        _one_gift(loaded, recipient, allative, sender, message, lang, title, seed, output,
+                  settings)
         return
-    for option, value in (("--for", recipient), ("--title", title), ("--seed", seed)):
+    for option, value in (("--for", recipient), ("--for-allative", allative),
+                          ("--title", title), ("--seed", seed)):
         if value is not None:
             raise UsageError(f"{option} applies to one gift and cannot be used with "
                              f"--clients; allowed with --clients: --from, --message, --lang "
-                             f"(defaults for empty cells) and a 'seed' column")
+                             f"(defaults for empty cells), 'seed' and 'name_fi_allative' "
+                             f"columns")
     _batch(loaded, clients, output, jobs, sender, message, lang, settings)
 
 
-def _one_gift(preset, recipient, sender, message, lang, title, seed, output, settings):
-    from ..render.gifts import Gift, gift_file_name, gift_seed, gift_title, unique_path
+def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
+              settings):
+    from ..render import gifts as G
 
-    title = title or gift_title(preset.title, recipient, lang)
-    seed = gift_seed(recipient, preset.name) if seed is None else seed
+    note = None if title else G.title_note(recipient, lang, allative_form=allative)
+    title = title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
+    seed = G.gift_seed(recipient, preset.name) if seed is None else seed
     suffix = ".flac"
     if output is None or output.is_dir():
-        path = unique_path(output or Path.cwd(), gift_file_name(title, suffix))
+        path = G.unique_path(output or Path.cwd(), G.gift_file_name(title, suffix))
     else:
         path = output
-    gift = Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
-                title=title, seed=seed, path=path)
+    gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
+                  title=title, seed=seed, path=path, note=note)
     duration = settings["duration_s"] or preset.defaults.duration_s
     _check_tags(preset, [gift], duration, "")
     _, report, audio = render_gift(gift, quiet=False, **settings)
     click.echo(summary(report, audio), err=True)
-    click.echo(f"  gift for {recipient}: \"{title}\", seed {seed}", err=True)
+    click.echo(f"  gift for {recipient}: \"{title}\", seed {seed}"
+               + (f" ({note})" if note else ""), err=True)
 
 
 def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, lang,
@@ -242,7 +262,8 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
         elif event == "rendered":
             click.echo(f"{head}: wrote {gift.path.name}: \"{gift.title}\", seed {gift.seed}, "
                        f"{detail.loudness_lufs:.1f} LUFS, true peak "
-                       f"{detail.true_peak_dbtp:.1f} dBTP, {detail.wall_s:.1f} s", err=True)
+                       f"{detail.true_peak_dbtp:.1f} dBTP, {detail.wall_s:.1f} s"
+                       + (f" ({gift.note})" if gift.note else ""), err=True)
         else:
             click.echo(f"{head}: failed {gift.path.name}: {detail}", err=True)
 

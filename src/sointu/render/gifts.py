@@ -17,10 +17,12 @@ is the thin command on top:
   time, resumable, a manifest rewritten atomically as gifts finish, and a clean stop on
   Ctrl-C or SIGTERM.
 
-Finnish titles use the allative case of the recipient's first name with one simple rule
-(``-lle`` after a vowel, ``-ille`` after a consonant: "Maija" -> "Maijalle", "Aleksander"
--> "Aleksanderille"). Consonant gradation is deliberately not attempted ("Pekka" ->
-"Pekkalle", not "Pekalle"); a title can always be given in full with ``--title``.
+Finnish titles greet the recipient's first name in the allative case, with consonant
+gradation and the common stem types ("Pekka" -> "Pekalle", "Tuomas" -> "Tuomakselle"; see
+:mod:`sointu.render.finnish`). A name whose form is not known with confidence gets a title
+that needs no inflection ("Sointurentoutus - lahja: Klaus") and a note saying so; the form
+can be given (``--for-allative``, a ``name_fi_allative`` column), the whole title too
+(``--title``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pathlib import Path
 
 from ..errors import SointuError, UsageError
 from .atomic import TMP_MARKER, atomic_output, raise_on_sigterm
+from .finnish import allative
 from .formats import resolve_format
 from .markers import sidecar_paths
 
@@ -63,6 +66,10 @@ __all__ = [
     "first_name",
     "finnish_allative",
     "gift_title",
+    "title_note",
+    "gift_comment",
+    "check_name",
+    "check_allative",
     "gift_seed",
     "dedication",
     "safe_file_name",
@@ -83,7 +90,7 @@ LANGUAGES = ("fi", "en")
 DEFAULT_TITLES = {"fi": "Sointurentoutus", "en": "Sound relaxation"}
 
 #: Columns a clients file may have (``name`` is required).
-CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed")
+CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed", "name_fi_allative")
 
 #: The manifest's file name inside the batch folder.
 MANIFEST_NAME = "manifest.csv"
@@ -98,7 +105,6 @@ MAX_NAME_CHARS = 100
 MAX_MESSAGE_CHARS = 500
 
 _SEED_LIMIT = 2**63
-_VOWELS = set("aeiouyåäö")
 _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
@@ -126,18 +132,26 @@ def normalise_name(name: str) -> str:
 
 
 def first_name(name: str) -> str:
-    """The first word of ``name`` (NFC, stripped); the whole name if it has one word."""
+    """The first word of ``name`` that has a letter, without punctuation around it (NFC).
+
+    ``"Maija Meikäläinen"`` -> ``"Maija"``, ``"(Jukka-Pekka)"`` -> ``"Jukka-Pekka"``,
+    ``"1. Maija"`` -> ``"Maija"``; the first word of a name without letters.
+    """
     words = unicodedata.normalize("NFC", name).split()
+    for word in words:
+        letters = [i for i, ch in enumerate(word) if ch.isalpha()]
+        if letters:
+            return word[letters[0]:letters[-1] + 1]
     return words[0] if words else ""
 
 
-def finnish_allative(name: str) -> str:
-    """The recipient's first name in a simple Finnish allative ("to Maija").
+def finnish_allative(name: str) -> str | None:
+    """The recipient's first name in the Finnish allative ("to Pekka": "Pekalle").
 
-    ``-lle`` after a vowel ("Maija" -> "Maijalle", "Jussi" -> "Jussille", "Chloé" ->
-    "Chloélle"), ``-ille`` after anything else ("Aleksander" -> "Aleksanderille"). No
-    consonant gradation ("Pekka" -> "Pekkalle"): always understandable, and the whole title
-    can be overridden. An all-capital name gets a capital ending ("MAIJA" -> "MAIJALLE").
+    With consonant gradation and the common stem types ("Matti" -> "Matille", "Tuomas" ->
+    "Tuomakselle", "Kaarin" -> "Kaarinille"); a double name inflects its last part
+    ("Jukka-Pekka" -> "Jukka-Pekalle"); capitals are kept ("MAIJA" -> "MAIJALLE"). See
+    :func:`sointu.render.finnish.allative`.
 
     Parameters
     ----------
@@ -146,19 +160,15 @@ def finnish_allative(name: str) -> str:
 
     Returns
     -------
-    str
+    str or None
+        None when the form is not known with confidence (a foreign name, a rare stem, a
+        name with more than one form in use).
     """
-    first = first_name(name)
-    if not first:
-        return first
-    last = unicodedata.normalize("NFD", first[-1])[0].casefold()
-    ending = "lle" if last in _VOWELS else "ille"
-    if first.isupper():
-        ending = ending.upper()
-    return first + ending
+    return allative(first_name(name)).form
 
 
-def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
+def gift_title(preset_titles: dict | None, name: str, lang: str = "fi", *,
+               allative_form: str | None = None) -> str:
     """The personal title of a gift.
 
     Parameters
@@ -169,7 +179,12 @@ def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
     name : str
         The recipient's name (the first word is used).
     lang : {"fi", "en"}
-        ``fi``: "Sointurentoutus - Maijalle"; ``en``: "Sound relaxation for Maija".
+        ``fi``: "Sointurentoutus - Maijalle", or "Sointurentoutus - lahja: Klaus" when the
+        allative of the first name is not known with confidence (:func:`title_note` says
+        so); ``en``: "Sound relaxation for Maija".
+    allative_form : str, optional
+        The first name in the allative as the practitioner wrote it ("Matille"), used as
+        is in a Finnish title (checked with :func:`check_allative`).
 
     Returns
     -------
@@ -183,9 +198,51 @@ def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
     if lang not in LANGUAGES:
         raise UsageError(f"language '{lang}' is not allowed; allowed: {', '.join(LANGUAGES)}")
     first = ((preset_titles or {}).get(lang) or DEFAULT_TITLES[lang]).strip()
-    if lang == "fi":
-        return f"{first} - {finnish_allative(name)}"
-    return f"{first} for {first_name(name)}"
+    if lang == "en":
+        return f"{first} for {first_name(name)}"
+    form = allative_form or finnish_allative(name)
+    return f"{first} - {form}" if form else f"{first} - lahja: {first_name(name)}"
+
+
+def title_note(name: str, lang: str = "fi", *, allative_form: str | None = None) -> str | None:
+    """Why a gift's title does not inflect the name, for the summary line (None if it does).
+
+    Example: ``Finnish ending of 'Klaus' not known (both Klausille and Klaukselle are in
+    use): titled without it; give it with --for-allative or a name_fi_allative column``.
+    """
+    if lang != "fi" or allative_form:
+        return None
+    result = allative(first_name(name))
+    if result.form is not None:
+        return None
+    return (f"Finnish ending of '{result.name}' not known ({result.why}): titled without it; "
+            f"give it with --for-allative or a name_fi_allative column")
+
+
+def check_name(value: str, max_chars: int = MAX_NAME_CHARS) -> str | None:
+    """Why ``value`` is not a usable name (empty, no letters, too long, a control
+    character), or None if it is fine."""
+    if not value.strip():
+        return "is empty; allowed: the recipient's name, e.g. Maija"
+    why = check_text(value, max_chars)
+    if why:
+        return why
+    if not any(ch.isalpha() for ch in value):
+        return "has no letters; allowed: a name written with letters, e.g. Maija"
+    return None
+
+
+def check_allative(value: str) -> str | None:
+    """Why ``value`` cannot be a first name in the allative (see :func:`check_name`, and it
+    must end in -lle, e.g. "Matille"), or None if it is fine."""
+    why = check_name(value)
+    if why:
+        return why.replace("the recipient's name, e.g. Maija", "the first name in the "
+                           "allative, e.g. Matille")
+    if not value.casefold().endswith("lle") or not any(c.isalpha() for c in value[:-3]):
+        return ("does not end in -lle after the name; allowed: the first name in the "
+                "allative, e.g. Matille, Pekalle")
+    return None
 
 
 def gift_seed(name: str, preset_name: str) -> int:
@@ -211,6 +268,14 @@ def gift_seed(name: str, preset_name: str) -> int:
     return int.from_bytes(digest[:8], "big") % _SEED_LIMIT
 
 
+_COMMENT_WORDS = {
+    "fi": {"preset": "esiasetus", "seed": "siemen", "length": "kesto", "for": "lahja: ",
+           "from": "antaja: ", "message": "viesti: "},
+    "en": {"preset": "preset", "seed": "seed", "length": "length", "for": "gift for ",
+           "from": "from ", "message": "message: "},
+}
+
+
 def dedication(recipient: str, sender: str | None = None, message: str | None = None,
                lang: str = "fi") -> str:
     """The dedication written into the file's comment (one line).
@@ -218,13 +283,38 @@ def dedication(recipient: str, sender: str | None = None, message: str | None = 
     Examples: ``lahja: Maija Meikäläinen; antaja: Pekka; viesti: Hyvää joulua!`` (fi),
     ``gift for Maija; from Pekka; message: Merry Christmas!`` (en).
     """
-    words = {"fi": ("lahja: ", "antaja: ", "viesti: "),
-             "en": ("gift for ", "from ", "message: ")}[lang]
-    parts = [words[0] + " ".join(recipient.split())]
+    words = _COMMENT_WORDS[lang]
+    parts = [words["for"] + " ".join(recipient.split())]
     if sender:
-        parts.append(words[1] + " ".join(sender.split()))
+        parts.append(words["from"] + " ".join(sender.split()))
     if message:
-        parts.append(words[2] + " ".join(message.split()))
+        parts.append(words["message"] + " ".join(message.split()))
+    return "; ".join(parts)
+
+
+def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> str:
+    """The comment tag of a gift, all in the gift's language.
+
+    ``esiasetus classic-60; siemen 42; kesto 1:00:00; sointu 0.1.0; lahja: Maija`` (fi),
+    ``preset classic-60; seed 42; length 1:00:00; sointu 0.1.0; gift for Maija`` (en). The
+    preset's own ``[metadata] comment`` is left out: it is free text in one language.
+
+    Parameters
+    ----------
+    gift : Gift
+    preset_name : str
+    seed : int
+        The composer seed the audio was made with.
+    duration_s : float
+        Length (s).
+    """
+    from .. import __version__
+    from ..session.durations import format_duration
+
+    words = _COMMENT_WORDS[gift.lang]
+    parts = [f"{words['preset']} {preset_name}", f"{words['seed']} {seed}",
+             f"{words['length']} {format_duration(duration_s)}", f"sointu {__version__}",
+             gift.dedication]
     return "; ".join(parts)
 
 
@@ -275,8 +365,9 @@ def safe_file_name(text: str, suffix: str = "") -> str:
 
 
 def gift_file_name(title: str, suffix: str = ".flac") -> str:
-    """The default file name of a gift: ``Sointurentoutus-Maijalle.flac``."""
-    return safe_file_name(title, suffix)
+    """The default file name of a gift: ``Sointurentoutus-Maijalle.flac``
+    (``Sointurentoutus-lahja-Klaus.flac``: a colon before a space is left out)."""
+    return safe_file_name(title.replace(": ", " "), suffix)
 
 
 def unique_path(folder: Path, name: str) -> Path:
@@ -325,6 +416,9 @@ class Client:
         Output file name inside the batch folder.
     seed : int or None
         Explicit seed (else derived from the name).
+    allative : str or None
+        ``name_fi_allative``: the first name in the Finnish allative ("Matille"), used in
+        a Finnish title as written.
     """
 
     row: int
@@ -334,6 +428,7 @@ class Client:
     lang: str | None = None
     file: str | None = None
     seed: int | None = None
+    allative: str | None = None
 
 
 def _delimiter(first_line: str) -> str:
@@ -349,7 +444,8 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
     A CSV file in UTF-8 (with or without a byte-order mark), separated by commas,
     semicolons (as Excel writes in Finland) or tabs, with a header row. Columns (any
     order, any case): ``name`` (required), ``from``, ``message``, ``lang``, ``file``,
-    ``seed``. Rows whose cells are all empty are ignored.
+    ``seed``, ``name_fi_allative`` (the first name in the Finnish allative, "Matille", for
+    the title). Rows whose cells are all empty are ignored.
 
     Parameters
     ----------
@@ -368,8 +464,9 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
     UsageError
         One line naming the file, the row and column and what is allowed, for the first
         problem: unreadable, not UTF-8, empty, no ``name`` column, an unknown, unnamed or
-        repeated column, a row with more cells than the header, an empty or too long name,
-        a control character, a bad ``lang``, ``seed`` or ``file`` value.
+        repeated column, a row with more cells than the header, an empty or too long name
+        or one without letters, a control character, a bad ``lang``, ``seed``, ``file`` or
+        ``name_fi_allative`` value.
     """
     shown = str(path)
     try:
@@ -435,8 +532,13 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
     name = cell("name")
     if name is None:
         raise bad("name", "is empty; allowed: the recipient's name, e.g. Maija")
-    for column, limit in (("name", MAX_NAME_CHARS), ("from", MAX_NAME_CHARS),
-                          ("message", MAX_MESSAGE_CHARS), ("file", MAX_NAME_CHARS * 2)):
+    for column, check in (("name", check_name), ("name_fi_allative", check_allative)):
+        value = cell(column)
+        why = check(value) if value is not None else None
+        if why:
+            raise bad(column, f"{value[:40]!r} {why}")
+    for column, limit in (("from", MAX_NAME_CHARS), ("message", MAX_MESSAGE_CHARS),
+                          ("file", MAX_NAME_CHARS * 2)):
         value = cell(column)
         why = check_text(value, limit) if value is not None else None
         if why:
@@ -463,7 +565,7 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
             raise bad("file", f"'{file}' is not allowed; allowed: a file name without "
                               f': * ? " < > |')
     return Client(row=index, name=name, sender=cell("from"), message=cell("message"),
-                  lang=lang, file=file, seed=seed)
+                  lang=lang, file=file, seed=seed, allative=cell("name_fi_allative"))
 
 
 # --------------------------------------------------------------------------- the plan
@@ -491,6 +593,8 @@ class Gift:
         Composer seed.
     path : Path
         Output file.
+    note : str or None
+        Said in the summary: why the title does not inflect the name (:func:`title_note`).
     """
 
     row: int | None
@@ -501,6 +605,7 @@ class Gift:
     title: str
     seed: int
     path: Path
+    note: str | None = None
 
     @property
     def dedication(self) -> str:
@@ -544,7 +649,7 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
     gifts: list[Gift] = []
     used: dict[str, int] = {}
     for c in clients:
-        title = gift_title(preset.title, c.name, c.lang)
+        title = gift_title(preset.title, c.name, c.lang, allative_form=c.allative)
         column = "file" if c.file else "name"
         name = c.file or gift_file_name(title)
         key = unicodedata.normalize("NFC", name).casefold()
@@ -566,7 +671,8 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
         seed = c.seed if c.seed is not None else gift_seed(c.name, preset.name)
         gifts.append(Gift(row=c.row, recipient=c.name, sender=c.sender, message=c.message,
                           lang=c.lang or "fi", title=title, seed=seed,
-                          path=Path(folder) / name))
+                          path=Path(folder) / name,
+                          note=title_note(c.name, c.lang or "fi", allative_form=c.allative)))
     return gifts
 
 
