@@ -24,6 +24,8 @@ T60_PER_TAU = math.log(1000.0)
 
 #: Half-width of the band cut out around each partial (Hz): holds doublets up to ~15 Hz apart.
 BAND_HZ = 10.0
+#: Peaks are looked for in the first 1 s (short decays) and the first 3 s (close partials).
+PEAK_WINDOWS_S = (1.0, 3.0)
 #: Peaks must stand this far above the local spectral floor (dB) to count as partials.
 PEAK_ABOVE_FLOOR_DB = 20.0
 #: ... and be no further than this below the strongest peak (dB).
@@ -33,7 +35,16 @@ DOUBLET_DB = -26.0
 #: The decay's end is faded out over this long (s) so that the band signals do not ring there.
 FADE_S = 0.3
 #: Band signal dropped at the start and the end (s): the band edges ring there.
-EDGE_S = (0.5, 1.0)
+#: (0.25 s with TAPER 0.25 fitted a 1 s T60 within 6 %, 0.5 s only within 15 %)
+EDGE_S = [0.25, 1.0]
+#: Share of each side of the band that is faded (the wider, the shorter the ringing).
+TAPER = 0.25
+#: A band whose power falls by more than FLOOR_DROP_DB has reached its noise floor; the fit
+#: then uses the tone down to ABOVE_FLOOR_DB above that floor.
+FLOOR_DROP_DB = 20.0
+#: Shortest stretch of band signal fitted (s): 8 samples at 20 Hz, enough for a doublet.
+MIN_SPAN_S = 0.4
+ABOVE_FLOOR_DB = 10.0
 #: Lowest and highest partial frequency considered (Hz).
 LOWEST_HZ, HIGHEST_HZ = 40.0, 16000.0
 
@@ -82,7 +93,22 @@ def find_peaks(x: np.ndarray, rate: int, max_partials: int) -> list[float]:
     max_partials : int
         At most this many.
     """
-    n = min(x.shape[1], int(3.0 * rate))
+    cands: list[tuple[float, float]] = []  # (dB re the window's strongest peak, Hz)
+    for seconds in PEAK_WINDOWS_S:
+        cands += _window_peaks(x, rate, seconds)
+    cands.sort(reverse=True)
+    chosen: list[float] = []
+    for _rel, f in cands:
+        if len(chosen) >= max_partials * 3:
+            break
+        if all(abs(f - g) > max(2.0 * BAND_HZ, 0.02 * g) for g in chosen):
+            chosen.append(f)
+    return chosen
+
+
+def _window_peaks(x: np.ndarray, rate: int, seconds: float) -> list[tuple[float, float]]:
+    """Clear peaks in the spectrum of the first ``seconds`` of x: (dB re the strongest, Hz)."""
+    n = min(x.shape[1], int(seconds * rate))
     n_fft = 1 << int(np.ceil(np.log2(n))) + 1
     win = np.hanning(n)
     power = sum(np.abs(np.fft.rfft(ch[:n] * win, n_fft)) ** 2 for ch in x)
@@ -96,19 +122,14 @@ def find_peaks(x: np.ndarray, rate: int, max_partials: int) -> list[float]:
     cand = np.flatnonzero(ok)
     if cand.size == 0:
         return []
-    cand = cand[np.argsort(db[cand])[::-1]]
-    strongest = db[cand[0]]
-    chosen: list[float] = []
-    for k in cand:
-        if db[k] < strongest - PEAK_RANGE_DB or len(chosen) >= max_partials * 3:
-            break
+    strongest = db[cand].max()
+    out = []
+    for k in cand[db[cand] >= strongest - PEAK_RANGE_DB]:
         # parabolic refinement of the peak
         a, b, c = db[k - 1], db[k], db[k + 1]
         d = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-        f = (k + d) * rate / n_fft
-        if all(abs(f - g) > max(2.0 * BAND_HZ, 0.02 * g) for g in chosen):
-            chosen.append(f)
-    return chosen
+        out.append((float(db[k] - strongest), float((k + d) * rate / n_fft)))
+    return out
 
 
 def decay_spectra(x: np.ndarray, rate: int, max_s: float = 90.0) -> tuple[np.ndarray, int]:
@@ -139,8 +160,8 @@ def _baseband(spectra: np.ndarray, n: int, rate: int, f_c: float, half_hz: float
     idx = np.arange(lo, lo + K)
     idx = np.clip(idx, 0, spectra.shape[1] - 1)
     band = spectra[:, idx].copy()
-    # soft band edges (the outer 10 % of each side)
-    edge = max(1, K // 10)
+    # soft band edges (the outer TAPER of each side)
+    edge = max(1, int(K * TAPER))
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(edge) + 0.5) / edge)
     taper = np.ones(K)
     taper[:edge] = ramp
@@ -149,6 +170,25 @@ def _baseband(spectra: np.ndarray, n: int, rate: int, f_c: float, half_hz: float
     band = np.roll(band, -(K // 2), axis=1)  # bin kc to index 0
     z = np.fft.ifft(band, axis=1) * (2.0 * K / n)
     return z, K / T, kc / T
+
+
+def _tone_end(z: np.ndarray, zrate: float, limit: int) -> int:
+    """Where a band signal's tone sinks into the noise (index, at most ``limit``).
+
+    Mean power per second in dB: when it falls more than FLOOR_DROP_DB in all, it has
+    reached a floor (its minimum), and the tone ends after the last second that is still
+    ABOVE_FLOOR_DB above that floor; otherwise the whole signal is tone.
+    """
+    w = max(1, int(round(zrate)))
+    p = (np.abs(z[:, :limit]) ** 2).sum(axis=0)
+    blocks = p[: len(p) // w * w].reshape(-1, w).mean(axis=1)
+    if blocks.size < 2:
+        return limit
+    level = 10 * np.log10(blocks + 1e-300)
+    if level.max() - level.min() < FLOOR_DROP_DB:
+        return limit
+    last = np.flatnonzero(level > level.min() + ABOVE_FLOOR_DB)[-1]
+    return min(limit, int((last + 1) * w))
 
 
 def _pencil(z: np.ndarray, max_order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -190,15 +230,9 @@ def measure_partial(spectra: np.ndarray, n: int, rate: int, f_peak: float,
     z, zrate, f0 = _baseband(spectra, n, rate, f_peak, half_hz)
     edge = int(round(EDGE_S[0] * zrate))
     tail = int(round(EDGE_S[1] * zrate))
-    env = np.sqrt((np.abs(z) ** 2).sum(axis=0))
-    # peak envelope (beats removed) over 3 s, to see where the tone sinks into the floor
-    w = max(1, int(round(3.0 * zrate)))
-    peak_env = np.array([env[i: i + w].max() for i in range(0, max(1, len(env) - w + 1))])
-    floor = peak_env.min()
-    above = np.flatnonzero(peak_env > floor * 10 ** (12 / 20))
-    stop = min(len(env) - tail, (above[-1] + w) if above.size else len(env) - tail)
+    stop = _tone_end(z, zrate, len(z[0]) - tail)
     stop = min(stop, edge + int(round(60.0 * zrate)))  # a minute tells any decay
-    if stop - edge < int(round(1.0 * zrate)):
+    if stop - edge < int(round(MIN_SPAN_S * zrate)):
         return None
     seg = z[:, edge:stop]
     poles, amps = _pencil(seg, 4)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["read_recording", "ALLOWED"]
+__all__ = ["read_recording", "ALLOWED", "quiet_stderr"]
 
 #: What ``sointu analyse`` reads (libsndfile 1.2 reads every one of them).
 ALLOWED = "WAV, FLAC, OGG or MP3"
@@ -43,7 +47,7 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
     if path.is_dir():
         raise UsageError(f"{path}: is a folder; expected a {ALLOWED} file")
     try:
-        with sf.SoundFile(str(path)) as f:
+        with quiet_stderr(), sf.SoundFile(str(path)) as f:
             rate = int(f.samplerate)
             if f.frames > MAX_SECONDS * rate:
                 raise UsageError(
@@ -61,3 +65,23 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
     if not np.all(np.isfinite(data)):
         raise UsageError(f"{path}: the recording holds invalid samples (NaN or infinity)")
     return data.T.astype(np.float64), rate
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 meanwhile: libsndfile's MP3 decoder (mpg123) prints "Note:
+    Illegal Audio-MPEG-Header ..." there on a broken file, and sointu says one line itself."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+

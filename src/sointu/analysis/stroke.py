@@ -15,6 +15,10 @@ __all__ = ["Analysis", "analyse_signal", "MIN_DECAY_S", "SKIP_S"]
 
 #: Shortest decay (s) from which decays are measured.
 MIN_DECAY_S = 1.5
+#: A weak tone within this fraction of 2x or 3x a partial, and this far (dB) below it, is a
+#: harmonic (distortion), not a mode.
+HARMONIC_TOLERANCE = 0.001
+HARMONIC_BELOW_DB = 15.0
 #: The first moments after the strike (s) are skipped: the mallet's knock and room noise.
 SKIP_S = 0.1
 
@@ -24,6 +28,7 @@ class Analysis:
     """What one recording holds: its strokes, the one analysed, and that one's partials.
 
     partials are sorted by frequency; amplitudes are referred to the stroke's peak.
+    harmonics are the weak tones at 2x or 3x a partial (with that multiple), left out.
     """
 
     rate: int
@@ -31,6 +36,7 @@ class Analysis:
     strokes: tuple[Stroke, ...]
     stroke: Stroke
     partials: tuple[Partial, ...]
+    harmonics: tuple[tuple[Partial, int], ...] = ()
 
     @property
     def strongest(self) -> list[Partial]:
@@ -61,6 +67,8 @@ def analyse_signal(x: np.ndarray, rate: int, *, max_partials: int = 8,
     stroke = clearest(strokes, rate, MIN_DECAY_S + SKIP_S)
     decay_s = stroke.seconds(rate)
     if decay_s < MIN_DECAY_S + SKIP_S:
+        if not find_peaks(x[:, stroke.peak: stroke.stop], rate, 1):
+            raise _no_partials(where)
         raise UsageError(
             f"{where}: too short to measure decays: {decay_s:.2f} s of sound after the strike; "
             f"need at least {MIN_DECAY_S + SKIP_S:g} s")
@@ -77,11 +85,38 @@ def analyse_signal(x: np.ndarray, rate: int, *, max_partials: int = 8,
             # refer the amplitude back to the stroke's peak
             k = math.exp(SKIP_S * math.log(1000.0) / p.t60_s)
             found.append(replace(p, amp=p.amp * k, halves=(p.halves[0] * k, p.halves[1] * k)))
-        if len(found) >= max_partials:
+        if len(found) >= max_partials + 3:  # room for harmonics, left out below
             break
+    found, harmonics = _split_harmonics(found)
+    found = sorted(found, key=lambda p: -p.amp)[:max_partials]
     if not found:
-        raise UsageError(
-            f"{where}: no clear partials were found (silence or noise?); record one stroke of "
-            "the instrument ringing out, with little noise around it")
+        raise _no_partials(where)
     return Analysis(rate=rate, channels=x.shape[0], strokes=tuple(strokes), stroke=stroke,
-                    partials=tuple(sorted(found, key=lambda p: p.freq_hz)))
+                    partials=tuple(sorted(found, key=lambda p: p.freq_hz)),
+                    harmonics=tuple(harmonics))
+
+
+def _split_harmonics(found: list[Partial]) -> tuple[list[Partial], list[tuple[Partial, int]]]:
+    """Tell modes from the weak tones at exactly 2x or 3x a stronger partial.
+
+    Real bowls show such tones 18-64 dB below their partial (ACOUSTICS.md [R]): the metal's
+    and the microphone's nonlinearity, not modes of the bowl. Returns the modes and the
+    harmonics with the multiple each is of.
+    """
+    modes, harmonics = [], []
+    for p in found:
+        for q in found:
+            k = round(p.freq_hz / q.freq_hz)
+            if (k in (2, 3) and abs(p.freq_hz / (k * q.freq_hz) - 1.0) < HARMONIC_TOLERANCE
+                    and p.amp < q.amp * 10 ** (-HARMONIC_BELOW_DB / 20)):
+                harmonics.append((p, k))
+                break
+        else:
+            modes.append(p)
+    return modes, harmonics
+
+
+def _no_partials(where: str) -> UsageError:
+    return UsageError(
+        f"{where}: no clear partials were found (silence or noise?); record one stroke of the "
+        "instrument ringing out, with little noise around it")

@@ -113,7 +113,8 @@ def find_strokes(x: np.ndarray, rate: int) -> list[Stroke]:
         # no onset: the strike is before the recording starts, or the tone swells (a rub)
         smooth = np.convolve(10 ** (total / 10), np.ones(25) / 25, mode="same")
         p = int(np.argmax(smooth))
-        p = max(0, p - 12) if p < 25 else p  # a cut recording: start where it starts
+        if p < 25 or smooth[p] < 10.0 * np.median(smooth):
+            p = 0  # a cut recording (or steady sound): start where it starts
         strokes.append(Stroke(onset=p * hop, peak=p * hop, stop=x.shape[1], rise_db=0.0))
     return strokes
 

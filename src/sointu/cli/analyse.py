@@ -82,6 +82,9 @@ def analyse_cmd(recording: Path, name: str, output: Path | None, family: str | N
         beat = f"{p.split_hz:7.2f}" if p.split_hz else "      -"
         click.echo(f"  {i:2d} {p.freq_hz:9.2f} {p.freq_hz / partials[0].freq_hz:8.4f} "
                    f"{p.t60_s:8.2f} {20 * math.log10(p.amp / ref):9.1f}  {beat}")
+    for h, k in found.harmonics:
+        click.echo(f"  ({h.freq_hz:.2f} Hz, {k} x a partial, "
+                   f"{20 * math.log10(h.amp / ref):.1f} dB: a harmonic, left out)")
     position = strike_position(partials)
     matches = compare(inst, partials, rate, min(decay_s, 90.0), position)
     click.echo("resynthesis (a stroke of the new preset, measured the same way):")
@@ -93,11 +96,16 @@ def analyse_cmd(recording: Path, name: str, output: Path | None, family: str | N
                 if m.recorded.split_hz or m.again.split_hz else "")
         click.echo(f"  {i:2d} freq {100 * m.freq_error:+.3f} %  T60 {100 * m.t60_error:+.1f} %  "
                    f"level {m.level_db:+.1f} dB  {beat}".rstrip())
-    top = sorted(matches, key=lambda m: -m.recorded.amp)[:4]
-    worst_f = max(abs(m.freq_error) for m in top)
-    worst_t = max(abs(m.t60_error) for m in top)
-    click.echo(f"match of the {len(top)} strongest partials: frequency within "
-               f"{100 * worst_f:.3f} %, T60 within {100 * worst_t:.1f} %")
+    top = [m for m in sorted(matches, key=lambda m: -m.recorded.amp)[:4] if m.again]
+    if top:
+        worst_f = max(abs(m.freq_error) for m in top)
+        worst_t = max(abs(m.t60_error) for m in top)
+        click.echo(f"match of the {len(top)} strongest partials found again: frequency within "
+                   f"{100 * worst_f:.3f} %, T60 within {100 * worst_t:.1f} %")
+    missing = sum(m.again is None for m in matches)
+    if missing:
+        click.echo(f"{missing} partial(s) not found again in the resynthesis (too weak or too "
+                   "short to measure in it)")
     comment = (f"Made by `sointu analyse {recording.name} --name {name}` from {which} "
                f"({rate} Hz, {chans}).\nLevels assume a medium mallet at velocity 0.8;"
                f" strike it at {position:.0f} degrees for the recorded beating.")
