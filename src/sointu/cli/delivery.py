@@ -17,6 +17,7 @@ import click
 from ..errors import OutputError, UsageError
 from . import group
 from .options import duration_option, output_options, seed_option
+from .recordings import voice_intro_option, voice_intro_recordings
 from .render import render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
@@ -43,7 +44,7 @@ def _gift_tags(audio, gift):
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True):
+                recordings=(), quiet=True):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -60,6 +61,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
         Output options (see ``sointu render``).
     force : bool
         Overwrite an existing file.
+    recordings : sequence of RecordingSpec
+        Recordings added to the preset's (``--voice-intro``).
     quiet : bool
         No progress bar.
 
@@ -70,7 +73,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..render.gifts import GiftResult
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed)
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed,
+                                     recordings=recordings)
     report = render_preset(audio, gift.path, force=force, loudness=loudness,
                            bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
                            quiet=quiet)
@@ -139,12 +143,13 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
                    "default name. --clients: the folder (must exist).")
 @duration_option
 @seed_option
+@voice_intro_option
 @output_options
 def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
              message: str | None, lang: str, title: str | None, clients: Path | None,
              jobs: int | None, output: Path | None, duration_s: float | None,
-             seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
-             quality: float | None) -> None:
+             seed: int | None, voice_intro: Path | None, force: bool, loudness: float | None,
+             bit_depth: str | None, quality: float | None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -187,7 +192,8 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     title = _check_option("--title", title, 250)
     loaded = load_session_preset(preset)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
-                    bit_depth=bit_depth, quality=quality, force=force)
+                    bit_depth=bit_depth, quality=quality, force=force,
+                    recordings=voice_intro_recordings(voice_intro))
     if clients is None:
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "

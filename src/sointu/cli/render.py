@@ -12,6 +12,7 @@ from ..session.durations import format_duration
 from . import group
 from .options import duration_option, output_options, seed_option, tag_options
 from .progress import Progress
+from .recordings import voice_intro_option, voice_intro_recordings
 
 __all__ = ["default_output", "render_preset"]
 
@@ -65,7 +66,10 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     from ..render import gain_cache
     from ..render.estimate import GainEstimate
     from ..render.formats import resolve_format
+    from ..render.recordings import calibrate
     from .level import CEILING_DBTP
+
+    calibrate(audio)  # the recordings' levels, measured, before the gain estimate forks
 
     fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
                          sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
@@ -114,11 +118,13 @@ def summary(report, audio) -> str:
 @duration_option
 @seed_option
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
+@voice_intro_option
 @output_options
 @tag_options
 def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
-               sample_rate: int | None, force: bool, loudness: float | None,
-               bit_depth: str | None, quality: float | None, **tag_values) -> None:
+               sample_rate: int | None, voice_intro: Path | None, force: bool,
+               loudness: float | None, bit_depth: str | None, quality: float | None,
+               **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
@@ -131,11 +137,13 @@ def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed:
       sointu render classic-60 -o classic-60.flac
       sointu render classic-60 --duration 20m --seed 7 -o short.wav
       sointu render my-session.toml -o mine.mp3 --artist "Maija M."
+      sointu render classic-60 --voice-intro welcome.flac -o with-welcome.flac
     """
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=seed,
-                                     sample_rate=sample_rate)
+                                     sample_rate=sample_rate,
+                                     recordings=voice_intro_recordings(voice_intro))
     if output is None:
         output = default_output(preset, audio.timeline.seed, audio.duration_s)
     tags = session_tags(audio, **tag_values)

@@ -21,6 +21,7 @@ from ..engine.synth import cut_blocks
 from .composer import compose
 from .placement import Placement
 from .presets import SessionPreset, load_session_preset
+from .recordings import make_room, mix_chunks, place_recordings
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
@@ -50,11 +51,14 @@ class SessionAudio:
     limit_dbfs : float or None
         Sample-peak limit after the gain (dBFS); the rare louder attacks are turned down
         smoothly (:mod:`sointu.engine.limiter`). None: no limiter.
+    recordings : sequence of sointu.session.recordings.Placed
+        Recordings on the timeline, mixed in before the gain (their levels set by
+        :func:`sointu.render.recordings.calibrate`).
     """
 
     def __init__(self, timeline: Timeline, placements, *, sample_rate: int = 48000,
                  room: Room | None = None, fade_s: float = 8.0, gain_db: float = 0.0,
-                 limit_dbfs: float | None = LIMIT_DBFS):
+                 limit_dbfs: float | None = LIMIT_DBFS, recordings=()):
         self.timeline = timeline
         self.sample_rate = int(sample_rate)
         self.total_frames = int(round(timeline.duration_s * self.sample_rate))
@@ -74,10 +78,12 @@ class SessionAudio:
                              position_deg=ev.position_deg, rng=rng)
         self.synth = piece.synth()
         self.preset: SessionPreset | None = None
+        self.recordings = list(recordings)  # Placed (session.recordings), mixed before the gain
 
     @classmethod
     def from_preset(cls, preset: str | SessionPreset, *, duration_s: float | None = None,
-                    seed: int | None = None, sample_rate: int | None = None) -> SessionAudio:
+                    seed: int | None = None, sample_rate: int | None = None,
+                    recordings=()) -> SessionAudio:
         """Compose a session preset (name, path or loaded) and make it audible.
 
         Parameters
@@ -90,13 +96,18 @@ class SessionAudio:
             Composer seed; default the preset's.
         sample_rate : int, optional
             Hz; default the preset's.
+        recordings : sequence of RecordingSpec
+            Recordings placed besides the preset's own (``--voice-intro``).
         """
         if not isinstance(preset, SessionPreset):
             preset = load_session_preset(preset)
         rate = check_sample_rate(sample_rate or preset.defaults.sample_rate_hz)
         timeline = compose(preset, seed=seed, duration_s=duration_s)
+        placed = place_recordings((*preset.recordings, *recordings), timeline, rate)
+        timeline = make_room(timeline, placed, rate)
         audio = cls(timeline, preset.placements(), sample_rate=rate,
-                    room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s)
+                    room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s,
+                    recordings=placed)
         audio.preset = preset
         return audio
 
@@ -110,7 +121,8 @@ class SessionAudio:
             raise ValueError(f"start_frame {start_frame} outside 0..{self.total_frames}")
         B = self.synth.B
         first = start_frame // B
-        chunks = self._gained(self.synth.chunks(max(first - 1, 0)))
+        c0 = max(first - 1, 0)
+        chunks = self._gained(mix_chunks(self.synth.chunks(c0), c0, B, self.recordings))
         if self.limit_dbfs is not None:
             if first == 0:  # the limiter looks one chunk back: silence before the start
                 chunks = itertools.chain([np.zeros((B, 2), np.float32)], chunks)
