@@ -383,3 +383,24 @@ def test_live_plays_the_render_with_its_speech(tmp_path, start_s):
     assert len(played) == len(ref)
     bad = np.flatnonzero(np.any(played[m:] != ref[m:], axis=1))
     assert bad.size == 0, f"first differing frame {bad[:1] + m}"
+
+
+def test_fades_and_pan_shape_the_recording(tmp_path):
+    """A constant recording comes out as raised-cosine fades and a constant-power pan."""
+    from sointu.session.recordings import Placed, RecordingSpec
+
+    path = tmp_path / "dc.wav"
+    sf.write(path, np.full((SR, 1), 0.5), SR, subtype="FLOAT")
+    spec = RecordingSpec(file="dc.wav", path=path, fade_in_s=0.1, fade_out_s=0.2, pan=0.5)
+    p = Placed(spec=spec, start=1000, frames=SR, reader=Reader(path, SR))
+    whole = np.concatenate([p.contribution(a, a + 777) for a in range(0, SR + 2000, 777)])
+    y = whole[1000: 1000 + SR]
+    assert not whole[:1000].any() and not whole[1000 + SR:].any()
+    theta = 1.5 * math.pi / 4
+    n = np.arange(SR)
+    g = np.ones(SR)
+    g[: SR // 10] = 0.5 - 0.5 * np.cos(np.pi * (n[: SR // 10] + 0.5) / (SR // 10))
+    k = SR - n[-SR // 5:]
+    g[-SR // 5:] = 0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / (SR // 5))
+    for ch, c in enumerate((math.cos(theta), math.sin(theta))):
+        np.testing.assert_allclose(y[:, ch], 0.5 * g * c * math.sqrt(2), atol=1e-6)

@@ -24,7 +24,7 @@ from .loudness import LoudnessMeter
 __all__ = ["calibrate", "recording_sums", "recording_peaks"]
 
 #: 100 ms segments per block when streaming a recording through the meter.
-_BLOCK_SEGMENTS = 256
+_BLOCK_SEGMENTS = 40
 
 
 def _meter_of(sums: np.ndarray, rate: int) -> LoudnessMeter:
@@ -54,7 +54,7 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
         x = p.contribution(a, b)
         meter.process(x)
         k = a // S
-        seg = np.abs(x).max(axis=1)
+        seg = np.maximum(np.abs(x[:, 0]), np.abs(x[:, 1]))
         n = min(len(seg) // S, n_seg - k)
         peaks[k: k + n] = seg[: n * S].reshape(n, S).max(axis=1)
         a = b

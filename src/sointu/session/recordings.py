@@ -2,11 +2,11 @@
 
 A session preset lists ``[[recordings]]``; each is placed by phase and offset, read from disk
 in blocks and resampled to the session rate as it plays, so a 30-minute recording is never
-held whole. The resampler is a fixed polyphase FIR (scipy's ``upfirdn``) applied chunk by
-chunk with enough input around each chunk: every output frame is computed from the same
-input samples with the same taps in the same order wherever playback starts, so a render,
-live play and ``--start-at`` in the middle of a recording give the same samples. (A streaming
-resampler such as soxr depends on where its stream began, which breaks that.)
+held whole. The resampler (python-soxr at its HQ setting; scipy's polyphase ``upfirdn`` when
+soxr is missing) runs on fixed chunks of the output, each from the same input frames with
+enough context either side: every output frame is computed from the same input the same way
+wherever playback starts, so a render, live play and ``--start-at`` in the middle of a
+recording give the same samples. (soxr's own stream would depend on where it began.)
 
 Speech gets room: no stroke starts while someone speaks (``strokes = "pause"``, the default
 for speech) or strokes that start then are played softer (``"duck"``); strokes already
@@ -160,10 +160,23 @@ def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
 
 # -- reading and resampling in blocks --------------------------------------------------------
 
-#: Taps either side of the centre per unit of the larger of up/down (the filter's length).
+#: Taps either side of the centre per unit of the larger of up/down (scipy's filter length).
 _HALF_ZEROS = 16
 #: Output frames per resampling chunk, about (a multiple of ``up``).
-_CHUNK = 1 << 15
+_CHUNK = 1 << 16
+#: Input frames of context either side of a chunk for soxr.
+_SOXR_CONTEXT = 2048
+
+
+def _soxr():
+    """The soxr module (python-soxr), or None: then scipy's polyphase filter resamples."""
+    if os.environ.get("SOINTU_RESAMPLER") == "scipy":
+        return None
+    try:
+        import soxr
+    except ImportError:
+        return None
+    return soxr
 
 
 class Reader:
@@ -198,17 +211,21 @@ class Reader:
         self._pid = 0
         self._chunk: tuple[int, np.ndarray] | None = None
         if self.up != self.down:
-            from scipy.signal import firwin
-
-            m = max(self.up, self.down)
-            half = _HALF_ZEROS * m
-            # a multiple of down, so that the centre tap lands on an output frame
-            half = -(-half // self.down) * self.down
-            h = firwin(2 * half + 1, 1.0 / m, window=("kaiser", 8.0)) * self.up
-            self._h = h
-            self._half = half
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
-            self._pad = -(-half // self.up) + 1  # input frames of context either side
+            self._soxr = _soxr()
+            if self._soxr is not None:
+                # soxr's filter reaches < 600 input frames at HQ (measured: chunks with 588
+                # frames of context equal a whole-file resample to float32 rounding)
+                self._pad = -(-_SOXR_CONTEXT // self.down) * self.down
+            else:
+                from scipy.signal import firwin
+
+                m = max(self.up, self.down)
+                # half the filter, a multiple of down so that its centre lands on an output
+                half = -(-_HALF_ZEROS * m // self.down) * self.down
+                self._h = firwin(2 * half + 1, 1.0 / m, window=("kaiser", 8.0)) * self.up
+                self._half = half
+                self._pad = (-(-half // self.up) + 1) * self.down
 
     def _open(self):
         # a forked worker (the gain estimate, the meter) opens its own: a shared file
@@ -243,21 +260,26 @@ class Reader:
         return np.repeat(mono, 2, axis=1)
 
     def _out_chunk(self, j: int) -> np.ndarray:
-        """Output chunk j (m*up frames) of the resampled recording, stereo float32."""
-        from scipy.signal import upfirdn
+        """Output chunk j (m*up frames) of the resampled recording, stereo float32.
 
+        Always computed from the same input frames (the chunk's own and ``_pad`` either
+        side, a multiple of ``down`` so that output frames land on the session's grid).
+        """
         if self._chunk is not None and self._chunk[0] == j:
             return self._chunk[1]
         m, up, down = self._m, self.up, self.down
-        a = j * m * down - self._pad * down  # a multiple of down: outputs land on the grid
-        b = (j + 1) * m * down + self._pad * down
-        x = self._read_in(a, b).astype(np.float64)
-        y = upfirdn(self._h, x, up, down, axis=0)
-        # output frame n of this chunk <- upsampled index n*down + half, relative to a*up
-        first = (j * m * down - a) * up // down + self._half // down
-        if self._half % down:
-            raise AssertionError("resampler filter centre off the output grid")
-        out = self._stereo(y[first: first + m * up].astype(np.float32))
+        a = j * m * down - self._pad
+        x = self._read_in(a, (j + 1) * m * down + self._pad)
+        if self._soxr is not None:
+            y = self._soxr.resample(x, self.in_rate, self.rate, quality="HQ")
+            first = self._pad * up // down
+        else:
+            from scipy.signal import upfirdn
+
+            y = upfirdn(self._h, x.astype(np.float64), up, down, axis=0)
+            # output n of this chunk <- upsampled index n*down + half, relative to a*up
+            first = (j * m * down - a) * up // down + self._half // down
+        out = self._stereo(np.asarray(y[first: first + m * up], dtype=np.float32))
         self._chunk = (j, out)
         return out
 
@@ -308,19 +330,20 @@ class Placed:
         if hi <= lo:
             return out
         x = self.reader.read(lo - self.start, hi - self.start)
-        n = np.arange(lo, hi) - self.start
-        g = np.ones(hi - lo)
+        theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
+        pan = (np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)).astype(np.float32)
+        x *= pan
         rate = self.reader.rate
         fi = int(round(self.spec.fade_in_s * rate))
         fo = int(round(self.spec.fade_out_s * rate))
-        if fi:
-            g *= np.where(n < fi, 0.5 - 0.5 * np.cos(np.pi * (n + 0.5) / fi), 1.0)
-        if fo:
-            k = self.frames - n  # frames to the end
-            g *= np.where(k <= fo, 0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo), 1.0)
-        theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
-        pan = np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
-        out[lo - a: hi - a] = x * (g[:, None] * pan[None, :]).astype(np.float32)
+        if fi and lo - self.start < fi:  # only where a fade is: most blocks have none
+            n = np.arange(lo, min(hi, self.start + fi)) - self.start
+            x[: len(n)] *= (0.5 - 0.5 * np.cos(np.pi * (n + 0.5) / fi)).astype(np.float32)[:, None]
+        if fo and self.stop - hi < fo:
+            n0 = max(lo, self.stop - fo)
+            k = self.stop - np.arange(n0, hi)  # frames to the end
+            x[n0 - lo:] *= (0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo)).astype(np.float32)[:, None]
+        out[lo - a: hi - a] = x
         return out
 
 
@@ -411,6 +434,7 @@ def identity(placed: list[Placed]) -> list:
     for p in placed:
         st = p.reader.path.stat()
         out.append([str(p.reader.path), st.st_size, st.st_mtime_ns, p.start, p.frames,
-                    p.spec.loudness_lu, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s])
+                    p.spec.loudness_lu, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
+                    "soxr" if _soxr() else "scipy"])
     return out
 
