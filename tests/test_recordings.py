@@ -404,3 +404,17 @@ def test_fades_and_pan_shape_the_recording(tmp_path):
     g[-SR // 5:] = 0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / (SR // 5))
     for ch, c in enumerate((math.cos(theta), math.sin(theta))):
         np.testing.assert_allclose(y[:, ch], 0.5 * g * c * math.sqrt(2), atol=1e-6)
+
+
+def test_score_lists_the_strokes_that_sound():
+    """`sointu score` and `show` leave out the strokes a speech displaces, as the audio does."""
+    from sointu.session.recordings import compose_with_room
+
+    preset = load_session_preset(PRESET)
+    assert (compose_with_room(preset, duration_s=240.0).events
+            == SessionAudio.from_preset(preset, duration_s=240.0).timeline.events)
+    r = sointu("score", PRESET, "--duration", "4m", "--format", "json")
+    import json
+
+    times = [e["time_s"] for e in json.loads(r.stdout)["events"]]
+    assert times == [e.time_s for e in compose_with_room(preset, duration_s=240.0).events]

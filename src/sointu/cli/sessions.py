@@ -11,13 +11,14 @@ from pathlib import Path
 import click
 
 from ..errors import PresetError
-from ..session.composer import compose, ring_out_s
+from ..session.composer import ring_out_s
 from ..session.durations import format_duration
 from ..session.presets import (
     check_session_file,
     list_session_presets,
     load_session_preset,
 )
+from ..session.recordings import compose_with_room
 from . import group
 from .options import duration_option, seed_option
 
@@ -69,7 +70,7 @@ def show_cmd(preset: str, folder: Path | None) -> None:
     """
     p = load_session_preset(preset, folder)
     d = p.defaults
-    tl = compose(p)
+    tl = compose_with_room(p)
     titles = " / ".join(p.title.values())
     click.echo(f"{p.name}: {titles}")
     click.echo(f"  {p.description}")
@@ -123,7 +124,7 @@ def score_cmd(preset: str, seed: int | None, duration_s: float | None, fmt: str,
       sointu score my-session.toml --format csv
     """
     p = load_session_preset(preset, folder)
-    tl = compose(p, seed=seed, duration_s=duration_s)
+    tl = compose_with_room(p, seed=seed, duration_s=duration_s)
     out = {"json": score_json, "csv": score_csv, "text": score_text}[fmt](p.name, tl)
     click.echo(out, nl=not out.endswith("\n"))
 

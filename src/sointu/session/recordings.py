@@ -32,7 +32,7 @@ from ..shipped import folder
 from .timeline import Event, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
-           "place_recordings", "make_room", "mix_chunks", "voice_intro"]
+           "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room"]
 
 _KEYS = {"file", "phase", "at_s", "every_s", "kind", "loudness_lu", "pan", "fade_in_s",
          "fade_out_s", "strokes", "duck_db", "margin_s", "trim"}
@@ -405,6 +405,22 @@ def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
         elif hit[2].strokes == "duck" and ev.articulation == "strike":
             events.append(replace(ev, velocity=ev.velocity * 10 ** (hit[2].duck_db / 30.0)))
     return replace(timeline, events=tuple(events))
+
+
+def compose_with_room(preset, *, seed: int | None = None, duration_s: float | None = None
+                      ) -> Timeline:
+    """The composed Timeline as it will sound: strokes that a recording displaces left out
+    (for ``sointu show`` and ``score``; the audio does the same in SessionAudio)."""
+    from .composer import compose
+
+    timeline = compose(preset, seed=seed, duration_s=duration_s)
+    if not preset.recordings:
+        return timeline
+    rate = preset.defaults.sample_rate_hz
+    placed = place_recordings(preset.recordings, timeline, rate)
+    for p in placed:
+        p.reader.close()
+    return make_room(timeline, placed, rate)
 
 
 def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
