@@ -418,3 +418,46 @@ def test_score_lists_the_strokes_that_sound():
 
     times = [e["time_s"] for e in json.loads(r.stdout)["events"]]
     assert times == [e.time_s for e in compose_with_room(preset, duration_s=240.0).events]
+
+
+def test_sampled_instrument_plays_each_stroke_the_composer_gives_it(tmp_path):
+    """kind = "instrument": every strike of the session instrument plays the recording,
+    v ** 1.5 as loud, instead of the synthesised stroke; the gain estimate counts it."""
+    from sointu.render.estimate import estimate_gain_db
+
+    t = np.arange(2 * SR) / SR
+    tone = 0.5 * np.sin(2 * np.pi * 700.0 * t) * np.exp(-t / 0.5)
+    sf.write(tmp_path / "stroke.wav", tone, SR, subtype="FLOAT")
+    p = _preset(tmp_path, """
+[[recordings]]
+file = "stroke.wav"
+kind = "instrument"
+instrument = "heart"
+""", copy_sample=False)
+    preset = load_session_preset(p)
+    audio = SessionAudio.from_preset(preset, duration_s=240.0)
+    plain = SessionAudio.from_preset(preset.__class__(**{**preset.__dict__, "recordings": ()}),
+                                     duration_s=240.0)
+    strikes = [e for e in audio.timeline.events
+               if e.instrument == "heart" and e.articulation == "strike"]
+    assert len(strikes) >= 3 and len(audio.recordings) == len(strikes)
+    for pl, e in zip(audio.recordings, strikes, strict=True):
+        assert pl.start == round(e.time_s * SR)
+        assert pl.offset_db == pytest.approx(30 * math.log10(e.velocity))
+    assert len(plain.synth.impulses) - len(audio.synth.impulses) == len(strikes)
+    calibrate(audio)
+    full = np.concatenate(list(audio.blocks(1 << 16, 0))).astype(np.float64)
+    probe = np.exp(-2j * np.pi * 700.0 * np.arange(SR // 2) / SR)
+
+    def amp(e) -> float:
+        s = int(round(e.time_s * SR)) + 100
+        return float(np.abs(full[s: s + SR // 2, 0] @ probe))
+
+    lo = min(strikes, key=lambda e: e.velocity)
+    hi = max(strikes, key=lambda e: e.velocity)
+    a, b = amp(hi), amp(lo)
+    want = 1.5 * 20 * math.log10(hi.velocity / lo.velocity)
+    assert want > 0.5
+    assert abs(20 * math.log10(a / b) - want) < 0.3
+    est = estimate_gain_db(audio, -18.0)
+    assert abs(est - _measured(audio, -18.0).gain_db) < 0.3

@@ -16,6 +16,7 @@ spoken part still meets its loudness target on the first pass.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -39,36 +40,76 @@ def _lufs(sums: np.ndarray, rate: int) -> float:
     return _meter_of(sums, rate).integrated_lufs()
 
 
-def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
-    """K-weighted sums of squares (2, n_seg) of one placed recording at unit pre-gain, and
-    its largest absolute sample in each segment (n_seg,)."""
+def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """K-weighted sums of squares (2, k) of one placed recording at unit pre-gain over the k
+    segments it touches, its largest absolute sample in each (k,), and the first one's index.
+    """
     S = rate // 10
     first = p.start // S
     meter = LoudnessMeter(rate, 2)
     a = first * S
     stop = min(p.stop, n_seg * S)
     end = -(-stop // S) * S  # whole segments
-    peaks = np.zeros(n_seg)
+    peaks = []
     while a < end:
         b = min(end, a + _BLOCK_SEGMENTS * S)
         x = p.contribution(a, b)
         meter.process(x)
-        k = a // S
         seg = np.maximum(np.abs(x[:, 0]), np.abs(x[:, 1]))
-        n = min(len(seg) // S, n_seg - k)
-        peaks[k: k + n] = seg[: n * S].reshape(n, S).max(axis=1)
+        n = len(seg) // S
+        peaks.append(seg[: n * S].reshape(n, S).max(axis=1))
         a = b
     done = meter._complete()
-    got = done._sums[:, : done._segment]
-    out = np.zeros((2, n_seg))
-    k = min(got.shape[1], n_seg - first)
-    if k > 0:
-        out[:, first: first + k] = got[:, :k]
-    return out, peaks
+    k = min(done._segment, n_seg - first)
+    peak = np.concatenate(peaks)[:k] if peaks else np.zeros(0)
+    return done._sums[:, :k].copy(), peak, first
+
+
+def _set_unit(placed: list, rate: int, n_seg: int) -> None:
+    """Measure every placement; the strokes of a sampled instrument share one measurement
+    (shifted to each stroke's segment; within a segment the alignment is left out)."""
+    shared: dict[tuple, tuple] = {}
+    S = rate // 10
+    for p in placed:
+        if p.spec.kind == "instrument":
+            key = (p.spec.path, p.frames)
+            if key not in shared:
+                probe = replace(p, start=0, gain_db=None)
+                shared[key] = _unit_sums(probe, rate, n_seg)[:2]
+            sums, peaks = shared[key]
+            k = min(sums.shape[1], n_seg - p.start // S)
+            p.unit_sums, p.unit_peaks, p.unit_first = sums[:, :k], peaks[:k], p.start // S
+        else:
+            p.unit_sums, p.unit_peaks, p.unit_first = _unit_sums(p, rate, n_seg)
+
+
+def _stroke_loudness(audio, key: str, seconds: float) -> float | None:
+    """Loudness (LUFS, K-weighted, gated) of a full-velocity synthesised stroke of session
+    instrument ``key`` over ``seconds``, placed as in the session; None if unknown."""
+    preset = getattr(audio, "preset", None)
+    if preset is None or key not in preset.instruments:
+        return None
+    from ..engine.piece import Piece
+
+    pl = preset.instruments[key].placement()
+    piece = Piece(audio.sample_rate, preset.engine_room(audio.timeline.seed))
+    piece.add_instrument(key, pl.instrument, azimuth_deg=pl.azimuth_deg, distance=pl.distance,
+                         level_db=pl.level_db)
+    piece.strike(key, 0.0, velocity=1.0, mallet="medium", position_deg=22.5,
+                 rng=np.random.default_rng(0))
+    meter = LoudnessMeter(audio.sample_rate, 2)
+    frames = int(max(seconds, 1.0) * audio.sample_rate)
+    for block in piece.synth().blocks(1 << 16, 0, frames):
+        meter.process(block)
+    return meter.integrated_lufs()
 
 
 def calibrate(audio) -> None:
     """Set the pre-gain of every recording of ``audio`` (a SessionAudio) from measurements.
+
+    A speech or sound: ``loudness_lu`` relative to the bowls. A sampled instrument: a
+    full-velocity stroke of it as loud as a full-velocity synthesised stroke of the session
+    instrument it plays for (+ ``loudness_lu``), each measured over the recording's length.
 
     Raises
     ------
@@ -83,9 +124,9 @@ def calibrate(audio) -> None:
 
     rate = audio.sample_rate
     n_seg = audio.total_frames // (rate // 10)
+    _set_unit(placed, rate, n_seg)
     own = {}
     for p in placed:
-        p.unit_sums, p.unit_peaks = _unit_sums(p, rate, n_seg)
         own[id(p)] = _lufs(p.unit_sums, rate)
         if not math.isfinite(own[id(p)]):
             raise UsageError(f"recording {p.reader.path}: silent (its loudness cannot be "
@@ -94,31 +135,40 @@ def calibrate(audio) -> None:
     level = _lufs(bowls, rate)
     if not math.isfinite(level):  # no strokes at all: the recordings set the level
         level = -23.0
+    strokes: dict[str, float | None] = {}
     for p in placed:
-        p.gain_db = level + p.spec.loudness_lu - own[id(p)]
+        ref = level
+        if p.spec.kind == "instrument":
+            key = p.spec.instrument
+            if key not in strokes:
+                strokes[key] = _stroke_loudness(audio, key, p.reader.frames / rate)
+            ref = strokes[key] if strokes[key] is not None else level
+        p.gain_db = ref + p.spec.loudness_lu - own[id(p)]
+
+
+def _placed_ready(audio) -> list:
+    placed = getattr(audio, "recordings", ())
+    if placed and any(p.gain_db is None for p in placed):
+        calibrate(audio)
+    return placed
 
 
 def recording_peaks(audio) -> np.ndarray:
     """Largest absolute sample (n_seg,) of all recordings together in each segment, at their
     pre-gain (an upper bound of what they add to a sample)."""
-    rate = audio.sample_rate
-    out = np.zeros(audio.total_frames // (rate // 10))
-    placed = getattr(audio, "recordings", ())
-    if placed and any(p.gain_db is None for p in placed):
-        calibrate(audio)
-    for p in placed:
-        out += p.unit_peaks * 10.0 ** (p.gain_db / 20.0)
+    out = np.zeros(audio.total_frames // (audio.sample_rate // 10))
+    for p in _placed_ready(audio):
+        k = len(p.unit_peaks)
+        out[p.unit_first: p.unit_first + k] += p.unit_peaks * 10.0 ** (
+            (p.gain_db + p.offset_db) / 20.0)
     return out
 
 
 def recording_sums(audio) -> np.ndarray:
     """K-weighted sums of squares (2, n_seg) of all recordings at their pre-gain (0 if none)."""
-    rate = audio.sample_rate
-    n_seg = audio.total_frames // (rate // 10)
-    out = np.zeros((2, n_seg))
-    placed = getattr(audio, "recordings", ())
-    if placed and any(p.gain_db is None for p in placed):
-        calibrate(audio)
-    for p in placed:
-        out += p.unit_sums * 10.0 ** (p.gain_db / 10.0)
+    out = np.zeros((2, audio.total_frames // (audio.sample_rate // 10)))
+    for p in _placed_ready(audio):
+        k = p.unit_sums.shape[1]
+        out[:, p.unit_first: p.unit_first + k] += p.unit_sums * 10.0 ** (
+            (p.gain_db + p.offset_db) / 10.0)
     return out

@@ -21,7 +21,7 @@ from ..engine.synth import cut_blocks
 from .composer import compose
 from .placement import Placement
 from .presets import SessionPreset, load_session_preset
-from .recordings import make_room, mix_chunks, place_recordings
+from .recordings import make_room, mix_chunks, place_recordings, place_sampled, sampled_keys
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
@@ -69,7 +69,10 @@ class SessionAudio:
         for p in placements:
             piece.add_instrument(p.key, p.instrument, azimuth_deg=p.azimuth_deg,
                                  distance=p.distance, level_db=p.level_db)
+        sampled = sampled_keys(recordings)
         for index, ev in enumerate(timeline.events):
+            if ev.instrument in sampled and ev.articulation == "strike":
+                continue  # a recording plays this stroke
             rng = np.random.default_rng([timeline.seed, 0x50174, index])
             if ev.articulation == "rub":
                 piece.rub(ev.instrument, ev.time_s, ev.duration_s, velocity=ev.velocity, rng=rng)
@@ -105,6 +108,7 @@ class SessionAudio:
         timeline = compose(preset, seed=seed, duration_s=duration_s)
         placed = place_recordings((*preset.recordings, *recordings), timeline, rate)
         timeline = make_room(timeline, placed, rate)
+        placed += place_sampled((*preset.recordings, *recordings), timeline, rate)
         audio = cls(timeline, preset.placements(), sample_rate=rate,
                     room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s,
                     recordings=placed)

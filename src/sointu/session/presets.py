@@ -565,7 +565,7 @@ class _Validator(Checker):
         phases = self.phases(d, instruments, max_velocity)
         if self.lengths and all(x is not None for x in self.lengths):
             self.fit(self.lengths, defaults)
-        recordings = read_recordings(self, d, [p.name for p in phases], self.path)
+        recordings = read_recordings(self, d, [p.name for p in phases], self.path, instruments)
         if self.problems:
             return None
         return SessionPreset(name=name, path=self.path, title=title, description=description,

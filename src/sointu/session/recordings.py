@@ -32,11 +32,13 @@ from ..shipped import folder
 from .timeline import Event, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
-           "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room"]
+           "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
+           "sampled_keys", "place_sampled"]
 
-_KEYS = {"file", "phase", "at_s", "every_s", "kind", "loudness_lu", "pan", "fade_in_s",
+_KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
+         "fade_in_s",
          "fade_out_s", "strokes", "duck_db", "margin_s", "trim"}
-KINDS = ("speech", "sound")
+KINDS = ("speech", "sound", "instrument")
 STROKES = ("pause", "duck", "play")
 
 
@@ -48,7 +50,9 @@ class RecordingSpec:
     phase : name of the phase it is placed in (None: the first phase).
     at_s : start, seconds into the phase (>= 0) or before the phase's end (< 0).
     every_s : repeat this often within the phase (0: once).
-    kind : 'speech' or 'sound'.
+    kind : 'speech', 'sound' or 'instrument' (one stroke of a real instrument, played for
+        every stroke the composer gives the session instrument ``instrument``).
+    instrument : for kind 'instrument', the key of ``[instruments]`` it plays for.
     loudness_lu : its loudness relative to the session's bowls (LU), measured on both.
     pan : -1 (left) .. 1 (right).
     strokes : while it plays, 'pause' (no stroke starts), 'duck' (softer) or 'play'.
@@ -63,6 +67,7 @@ class RecordingSpec:
     at_s: float = 0.0
     every_s: float = 0.0
     kind: str = "speech"
+    instrument: str | None = None
     loudness_lu: float = 0.0
     pan: float = 0.0
     fade_in_s: float = 0.0
@@ -94,8 +99,8 @@ def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, li
     return None, tried
 
 
-def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None
-                    ) -> tuple[RecordingSpec, ...]:
+def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None,
+                    instruments=()) -> tuple[RecordingSpec, ...]:
     """The ``[[recordings]]`` of a preset, read with the preset's validator ``v``.
 
     Problems are recorded on ``v`` (file, line, key, what is allowed); bad entries are left out.
@@ -108,14 +113,14 @@ def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None
     for i, r in enumerate(raw):
         w = f"recordings[{i}]."
         try:
-            out.append(_read_one(v, r, w, phase_names, preset_path))
+            out.append(_read_one(v, r, w, phase_names, preset_path, list(instruments)))
         except PresetError as exc:
             v.problems.append(str(exc))
     return tuple(out)
 
 
-def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | None
-              ) -> RecordingSpec:
+def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | None,
+              instruments: list[str]) -> RecordingSpec:
     v.check_keys(r, _KEYS, w)
     name = v.string(r, "file", w)
     path, tried = resolve_sample(name, preset_path)
@@ -127,6 +132,12 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
         raise v.fail(w + "phase", f"'{phase}' is not a phase of this preset; allowed: "
                                   + ", ".join(phase_names))
     kind = v.string(r, "kind", w, default="speech", choices=KINDS)
+    key = v.string(r, "instrument", w, default="") or None
+    if kind == "instrument" and key not in instruments:
+        raise v.fail(w + "instrument", f"{key!r} is not a key of [instruments]; kind = "
+                                       f"\"instrument\" needs one of: {', '.join(instruments)}")
+    if kind != "instrument" and key is not None:
+        raise v.fail(w + "instrument", "only for kind = \"instrument\"")
     trim = r.get("trim", False)
     if not isinstance(trim, bool):
         raise v.fail(w + "trim", f"expected true or false, got {trim!r}")
@@ -134,7 +145,7 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
         file=name, path=path, phase=phase,
         at_s=v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0),
         every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
-        kind=kind,
+        kind=kind, instrument=key,
         loudness_lu=v.number(r, "loudness_lu", w, default=0.0 if kind == "speech" else -6.0,
                              lo=-40.0, hi=10.0),
         pan=v.number(r, "pan", w, default=0.0, lo=-1.0, hi=1.0),
@@ -164,6 +175,8 @@ def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
 _HALF_ZEROS = 16
 #: Output frames per resampling chunk, about (a multiple of ``up``).
 _CHUNK = 1 << 16
+#: Resampled chunks kept per recording.
+_CHUNKS_KEPT = 4
 #: Input frames of context either side of a chunk for soxr.
 _SOXR_CONTEXT = 2048
 
@@ -209,7 +222,7 @@ class Reader:
         self.frames = -(-self.in_frames * self.up // self.down)
         self._file = None
         self._pid = 0
-        self._chunk: tuple[int, np.ndarray] | None = None
+        self._chunks: dict[int, np.ndarray] = {}
         if self.up != self.down:
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
             self._soxr = _soxr()
@@ -265,8 +278,8 @@ class Reader:
         Always computed from the same input frames (the chunk's own and ``_pad`` either
         side, a multiple of ``down`` so that output frames land on the session's grid).
         """
-        if self._chunk is not None and self._chunk[0] == j:
-            return self._chunk[1]
+        if j in self._chunks:
+            return self._chunks[j]
         m, up, down = self._m, self.up, self.down
         a = j * m * down - self._pad
         x = self._read_in(a, (j + 1) * m * down + self._pad)
@@ -280,7 +293,9 @@ class Reader:
             # output n of this chunk <- upsampled index n*down + half, relative to a*up
             first = (j * m * down - a) * up // down + self._half // down
         out = self._stereo(np.asarray(y[first: first + m * up], dtype=np.float32))
-        self._chunk = (j, out)
+        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
+            self._chunks.pop(next(iter(self._chunks)))
+        self._chunks[j] = out
         return out
 
     def read(self, a: int, b: int) -> np.ndarray:
@@ -309,6 +324,7 @@ class Placed:
 
     gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
         measured loudness; None until then).
+    offset_db : added to it for this one placement (a sampled stroke's velocity).
     """
 
     spec: RecordingSpec
@@ -316,8 +332,10 @@ class Placed:
     frames: int
     reader: Reader
     gain_db: float | None = None
+    offset_db: float = 0.0
     unit_sums: np.ndarray | None = field(default=None, repr=False)
     unit_peaks: np.ndarray | None = field(default=None, repr=False)
+    unit_first: int = 0
 
     @property
     def stop(self) -> int:
@@ -358,6 +376,8 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
     """
     out = []
     for spec in specs:
+        if spec.kind == "instrument":
+            continue  # place_sampled, once the timeline has made room for speech
         reader = Reader(spec.path, rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
@@ -384,6 +404,32 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
                               reader=reader))
     return sorted(out, key=lambda p: p.start)
+
+
+def place_sampled(specs, timeline: Timeline, rate: int) -> list[Placed]:
+    """One placement of each sampled instrument per stroke the composer gave its instrument.
+
+    Velocity v plays it v ** 1.5 as loud (as the engine's strokes); it rings until the
+    session's end at most.
+    """
+    total = int(round(timeline.duration_s * rate))
+    out = []
+    for spec in specs:
+        if spec.kind != "instrument":
+            continue
+        reader = Reader(spec.path, rate)
+        for ev in timeline.events:
+            if ev.instrument == spec.instrument and ev.articulation == "strike":
+                start = int(round(ev.time_s * rate))
+                out.append(Placed(spec=spec, start=start,
+                                  frames=min(reader.frames, total - start), reader=reader,
+                                  offset_db=30.0 * math.log10(max(ev.velocity, 1e-6))))
+    return sorted(out, key=lambda p: p.start)
+
+
+def sampled_keys(placed) -> set[str]:
+    """Session instruments whose strokes are played by a recording (not synthesised)."""
+    return {p.spec.instrument for p in placed if p.spec.kind == "instrument"}
 
 
 def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
@@ -439,7 +485,8 @@ def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
         if live:
             chunk = chunk.copy()
             for p in live:
-                chunk += p.contribution(a, b) * np.float32(10.0 ** (p.gain_db / 20.0))
+                chunk += p.contribution(a, b) * np.float32(
+                    10.0 ** ((p.gain_db + p.offset_db) / 20.0))
         yield chunk
         c += 1
 
@@ -451,6 +498,7 @@ def identity(placed: list[Placed]) -> list:
         st = p.reader.path.stat()
         out.append([str(p.reader.path), st.st_size, st.st_mtime_ns, p.start, p.frames,
                     p.spec.loudness_lu, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
+                    p.offset_db,
                     "soxr" if _soxr() else "scipy"])
     return out
 
