@@ -142,7 +142,7 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
     if sample_rate is not None:
         kwargs["sample_rate"] = sample_rate
     source = SessionAudio.from_preset(preset, **kwargs)
-    if source.recordings:
+    if getattr(source, "recordings", ()):
         from ..render.recordings import calibrate
 
         calibrate(source)  # the recordings' levels, as a render sets them

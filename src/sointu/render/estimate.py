@@ -359,7 +359,7 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     change = np.zeros((2, n_seg))
     for first, last, own_lo, own_hi in runs:
         lo, hi = max(0, first - 2), min(n_chunks, last + 3)
-        source = mix_chunks(audio.synth.chunks(lo), lo, B, audio.recordings)
+        source = mix_chunks(audio.synth.chunks(lo), lo, B, getattr(audio, "recordings", ()))
         plain = [next(source) * gain for _ in range(hi - lo)]
         if lo == 0:  # the limiter looks one chunk back: silence before the start
             plain.insert(0, np.zeros_like(plain[0]))
