@@ -262,3 +262,34 @@ def test_default_output_is_found_by_name(tmp_path):
     assert (tmp_path / "presets" / "instruments" / "my-bowl.toml").is_file()
     sointu("strike", "my-bowl", "-o", "check.wav", "--seconds", "2", cwd=tmp_path)
     assert sf.info(str(tmp_path / "check.wav")).frames == 96000
+
+
+def test_analysed_instrument_plays_in_a_session(tmp_path):
+    """The new preset works where a shipped one does: a session strikes and rubs it."""
+    from sointu.session.audio import SessionAudio
+    from sointu.session.presets import load_session_preset
+
+    path = tmp_path / "b.wav"
+    sf.write(path, _render("heart", 48000, 8.0).T, 48000)
+    sointu("analyse", path, "--name", "mine", "-o", tmp_path / "mine.toml")
+    (tmp_path / "s.toml").write_text("""
+title = { en = "Mine" }
+[defaults]
+duration_s = 120
+[instruments.mine]
+instrument = "mine.toml"
+[[phases]]
+name = "all"
+share = 1.0
+instruments = { mine = 1 }
+interval_s = [10, 14]
+  [phases.rub]
+  instruments = { mine = 1 }
+  interval_s = [40, 60]
+  duration_s = [8, 10]
+""", encoding="utf-8")
+    audio = SessionAudio.from_preset(load_session_preset(tmp_path / "s.toml"))
+    kinds = {e.articulation for e in audio.timeline.events}
+    assert kinds == {"strike", "rub"}
+    x = np.concatenate(list(audio.blocks(1 << 16, 0)))
+    assert np.sqrt(np.mean(x.astype(np.float64) ** 2)) > 1e-3
