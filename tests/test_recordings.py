@@ -461,3 +461,18 @@ instrument = "heart"
     assert abs(20 * math.log10(a / b) - want) < 0.3
     est = estimate_gain_db(audio, -18.0)
     assert abs(est - _measured(audio, -18.0).gain_db) < 0.3
+
+
+def test_levels_are_cached_so_playback_starts_at_once(tmp_path, monkeypatch):
+    """The second time a session is opened its recordings' levels come from the cache (no
+    pass over the recordings), equal to the measured ones; the estimate still gets the
+    energies when it needs them."""
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    first = SessionAudio.from_preset(PRESET, duration_s=240.0)
+    calibrate(first)
+    assert all(p.unit_sums is not None for p in first.recordings)
+    again = SessionAudio.from_preset(PRESET, duration_s=240.0)
+    calibrate(again)
+    assert [p.gain_db for p in again.recordings] == [p.gain_db for p in first.recordings]
+    assert all(p.unit_sums is None for p in again.recordings)
+    np.testing.assert_array_equal(recording_sums(again), recording_sums(first))

@@ -15,7 +15,9 @@ spoken part still meets its loudness target on the first pass.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -122,6 +124,12 @@ def calibrate(audio) -> None:
     from ..errors import UsageError
     from .estimate import _modal_sums
 
+    key = _levels_key(audio)
+    cached = _cached_levels(key)
+    if cached is not None and len(cached) == len(audio.recordings):
+        for p, g in zip(audio.recordings, cached, strict=True):
+            p.gain_db = g
+        return  # measured before: live play and re-renders start at once
     rate = audio.sample_rate
     n_seg = audio.total_frames // (rate // 10)
     _set_unit(placed, rate, n_seg)
@@ -144,13 +152,68 @@ def calibrate(audio) -> None:
                 strokes[key] = _stroke_loudness(audio, key, p.reader.frames / rate)
             ref = strokes[key] if strokes[key] is not None else level
         p.gain_db = ref + p.spec.loudness_lu - own[id(p)]
+    _cache_levels(key, [p.gain_db for p in audio.recordings])
 
 
 def _placed_ready(audio) -> list:
     placed = getattr(audio, "recordings", ())
     if placed and any(p.gain_db is None for p in placed):
         calibrate(audio)
+    missing = [p for p in placed if p.unit_sums is None]  # levels came from the cache
+    if missing:
+        _set_unit(missing, audio.sample_rate, audio.total_frames // (audio.sample_rate // 10))
     return placed
+
+
+# -- the levels, cached beside the gains (they depend on what the audio depends on, not on the
+# loudness target) ---------------------------------------------------------------------------
+
+def _levels_file():
+    from . import gain_cache
+
+    f = gain_cache.cache_file()
+    return None if f is None else f.with_name("recording_levels.json")
+
+
+def _levels_key(audio) -> str | None:
+    from . import gain_cache
+
+    return gain_cache.key(audio, 0.0, 0.0)
+
+
+def _cached_levels(key: str | None) -> list[float] | None:
+    path = _levels_file()
+    if key is None or path is None:
+        return None
+    try:
+        v = json.loads(path.read_text("utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(v, list) and all(isinstance(x, float) for x in v):
+        return v
+    return None
+
+
+def _cache_levels(key: str | None, levels: list[float]) -> None:
+    path = _levels_file()
+    if key is None or path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            data = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            data = {}
+        data.pop(key, None)
+        data[key] = [float(x) for x in levels]
+        while len(data) > 200:
+            data.pop(next(iter(data)))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def recording_peaks(audio) -> np.ndarray:
