@@ -293,3 +293,12 @@ interval_s = [10, 14]
     assert kinds == {"strike", "rub"}
     x = np.concatenate(list(audio.blocks(1 << 16, 0)))
     assert np.sqrt(np.mean(x.astype(np.float64) ** 2)) > 1e-3
+
+
+def test_family_choices_are_the_engines():
+    from sointu.cli import _register, group
+    from sointu.engine.instrument import FAMILIES
+
+    _register()
+    option = next(p for p in group.commands["analyse"].params if p.name == "family")
+    assert list(option.type.choices) == list(FAMILIES)
