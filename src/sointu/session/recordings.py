@@ -365,6 +365,17 @@ class Placed:
         return out
 
 
+def _reader(spec: RecordingSpec, rate: int) -> Reader:
+    """A Reader for a placed recording; a bad file names the preset key too."""
+    from ..errors import UsageError
+
+    try:
+        return Reader(spec.path, rate)
+    except UsageError as exc:
+        key = spec.where if spec.where.startswith("--") else f"{spec.where}.file"
+        raise UsageError(f"{key}: {exc}") from None
+
+
 def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
     """Where each recording plays (every repetition separately), in time order.
 
@@ -378,7 +389,7 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
     for spec in specs:
         if spec.kind == "instrument":
             continue  # place_sampled, once the timeline has made room for speech
-        reader = Reader(spec.path, rate)
+        reader = _reader(spec, rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
         first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
@@ -417,7 +428,7 @@ def place_sampled(specs, timeline: Timeline, rate: int) -> list[Placed]:
     for spec in specs:
         if spec.kind != "instrument":
             continue
-        reader = Reader(spec.path, rate)
+        reader = _reader(spec, rate)
         for ev in timeline.events:
             if ev.instrument == spec.instrument and ev.articulation == "strike":
                 start = int(round(ev.time_s * rate))
