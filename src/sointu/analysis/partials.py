@@ -251,6 +251,8 @@ def measure_partial(spectra: np.ndarray, n: int, rate: int, f_peak: float,
     for j in idx[1:]:
         if (level[j] >= level[first] * 10 ** (DOUBLET_DB / 20)
                 and 0.05 <= abs(dfreq[j] - dfreq[first]) <= 1.6 * half_hz
+                # a beat is only told from a slow drift when one whole period was seen
+                and abs(dfreq[j] - dfreq[first]) * (stop - edge) / zrate >= 1.0
                 and 0.2 < t60[j] / t60[first] < 5.0):
             halves.append(j)
             break
