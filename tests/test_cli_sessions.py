@@ -175,3 +175,17 @@ def test_console_script_error_has_no_traceback(tmp_path):
     r = subprocess.run([str(exe), "score", f], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "defaults.seed" in r.stderr
+
+
+@pytest.mark.parametrize("text, seconds", [("1h30", 5400.0), ("2h15", 8100.0),
+                                           ("45m30", 2730.0)])
+def test_duration_hours_then_bare_number_is_minutes(capsys, text, seconds):
+    code, out, err = run(capsys, "score", "workplace-25", "--duration", text, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["duration_s"] == seconds
+
+
+def test_ambiguous_duration_is_one_line_naming_the_allowed_forms(capsys):
+    code, out, err = run(capsys, "score", "workplace-25", "--duration", "1h75")
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "ambiguous" in err and "1h30m" in err

@@ -96,6 +96,17 @@ def test_start_at_plays_the_same_span_with_a_short_fade_in(capture):
     assert np.array_equal(played[m:], ref[m:])
 
 
+def test_start_at_and_duration_read_1h30_as_one_hour_thirty_minutes(capture):
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="70")
+    r = run_sointu(["play", "fake", "--device", "sointu_capture", "--duration", "1h30",
+                    "--start-at", "1h29"], env)
+    assert r.returncode == 0, r.stderr
+    assert "1:30:00 from 1:29:00" in r.stderr.splitlines()[0]
+    assert r.stderr.splitlines()[-1] == "sointu: finished: 1:30:00 played, 0 underruns"
+    cap = read_capture(capture)
+    assert 60 * SR <= len(cap) < 61 * SR
+
+
 def test_phase_option_starts_at_the_phase(capture):
     env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
     r = run_sointu(["play", "fake", "--device", "sointu_capture", "--duration", "30s",
