@@ -349,3 +349,30 @@ def test_first_play_starts_at_a_provisional_level_and_says_so(capture):
     rms = np.sqrt(np.mean(played.astype(np.float64) ** 2))
     rms_ref = np.sqrt(np.mean(ref.astype(np.float64) ** 2))
     assert -12.0 < 20 * np.log10(rms / rms_ref) < -0.1
+
+
+@needs_real
+def test_raised_volume_never_passes_the_render_ceiling(capture):
+    """+6 dB used to put hundreds of samples at full scale (issue 17): a peak guard holds
+    every sample at the render's -2 dBFS peak limit (true peak under -1 dBTP) and leaves the
+    rest of the session at exactly +6 dB."""
+    from sointu.render.loudness import measure
+
+    _, ref = _render(capture.parent)  # caches the gain: playback starts at the render level
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
+    r = run_sointu(["play", REAL, "--device", "sointu_capture", "--duration", "30s",
+                    "--seed", "1", "--volume", "+6dB"], env, fake=False)
+    assert r.returncode == 0, r.stderr
+    assert "peaks that would pass the render's -1 dBTP ceiling are held down" in r.stderr
+    g6 = np.float32(10 ** (6 / 20))
+    assert np.abs(ref * g6).max() > 1.0  # the session would clip at +6 dB
+    cap = read_capture(capture)
+    assert len(cap) >= len(ref)
+    ceiling = 10 ** (-1 / 20)
+    assert int((np.abs(cap) > ceiling).sum()) == 0
+    assert np.abs(cap).max() <= 10 ** (-2 / 20) * 1.0001
+    assert measure([cap], SR).true_peak_dbtp <= -1.0
+    off = align(cap, ref * g6)
+    played = cap[off:off + len(ref)]
+    same = np.all(np.abs(played - ref * g6) <= 1e-6, axis=1)
+    assert same.mean() > 0.9, f"only {same.mean():.1%} of the frames untouched"

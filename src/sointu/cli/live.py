@@ -172,6 +172,9 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
         options["queue_s"] = max(4.0, prefill_s + 1.0)
     if stop_at_s is not None:
         options["stop_at_frame"] = int(round(stop_at_s * sr))
+    if volume_db > 0:
+        log(f"volume {volume_db:+g} dB: peaks that would pass the render's -1 dBTP ceiling "
+            "are held down")
     preset_obj = getattr(source, "preset", None)
     level = None
     if preset_obj is not None:

@@ -292,9 +292,10 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
                     phase = timeline.phases[_phase_index(timeline, position, sr)].name
                     line = status_line(phase=phase, position_s=position / sr, total_s=total_s,
                                        peak=playback.take_peak(), volume_db=playback.volume_db,
-                                       paused=playback.paused, underruns=playback.underruns)
-                    if note and now < note_until:
-                        line = f"{line}  {note}"
+                                       paused=playback.paused, underruns=playback.underruns,
+                                       limited_db=playback.take_limiting(),
+                                       note=note if now < note_until else "",
+                                       width=term.width())
                     term.show(line)
             except KeyboardInterrupt:
                 interrupts += 1
