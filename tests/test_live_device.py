@@ -376,3 +376,21 @@ def test_raised_volume_never_passes_the_render_ceiling(capture):
     played = cap[off:off + len(ref)]
     same = np.all(np.abs(played - ref * g6) <= 1e-6, axis=1)
     assert same.mean() > 0.9, f"only {same.mean():.1%} of the frames untouched"
+
+
+@needs_real
+def test_phase_option_logs_that_phase_first(capture):
+    """classic-60 at 30 s starts relaxation at 3.75000075 s, between two frames: the log
+    used to name the introduction first (issue 17)."""
+    from sointu.session.audio import SessionAudio
+
+    phases = SessionAudio.from_preset("classic-60", duration_s=30.0, seed=1).timeline.phases
+    assert phases[1].start_s * SR != round(phases[1].start_s * SR)
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
+    r = run_sointu(["play", "classic-60", "--device", "sointu_capture", "--duration", "30s",
+                    "--seed", "1", "--phase", phases[1].name], env, fake=False)
+    assert r.returncode == 0, r.stderr
+    logged = [ln for ln in r.stderr.splitlines() if ln.startswith("sointu: ")
+              and ln.split(" ")[1][:1].isdigit()]
+    assert logged[0] == f"sointu: 0:04 {phases[1].name}"
+    assert [ln.split(" ")[2] for ln in logged] == [p.name for p in phases[1:]]
