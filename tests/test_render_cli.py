@@ -332,8 +332,12 @@ def test_sigint_mid_render_cleans_up(tmp_path):
     (["-o", "{tmp}/x.flac", "--duration", "13h"], "13h"),
     (["-o", "{tmp}/x.flac", "--duration", "abc"], "abc"),
     (["-o", "{tmp}/x.flac", "--seed", "-1"], "-1"),
+    (["-o", "{tmp}/x.mp3", "--date", "24.12.2026"], "did you mean 2026-12-24"),
+    (["-o", "{tmp}/x.mp3", "--date", "tomorrow"], "YYYY-MM-DD"),
+    (["-o", "{tmp}/x.flac", "--date", "2026-02-30"], "not a calendar date"),
 ], ids=["missing-folder", "unknown-suffix", "flac-32f", "mp3-depth", "duration-0",
-        "duration-13h", "duration-abc", "seed-negative"])
+        "duration-13h", "duration-abc", "seed-negative", "date-day-first", "date-word",
+        "date-feb-30"])
 def test_bad_input_one_line_no_traceback(tmp_path, cache, args, fragment):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--duration" not in args:

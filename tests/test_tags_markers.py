@@ -23,7 +23,7 @@ from sointu.render.markers import (
     validate_phases,
     vorbis_chapter_comments,
 )
-from sointu.render.tags import Tags, validate_tag_text, validate_tags
+from sointu.render.tags import Tags, check_date, validate_tag_text, validate_tags
 from sointu.render.writer import write_blocks
 from sointu.session.timeline import Phase
 
@@ -125,6 +125,33 @@ def test_validate_tag_text_rejects_control_characters(bad):
         validate_tag_text("artist", bad)
     msg = str(info.value)
     assert "\n" not in msg and "tag artist" in msg
+
+
+@pytest.mark.parametrize("text", ["2026", "2026-12", "2026-12-24", "2024-02-29", " 2026-01-01 "])
+def test_iso_dates_are_accepted(text):
+    assert check_date(text) == text.strip()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("24.12.2026", "did you mean 2026-12-24"), ("1.2.2026", "did you mean 2026-02-01"),
+    ("tomorrow", "not allowed"), ("", "not allowed"), ("2026-13", "not a calendar date"),
+    ("2025-02-29", "not a calendar date"), ("2026-00-10", "not a calendar date"),
+    ("26-12-24", "not allowed"), ("2026/12/24", "not allowed"), ("20261224", "not allowed"),
+    ("31.2.2026", "not allowed"),
+])
+def test_other_dates_are_one_line_naming_the_iso_forms(text, fragment):
+    with pytest.raises(UsageError) as info:
+        check_date(text)
+    msg = str(info.value)
+    assert fragment in msg and "YYYY-MM-DD" in msg and "\n" not in msg
+    with pytest.raises(UsageError):
+        validate_tags(Tags(date=text or "x"))
+
+
+def test_mp3_date_reads_back_whole(tmp_path):
+    path = tmp_path / "a.mp3"
+    write(path, signal(0.5), tags=Tags(title="t", date="2026-12-24"), phases=[])
+    assert str(ID3(path)["TDRC"]) == "2026-12-24"
 
 
 def test_validate_tags_extra_keys():

@@ -40,6 +40,14 @@ def output_options(f):
     return f
 
 
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    from ..render.tags import check_date
+
+    return check_date(value)
+
+
 def tag_options(f):
     """--title, --artist, --album, --comment, --genre, --date."""
     for name, text in reversed([("title", "Title (default: the preset's)."),
@@ -47,6 +55,8 @@ def tag_options(f):
                                 ("album", "Album."),
                                 ("comment", "Comment (default: preset, seed, length)."),
                                 ("genre", "Genre."),
-                                ("date", "Date, e.g. 2026-11-25 (default: today).")]):
-        f = click.option(f"--{name}", default=None, help=text)(f)
+                                ("date", "Date: YYYY, YYYY-MM or YYYY-MM-DD, e.g. 2026-11-25 "
+                                 "(default: today).")]):
+        f = click.option(f"--{name}", default=None, help=text,
+                         callback=_date if name == "date" else None)(f)
     return f
