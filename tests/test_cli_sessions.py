@@ -189,3 +189,91 @@ def test_ambiguous_duration_is_one_line_naming_the_allowed_forms(capsys):
     code, out, err = run(capsys, "score", "workplace-25", "--duration", "1h75")
     assert code == 2 and out == ""
     assert len(err.splitlines()) == 1 and "ambiguous" in err and "1h30m" in err
+
+
+# -- broken files among the presets, and how preset text is read (issue 17) ------------------
+
+UNIVERSAL = (Path(__file__).parents[1] / "presets" / "instruments" / "universal.toml"
+             ).read_text(encoding="utf-8")
+
+
+def test_one_broken_file_in_presets_does_not_hide_the_good_ones(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "bad.toml").write_text("name = = 1\n")
+    (tmp_path / "presets" / "my-hour.toml").write_text(CLASSIC)
+    (tmp_path / "presets" / "my-bowl.toml").write_text(UNIVERSAL.replace('"universal"',
+                                                                         '"my-bowl"'))
+    for command, good in (("instruments", {"universal", "tam-tam", "my-bowl"}),
+                          ("presets", {"classic-60", "gift-30", "my-hour"})):
+        code, out, err = run(capsys, command)
+        assert code == 0, err
+        assert good <= {line.split()[0] for line in out.splitlines()}
+        assert "bad" not in out
+        [line] = err.splitlines()
+        assert "bad.toml" in line and "line 1, column" in line
+
+
+def test_nothing_good_in_a_listing_exits_2(capsys, tmp_path, monkeypatch):
+    from sointu.presets import shipped_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sointu.presets.shipped_dir", lambda: tmp_path / "none")
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "bad.toml").write_text("x = 0,5\n")
+    code, out, err = run(capsys, "presets")
+    assert code == 2 and out == "" and "bad.toml" in err and len(err.splitlines()) == 1
+    assert shipped_dir().is_dir()
+
+
+def test_a_byte_order_mark_is_accepted(capsys, tmp_path):
+    f = tmp_path / "bom.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + CLASSIC.encode("utf-8"))
+    code, out, err = run(capsys, "show", str(f))
+    assert code == 0, err
+    g = tmp_path / "bom-bowl.toml"
+    g.write_bytes(b"\xef\xbb\xbf" + UNIVERSAL.encode("utf-8"))
+    from sointu.engine.library import load_instrument
+
+    assert load_instrument(str(g)).fundamental_hz == 221.0
+
+
+def _latin1(text: str) -> tuple[bytes, int, int]:
+    """``text`` in Latin-1, with the line and column of its first non-ASCII character."""
+    i = next(i for i, ch in enumerate(text) if ord(ch) > 127)
+    line = text.count("\n", 0, i) + 1
+    column = i - (text.rfind("\n", 0, i) + 1) + 1
+    return text.encode("latin-1", "replace"), line, column
+
+
+@pytest.mark.parametrize("which", ["session", "instrument"])
+def test_latin1_file_names_line_column_and_the_fix(capsys, tmp_path, which):
+    text = (CLASSIC.replace("width = 0.8", "width = 0.8  # leveä", 1) if which == "session"
+            else UNIVERSAL.replace("Universal bowl", "Yleismalja, lämmin"))
+    data, line, column = _latin1(text)
+    f = tmp_path / "latin.toml"
+    f.write_bytes(data)
+    args = ("show", str(f)) if which == "session" else ("strike", str(f), "-o",
+                                                         str(tmp_path / "x.wav"))
+    code, out, err = run(capsys, *args)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"line {line}, column {column}" in err and "save the file as UTF-8" in err
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("which", ["session", "instrument"])
+def test_decimal_comma_names_line_column_and_the_fix(capsys, tmp_path, which):
+    base, old, new = ((CLASSIC, "width = 0.8", "width = 0,8") if which == "session"
+                      else (UNIVERSAL, "level_db = -12.0", "level_db = -12,5"))
+    text = base.replace(old, new, 1)
+    line = text[:text.index(new)].count("\n") + 1
+    column = new.index(",") + 1
+    f = tmp_path / "comma.toml"
+    f.write_text(text, encoding="utf-8")
+    args = ("show", str(f)) if which == "session" else ("strike", str(f), "-o",
+                                                         str(tmp_path / "x.wav"))
+    code, out, err = run(capsys, *args)
+    assert code == 2 and len(err.splitlines()) == 1
+    fixed = new.split("= ")[1]
+    assert f"line {line}, column {column}" in err
+    assert f"write {fixed.replace(',', '.')}, not {fixed}" in err

@@ -10,24 +10,36 @@ from ..engine.audition import audition
 from ..engine.fades import fade_out
 from ..engine.library import list_instruments, load_instrument
 from ..engine.piece import check_sample_rate
-from ..errors import UsageError
+from ..errors import PresetError, UsageError
 from . import group
+from .options import report_broken
 
 
 @group.command("instruments")
 @click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
               help="Also list instrument presets in this folder.")
-def instruments_cmd(folder: Path | None) -> None:
+def instruments_cmd(folder: Path | None) -> int:
     """List the instrument library: name, family, fundamental, description.
+
+    Shipped instruments and those in ./presets (or --dir FOLDER). A broken file is not
+    listed: one line on stderr names it and its first problem (exit 2 only if nothing good
+    was found).
 
     \b
     Example:
       sointu instruments
     """
+    good, broken = 0, []
     for name, path in list_instruments(folder).items():
-        inst = load_instrument(str(path))
+        try:
+            inst = load_instrument(str(path))
+        except PresetError as exc:
+            broken.append(str(exc))
+            continue
         click.echo(f"{name:<20} {inst.family:<8} {inst.fundamental_hz:8.2f} Hz  "
                    f"{inst.description}")
+        good += 1
+    return report_broken(broken, good)
 
 
 @group.command("strike")

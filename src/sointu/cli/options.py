@@ -6,7 +6,7 @@ import click
 
 from ..session.durations import parse_duration
 
-__all__ = ["duration_option", "seed_option", "output_options", "tag_options"]
+__all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken"]
 
 
 def _seed(ctx, param, value):
@@ -60,3 +60,14 @@ def tag_options(f):
         f = click.option(f"--{name}", default=None, help=text,
                          callback=_date if name == "date" else None)(f)
     return f
+
+
+def report_broken(problems: list[str], good: int) -> int:
+    """Name each broken preset file on stderr (one line each) after a listing.
+
+    Returns the exit code: 0 when ``good`` presets were listed, 2 when none were and some
+    file was broken.
+    """
+    for problem in problems:
+        click.echo(f"sointu: not listed: {' '.join(problem.split())}", err=True)
+    return 2 if problems and not good else 0

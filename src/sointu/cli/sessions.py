@@ -19,7 +19,7 @@ from ..session.presets import (
     load_session_preset,
 )
 from . import group
-from .options import duration_option, seed_option
+from .options import duration_option, report_broken, seed_option
 
 __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 
@@ -33,25 +33,29 @@ _DIR = click.option("--dir", "folder", type=click.Path(path_type=Path), default=
 
 @group.command("presets")
 @_DIR
-def presets_cmd(folder: Path | None) -> None:
+def presets_cmd(folder: Path | None) -> int:
     """List session presets: name, default length, title and description.
 
-    Shipped presets and those in ./presets (or --dir FOLDER); a broken file is listed with
-    its first problem.
+    Shipped presets and those in ./presets (or --dir FOLDER). A broken file is not listed:
+    one line on stderr names it and its first problem (exit 2 only if nothing good was
+    found).
 
     \b
     Example:
       sointu presets
       sointu presets --dir ~/my-sessions
     """
+    good, broken = 0, []
     for name, path in list_session_presets(folder).items():
         try:
             p = load_session_preset(str(path))
         except PresetError as exc:
-            click.echo(f"{name:<16} {'?':>8}  (invalid) {exc}")
+            broken.append(str(exc))
             continue
         click.echo(f"{name:<16} {format_duration(p.defaults.duration_s):>8}  "
                    f"{p.display_title}: {p.description}")
+        good += 1
+    return report_broken(broken, good)
 
 
 @group.command("show")
