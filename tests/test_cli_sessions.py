@@ -277,3 +277,43 @@ def test_decimal_comma_names_line_column_and_the_fix(capsys, tmp_path, which):
     fixed = new.split("= ")[1]
     assert f"line {line}, column {column}" in err
     assert f"write {fixed.replace(',', '.')}, not {fixed}" in err
+
+
+def _help_examples(capsys) -> list[list[str]]:
+    """Every ``sointu ...`` example line in the --help of sointu and of each command."""
+    import shlex
+
+    from sointu.cli import _register, group
+
+    _register()
+    examples = []
+    for command in [None, *sorted(group.commands)]:
+        code, out, _ = run(capsys, *([command] if command else []), "--help")
+        assert code == 0
+        for line in out.splitlines():
+            if line.strip().startswith("sointu "):
+                examples.append(shlex.split(line.split(">")[0]))
+    return examples
+
+
+def test_every_help_example_names_a_preset_or_instrument_that_exists(capsys):
+    from sointu.engine.library import list_instruments
+    from sointu.session.presets import load_session_preset
+
+    sessions, instruments = set(list_session_presets()), set(list_instruments())
+    examples = _help_examples(capsys)
+    commands = {e[1] for e in examples}
+    assert {"render", "play", "gift", "show", "score", "strike"} <= commands
+    for words in examples:
+        command = words[1]
+        if command not in ("render", "play", "gift", "show", "score", "strike"):
+            continue
+        name = words[2]
+        if name.endswith(".toml"):
+            continue
+        known = instruments if command == "strike" else sessions
+        assert name in known, f"'{' '.join(words)}' names '{name}', not a preset"
+        if "--phase" in words:
+            phase = words[words.index("--phase") + 1]
+            p = load_session_preset(name)
+            assert phase in [ph.name for ph in p.phases], f"{name} has no phase {phase}"

@@ -106,9 +106,9 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
 
     \b
     Examples:
-      sointu play deep-rest
-      sointu play deep-rest --duration 45m --volume -6dB
-      sointu play deep-rest --phase relaxation --device pulse
+      sointu play classic-60
+      sointu play gentle-sleep --duration 45m --volume -6dB
+      sointu play classic-60 --phase relaxation --device pulse
     """
     from ..engine.piece import check_sample_rate
     from ..live.devices import (
