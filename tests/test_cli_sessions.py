@@ -317,3 +317,36 @@ def test_every_help_example_names_a_preset_or_instrument_that_exists(capsys):
             phase = words[words.index("--phase") + 1]
             p = load_session_preset(name)
             assert phase in [ph.name for ph in p.phases], f"{name} has no phase {phase}"
+
+
+PRESET_COMMANDS = {"presets": "session", "show": "session", "score": "session",
+                   "render": "session", "play": "session", "gift": "session",
+                   "instruments": "instrument", "strike": "instrument"}
+
+
+@pytest.mark.parametrize("command", sorted(PRESET_COMMANDS))
+def test_every_command_taking_a_preset_has_the_same_dir_option(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert f"--dir FOLDER Also look for {PRESET_COMMANDS[command]} presets in this folder" \
+        in " ".join(out.split())
+
+
+@pytest.mark.parametrize("args", [["presets"], ["instruments"], ["show", "classic-60"],
+                                  ["render", "classic-60"], ["play", "classic-60"],
+                                  ["gift", "gift-30", "--for", "Maija"],
+                                  ["strike", "universal", "-o", "x.wav"]])
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_dir_that_is_not_a_folder_is_one_line_exit_2(capsys, tmp_path, monkeypatch, args,
+                                                     what):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "nonexistent"
+    if what == "file":
+        folder.write_text("x")
+    code, out, err = run(capsys, *args, "--dir", str(folder))
+    assert code == 2 and out == ""
+    [line] = err.splitlines()
+    assert str(folder) in line
+    assert ("does not exist" if what == "missing" else "is not a folder") in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["nonexistent"] if what == "file"
+                                                          else [])

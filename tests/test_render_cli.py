@@ -353,3 +353,20 @@ def test_unknown_preset_one_line(tmp_path, cache):
     line = one_line_error(r)
     assert "no-such-preset" in line and "classic-60" in line, line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_finds_a_preset_by_name_in_dir(tmp_path, cache):
+    """--dir works the same on render as on presets/show/score (issue 17)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shipped = Path(__file__).parents[1] / "presets" / "sessions" / "workplace-25.toml"
+    (mine / "my-short.toml").write_bytes(shipped.read_bytes())
+    listed = sointu("presets", "--dir", mine, cache=cache)
+    assert "my-short" in listed.stdout
+    out = tmp_path / "x.wav"
+    sointu("render", "my-short", "--dir", mine, "--duration", "10s", "-o", out, cache=cache)
+    with sf.SoundFile(out) as f:
+        assert f.frames >= 10 * f.samplerate and "my-short" in f.comment
+    r = sointu("render", "my-short", "--duration", "10s", "-o", tmp_path / "y.wav",
+               cache=cache, check=False)
+    assert "unknown session 'my-short'" in one_line_error(r)

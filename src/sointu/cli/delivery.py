@@ -16,7 +16,7 @@ import click
 
 from ..errors import OutputError, UsageError
 from . import group
-from .options import duration_option, output_options, seed_option
+from .options import duration_option, output_options, preset_dir_option, seed_option
 from .render import render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
@@ -136,10 +136,12 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @duration_option
 @seed_option
 @output_options
+@preset_dir_option("session")
 def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: str | None,
              lang: str, title: str | None, clients: Path | None, jobs: int | None,
              output: Path | None, duration_s: float | None, seed: int | None, force: bool,
-             loudness: float | None, bit_depth: str | None, quality: float | None) -> None:
+             loudness: float | None, bit_depth: str | None, quality: float | None,
+             folder: Path | None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -171,7 +173,7 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
-    loaded = load_session_preset(preset)
+    loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
                     bit_depth=bit_depth, quality=quality, force=force)
     if clients is None:

@@ -12,12 +12,11 @@ from ..engine.library import list_instruments, load_instrument
 from ..engine.piece import check_sample_rate
 from ..errors import PresetError, UsageError
 from . import group
-from .options import report_broken
+from .options import preset_dir_option, report_broken
 
 
 @group.command("instruments")
-@click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
-              help="Also list instrument presets in this folder.")
+@preset_dir_option("instrument")
 def instruments_cmd(folder: Path | None) -> int:
     """List the instrument library: name, family, fundamental, description.
 
@@ -59,9 +58,10 @@ def instruments_cmd(folder: Path | None) -> int:
               help="Seed of the small per-stroke variation.")
 @click.option("--sample-rate", type=int, default=48000, show_default=True, help="Hz.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@preset_dir_option("instrument")
 def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
                position_deg: float | None, rub_s: float | None, seconds: float | None,
-               seed: int, sample_rate: int, force: bool) -> None:
+               seed: int, sample_rate: int, force: bool, folder: Path | None) -> None:
     """Render one stroke (or a rub) of INSTRUMENT ringing out, to a WAV or FLAC file.
 
     INSTRUMENT is a name from `sointu instruments` or a path to your own TOML file.
@@ -81,7 +81,7 @@ def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
     if output.suffix.lower() not in (".wav", ".flac"):
         raise UsageError(f"{output}: unsupported suffix '{output.suffix}'; allowed: .wav, .flac")
     check_sample_rate(sample_rate)
-    inst = load_instrument(instrument)
+    inst = load_instrument(instrument, folder)
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
                              position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
     fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import click
 
 from ..errors import UsageError
 from . import group
+from .options import preset_dir_option
 
 __all__ = ["devices_cmd", "play_cmd", "parse_volume", "parse_start"]
 
@@ -96,9 +98,10 @@ def devices_cmd() -> None:
               help="Output latency; high is safest against dropouts.")
 @click.option("--sample-rate", "sample_rate", type=int, default=None,
               help="Hz (default: the preset's, usually 48000).")
+@preset_dir_option("session")
 def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | None,
              start_at: str | None, phase: str | None, volume: str, latency: str,
-             sample_rate: int | None) -> int:
+             sample_rate: int | None, folder: Path | None) -> int:
     """Play the session PRESET live through the speakers.
 
     On a terminal: space pauses and resumes, n jumps to the next phase, + and - change the
@@ -137,11 +140,12 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
 
     from ..session.audio import SessionAudio
     from .level import LiveLevel
+    from .render import named_preset
 
     kwargs = {"duration_s": duration_s, "seed": seed}
     if sample_rate is not None:
         kwargs["sample_rate"] = sample_rate
-    source = SessionAudio.from_preset(preset, **kwargs)
+    source = SessionAudio.from_preset(named_preset(preset, folder), **kwargs)
     sr = int(source.sample_rate)
     check_output_settings(out, sr, sd)
 

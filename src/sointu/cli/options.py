@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..errors import UsageError
 from ..session.durations import parse_duration
 
-__all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken"]
+__all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken",
+           "preset_dir_option"]
 
 
 def _seed(ctx, param, value):
@@ -71,3 +75,23 @@ def report_broken(problems: list[str], good: int) -> int:
     for problem in problems:
         click.echo(f"sointu: not listed: {' '.join(problem.split())}", err=True)
     return 2 if problems and not good else 0
+
+
+def _preset_dir(ctx, param, value):
+    if value is None:
+        return None
+    if not value.is_dir():
+        what = "is not a folder" if value.exists() else "does not exist"
+        raise UsageError(f"--dir {value} {what}; allowed: an existing folder of .toml "
+                         f"presets")
+    return value
+
+
+def preset_dir_option(kind: str):
+    """``--dir FOLDER``: where else to look for presets of ``kind`` ("session" or
+    "instrument"), before ./presets; the same option on every command taking a preset name."""
+    return click.option(
+        "--dir", "folder", type=click.Path(path_type=Path), default=None,
+        callback=_preset_dir, metavar="FOLDER",
+        help=f"Also look for {kind} presets in this folder (or its {kind}s/ subfolder), "
+             f"before ./presets.")

@@ -10,10 +10,16 @@ import click
 from .. import __version__
 from ..session.durations import format_duration
 from . import group
-from .options import duration_option, output_options, seed_option, tag_options
+from .options import (
+    duration_option,
+    output_options,
+    preset_dir_option,
+    seed_option,
+    tag_options,
+)
 from .progress import Progress
 
-__all__ = ["default_output", "render_preset"]
+__all__ = ["default_output", "render_preset", "named_preset"]
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
@@ -32,6 +38,15 @@ def default_output(preset: str, seed: int, duration_s: float, folder: Path | Non
         path = folder / f"{stem}-{n}{suffix}"
         n += 1
     return path
+
+
+def named_preset(preset: str, folder: Path | None):
+    """What ``SessionAudio.from_preset`` takes: the name, or the preset loaded with --dir."""
+    if folder is None:
+        return preset
+    from ..session.presets import load_session_preset
+
+    return load_session_preset(preset, folder)
 
 
 def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
@@ -116,9 +131,11 @@ def summary(report, audio) -> str:
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
 @output_options
 @tag_options
+@preset_dir_option("session")
 def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
-               bit_depth: str | None, quality: float | None, **tag_values) -> None:
+               bit_depth: str | None, quality: float | None, folder: Path | None,
+               **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
@@ -134,8 +151,8 @@ def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed:
     """
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=seed,
-                                     sample_rate=sample_rate)
+    audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
+                                     seed=seed, sample_rate=sample_rate)
     if output is None:
         output = default_output(preset, audio.timeline.seed, audio.duration_s)
     tags = session_tags(audio, **tag_values)

@@ -19,7 +19,7 @@ from ..session.presets import (
     load_session_preset,
 )
 from . import group
-from .options import duration_option, report_broken, seed_option
+from .options import duration_option, preset_dir_option, report_broken, seed_option
 
 __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 
@@ -27,8 +27,7 @@ __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 EVENT_FIELDS = ("time_s", "instrument", "articulation", "velocity", "mallet", "position_deg",
                 "duration_s", "phase")
 
-_DIR = click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
-                    help="Also look for session presets in this folder.")
+_DIR = preset_dir_option("session")
 
 
 @group.command("presets")
