@@ -370,3 +370,38 @@ def test_render_finds_a_preset_by_name_in_dir(tmp_path, cache):
     r = sointu("render", "my-short", "--duration", "10s", "-o", tmp_path / "y.wav",
                cache=cache, check=False)
     assert "unknown session 'my-short'" in one_line_error(r)
+
+
+SHORT = ["--duration", "10s", "--seed", "2"]
+SHORT_NAME = f"{PRESET}_seed2_10s.flac"
+
+
+@pytest.mark.parametrize("how", ["slash", "no-slash", "tilde"])
+def test_output_folder_gets_the_default_name(tmp_path, cache, how):
+    """-o DIR/, -o DIR and -o ~/ are "a new name in that folder", as gift -o DIR."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = {"slash": f"{folder}/", "no-slash": str(folder), "tilde": "~/"}[how]
+    env_home = {"HOME": str(folder)}
+    r = subprocess.run([str(SOINTU), "render", PRESET, *SHORT, "-o", target],
+                       capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, SOINTU_CACHE_DIR=str(cache), **env_home))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".flac") == [SHORT_NAME]
+
+
+def test_output_folder_that_does_not_exist_is_one_line(tmp_path, cache):
+    r = sointu("render", PRESET, *SHORT, "-o", f"{tmp_path}/nothere/", cache=cache,
+               check=False)
+    line = one_line_error(r)
+    assert r.returncode == 2 and "nothere/ does not exist" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_without_output_overwrites_the_default_name(tmp_path, cache):
+    sointu("render", PRESET, *SHORT, cwd=tmp_path, cache=cache)
+    first = tmp_path / SHORT_NAME
+    first.write_bytes(b"old")
+    r = sointu("render", PRESET, *SHORT, "--force", cwd=tmp_path, cache=cache)
+    assert sorted(p.name for p in tmp_path.glob("*.flac")) == [SHORT_NAME]
+    assert first.stat().st_size > 1000 and SHORT_NAME in r.stderr

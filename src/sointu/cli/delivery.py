@@ -17,7 +17,7 @@ import click
 from ..errors import OutputError, UsageError
 from . import group
 from .options import duration_option, output_options, preset_dir_option, seed_option
-from .render import render_preset, session_tags, summary
+from .render import output_folder, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -130,7 +130,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
               help="With --clients: gifts rendered at once (default: the number of cores). "
                    "Each render already measures on two cores, so more jobs help mostly "
                    "for short sessions.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="One gift: the file (its suffix picks the format), or a folder for the "
                    "default name. --clients: the folder (must exist).")
 @duration_option
@@ -139,7 +139,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @preset_dir_option("session")
 def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: str | None,
              lang: str, title: str | None, clients: Path | None, jobs: int | None,
-             output: Path | None, duration_s: float | None, seed: int | None, force: bool,
+             output: str | None, duration_s: float | None, seed: int | None, force: bool,
              loudness: float | None, bit_depth: str | None, quality: float | None,
              folder: Path | None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
@@ -187,7 +187,8 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
             raise UsageError(f"{option} applies to one gift and cannot be used with "
                              f"--clients; allowed with --clients: --from, --message, --lang "
                              f"(defaults for empty cells) and a 'seed' column")
-    _batch(loaded, clients, output, jobs, sender, message, lang, settings)
+    _batch(loaded, clients, None if output is None else Path(output).expanduser(), jobs,
+           sender, message, lang, settings)
 
 
 def _one_gift(preset, recipient, sender, message, lang, title, seed, output, settings):
@@ -195,11 +196,13 @@ def _one_gift(preset, recipient, sender, message, lang, title, seed, output, set
 
     title = title or gift_title(preset.title, recipient, lang)
     seed = gift_seed(recipient, preset.name) if seed is None else seed
-    suffix = ".flac"
-    if output is None or output.is_dir():
-        path = unique_path(output or Path.cwd(), gift_file_name(title, suffix))
+    folder = output_folder(output)
+    if folder is None:
+        path = Path(output).expanduser()
+    elif settings["force"]:  # the default name, overwritten
+        path = folder / gift_file_name(title, ".flac")
     else:
-        path = output
+        path = unique_path(folder, gift_file_name(title, ".flac"))
     gift = Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
                 title=title, seed=seed, path=path)
     duration = settings["duration_s"] or preset.defaults.duration_s

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 import click
 
 from .. import __version__
+from ..errors import UsageError
 from ..session.durations import format_duration
 from . import group
 from .options import (
@@ -19,14 +21,16 @@ from .options import (
 )
 from .progress import Progress
 
-__all__ = ["default_output", "render_preset", "named_preset"]
+__all__ = ["default_output", "output_folder", "render_preset", "named_preset"]
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
-                   suffix: str = ".flac") -> Path:
-    """A clear file name in ``folder`` (default: here) that names no existing file.
+                   suffix: str = ".flac", *, force: bool = False) -> Path:
+    """A clear file name in ``folder`` (default: here).
 
-    ``classic-60_seed0_60m.flac``, then ``classic-60_seed0_60m-2.flac`` and so on.
+    ``classic-60_seed0_60m.flac``; unless ``force``, a name of no existing file:
+    ``classic-60_seed0_60m-2.flac`` and so on. With ``force`` the first name, to be
+    overwritten.
     """
     folder = folder or Path.cwd()
     minutes = duration_s / 60.0
@@ -34,10 +38,32 @@ def default_output(preset: str, seed: int, duration_s: float, folder: Path | Non
     stem = f"{Path(preset).stem}_seed{seed}_{length}"
     path = folder / f"{stem}{suffix}"
     n = 2
-    while path.exists():
+    while path.exists() and not force:
         path = folder / f"{stem}-{n}{suffix}"
         n += 1
     return path
+
+
+def output_folder(output: str | None) -> Path | None:
+    """The folder ``-o`` names, if it names one: None (here), an existing folder (``~``
+    expanded), or a path ending in ``/``; None when it names a file.
+
+    Raises
+    ------
+    UsageError
+        A path ending in ``/`` that is not an existing folder.
+    """
+    if output is None:
+        return Path.cwd()
+    raw = str(output)
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        return path
+    if raw.endswith(("/", os.sep)):
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise UsageError(f"output folder {raw} {what}; allowed: a file name (its suffix "
+                         f"picks the format) or an existing folder for the default name")
+    return None
 
 
 def named_preset(preset: str, folder: Path | None):
@@ -123,16 +149,17 @@ def summary(report, audio) -> str:
 
 @group.command("render")
 @click.argument("preset")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="File to write; its suffix picks the format (.flac .wav .ogg .opus .mp3). "
-                   "Default: a new name like classic-60_seed0_60m.flac here.")
+                   "Default, or when -o is a folder: a name like classic-60_seed0_60m.flac "
+                   "there (a new one unless --force).")
 @duration_option
 @seed_option
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
 @output_options
 @tag_options
 @preset_dir_option("session")
-def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
+def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
                bit_depth: str | None, quality: float | None, folder: Path | None,
                **tag_values) -> None:
@@ -153,8 +180,12 @@ def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed:
 
     audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
                                      seed=seed, sample_rate=sample_rate)
-    if output is None:
-        output = default_output(preset, audio.timeline.seed, audio.duration_s)
+    folder_out = output_folder(output)
+    if folder_out is not None:
+        output = default_output(preset, audio.timeline.seed, audio.duration_s, folder_out,
+                                force=force)
+    else:
+        output = Path(output).expanduser()
     tags = session_tags(audio, **tag_values)
     report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
                            quality=quality, tags=tags)
