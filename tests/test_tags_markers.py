@@ -318,6 +318,38 @@ def test_mp3_chap_and_ctoc(tmp_path):
     assert sf.info(str(path)).frames == len(x)
 
 
+def _raw_id3_frames(path):
+    """(frame id, element id) of every frame of the file's ID3v2.4 tag, in stored order."""
+    data = path.read_bytes()
+    size = sum(b << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+    out, pos = [], 10
+    while pos < 10 + size and data[pos:pos + 4] != b"\0\0\0\0":
+        n = sum(b << (7 * (3 - i)) for i, b in enumerate(data[pos + 4:pos + 8]))
+        body = data[pos + 10:pos + 10 + n]
+        eid = body.split(b"\0")[0].decode() if data[pos:pos + 4] in (b"CHAP", b"CTOC") else ""
+        out.append((data[pos:pos + 4].decode(), eid))
+        pos += 10 + n
+    return out
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_mp3_chapters_are_stored_in_time_order(tmp_path, count):
+    """mutagen stores frames by size: the chapters came out of order (issue 17)."""
+    path = tmp_path / "a.mp3"
+    names = ["Johdanto", "Syvä rentoutus – ää", "Paluu"] if count == 3 else [
+        "x" * ((7 * i) % 11 + 1) for i in range(count)]
+    step = 2.0 / count
+    phases = [Phase(n, i * step, (i + 1) * step) for i, n in enumerate(names)]
+    write(path, signal(2.0), phases=phases)
+    chaps = ID3(path).getall("CHAP")
+    assert [c.element_id for c in chaps] == [f"chp{i}" for i in range(1, count + 1)]
+    assert [str(c.sub_frames["TIT2"]) for c in chaps] == names
+    raw = _raw_id3_frames(path)
+    assert [e for f, e in raw if f == "CHAP"] == [f"chp{i}" for i in range(1, count + 1)]
+    assert [f for f, _ in raw][-count - 1:] == ["CTOC"] + ["CHAP"] * count
+    assert str(ID3(path)["TIT2"]) == TITLE and sf.info(str(path)).frames == 2 * SR
+
+
 # ------------------------------------------------------------------------------- sidecars
 
 def test_cue_time():
