@@ -280,6 +280,26 @@ def test_wav_cue_and_labels(tmp_path, depth, rf64):
         assert f.title == TITLE
 
 
+def test_wav_labels_come_before_the_region_lengths(tmp_path):
+    """ffmpeg reads chapter titles from the adtl list only up to the first sub-chunk that
+    is not a labl: with ltxt between them, ffprobe showed only the first title (issue 17)."""
+    path = tmp_path / "a.wav"
+    write(path, signal(2.0))
+    [adtl] = [c for c in riff_chunks(path)[b"LIST"] if c[:4] == b"adtl"]
+    ids, titles, pos = [], [], 4
+    while pos < len(adtl):
+        size = struct.unpack("<I", adtl[pos + 4:pos + 8])[0]
+        ids.append(adtl[pos:pos + 4])
+        pos += 8 + size + (size & 1)
+    assert ids == [b"labl"] * 3 + [b"ltxt"] * 3
+    pos = 4  # read as ffmpeg's wavdec does
+    while pos < len(adtl) and adtl[pos:pos + 4] == b"labl":
+        size = struct.unpack("<I", adtl[pos + 4:pos + 8])[0]
+        titles.append(adtl[pos + 12:pos + 8 + size].rstrip(b"\0").decode("utf-8"))
+        pos += 8 + size + (size & 1)
+    assert titles == [p.name for p in PHASES]
+
+
 # --------------------------------------------------------------- Vorbis comment / ID3 chapters
 
 @pytest.mark.parametrize("name", ["a.flac", "a.ogg", "a.opus"])

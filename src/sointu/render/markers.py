@@ -121,12 +121,14 @@ def wav_marker_chunks(phases, sample_rate: int) -> list[tuple[bytes, bytes]]:
     list of (bytes, bytes)
         ``[(b"cue ", data), (b"LIST", data)]``, or ``[]`` without phases. Cue point ids
         are 1, 2, ...; ``labl`` text is UTF-8, NUL-terminated; ``ltxt`` holds the length
-        in frames with purpose ``rgn ``.
+        in frames with purpose ``rgn ``. All ``labl`` come before all ``ltxt``.
     """
     if not phases:
         return []
     cue = [struct.pack("<I", len(phases))]
-    adtl = [b"adtl"]
+    # every labl before any ltxt: ffmpeg (ffprobe) stops reading titles at the first
+    # sub-chunk that is not a labl
+    labels, texts = [], []
     for cue_id, ph in enumerate(phases, 1):
         start = _frame(ph.start_s, sample_rate)
         length = _frame(ph.end_s, sample_rate) - start
@@ -135,12 +137,12 @@ def wav_marker_chunks(phases, sample_rate: int) -> list[tuple[bytes, bytes]]:
                               f"WAV cue point can address (2**32 frames)")
         # id, position, fccChunk, chunkStart, blockStart, sampleOffset
         cue.append(struct.pack("<II4sIII", cue_id, start, b"data", 0, 0, start))
-        adtl.append(chunk_bytes(b"labl", struct.pack("<I", cue_id)
-                                + ph.name.encode("utf-8") + b"\0"))
+        labels.append(chunk_bytes(b"labl", struct.pack("<I", cue_id)
+                                  + ph.name.encode("utf-8") + b"\0"))
         # id, sample length, purpose, country, language, dialect, code page
-        adtl.append(chunk_bytes(b"ltxt", struct.pack("<II4sHHHH", cue_id, length, b"rgn ",
-                                                     0, 0, 0, 65001)))
-    return [(b"cue ", b"".join(cue)), (b"LIST", b"".join(adtl))]
+        texts.append(chunk_bytes(b"ltxt", struct.pack("<II4sHHHH", cue_id, length, b"rgn ",
+                                                      0, 0, 0, 65001)))
+    return [(b"cue ", b"".join(cue)), (b"LIST", b"".join([b"adtl", *labels, *texts]))]
 
 
 def _hms(t_s: float) -> str:
