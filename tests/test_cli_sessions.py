@@ -350,3 +350,27 @@ def test_dir_that_is_not_a_folder_is_one_line_exit_2(capsys, tmp_path, monkeypat
     assert ("does not exist" if what == "missing" else "is not a folder") in line
     assert sorted(p.name for p in tmp_path.iterdir()) == (["nonexistent"] if what == "file"
                                                           else [])
+
+
+def test_show_columns_line_up_with_long_phase_names(capsys, tmp_path):
+    long = "syvä rentoutus ja pitkä hiljaisuus"
+    f = tmp_path / "long.toml"
+    f.write_text(CLASSIC.replace('name = "relaxation"', f'name = "{long}"', 1),
+                 encoding="utf-8")
+    code, out, err = run(capsys, "show", str(f))
+    assert code == 0, err
+    lines = out.splitlines()
+
+    def block(title):
+        start = lines.index(title) + 1
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        return lines[start:end]
+
+    phases = block("phases:")
+    assert len(phases) == 3 and any(long in ln for ln in phases)
+    assert len({ln.index("..") for ln in phases}) == 1
+    instruments = block("instruments:")
+    for word in ("Hz", "azimuth", "distance", "level"):
+        assert len({ln.index(word) for ln in instruments}) == 1, word
+    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("strokes")) + 1:]
+    assert len({len(ln) for ln in table if ln.strip()}) == 1  # every cell right-aligned
