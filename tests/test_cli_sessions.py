@@ -374,3 +374,11 @@ def test_show_columns_line_up_with_long_phase_names(capsys, tmp_path):
         assert len({ln.index(word) for ln in instruments}) == 1, word
     table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("strokes")) + 1:]
     assert len({len(ln) for ln in table if ln.strip()}) == 1  # every cell right-aligned
+
+
+def test_strike_onto_an_existing_file_is_a_bad_option_exit_2(capsys, tmp_path):
+    target = tmp_path / "bowl.wav"
+    target.write_bytes(b"keep")
+    code, out, err = run(capsys, "strike", "universal", "-o", str(target))
+    assert code == 2 and len(err.splitlines()) == 1 and "already exists" in err
+    assert target.read_bytes() == b"keep"

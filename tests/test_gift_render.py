@@ -120,7 +120,7 @@ def test_single_gift_into_a_folder_and_never_overwrites(tmp_path, monkeypatch, c
     with pytest.raises(SystemExit) as info:
         main(["gift", "gift-30", "--for", "Aleksander", "--duration", "30s",
               "-o", str(made)])
-    assert info.value.code == 1
+    assert info.value.code == 2  # an existing target is a bad option (README: exit codes)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "already exists" in err
     assert made.read_bytes() == made_bytes

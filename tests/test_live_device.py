@@ -150,7 +150,7 @@ def test_stop_fades_to_silence_and_exits_130(capture):
 
 def test_unknown_device_lists_the_devices(capture):
     r = run_sointu(["play", "fake", "--device", "no-such-speaker"], alsa_env(capture))
-    assert r.returncode == 1
+    assert r.returncode == 2  # a bad option (README: exit codes)
     line = one_line(r.stderr)
     assert line == ("sointu: error: no audio output device matches 'no-such-speaker'; "
                     "output devices: 0 'sointu_capture' (default)")

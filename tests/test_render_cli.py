@@ -289,6 +289,7 @@ def test_existing_file_is_kept_without_force(tmp_path, cache):
     r = sointu("render", PRESET, "--duration", DURATION, "-o", target, cache=cache, check=False)
     line = one_line_error(r)
     assert "keep.flac" in line and "--force" in line, line
+    assert r.returncode == 2  # README: exit codes
     assert target.read_bytes() == b"precious"
     assert target.stat().st_mtime == 1_000_000_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.flac"]
@@ -345,6 +346,7 @@ def test_bad_input_one_line_no_traceback(tmp_path, cache, args, fragment):
     r = sointu("render", PRESET, *args, cache=cache, check=False)
     line = one_line_error(r)
     assert fragment in line, line
+    assert r.returncode == 2  # all bad input (README: exit codes)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 

@@ -17,7 +17,7 @@ import click
 from ..errors import OutputError, UsageError
 from . import group
 from .options import duration_option, output_options, preset_dir_option, seed_option
-from .render import output_folder, render_preset, session_tags, summary
+from .render import check_new_output, output_folder, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -203,6 +203,7 @@ def _one_gift(preset, recipient, sender, message, lang, title, seed, output, set
         path = folder / gift_file_name(title, ".flac")
     else:
         path = unique_path(folder, gift_file_name(title, ".flac"))
+    check_new_output(path, settings["force"])
     gift = Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
                 title=title, seed=seed, path=path)
     duration = settings["duration_s"] or preset.defaults.duration_s

@@ -13,6 +13,7 @@ from ..engine.piece import check_sample_rate
 from ..errors import PresetError, UsageError
 from . import group
 from .options import preset_dir_option, report_broken
+from .render import check_new_output
 
 
 @group.command("instruments")
@@ -85,6 +86,7 @@ def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
                              position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
     fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
+    check_new_output(output, force)
     check_target(output, force)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
     blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)

@@ -21,7 +21,8 @@ from .options import (
 )
 from .progress import Progress
 
-__all__ = ["default_output", "output_folder", "render_preset", "named_preset"]
+__all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
+           "named_preset"]
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
@@ -64,6 +65,19 @@ def output_folder(output: str | None) -> Path | None:
         raise UsageError(f"output folder {raw} {what}; allowed: a file name (its suffix "
                          f"picks the format) or an existing folder for the default name")
     return None
+
+
+def check_new_output(path: Path, force: bool) -> None:
+    """Refuse, as a bad option (exit 2), an output whose folder does not exist or that
+    exists already without ``force``; the writer checks again when it starts (a file that
+    appears meanwhile, or a folder that cannot be written to, exits 1)."""
+    folder = path.parent
+    if not folder.exists():
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it "
+                         f"first or choose another folder")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise UsageError(f"{path} already exists; choose another name or use --force to "
+                         f"overwrite it")
 
 
 def named_preset(preset: str, folder: Path | None):
@@ -186,6 +200,7 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
                                 force=force)
     else:
         output = Path(output).expanduser()
+    check_new_output(output, force)
     tags = session_tags(audio, **tag_values)
     report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
                            quality=quality, tags=tags)
