@@ -85,11 +85,12 @@ def devices_cmd() -> None:
 @click.option("--device", default=None, metavar="NAME|INDEX",
               help="Output device: index or (part of a) name from `sointu devices`.")
 @click.option("--duration", default=None, metavar="D",
-              help="Session length, e.g. 20m, 1h30m, 3600s (default: the preset's).")
+              help="Session length, e.g. 20m, 1h30m or 1h30 (1 h 30 min), 3600s (default: "
+                   "the preset's).")
 @click.option("--seed", type=int, default=None, help="Seed of the composition (default: the "
               "preset's).")
 @click.option("--start-at", "start_at", default=None, metavar="TIME",
-              help="Start this far into the session, e.g. 25m.")
+              help="Start this far into the session, e.g. 25m, 1h5 (1 h 5 min), 45m30.")
 @click.option("--phase", default=None, metavar="NAME",
               help="Start at the beginning of this phase, e.g. relaxation.")
 @click.option("--volume", default="0dB", show_default=True, metavar="DB",

@@ -25,7 +25,8 @@ def _duration(ctx, param, value):
 
 duration_option = click.option(
     "--duration", "duration_s", default=None, callback=_duration, metavar="D",
-    help="Total length: 20m, 90m, 1h30m, 3600s (default: the preset's).")
+    help="Total length: 20m, 90m, 1h30m or 1h30 (1 h 30 min), 45m30, 3600s, 1:30:00 "
+         "(default: the preset's).")
 
 seed_option = click.option(
     "--seed", type=int, default=None, callback=_seed,
