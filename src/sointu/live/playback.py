@@ -263,11 +263,6 @@ class Playback:
             elif self.state == STOPPING:
                 self._drain("stopped")
 
-    def _loudest_volume(self) -> float:
-        """The largest volume gain (linear) reached until the running glides settle."""
-        return (max(self._volume.value, self._volume.target)
-                * max(self._level.value, self._level.target))
-
     def _take_chunk(self, chunk) -> None:
         """Make ``chunk`` the current one and work out its peak guard ceiling."""
         self._chunk, self._offset = chunk.data, 0
@@ -288,10 +283,13 @@ class Playback:
             return vol
         total = np.empty(got, dtype=np.float64)
         total[:] = vol
+        held = 1.0
         for start, end, _, ceiling in segments:
-            np.minimum(total[start:end], ceiling, out=total[start:end])
-        self.limited_db = max(self.limited_db,
-                              20.0 * float(np.log10(loud / max(total.min(), 1e-12))))
+            span = total[start:end]
+            capped = np.minimum(span, ceiling)
+            held = max(held, float(np.max(span / np.maximum(capped, 1e-12))))
+            span[:] = capped
+        self.limited_db = max(self.limited_db, 20.0 * float(np.log10(held)))
         return total
 
     def _copy(self, out: np.ndarray, want: int) -> tuple[int, str | None]:
