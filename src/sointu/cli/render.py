@@ -58,10 +58,14 @@ def output_folder(output: str | None) -> Path | None:
         return Path.cwd()
     raw = str(output)
     path = Path(raw).expanduser()
-    if path.is_dir():
-        return path
+    try:
+        if path.is_dir():
+            return path
+        exists = path.exists()
+    except OSError:  # e.g. a name too long: the writer's own check reports it
+        return None
     if raw.endswith(("/", os.sep)):
-        what = "is not a folder" if path.exists() else "does not exist"
+        what = "is not a folder" if exists else "does not exist"
         raise UsageError(f"output folder {raw} {what}; allowed: a file name (its suffix "
                          f"picks the format) or an existing folder for the default name")
     return None
@@ -72,10 +76,15 @@ def check_new_output(path: Path, force: bool) -> None:
     exists already without ``force``; the writer checks again when it starts (a file that
     appears meanwhile, or a folder that cannot be written to, exits 1)."""
     folder = path.parent
-    if not folder.exists():
+    try:
+        folder_missing = not folder.exists()
+        taken = path.exists() or path.is_symlink()
+    except OSError:  # e.g. a name too long: the writer's own check reports it
+        return
+    if folder_missing:
         raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it "
                          f"first or choose another folder")
-    if (path.exists() or path.is_symlink()) and not force:
+    if taken and not force:
         raise UsageError(f"{path} already exists; choose another name or use --force to "
                          f"overwrite it")
 
