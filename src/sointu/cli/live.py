@@ -94,7 +94,8 @@ def devices_cmd() -> None:
 @click.option("--phase", default=None, metavar="NAME",
               help="Start at the beginning of this phase, e.g. relaxation.")
 @click.option("--volume", default="0dB", show_default=True, metavar="DB",
-              help="Playback volume, -60dB to +6dB; +/- change it while playing.")
+              help="Playback volume, -60dB to +6dB; +/- change it while playing. Above 0 dB "
+                   "the loudest peaks are held under the render's -1 dBTP ceiling.")
 @click.option("--latency", default="high", show_default=True, metavar="low|high|SECONDS",
               help="Output latency; high is safest against dropouts.")
 @click.option("--sample-rate", "sample_rate", type=int, default=None,
