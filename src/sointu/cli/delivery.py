@@ -16,8 +16,8 @@ import click
 
 from ..errors import OutputError, UsageError
 from . import group
-from .options import duration_option, output_options, seed_option
-from .render import render_preset, session_tags, summary
+from .options import duration_option, output_options, preset_dir_option, seed_option
+from .render import check_new_output, output_folder, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -134,17 +134,18 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
               help="With --clients: gifts rendered at once (default: the number of cores). "
                    "Each render already measures on two cores, so more jobs help mostly "
                    "for short sessions.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="One gift: the file (its suffix picks the format), or a folder for the "
                    "default name. --clients: the folder (must exist).")
 @duration_option
 @seed_option
 @output_options
+@preset_dir_option("session")
 def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
              message: str | None, lang: str, title: str | None, clients: Path | None,
-             jobs: int | None, output: Path | None, duration_s: float | None,
+             jobs: int | None, output: str | None, duration_s: float | None,
              seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
-             quality: float | None) -> None:
+             quality: float | None, folder: Path | None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -185,7 +186,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
-    loaded = load_session_preset(preset)
+    loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
                     bit_depth=bit_depth, quality=quality, force=force)
     if clients is None:
@@ -202,7 +203,8 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
                              f"--clients; allowed with --clients: --from, --message, --lang "
                              f"(defaults for empty cells), 'seed' and 'name_fi_allative' "
                              f"columns")
-    _batch(loaded, clients, output, jobs, sender, message, lang, settings)
+    _batch(loaded, clients, None if output is None else Path(output).expanduser(), jobs,
+           sender, message, lang, settings)
 
 
 def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
@@ -212,11 +214,14 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
     note = None if title else G.title_note(recipient, lang, allative_form=allative)
     title = title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
     seed = G.gift_seed(recipient, preset.name) if seed is None else seed
-    suffix = ".flac"
-    if output is None or output.is_dir():
-        path = G.unique_path(output or Path.cwd(), G.gift_file_name(title, suffix))
+    folder = output_folder(output)
+    if folder is None:
+        path = Path(output).expanduser()
+    elif settings["force"]:  # the default name, overwritten
+        path = folder / G.gift_file_name(title, ".flac")
     else:
-        path = output
+        path = G.unique_path(folder, G.gift_file_name(title, ".flac"))
+    check_new_output(path, settings["force"])
     gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
                   title=title, seed=seed, path=path, note=note)
     duration = settings["duration_s"] or preset.defaults.duration_s

@@ -23,7 +23,7 @@ from ..engine.piece import SAMPLE_RATES
 from ..engine.room import Room
 from ..engine.tuning import to_hz
 from ..errors import PresetError
-from ..presets import Checker, find_preset, list_presets, read_toml
+from ..presets import Checker, find_preset, list_presets, read_text, read_toml
 from .durations import MAX_DURATION_S
 from .placement import Placement
 from .timeline import ARTICULATIONS, MALLETS
@@ -365,8 +365,8 @@ def _check_path(path: Path) -> tuple[SessionPreset | None, list[str]]:
     except PresetError as exc:
         return None, [str(exc)]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_text(path)
+    except PresetError:
         text = ""
     return session_preset_from_dict(data, str(path), path=path, text=text)
 
