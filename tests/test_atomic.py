@@ -75,7 +75,9 @@ def test_success_renames_hidden_temp_into_place(tmp_path):
     target = tmp_path / "out.flac"
     with atomic_output(target) as tmp:
         assert tmp.parent == tmp_path
-        assert tmp.name.startswith(".out.flac" + TMP_MARKER)
+        # hidden, short whatever the target's name, with this process's id in it
+        assert tmp.name.startswith(TMP_MARKER) and f"-{os.getpid()}-" in tmp.name
+        assert len(tmp.name) <= 45
         assert tmp.suffix == ".flac"
         assert tmp.exists() and not target.exists()
         tmp.write_bytes(b"new")
