@@ -629,7 +629,7 @@ def read_manifest(path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        text = path.read_text("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # no newline translation: \r in a cell stays
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{path} is not a readable sointu manifest ({exc}); move it away "
@@ -659,7 +659,8 @@ def write_manifest(path, rows: Sequence[dict]) -> None:
         Keys :data:`MANIFEST_COLUMNS`.
     """
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    # CRLF as RFC 4180 and spreadsheets have it; a cell with a line break is then quoted
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: spreadsheet_cell(str(row.get(k, "") or ""))
