@@ -156,9 +156,11 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
 
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
-    picks the format), seed. Rows count as in a spreadsheet (the header is row 1). Gifts
-    whose file is already in DIR are skipped, so an interrupted batch resumes where it
-    stopped; DIR/manifest.csv lists file, recipient, seed, title, loudness and true peak.
+    picks the format), seed. Rows count as in a spreadsheet (the header is row 1). A gift
+    whose file in DIR is complete and is that gift (format, length, title, preset, seed)
+    is skipped, so an interrupted batch resumes where it stopped; any other file there is
+    made again. A failing row does not stop the others. DIR/manifest.csv lists file,
+    recipient, seed, title, loudness, true peak, status and a note (why a row failed).
 
     \b
     Examples:
