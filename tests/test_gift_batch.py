@@ -267,3 +267,39 @@ def test_gift_file_names_checked_in_bytes(tmp_path):
     assert "\n" not in msg
     assert msg.startswith("clients.csv: row 2, column 'file': cannot write")
     assert "choose a name of at most 241 bytes" in msg
+
+
+def test_closing_the_terminal_stops_a_batch_cleanly(tmp_path, env):
+    """SIGHUP (the terminal window closed) stops a batch as Ctrl-C does."""
+    import signal
+    import time
+
+    names = ["Aino", "Eino", "Ilmari", "Kaisa", "Lauri", "Minna"]
+    (tmp_path / "clients.csv").write_text("name\n" + "\n".join(names) + "\n", "utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(SOINTU + ["gift", "classic-60", "--clients", "clients.csv",
+                                      "-o", "out", "--jobs", "2", "--duration", "60s"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(p.suffix == ".flac" and not p.name.startswith(".")
+                      for p in out.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "sointu: error: interrupted"
+    assert temps(out) == []
+    made = sorted(p.name for p in out.glob("*.flac") if not p.name.startswith("."))
+    assert 1 <= len(made) < len(names)
+    assert sorted(r["file"] for r in raw_manifest(out)) == made
+    for name in made:
+        assert sf.info(str(out / name)).frames == 60 * 48000
