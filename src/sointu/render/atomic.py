@@ -146,7 +146,10 @@ def check_name_lengths(paths: Sequence) -> None:
     first_bytes = len(os.fsencode(first.name))
     for p in paths:
         folder = _folder(p)
-        limit = name_max(folder) if folder.is_dir() else _DEFAULT_NAME_MAX
+        try:
+            limit = name_max(folder) if folder.is_dir() else _DEFAULT_NAME_MAX
+        except OSError:  # the folder's own path cannot be looked up (check_target says why)
+            limit = _DEFAULT_NAME_MAX
         n = len(os.fsencode(p.name))
         if n > limit:
             if p == first:
