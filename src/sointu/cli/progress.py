@@ -68,7 +68,7 @@ class Progress:
         if not self.enabled:
             return
         with self._lock:
-            self._done = max(self._done, int(frames_done))
+            self._done = int(frames_done)  # a render done again starts again from 0
             now = time.monotonic()
             if now - self._last < 0.2 and self._done < self.total:
                 return
