@@ -306,7 +306,7 @@ def test_sigint_mid_render_cleans_up(tmp_path):
                             stderr=subprocess.PIPE, env=env, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not list(tmp_path.glob(".long.wav.sointu-tmp-*")):
+        while not list(tmp_path.glob(".sointu-tmp-*.wav")):
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "no temporary file appeared"
             time.sleep(0.01)

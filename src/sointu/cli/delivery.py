@@ -59,7 +59,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     bit_depth, quality
         Output options (see ``sointu render``).
     force : bool
-        Overwrite an existing file.
+        Overwrite an existing file (also done when ``gift.redo``: the file there is not
+        this gift).
     quiet : bool
         No progress bar.
 
@@ -71,7 +72,7 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed)
-    report = render_preset(audio, gift.path, force=force, loudness=loudness,
+    report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
                            bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
                            quiet=quiet)
     result = GiftResult(loudness_lufs=report.loudness.integrated_lufs,
@@ -165,9 +166,11 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
     picks the format), seed, name_fi_allative (as --for-allative). Rows count as in a
-    spreadsheet (the header is row 1). Gifts whose file is already in DIR are skipped, so
-    an interrupted batch resumes where it stopped; DIR/manifest.csv lists file, recipient,
-    seed, title, loudness and true peak.
+    spreadsheet (the header is row 1). A gift whose file in DIR is complete and is that
+    gift (format, length, title, preset, seed) is skipped, so an interrupted batch
+    resumes where it stopped; any other file there is made again. A failing row does not
+    stop the others. DIR/manifest.csv lists file,
+    recipient, seed, title, loudness, true peak, status and a note (why a row failed).
 
     \b
     Examples:
@@ -251,19 +254,26 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
             for c in rows]
     timeline = compose(preset, seed=0, duration_s=settings["duration_s"])
     rate = preset.defaults.sample_rate_hz
+    frames = int(round(timeline.duration_s * rate))
     gifts = G.plan_gifts(rows, preset, folder, source=str(clients),
                          bit_depth=settings["bit_depth"], quality=settings["quality"],
-                         sample_rate=rate, frames=int(round(timeline.duration_s * rate)))
+                         sample_rate=rate, frames=frames)
     _check_tags(preset, gifts, timeline.duration_s, str(clients))
     total = len(gifts)
     width = len(str(total))
     done = [0]
 
     def report(event, gift, detail):
+        if event == "redo":  # not counted: the gift is rendered later
+            click.echo(f"row {gift.row}: {gift.path.name} is there but is not this gift "
+                       f"({detail}); making it again (the old file is replaced when the "
+                       f"new one is complete)", err=True)
+            return
         done[0] += 1
         head = f"[{done[0]:>{width}}/{total}] row {gift.row}"
         if event == "skipped":
-            click.echo(f"{head}: skipped {gift.path.name} (already there)", err=True)
+            click.echo(f"{head}: skipped {gift.path.name} (already there and complete)",
+                       err=True)
         elif event == "rendered":
             click.echo(f"{head}: wrote {gift.path.name}: \"{gift.title}\", seed {gift.seed}, "
                        f"{detail.loudness_lufs:.1f} LUFS, true peak "
@@ -272,14 +282,14 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
         else:
             click.echo(f"{head}: failed {gift.path.name}: {detail}", err=True)
 
-    todo = sum(1 for g in gifts if settings["force"] or not g.path.exists())
-    if todo:
-        _preload()
+    check = functools.partial(G.gift_file_problem, preset_name=preset.name, frames=frames,
+                              sample_rate=rate, bit_depth=settings["bit_depth"],
+                              quality=settings["quality"])
     jobs = jobs or os.cpu_count() or 1
     worker = functools.partial(_batch_worker, **settings)
     try:
-        result = G.run_batch(gifts, worker, folder, jobs=max(1, min(jobs, todo)),
-                             force=settings["force"], report=report)
+        result = G.run_batch(gifts, worker, folder, jobs=jobs, force=settings["force"],
+                             report=report, check=check, prepare=_preload)
     except KeyboardInterrupt:
         click.echo(f"stopped: finished gifts are kept and listed in {folder / G.MANIFEST_NAME}; "
                    f"run the same command again to render the rest", err=True)
@@ -287,7 +297,9 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
     click.echo(f"{len(result.rendered)} written, {len(result.skipped)} skipped, "
                f"{len(result.failed)} failed; manifest {result.manifest}", err=True)
     if result.failed:
-        gift, reason = result.failed[0]
-        left = len(result.failed) - 1 + len(result.not_started)
-        more = f"; {left} more not done, run again to resume" if left else ""
-        raise OutputError(f"gift of row {gift.row} ({gift.recipient}) failed: {reason}{more}")
+        n = len(result.failed)
+        which = "; ".join(f"row {g.row} ({g.recipient}): {reason}"
+                          for g, reason in result.failed)
+        raise OutputError(f"{n} gift{'s' if n > 1 else ''} failed, the others are done "
+                          f"(failed rows are marked in {result.manifest.name}; run again to "
+                          f"retry only them): {which}")

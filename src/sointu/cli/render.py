@@ -141,6 +141,7 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
+    progress.begin()  # at once: a session may be measured before frames are written
     try:
         from ..render.pipeline import render_session
 
