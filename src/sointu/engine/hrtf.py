@@ -1,18 +1,18 @@
 """The listener's head: measured head-related responses for the headphone mix.
 
 The responses are the MIT KEMAR set (a dummy head measured at 710 directions, 1.4 m away,
-44.1 kHz) that Debian's ``libmysofa1`` package ships as a SOFA file. SOFA is HDF5; it is read
-with h5py rather than through libmysofa's own API because sointu needs the raw measured
-responses and their directions: libmysofa's "easy" interface resamples, trims and interpolates
-the responses in the time domain, and averaging responses whose onsets differ smears the
-interaural delay into a comb. Its full interface hands back a C struct whose layout would have
-to be copied into ctypes and kept in step with the library's version.
+44.1 kHz) that Debian's ``libmysofa1`` package ships as a SOFA file, read with that library's
+``mysofa_load`` through ctypes (:func:`load_head` says why not h5py). sointu takes the raw
+measured responses and does its own interpolation: libmysofa's "easy" interface interpolates
+responses in the time domain, and averaging responses whose onsets differ smears the
+interaural delay into a comb.
 
 Each measured response is taken apart into a magnitude per ear and an onset delay per ear (the
 first sample within 20 dB of its peak): a response is close to minimum phase plus a pure delay
 (Kulkarni, Isabelle and Colburn 1999 found the difference inaudible). A direction between
-measured ones takes the three nearest, weighted by inverse angle: their magnitudes and their
-delays are averaged separately, so the interaural delay moves smoothly instead of combing.
+measured ones takes the three nearest (more when some are equally near), weighted by inverse
+angle: their magnitudes and their delays are averaged separately, so the interaural delay
+moves smoothly instead of combing.
 The magnitudes are diffuse-field equalised (divided by the average over every direction and
 both ears, smoothed over a third of an octave): the ear canal's resonance, the same from every
 direction, is taken out, the direction cues stay.
@@ -27,6 +27,8 @@ full response: :func:`convolve`.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
 from dataclasses import dataclass
@@ -147,15 +149,15 @@ class Head:
 
     @classmethod
     def from_responses(cls, positions: np.ndarray, ir: np.ndarray, sample_rate: float) -> Head:
-        """From SOFA source positions (N, 3: azimuth deg, elevation deg, m; azimuth counter-
-        clockwise, 90 = left) and impulse responses (N, 2, L), ears left then right."""
-        az = np.radians(positions[:, 0])
-        el = np.radians(positions[:, 1])
-        unit = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=1)
-        mag = np.abs(np.fft.rfft(ir, _FFT, axis=-1))
+        """From source positions (N, 3), Cartesian in SOFA's axes (x front, y left, z up, m),
+        and impulse responses (N, 2, L), ears left then right."""
+        unit = positions / np.linalg.norm(positions, axis=1, keepdims=True)
+        mag = np.empty((len(ir), 2, _FFT // 2 + 1), dtype=np.float32)
+        for k in range(0, len(ir), 64):  # a few at a time: the render's memory stays flat
+            mag[k: k + 64] = np.abs(np.fft.rfft(ir[k: k + 64], _FFT, axis=-1))
         freq = np.fft.rfftfreq(_FFT, 1.0 / sample_rate)
-        mag /= _diffuse_field(mag, freq)[None, None, :]
-        return cls(unit, mag.astype(np.float32), _onsets(ir) / sample_rate, freq, sample_rate)
+        mag /= _diffuse_field(mag, freq)[None, None, :].astype(np.float32)
+        return cls(unit, mag, _onsets(ir) / sample_rate, freq, sample_rate)
 
     def ears(self, azimuth_deg: float, elevation_deg: float) -> Ears:
         """Both ears' response to sound from a direction.
@@ -171,9 +173,13 @@ class Head:
         az, el = math.radians(-azimuth_deg), math.radians(elevation_deg)
         u = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
         angle = np.arccos(np.clip(self.unit @ u, -1.0, 1.0))
-        near = np.argsort(angle, kind="stable")[:3]
-        if angle[near[0]] < 1e-6:
-            w = np.array([1.0, 0.0, 0.0])
+        third = np.partition(angle, 2)[2]
+        # the three nearest, and any as near as the third (ties between mirrored neighbours
+        # are all taken, so mirrored directions get mirrored responses)
+        near = np.flatnonzero(angle <= third + 1e-5)
+        if angle[near].min() < 1e-5:
+            near = near[angle[near] < 1e-5]
+            w = np.full(len(near), 1.0 / len(near))
         else:
             w = 1.0 / angle[near]
             w /= w.sum()
@@ -220,14 +226,67 @@ def _minimum_phase(mag: np.ndarray) -> np.ndarray:
     return np.exp(np.fft.rfft(fold, axis=-1))
 
 
+class _Array(ctypes.Structure):
+    # struct MYSOFA_ARRAY of libmysofa >= 0.6 (mysofa.h)
+    _fields_ = [("values", ctypes.POINTER(ctypes.c_float)), ("elements", ctypes.c_uint),
+                ("attributes", ctypes.c_void_p)]
+
+
+class _Hrtf(ctypes.Structure):
+    # the leading fields of struct MYSOFA_HRTF of libmysofa >= 0.6 (mysofa.h)
+    _fields_ = [(name, ctypes.c_uint) for name in ("I", "C", "R", "E", "N", "M")] + [
+        (name, _Array) for name in ("ListenerPosition", "ReceiverPosition", "SourcePosition",
+                                    "EmitterPosition", "ListenerUp", "ListenerView", "DataIR",
+                                    "DataSamplingRate", "DataDelay")]
+
+
+#: libmysofa's error codes (mysofa.h), for messages.
+_MYSOFA_ERRORS = {-1: "internal error", 10000: "invalid format", 10001: "unsupported format",
+                  10002: "out of memory", 10003: "read error", 10004: "invalid attributes",
+                  10005: "invalid dimensions", 10006: "invalid dimension list",
+                  10007: "invalid coordinate type", 10008: "more than one emitter",
+                  10009: "delays of an unsupported shape",
+                  10010: "sample rates differ between measurements",
+                  10011: "receivers are not two ears", 10012: "emitters are not one",
+                  10013: "listener view must be in Cartesian coordinates",
+                  10014: "listener up must be in Cartesian coordinates",
+                  10015: "unsupported coordinate type"}
+
+
+def _libmysofa():
+    """libmysofa through ctypes, with the signatures sointu uses."""
+    name = ctypes.util.find_library("mysofa") or "libmysofa.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        raise HeadError("the headphone mix reads its head-related responses with libmysofa, "
+                        "which is missing; install it with: sudo apt-get install "
+                        "libmysofa1") from None
+    lib.mysofa_load.restype = ctypes.POINTER(_Hrtf)
+    lib.mysofa_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+    lib.mysofa_check.restype = ctypes.c_int
+    lib.mysofa_check.argtypes = [ctypes.POINTER(_Hrtf)]
+    lib.mysofa_tocartesian.restype = None
+    lib.mysofa_tocartesian.argtypes = [ctypes.POINTER(_Hrtf)]
+    lib.mysofa_free.restype = None
+    lib.mysofa_free.argtypes = [ctypes.POINTER(_Hrtf)]
+    return lib
+
+
 def load_head(path: Path | None = None) -> Head:
     """Read a SOFA file of head-related impulse responses (SimpleFreeFieldHRIR).
+
+    The file is read by libmysofa (Debian's ``libmysofa1``, which ships the MIT KEMAR set
+    too) through ctypes, not by h5py: the library is needed for the data anyway, and h5py's
+    bundled HDF5 alone adds 11 MB to a render's memory. Only the leading fields of
+    libmysofa's ``MYSOFA_HRTF`` struct are read; their sizes are checked against each other,
+    so a library whose layout differed would be reported, not misread.
 
     Raises
     ------
     HeadError
-        The file is missing (the message says how to install it) or is not a readable
-        SimpleFreeFieldHRIR set.
+        The file or libmysofa is missing (the message says how to install it), or the file
+        is not a readable SimpleFreeFieldHRIR set.
     """
     path = sofa_path() if path is None else Path(path)
     if not path.is_file():
@@ -237,45 +296,45 @@ def load_head(path: Path | None = None) -> Head:
                             f"sudo apt-get install libmysofa1")
         raise HeadError(f"head-related responses {path} do not exist; allowed: a SOFA file "
                         f"such as {DEFAULT_SOFA} (sudo apt-get install libmysofa1)")
+    lib = _libmysofa()
+    err = ctypes.c_int(0)
+    ptr = lib.mysofa_load(os.fsencode(path), ctypes.byref(err))
+    if not ptr or err.value:
+        if ptr:
+            lib.mysofa_free(ptr)
+        _unreadable(path, _MYSOFA_ERRORS.get(err.value, f"libmysofa error {err.value}"))
     try:
-        import h5py
-    except ImportError:
-        raise HeadError("the headphone mix needs h5py to read its head-related responses; "
-                        "install it with: .venv/bin/pip install h5py") from None
-    try:
-        with h5py.File(path, "r") as f:
-            kind = f.attrs.get("SOFAConventions", b"")
-            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-            pos = np.asarray(f["SourcePosition"], dtype=float)
-            ir = np.asarray(f["Data.IR"], dtype=float)
-            rate = float(np.asarray(f["Data.SamplingRate"]).ravel()[0])
-            units = f["SourcePosition"].attrs.get("Type", b"spherical")
-            units = units.decode() if isinstance(units, bytes) else str(units)
-    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise HeadError(f"cannot read head-related responses from {path}: {reason}; "
-                        f"allowed: a SOFA (HDF5) file of the SimpleFreeFieldHRIR convention "
-                        f"such as {DEFAULT_SOFA}") from None
+        check = lib.mysofa_check(ptr)
+        if check:
+            _unreadable(path, _MYSOFA_ERRORS.get(check, f"libmysofa error {check}"))
+        lib.mysofa_tocartesian(ptr)
+        h = ptr.contents
+        m, r, n = int(h.M), int(h.R), int(h.N)
+        if not (h.C == 3 and r == 2 and m >= 3 and 16 <= n <= 1 << 16
+                and h.DataIR.elements == m * r * n and h.SourcePosition.elements == m * 3
+                and h.DataSamplingRate.elements >= 1):
+            _unreadable(path, f"{m} measurements of {r} receivers and {n} samples, with "
+                              f"{h.DataIR.elements} response values")
+        rate = float(h.DataSamplingRate.values[0])
+        xyz = np.ctypeslib.as_array(h.SourcePosition.values, (m, 3)).astype(float)
+        ir = np.ctypeslib.as_array(h.DataIR.values, (m, r, n)).copy()
+    finally:
+        lib.mysofa_free(ptr)
     problem = None
-    if kind != "SimpleFreeFieldHRIR":
-        problem = f"convention {kind or 'missing'}"
-    elif units != "spherical":
-        problem = f"source positions of type {units}"
-    elif ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[2] < 16 or len(ir) < 3:
-        problem = f"Data.IR of shape {ir.shape}"
-    elif pos.shape != (len(ir), 3):
-        problem = f"SourcePosition of shape {pos.shape} for {len(ir)} responses"
-    elif not (8000.0 <= rate <= 384000.0):
-        problem = f"sample rate {rate:g} Hz"
-    elif not (np.all(np.isfinite(ir)) and np.all(np.isfinite(pos))):
+    if not 8000.0 <= rate <= 384000.0:
+        problem = f"a sample rate of {rate:g} Hz"
+    elif not (np.all(np.isfinite(ir)) and np.all(np.isfinite(xyz))):
         problem = "values that are not finite numbers"
-    elif np.any(np.abs(ir).max(axis=-1) == 0.0):
-        problem = "silent responses"
+    elif np.any(np.abs(ir).max(axis=-1) == 0.0) or np.any(np.linalg.norm(xyz, axis=1) == 0):
+        problem = "silent responses or a source at the listener"
     if problem:
-        raise HeadError(f"head-related responses {path} have {problem}; allowed: the "
-                        f"SimpleFreeFieldHRIR convention with spherical source positions, "
-                        f"two ears, such as {DEFAULT_SOFA}")
-    return Head.from_responses(pos, ir, rate)
+        _unreadable(path, problem)
+    return Head.from_responses(xyz, ir, rate)
+
+
+def _unreadable(path: Path, reason: str):
+    raise HeadError(f"cannot read head-related responses from {path}: {reason}; allowed: a "
+                    f"SOFA file of the SimpleFreeFieldHRIR convention such as {DEFAULT_SOFA}")
 
 
 #: Early reflections heard on headphones. The first ones come from around the instrument
