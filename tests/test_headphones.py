@@ -234,12 +234,15 @@ CLASSIC = list_session_presets()["classic-60"].read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("old, new, fragment", [
-    ("[instruments.heart]\nazimuth_deg = 30", "[instruments.heart]\nazimuth_deg = 30\n"
-     "elevation_deg = 95", "instruments.heart.elevation_deg: 95 is out of range; allowed"),
-    ("[instruments.heart]\nazimuth_deg = 30", "[instruments.heart]\nazimuth_deg = 30\n"
-     "distance_m = -1", "instruments.heart.distance_m: -1 is out of range"),
-    ("[instruments.heart]\nazimuth_deg = 30", "[instruments.heart]\nazimuth_deg = 30\n"
-     "distance_m = 0", "instruments.heart.distance_m: 0 is out of range"),
+    ("elevation_deg = 15\n", "elevation_deg = 95\n",
+     "instruments.heart.elevation_deg: 95 is out of range; allowed"),
+    ("elevation_deg = 15\n", "elevation_deg = -90.5\n",
+     "instruments.heart.elevation_deg: -90.5 is out of range; allowed"),
+    ("distance_m = 0.9\n", "distance_m = -1\n",
+     "instruments.heart.distance_m: -1 is out of range"),
+    ("distance_m = 0.9\n", "distance_m = 0\n", "instruments.heart.distance_m: 0 is out of range"),
+    ("distance_m = 0.9\n", "distance_m = \"near\"\n",
+     "instruments.heart.distance_m: expected a number"),
     ("seed = 1\n", "seed = 1\nmix = \"surround\"\n",
      "defaults.mix: 'surround' is not allowed; allowed: speakers, headphones"),
 ])

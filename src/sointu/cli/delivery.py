@@ -44,8 +44,8 @@ def _check_option(option: str, value: str | None, limit: int) -> str | None:
 def _gift_tags(audio, gift):
     from ..render.gifts import gift_comment
 
-    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s)
-    comment += "; " + _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
+    mix = _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
     return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
 
 
