@@ -168,6 +168,8 @@ def test_transients_can_be_heard_from_a_direction(head):
                    for c in range(2))
     assert 0.55e-3 <= (left - right) / FS <= 0.75e-3
     assert right == 10  # the near ear hears it when the modes start
+    once = head.ears(90.0, 0.0).impulse(FS)  # made once, for many sounds from there
+    assert np.array_equal(convolve(click, None, FS, impulse=once), y)
     spec = np.abs(np.fft.rfft(y, 4096, axis=0))
     f = np.fft.rfftfreq(4096, 1 / FS)
     hi = (f > 3000) & (f < 12000)

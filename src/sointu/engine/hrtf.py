@@ -400,8 +400,9 @@ def binaural_gains(head: Head, freq_hz: np.ndarray, *, reverb: float, seed: int,
     return gains * 10.0 ** (level_db / 20.0), direct_ears.delay_s
 
 
-def convolve(signal: np.ndarray, head: Head, sample_rate: int, *, azimuth_deg: float = 0.0,
-             elevation_deg: float = 0.0) -> np.ndarray:
+def convolve(signal: np.ndarray, head: Head | None, sample_rate: int, *,
+             azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
+             impulse: np.ndarray | None = None) -> np.ndarray:
     """A short sound heard from a direction: ``signal`` convolved with both ears' responses.
 
     Parameters
@@ -413,6 +414,10 @@ def convolve(signal: np.ndarray, head: Head, sample_rate: int, *, azimuth_deg: f
         Frames per second of ``signal``.
     azimuth_deg, elevation_deg : float
         Direction, as for :meth:`Head.ears`.
+    impulse : ndarray, shape (L, 2), optional
+        ``head.ears(azimuth_deg, elevation_deg).impulse(sample_rate)`` made once (e.g. per
+        placed instrument) for many sounds from the same direction; ``head`` and the
+        direction are then not used.
 
     Returns
     -------
@@ -422,7 +427,8 @@ def convolve(signal: np.ndarray, head: Head, sample_rate: int, *, azimuth_deg: f
     x = np.asarray(signal, dtype=float)
     if x.ndim == 2:
         x = x.sum(axis=1)
-    h = head.ears(azimuth_deg, elevation_deg).impulse(sample_rate)
+    h = head.ears(azimuth_deg, elevation_deg).impulse(sample_rate) if impulse is None \
+        else np.asarray(impulse, dtype=float)
     n = len(x) + len(h) - 1
     size = 1 << max(1, math.ceil(math.log2(n)))
     y = np.fft.irfft(np.fft.rfft(x, size)[:, None] * np.fft.rfft(h, size, axis=0), size, axis=0)

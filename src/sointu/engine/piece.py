@@ -37,7 +37,8 @@ class _Placed:
     modes: Modes
     first: int
     gains: np.ndarray
-    lag: tuple[int, int] = (0, 0)
+    lag: tuple[int, int] = (0, 0)  # headphones: each ear's onset delay (frames)
+    direction: tuple[float, float] = (0.0, 0.0)  # azimuth, elevation (deg)
 
 
 class Piece:
@@ -85,7 +86,8 @@ class Piece:
                 distance_m=distance if distance_m is None else distance_m, level_db=level_db)
             lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)
                         for d in delay_s)
-        self._placed[key] = _Placed(key, modes, self._count, gains, lag)
+        self._placed[key] = _Placed(key, modes, self._count, gains, lag,
+                                    (float(azimuth_deg), float(elevation_deg)))
         self._count += modes.count
 
     def instrument(self, key: str) -> Instrument:
