@@ -427,8 +427,9 @@ def convolve(signal: np.ndarray, head: Head | None, sample_rate: int, *,
     x = np.asarray(signal, dtype=float)
     if x.ndim == 2:
         x = x.sum(axis=1)
-    h = head.ears(azimuth_deg, elevation_deg).impulse(sample_rate) if impulse is None \
-        else np.asarray(impulse, dtype=float)
+    if impulse is None:
+        impulse = head.ears(azimuth_deg, elevation_deg).impulse(sample_rate)
+    h = np.asarray(impulse, dtype=float)
     n = len(x) + len(h) - 1
     size = 1 << max(1, math.ceil(math.log2(n)))
     y = np.fft.irfft(np.fft.rfft(x, size)[:, None] * np.fft.rfft(h, size, axis=0), size, axis=0)
