@@ -8,6 +8,7 @@ from the ears' power spectra, onsets from the first samples above 1 % of each ea
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from sointu.engine.hrtf import DEFAULT_SOFA, HeadError, convolve, load_head
 from sointu.engine.library import load_instrument
 from sointu.engine.piece import Piece
 from sointu.engine.room import Room
-from sointu.session.presets import list_session_presets
+from sointu.session.presets import list_session_presets, load_session_preset
 
 FS = 48000
 
@@ -273,7 +274,14 @@ def test_headphone_render_is_normalised_tagged_and_binaural(tmp_path):
                         "--mix", "headphones", "-o", str(out)], capture_output=True, text=True,
                        env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "loudness -" in r.stderr
+    target = load_session_preset("gift-30").defaults.loudness_lufs
+    lufs, peak = (float(x) for x in re.search(
+        r"loudness (-?[\d.]+) LUFS.*true peak (-?[\d.]+) dBTP", r.stderr).groups())
+    assert abs(lufs - target) <= 0.5 and peak <= -1.0
+    # chapters, as for any render: the sidecars name every phase
+    cue = (tmp_path / "hp.flac.cue").read_text(encoding="utf-8")
+    phases = [p.name for p in load_session_preset("gift-30").phases]
+    assert all(name in cue for name in phases) and (tmp_path / "hp.flac.chapters.json").is_file()
     comment = FLAC(out)["comment"][0]
     assert "headphones mix" in comment
     y, fs = sf.read(out)
