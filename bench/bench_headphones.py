@@ -7,7 +7,8 @@ What is timed: the real CLI, ``sointu render PRESET --duration D --mix MIX -o OU
 a subprocess, each run with an empty ``SOINTU_CACHE_DIR`` (so the gain is estimated and the
 file metered, as a first render does). The two mixes alternate, ``--repeat`` times each, so a
 busy neighbour on the shared machine slows both alike; the best (min) runs are compared. Peak
-memory is the largest resident set of the process tree (``wait4``).
+memory is the largest resident set of the process tree (``wait4``); its CPU time (user and
+system, the process and its workers) is shown too, as a busy machine moves it less.
 
 Run ``python bench/bench_headphones.py`` (``--quick``: 5 minutes, one run each). The table is
 printed and written to ``bench/results/headphones.md`` (git-ignored).
@@ -33,8 +34,9 @@ RATIO_TARGET = 1.1
 MEMORY_SLACK_MB = 5.0
 
 
-def run_once(preset: str, minutes: float, mix: str, suffix: str) -> tuple[float, float]:
-    """(wall s, peak resident MB) of one uncached render."""
+def run_once(preset: str, minutes: float, mix: str, suffix: str
+             ) -> tuple[float, float, float]:
+    """(wall s, peak resident MB, CPU s) of one uncached render."""
     with tempfile.TemporaryDirectory(prefix="sointu-bench-hp-") as tmp:
         out = Path(tmp) / f"out{suffix}"
         env = dict(os.environ, SOINTU_CACHE_DIR=str(Path(tmp) / "cache"))
@@ -47,7 +49,7 @@ def run_once(preset: str, minutes: float, mix: str, suffix: str) -> tuple[float,
         err = proc.stderr.read().decode() if proc.stderr else ""
         if status != 0:
             raise SystemExit(f"render failed ({mix}): {err.strip()}")
-        return wall, usage.ru_maxrss / 1024.0
+        return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def main(argv=None) -> int:
@@ -61,20 +63,22 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.minutes, args.repeat = 5.0, 1
-    runs: dict[str, list[tuple[float, float]]] = {"speakers": [], "headphones": []}
+    runs: dict[str, list[tuple[float, float, float]]] = {"speakers": [], "headphones": []}
     for _ in range(args.repeat):
         for mix in runs:
             runs[mix].append(run_once(args.preset, args.minutes, mix, args.suffix))
-            print(f"  {mix}: {runs[mix][-1][0]:.2f} s, {runs[mix][-1][1]:.0f} MB",
-                  file=sys.stderr)
-    best = {m: min(w for w, _ in r) for m, r in runs.items()}
-    peak = {m: max(p for _, p in r) for m, r in runs.items()}
+            print(f"  {mix}: {runs[mix][-1][0]:.2f} s, {runs[mix][-1][1]:.0f} MB, "
+                  f"CPU {runs[mix][-1][2]:.2f} s", file=sys.stderr)
+    best = {m: min(w for w, _, _ in r) for m, r in runs.items()}
+    peak = {m: max(p for _, p, _ in r) for m, r in runs.items()}
+    cpu = {m: min(c for _, _, c in r) for m, r in runs.items()}
     ratio = best["headphones"] / best["speakers"]
+    cpu_ratio = cpu["headphones"] / cpu["speakers"]
     mem = peak["headphones"] - peak["speakers"]
     ok_time = ratio <= RATIO_TARGET
     ok_mem = mem <= MEMORY_SLACK_MB
-    rows = [[m, f"{best[m]:.2f}", ", ".join(f"{w:.2f}" for w, _ in runs[m]), f"{peak[m]:.0f}"]
-            for m in runs]
+    rows = [[m, f"{best[m]:.2f}", ", ".join(f"{w:.2f}" for w, _, _ in runs[m]),
+             f"{cpu[m]:.2f}", f"{peak[m]:.0f}"] for m in runs]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     text = "\n".join([
         f"# headphones vs speakers: {args.preset}, {args.minutes:g} min, {args.suffix}",
@@ -82,10 +86,11 @@ def main(argv=None) -> int:
         f"{_dt.datetime.now():%Y-%m-%d %H:%M}, {cpu_model()} ({cpu_count()} cores), "
         f"load {load}",
         "",
-        *markdown_table(["mix", "best s", "runs s", "peak MB"], rows),
+        *markdown_table(["mix", "best s", "runs s", "best CPU s", "peak MB"], rows),
         "",
         f"headphones / speakers: {ratio:.3f} (target <= {RATIO_TARGET}) "
         f"{'PASS' if ok_time else 'FAIL'}",
+        f"CPU time (less moved by a busy machine): {cpu_ratio:.3f}",
         f"peak memory difference: {mem:+.1f} MB (target <= {MEMORY_SLACK_MB:g}) "
         f"{'PASS' if ok_mem else 'FAIL'}",
         "",
