@@ -80,21 +80,33 @@ def onsets(y):
 
 # -- the targets -----------------------------------------------------------------------------
 
-def test_bowl_at_90_degrees_is_heard_on_the_right(head):
-    y = strike(head, "pelvic", 90.0)  # the default room
-    assert 0.55 <= itd_ms(y) <= 0.75
-    assert ild_db(y, 3000, 20000) >= 6.0
-    assert abs(ild_db(y, 20, 300)) < 3.0
-    left, right = onsets(y)
-    assert 0.55e-3 <= (left - right) / FS <= 0.75e-3, (left, right)
-
-
-@pytest.mark.parametrize("name", ["universal", "heart"])
-def test_the_head_alone_gives_every_bowl_the_same_itd(head, name):
-    # a dry room: what the measured head does, whatever the bowl's partials
+@pytest.mark.parametrize("name", ["pelvic", "universal", "heart"])
+def test_bowl_at_90_degrees_is_heard_on_the_right(head, name):
+    # a dry room: the cues of the measured head itself, whatever the bowl's partials
     y = strike(head, name, 90.0, room=Room(reverb=0.0))
     assert 0.55 <= itd_ms(y) <= 0.75
+    left, right = onsets(y)
+    assert 0.55e-3 <= (left - right) / FS <= 0.75e-3, (left, right)
     assert ild_db(y, 3000, 20000) >= 6.0
+    if name == "pelvic":
+        # below 300 Hz only its 123 Hz fundamental; the universal bowl's 221 Hz gets
+        # KEMAR's 3.3 dB there, the heart bowl has nothing below 300 Hz to measure
+        assert abs(ild_db(y, 20, 300)) < 3.0
+
+
+@pytest.mark.parametrize("name", ["pelvic", "universal", "heart"])
+def test_in_the_room_the_bowl_stays_on_its_side(head, name):
+    # the default room: its early reflections come from around the bowl, so they add to
+    # each mode's steady gain and pull its ITD and ILD toward the middle (measured:
+    # bench/headphone_cues.py); the onset is still the head's
+    y = strike(head, name, 90.0)
+    left, right = onsets(y)
+    assert 0.55e-3 <= (left - right) / FS <= 0.75e-3, (left, right)
+    assert itd_ms(y) >= 0.45
+    assert ild_db(y, 3000, 20000) >= 3.0
+    if name == "pelvic":
+        assert 0.55 <= itd_ms(y) <= 0.75 and ild_db(y, 3000, 20000) >= 6.0
+        assert abs(ild_db(y, 20, 300)) < 3.0
 
 
 @pytest.mark.parametrize("name", ["pelvic", "universal"])
