@@ -146,9 +146,11 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
     from .level import LiveLevel
     from .render import named_preset
 
-    kwargs = {"duration_s": duration_s, "seed": seed, "mix": mix}
+    kwargs = {"duration_s": duration_s, "seed": seed}
     if sample_rate is not None:
         kwargs["sample_rate"] = sample_rate
+    if mix is not None:
+        kwargs["mix"] = mix
     source = SessionAudio.from_preset(named_preset(preset, folder), **kwargs)
     sr = int(source.sample_rate)
     check_output_settings(out, sr, sd)
