@@ -12,10 +12,9 @@ first sample within 20 dB of its peak): a response is close to minimum phase plu
 (Kulkarni, Isabelle and Colburn 1999 found the difference inaudible). A direction between
 measured ones takes the three nearest (more when some are equally near), weighted by inverse
 angle: their magnitudes and their delays are averaged separately, so the interaural delay
-moves smoothly instead of combing.
-The magnitudes are diffuse-field equalised (divided by the average over every direction and
-both ears, smoothed over a third of an octave): the ear canal's resonance, the same from every
-direction, is taken out, the direction cues stay.
+moves smoothly instead of combing. The magnitudes are diffuse-field equalised (divided by the
+average over every direction and both ears, smoothed over a third of an octave): the ear
+canal's resonance, the same from every direction, is taken out, the direction cues stay.
 
 A mode rings for seconds, so on headphones it needs only the response at its own frequency:
 one complex gain per ear (the magnitude, and the phase of the ear's delay: see :meth:`Ears.at`),
@@ -39,13 +38,10 @@ import numpy as np
 from ..errors import SointuError
 
 __all__ = ["HeadError", "Head", "Ears", "load_head", "sofa_path", "binaural_gains",
-           "convolve", "DEFAULT_SOFA", "HEAD_RADIUS_M"]
+           "convolve", "DEFAULT_SOFA"]
 
 #: Where Debian's libmysofa1 package installs the MIT KEMAR set.
 DEFAULT_SOFA = Path("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa")
-
-#: Half the distance between the ears of the KEMAR head (m), from the SOFA file.
-HEAD_RADIUS_M = 0.09
 
 _FFT = 1024  # magnitudes kept on this grid (43 Hz apart at 44.1 kHz)
 _FINE = 8192  # impulse responses made on at least this grid
@@ -337,11 +333,10 @@ def _unreadable(path: Path, reason: str):
                     f"SOFA file of the SimpleFreeFieldHRIR convention such as {DEFAULT_SOFA}")
 
 
-#: Early reflections heard on headphones. The first ones come from around the instrument
-#: (the floor under it, the walls and ceiling near it), so they arrive in pairs: the same
-#: delay and strength from both sides of the instrument's direction, _SPREAD_DEG away. The
-#: room leans to neither side of the instrument: one straight ahead stays in the middle, and
-#: mirrored placements give mirrored ears.
+#: Early reflections heard on headphones: from walls, floor and ceiling, in pairs with the
+#: same delay and strength on both sides of the instrument's direction, _SPREAD_DEG away
+#: (seeded), at seeded heights. The room leans to neither side of the instrument: one
+#: straight ahead stays in the middle, and mirrored placements give mirrored ears.
 _PAIRS = 4
 _SPREAD_DEG = (20.0, 120.0)
 _DELAY_S = (0.004, 0.045)
