@@ -16,7 +16,13 @@ import click
 
 from ..errors import OutputError, UsageError
 from . import group
-from .options import duration_option, output_options, preset_dir_option, seed_option
+from .options import (
+    duration_option,
+    mix_option,
+    output_options,
+    preset_dir_option,
+    seed_option,
+)
 from .render import check_new_output, output_folder, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
@@ -38,12 +44,18 @@ def _check_option(option: str, value: str | None, limit: int) -> str | None:
 def _gift_tags(audio, gift):
     from ..render.gifts import gift_comment
 
-    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s)
+    mix = _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
     return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
 
 
+#: The comment tag says which mix a gift is, in the gift's language.
+_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
+              "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
+
+
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True):
+                quiet=True, mix=None):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -63,6 +75,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
         this gift).
     quiet : bool
         No progress bar.
+    mix : str or None
+        ``speakers`` or ``headphones``; None: the preset's, else headphones.
 
     Returns
     -------
@@ -71,7 +85,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..render.gifts import GiftResult
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed)
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
+                                     default_mix="headphones")
     report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
                            bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
                            quiet=quiet)
@@ -103,7 +118,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 
     for g in gifts:
         stub = SimpleNamespace(preset=preset, timeline=SimpleNamespace(seed=g.seed),
-                               duration_s=duration_s)
+                               duration_s=duration_s, mix="headphones")  # the longer words
         try:
             validate_tags(_gift_tags(stub, g))
         except UsageError as exc:
@@ -140,13 +155,14 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
                    "default name. --clients: the folder (must exist).")
 @duration_option
 @seed_option
+@mix_option("headphones")
 @output_options
 @preset_dir_option("session")
 def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
              message: str | None, lang: str, title: str | None, clients: Path | None,
              jobs: int | None, output: str | None, duration_s: float | None,
              seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
-             quality: float | None, folder: Path | None) -> None:
+             quality: float | None, folder: Path | None, mix: str | None = None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -191,7 +207,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     title = _check_option("--title", title, 250)
     loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
-                    bit_depth=bit_depth, quality=quality, force=force)
+                    bit_depth=bit_depth, quality=quality, force=force, mix=mix)
     if clients is None:
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "

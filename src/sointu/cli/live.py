@@ -19,7 +19,7 @@ import click
 
 from ..errors import UsageError
 from . import group
-from .options import preset_dir_option
+from .options import mix_option, preset_dir_option
 
 __all__ = ["devices_cmd", "play_cmd", "parse_volume", "parse_start"]
 
@@ -100,10 +100,11 @@ def devices_cmd() -> None:
               help="Output latency; high is safest against dropouts.")
 @click.option("--sample-rate", "sample_rate", type=int, default=None,
               help="Hz (default: the preset's, usually 48000).")
+@mix_option("speakers")
 @preset_dir_option("session")
 def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | None,
              start_at: str | None, phase: str | None, volume: str, latency: str,
-             sample_rate: int | None, folder: Path | None) -> int:
+             sample_rate: int | None, folder: Path | None, mix: str | None = None) -> int:
     """Play the session PRESET live through the speakers.
 
     On a terminal: space pauses and resumes, n jumps to the next phase, + and - change the
@@ -114,6 +115,7 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
       sointu play classic-60
       sointu play gentle-sleep --duration 45m --volume -6dB
       sointu play classic-60 --phase relaxation --device pulse
+      sointu play gentle-sleep --mix headphones
     """
     from ..engine.piece import check_sample_rate
     from ..live.devices import (
@@ -147,6 +149,8 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
     kwargs = {"duration_s": duration_s, "seed": seed}
     if sample_rate is not None:
         kwargs["sample_rate"] = sample_rate
+    if mix is not None:
+        kwargs["mix"] = mix
     source = SessionAudio.from_preset(named_preset(preset, folder), **kwargs)
     sr = int(source.sample_rate)
     check_output_settings(out, sr, sd)

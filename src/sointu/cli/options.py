@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..session.durations import parse_duration
 
 __all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken",
-           "preset_dir_option"]
+           "preset_dir_option", "mix_option"]
 
 
 def _seed(ctx, param, value):
@@ -96,3 +96,12 @@ def preset_dir_option(kind: str):
         callback=_preset_dir, metavar="FOLDER",
         help=f"Also look for {kind} presets in this folder (or its {kind}s/ subfolder), "
              f"before ./presets.")
+
+
+def mix_option(default: str):
+    """``--mix speakers|headphones``; ``default`` names what is used when neither the option
+    nor the preset's ``mix`` says."""
+    return click.option(
+        "--mix", type=click.Choice(["speakers", "headphones"]), default=None,
+        help="speakers: a stereo mix; headphones: a binaural mix that places every "
+             f"instrument around the listener's head (default: the preset's, else {default}).")

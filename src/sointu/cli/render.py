@@ -14,6 +14,7 @@ from ..session.durations import format_duration
 from . import group
 from .options import (
     duration_option,
+    mix_option,
     output_options,
     preset_dir_option,
     seed_option,
@@ -107,7 +108,7 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
     meta = preset.metadata
     length = format_duration(audio.duration_s)
     parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
-             f"sointu {__version__}"]
+             f"{getattr(audio, 'mix', 'speakers')} mix", f"sointu {__version__}"]
     if dedication:
         parts.append(dedication)
     default_comment = "; ".join(parts)
@@ -180,13 +181,14 @@ def summary(report, audio) -> str:
 @duration_option
 @seed_option
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
+@mix_option("speakers")
 @output_options
 @tag_options
 @preset_dir_option("session")
 def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
                bit_depth: str | None, quality: float | None, folder: Path | None,
-               **tag_values) -> None:
+               mix: str | None = None, **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
@@ -199,11 +201,12 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
       sointu render classic-60 -o classic-60.flac
       sointu render classic-60 --duration 20m --seed 7 -o short.wav
       sointu render my-session.toml -o mine.mp3 --artist "Maija M."
+      sointu render classic-60 --mix headphones -o classic-60-headphones.flac
     """
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
-                                     seed=seed, sample_rate=sample_rate)
+                                     seed=seed, sample_rate=sample_rate, mix=mix)
     folder_out = output_folder(output)
     if folder_out is not None:
         output = default_output(preset, audio.timeline.seed, audio.duration_s, folder_out,

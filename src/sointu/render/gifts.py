@@ -298,7 +298,8 @@ def dedication(recipient: str, sender: str | None = None, message: str | None = 
     return "; ".join(parts)
 
 
-def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> str:
+def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float,
+                 mix: str = "") -> str:
     """The comment tag of a gift, all in the gift's language.
 
     ``esiasetus classic-60; siemen 42; kesto 1:00:00; sointu 0.1.0; lahja: Maija`` (fi),
@@ -313,6 +314,9 @@ def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> 
         The composer seed the audio was made with.
     duration_s : float
         Length (s).
+    mix : str
+        Which mix, in the gift's language (``kuulokkeille``), after the version; "" leaves
+        it out.
     """
     from .. import __version__
     from ..session.durations import format_duration
@@ -320,8 +324,8 @@ def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> 
     words = _COMMENT_WORDS[gift.lang]
     parts = [f"{words['preset']} {preset_name}", f"{words['seed']} {seed}",
              f"{words['length']} {format_duration(duration_s)}", f"sointu {__version__}",
-             gift.dedication]
-    return "; ".join(parts)
+             mix, gift.dedication]
+    return "; ".join(p for p in parts if p)
 
 
 def _measure_file(path: Path) -> tuple[str, str]:
