@@ -13,7 +13,13 @@ stays cheap (no audio libraries are loaded until they are needed). ``sointu.rend
 the package of the render pipeline; calling it renders (see :mod:`sointu.render`).
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# One BLAS thread, as the command line has (sointu.cli): the engine's matrix products are
+# small, and the thread count changes their last bits, so a library render equals the
+# command's sample for sample. Only takes effect if numpy has not been imported yet.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 try:
     __version__ = version("sointu")

@@ -246,7 +246,7 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
         Called with the number of frames written so far.
     sample_rate : int, optional
         Hz (default: the preset's).
-    bit_depth : {"16", "24", "float"}, optional
+    bit_depth : {"16", "24", "32f"}, optional
         For WAV and FLAC (default 24 bit).
     quality : float, optional
         For lossy formats, 0..1.
