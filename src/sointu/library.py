@@ -7,9 +7,12 @@ over the classes that do the work, as ``soundfile.write()`` is over ``SoundFile`
 :func:`load_preset`    a session preset, by name or path (:mod:`sointu.session.presets`)
 :func:`compose`        its Timeline: events and phases (:mod:`sointu.session.composer`)
 :func:`strike`         one stroke of an instrument as samples (:mod:`sointu.engine.audition`)
-:func:`render`         a session to a finished file (:mod:`sointu.render.session`)
+:func:`render`         a session to a finished file (:func:`render_preset`)
 :func:`play`           a session live through the speakers (:mod:`sointu.live.player`)
 =====================  ======================================================================
+
+Under them, :func:`session_tags` and :func:`render_preset` render an already composed
+``SessionAudio`` (what ``sointu render`` and ``sointu gift`` call).
 
 Errors are :class:`sointu.errors.SointuError` subclasses with a one-line message. Lengths
 and times (``duration``, ``start_at``) are seconds, or text such as ``"20m"``, ``"1h30m"``
@@ -27,7 +30,7 @@ from .errors import UsageError
 
 __all__ = [
     "load_preset", "compose", "strike", "render", "play", "RenderResult", "PlayOutcome",
-    "parse_start",
+    "parse_start", "render_preset", "session_tags",
 ]
 
 #: A length or a time: seconds, or text like ``"20m"``.
@@ -214,6 +217,103 @@ class RenderResult:
         return self.frames / self.sample_rate
 
 
+def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
+                 date=None, dedication=None):
+    """Tags of a session render: preset defaults, overridden by what the user gave.
+
+    Parameters
+    ----------
+    audio : SessionAudio
+        The composed session (``audio.preset`` gives the defaults).
+    title, artist, album, comment, genre, date : str, optional
+        Override the preset's metadata; ``date`` defaults to today (ISO 8601).
+    dedication : str, optional
+        Added to the default comment.
+
+    Returns
+    -------
+    Tags
+    """
+    import datetime
+
+    from . import __version__
+    from .render.tags import Tags
+    from .session.durations import format_duration
+
+    preset = audio.preset
+    meta = preset.metadata
+    length = format_duration(audio.duration_s)
+    parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
+             f"sointu {__version__}"]
+    if dedication:
+        parts.append(dedication)
+    default_comment = "; ".join(parts)
+    if meta.comment:
+        default_comment = f"{meta.comment} ({default_comment})"
+    return Tags(
+        title=title or preset.display_title,
+        artist=artist if artist is not None else meta.artist,
+        album=album if album is not None else meta.album,
+        date=date or datetime.date.today().isoformat(),
+        genre=genre if genre is not None else meta.genre,
+        comment=comment if comment is not None else default_comment,
+    )
+
+
+def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
+                  bit_depth: str | None, quality: float | None, tags, progress=None):
+    """Render a composed session to ``output``.
+
+    Parameters
+    ----------
+    audio : SessionAudio
+        The composed session.
+    output : Path
+        The file; its suffix picks the format.
+    force : bool
+        Overwrite an existing file.
+    loudness : float or None
+        Integrated loudness target (LUFS); None for the preset's.
+    bit_depth, quality
+        Format options (see :func:`sointu.render.formats.resolve_format`).
+    tags : Tags
+        E.g. from :func:`session_tags`.
+    progress : callable, optional
+        Called with the frames written so far. If it also has ``begin()`` and ``close()``
+        (as the command line's progress bar), they are called when the render starts and
+        when it ends.
+
+    Returns
+    -------
+    RenderReport
+    """
+    from .render import gain_cache
+    from .render.estimate import GainEstimate
+    from .render.formats import resolve_format
+    from .render.level import CEILING_DBTP
+
+    fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
+                         sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
+    target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
+    # unless it is cached, the gain is estimated in another process while the encoder and
+    # the meter are imported
+    cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
+    estimate = None if cached else GainEstimate(audio, target)
+    if hasattr(progress, "begin"):
+        progress.begin()  # at once: a session may be measured before frames are written
+    try:
+        from .render.pipeline import render_session
+
+        return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
+                              force=force, progress=progress,
+                              planned=None if estimate is None else estimate.result)
+    finally:
+        if estimate is not None:
+            estimate.close()
+        if hasattr(progress, "close"):
+            progress.close()
+
+
 def render(preset, path, *, duration: Duration | None = None, seed: int | None = None,
            loudness: float | None = None, tags: Mapping[str, str] | None = None,
            force: bool = False, progress: Callable[[int], None] | None = None,
@@ -261,7 +361,6 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
         A bad preset, value or tag; the file exists (without ``force``) or cannot be
         written. Nothing is left on disk.
     """
-    from .render.session import render_preset, session_tags
     from .session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(_preset(preset), duration_s=_seconds(duration),

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..render.session import render_preset as _render_preset
-from ..render.session import session_tags
+from ..library import render_preset as _render_preset
+from ..library import session_tags
 from ..session.durations import format_duration
 from . import group
 from .options import (
@@ -100,7 +100,7 @@ def named_preset(preset: str, folder: Path | None):
 
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
                   bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
-    """:func:`sointu.render.session.render_preset` with the progress bar (none if
+    """:func:`sointu.library.render_preset` with the progress bar (none if
     ``quiet``); returns the RenderReport."""
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
