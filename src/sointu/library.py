@@ -314,6 +314,10 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
             progress.close()
 
 
+#: What :func:`render`'s ``tags`` may set.
+_TAG_NAMES = frozenset({"title", "artist", "album", "comment", "genre", "date", "dedication"})
+
+
 def render(preset, path, *, duration: Duration | None = None, seed: int | None = None,
            loudness: float | None = None, tags: Mapping[str, str] | None = None,
            force: bool = False, progress: Callable[[int], None] | None = None,
@@ -363,11 +367,16 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
     """
     from .session.audio import SessionAudio
 
+    tags = dict(tags or {})
+    unknown = sorted(set(tags) - _TAG_NAMES)
+    if unknown:
+        raise UsageError(f"tag {unknown[0]!r} is not known; allowed: "
+                         f"{', '.join(sorted(_TAG_NAMES))}")
     audio = SessionAudio.from_preset(_preset(preset), duration_s=_seconds(duration),
                                      seed=seed, sample_rate=sample_rate)
     report = render_preset(audio, Path(path).expanduser(), force=force, loudness=loudness,
                            bit_depth=bit_depth, quality=quality,
-                           tags=session_tags(audio, **dict(tags or {})), progress=progress)
+                           tags=session_tags(audio, **tags), progress=progress)
     loud = report.loudness
     return RenderResult(path=report.path, bytes=report.bytes, frames=report.frames,
                         sample_rate=report.sample_rate, seed=report.seed,
