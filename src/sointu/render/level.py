@@ -43,8 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CEILING_DBTP", "RETRY_LU", "PROVISIONAL_RAW_LUFS", "Level", "cached_level",
-    "resolve_level", "remember", "settle", "planned_gain_db", "session_level",
-    "session_gain_db", "LiveLevel",
+    "resolve_level", "remember", "settle", "planned_gain_db", "session_gain_db", "LiveLevel",
 ]
 
 #: True-peak ceiling of every file (dBTP).
@@ -170,18 +169,10 @@ def resolve_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
     return remember(audio, target_lufs, ceiling_dbtp, level)
 
 
-def session_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP, *,
-                  workers: int | None = None,
-                  planned: Callable[[], float] | None = None) -> Level:
-    """The normalisation gain of a session and the loudness it gives: cached, or measured
-    (:func:`resolve_level` with ``measure_first``)."""
-    return resolve_level(audio, target_lufs, ceiling_dbtp, workers=workers, planned=planned)
-
-
 def session_gain_db(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP, *,
                     workers: int | None = None) -> float:
     """The normalisation gain (dB) of a session; see :func:`resolve_level`."""
-    return session_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
+    return resolve_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
 
 
 def _measure(audio, target_lufs) -> float:

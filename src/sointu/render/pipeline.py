@@ -42,7 +42,6 @@ from .level import (
     remember,
     resolve_level,
     session_gain_db,
-    session_level,
     settle,
 )
 from .loudness import Loudness, LoudnessMeter
@@ -52,7 +51,7 @@ from .tags import Tags, soundfile_attributes
 from .writer import to_pcm32, write_blocks
 
 __all__ = [
-    "RenderReport", "Level", "render_session", "session_level", "session_gain_db",
+    "RenderReport", "Level", "render_session", "session_gain_db",
     "CEILING_DBTP", "RETRY_LU", "planned_gain_db",
 ]
 
