@@ -224,3 +224,16 @@ def test_play_through_the_capture_device_equals_the_render(tmp_path):
     bad = np.flatnonzero(np.any(played != ref, axis=1))
     assert bad.size == 0, f"first differing frame {bad[:1]} of {len(ref)}"
     assert not cap[off + len(ref):].any()
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"volume_db": 9.0}, "volume 9.0 dB"),
+    ({"volume_db": "-6dB"}, "volume '-6dB'"),
+    ({"start_at": "1m", "phase": "relaxation"}, "cannot be used together"),
+    ({"start_at": "soon"}, "'soon'"),
+    ({"latency": "fast"}, "latency 'fast'"),
+])
+def test_play_refuses_bad_values_in_one_line_before_opening_a_device(kwargs, words):
+    with pytest.raises(UsageError) as info:
+        sointu.play("classic-60", **kwargs)
+    assert "\n" not in str(info.value) and words in str(info.value)

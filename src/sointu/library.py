@@ -480,9 +480,10 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
     duration_s = _seconds(duration)
     start_s = parse_start(start_at) if start_at is not None else None
     lo, hi = VOLUME_RANGE_DB
-    if not lo <= volume_db <= hi:
-        raise UsageError(f"volume {volume_db:g} dB is not allowed; allowed: {lo:g} dB to "
-                         f"{hi:+g} dB")
+    if isinstance(volume_db, bool) or not isinstance(volume_db, int | float) or not (
+            lo <= volume_db <= hi):
+        raise UsageError(f"volume {volume_db!r} dB is not allowed; allowed: a number of dB "
+                         f"from {lo:g} to {hi:+g}")
     latency = parse_latency(latency)
     if sample_rate is not None:
         check_sample_rate(sample_rate)
