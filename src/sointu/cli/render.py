@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from pathlib import Path
 
 import click
 
-from .. import __version__
 from ..errors import UsageError
+from ..library import render_preset as _render_preset
+from ..library import session_tags
 from ..session.durations import format_duration
 from . import group
 from .options import (
@@ -23,7 +23,7 @@ from .options import (
 from .progress import Progress
 
 __all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
-           "named_preset"]
+           "named_preset", "session_tags"]
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
@@ -99,60 +99,15 @@ def named_preset(preset: str, folder: Path | None):
     return load_session_preset(preset, folder)
 
 
-def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
-                 date=None, dedication=None):
-    """Tags of a session render: preset defaults, overridden by what the user gave."""
-    from ..render.tags import Tags
-
-    preset = audio.preset
-    meta = preset.metadata
-    length = format_duration(audio.duration_s)
-    parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
-             f"{getattr(audio, 'mix', 'speakers')} mix", f"sointu {__version__}"]
-    if dedication:
-        parts.append(dedication)
-    default_comment = "; ".join(parts)
-    if meta.comment:
-        default_comment = f"{meta.comment} ({default_comment})"
-    return Tags(
-        title=title or preset.display_title,
-        artist=artist if artist is not None else meta.artist,
-        album=album if album is not None else meta.album,
-        date=date or datetime.date.today().isoformat(),
-        genre=genre if genre is not None else meta.genre,
-        comment=comment if comment is not None else default_comment,
-    )
-
-
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
                   bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
-    """Render a composed session to ``output``; returns the RenderReport."""
-    from ..render import gain_cache
-    from ..render.estimate import GainEstimate
-    from ..render.formats import resolve_format
-    from .level import CEILING_DBTP
-
-    fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
-                         sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
-    target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
-    # unless it is cached, the gain is estimated in another process while the encoder and
-    # the meter are imported
-    cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
-    estimate = None if cached else GainEstimate(audio, target)
+    """:func:`sointu.library.render_preset` with the progress bar (none if
+    ``quiet``); returns the RenderReport."""
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
-    progress.begin()  # at once: a session may be measured before frames are written
-    try:
-        from ..render.pipeline import render_session
-
-        return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
-                              force=force, progress=progress,
-                              planned=None if estimate is None else estimate.result)
-    finally:
-        if estimate is not None:
-            estimate.close()
-        progress.close()
+    return _render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
+                          quality=quality, tags=tags, progress=progress)
 
 
 def summary(report, audio) -> str:
