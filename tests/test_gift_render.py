@@ -109,9 +109,9 @@ def test_seed_option_overrides_and_title_option(tmp_path, monkeypatch, capsys):
     tags = tags_of(tmp_path / "jussi.wav")
     assert tags["title"] == "Jussin oma rentoutus"
     assert "siemen 7;" in tags["comment"] and "lahja: Jussi" in tags["comment"]
-    # the render command with seed 7 gives the same audio
+    # the render command with seed 7 gives the same audio (gifts are made for headphones)
     main(["render", "gift-30", "--seed", "7", "--duration", "30s", "-o", "plain.wav",
-          "--bit-depth", "16"])
+          "--bit-depth", "16", "--mix", "headphones"])
     assert np.array_equal(samples(tmp_path / "jussi.wav"), samples(tmp_path / "plain.wav"))
 
 
@@ -126,10 +126,29 @@ def test_single_gift_into_a_folder_and_never_overwrites(tmp_path, monkeypatch, c
     with pytest.raises(SystemExit) as info:
         main(["gift", "gift-30", "--for", "Aleksander", "--duration", "30s",
               "-o", str(made)])
-    assert info.value.code == 1
+    assert info.value.code == 2  # an existing target is a bad option (README: exit codes)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "already exists" in err
     assert made.read_bytes() == made_bytes
+
+
+def test_single_gift_force_overwrites_the_default_name_and_folder_slash(tmp_path,
+                                                                      monkeypatch, capsys):
+    """--force without -o overwrites the default name instead of writing ...-2.flac, and
+    -o DIR/ for a folder that does not exist is one line (issue 17)."""
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "Sointulahja-Aleksanderille.flac"
+    made.write_bytes(b"old")
+    main(["gift", "gift-30", "--for", "Aleksander", "--duration", "10s", "--force"])
+    assert sorted(p.name for p in tmp_path.glob("*.flac")) == [made.name]
+    assert made.stat().st_size > 1000
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["gift", "gift-30", "--for", "Aleksander", "--duration", "10s",
+              "-o", "nothere/"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "output folder nothere/ does not exist" in err
 
 
 def write_clients(path: Path) -> None:

@@ -204,9 +204,9 @@ def test_recording_longer_than_its_phase_is_refused_unless_trimmed(tmp_path):
 # -- levels and the gain estimate ------------------------------------------------------------
 
 def _measured(audio, target):
-    from sointu.render.pipeline import session_level
+    from sointu.render.level import resolve_level
 
-    return session_level(audio, target)
+    return resolve_level(audio, target)
 
 
 @pytest.mark.parametrize("loudness_lu", [0.0, 6.0])

@@ -38,7 +38,7 @@ def analyse_cmd(recording: Path, name: str, output: Path | None, family: str | N
     \b
     Examples:
       sointu analyse my-bowl.wav --name my-bowl
-      sointu strike my-bowl -o check.wav
+      sointu strike presets/instruments/my-bowl.toml -o check.wav
       sointu analyse gong.flac --name gong-1 -o presets/instruments/gong-1.toml --family gong
     """
     from ..analysis import analyse_signal, compare, read_recording

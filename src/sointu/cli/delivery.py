@@ -16,9 +16,15 @@ import click
 
 from ..errors import OutputError, UsageError
 from . import group
-from .options import duration_option, output_options, seed_option
+from .options import (
+    duration_option,
+    mix_option,
+    output_options,
+    preset_dir_option,
+    seed_option,
+)
 from .recordings import voice_intro_option, voice_intro_recordings
-from .render import render_preset, session_tags, summary
+from .render import check_new_output, output_folder, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -39,12 +45,18 @@ def _check_option(option: str, value: str | None, limit: int) -> str | None:
 def _gift_tags(audio, gift):
     from ..render.gifts import gift_comment
 
-    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s)
+    mix = _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
     return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
 
 
+#: The comment tag says which mix a gift is, in the gift's language.
+_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
+              "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
+
+
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                recordings=(), quiet=True):
+                quiet=True, mix=None, recordings=()):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -60,11 +72,14 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     bit_depth, quality
         Output options (see ``sointu render``).
     force : bool
-        Overwrite an existing file.
-    recordings : sequence of RecordingSpec
-        Recordings added to the preset's (``--voice-intro``).
+        Overwrite an existing file (also done when ``gift.redo``: the file there is not
+        this gift).
     quiet : bool
         No progress bar.
+    mix : str or None
+        ``speakers`` or ``headphones``; None: the preset's, else headphones.
+    recordings : sequence of RecordingSpec
+        Recordings added to the preset's (``--voice-intro``).
 
     Returns
     -------
@@ -73,9 +88,9 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..render.gifts import GiftResult
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed,
-                                     recordings=recordings)
-    report = render_preset(audio, gift.path, force=force, loudness=loudness,
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
+                                     default_mix="headphones", recordings=recordings)
+    report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
                            bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
                            quiet=quiet)
     result = GiftResult(loudness_lufs=report.loudness.integrated_lufs,
@@ -106,7 +121,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 
     for g in gifts:
         stub = SimpleNamespace(preset=preset, timeline=SimpleNamespace(seed=g.seed),
-                               duration_s=duration_s)
+                               duration_s=duration_s, mix="headphones")  # the longer words
         try:
             validate_tags(_gift_tags(stub, g))
         except UsageError as exc:
@@ -138,18 +153,21 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
               help="With --clients: gifts rendered at once (default: the number of cores). "
                    "Each render already measures on two cores, so more jobs help mostly "
                    "for short sessions.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="One gift: the file (its suffix picks the format), or a folder for the "
                    "default name. --clients: the folder (must exist).")
 @duration_option
 @seed_option
+@mix_option("headphones")
 @voice_intro_option
 @output_options
+@preset_dir_option("session")
 def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
              message: str | None, lang: str, title: str | None, clients: Path | None,
-             jobs: int | None, output: Path | None, duration_s: float | None,
-             seed: int | None, voice_intro: Path | None, force: bool, loudness: float | None,
-             bit_depth: str | None, quality: float | None) -> None:
+             jobs: int | None, output: str | None, duration_s: float | None,
+             seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
+             quality: float | None, folder: Path | None, mix: str | None = None,
+             voice_intro: Path | None = None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -169,9 +187,11 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
     picks the format), seed, name_fi_allative (as --for-allative). Rows count as in a
-    spreadsheet (the header is row 1). Gifts whose file is already in DIR are skipped, so
-    an interrupted batch resumes where it stopped; DIR/manifest.csv lists file, recipient,
-    seed, title, loudness and true peak.
+    spreadsheet (the header is row 1). A gift whose file in DIR is complete and is that
+    gift (format, length, title, preset, seed) is skipped, so an interrupted batch
+    resumes where it stopped; any other file there is made again. A failing row does not
+    stop the others. DIR/manifest.csv lists file,
+    recipient, seed, title, loudness, true peak, status and a note (why a row failed).
 
     \b
     Examples:
@@ -190,9 +210,9 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
-    loaded = load_session_preset(preset)
+    loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
-                    bit_depth=bit_depth, quality=quality, force=force,
+                    bit_depth=bit_depth, quality=quality, force=force, mix=mix,
                     recordings=voice_intro_recordings(voice_intro))
     if clients is None:
         if recipient is None:
@@ -208,7 +228,8 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
                              f"--clients; allowed with --clients: --from, --message, --lang "
                              f"(defaults for empty cells), 'seed' and 'name_fi_allative' "
                              f"columns")
-    _batch(loaded, clients, output, jobs, sender, message, lang, settings)
+    _batch(loaded, clients, None if output is None else Path(output).expanduser(), jobs,
+           sender, message, lang, settings)
 
 
 def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
@@ -218,11 +239,14 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
     note = None if title else G.title_note(recipient, lang, allative_form=allative)
     title = title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
     seed = G.gift_seed(recipient, preset.name) if seed is None else seed
-    suffix = ".flac"
-    if output is None or output.is_dir():
-        path = G.unique_path(output or Path.cwd(), G.gift_file_name(title, suffix))
+    folder = output_folder(output)
+    if folder is None:
+        path = Path(output).expanduser()
+    elif settings["force"]:  # the default name, overwritten
+        path = folder / G.gift_file_name(title, ".flac")
     else:
-        path = output
+        path = G.unique_path(folder, G.gift_file_name(title, ".flac"))
+    check_new_output(path, settings["force"])
     gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
                   title=title, seed=seed, path=path, note=note)
     duration = settings["duration_s"] or preset.defaults.duration_s
@@ -252,19 +276,26 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
             for c in rows]
     timeline = compose(preset, seed=0, duration_s=settings["duration_s"])
     rate = preset.defaults.sample_rate_hz
+    frames = int(round(timeline.duration_s * rate))
     gifts = G.plan_gifts(rows, preset, folder, source=str(clients),
                          bit_depth=settings["bit_depth"], quality=settings["quality"],
-                         sample_rate=rate, frames=int(round(timeline.duration_s * rate)))
+                         sample_rate=rate, frames=frames)
     _check_tags(preset, gifts, timeline.duration_s, str(clients))
     total = len(gifts)
     width = len(str(total))
     done = [0]
 
     def report(event, gift, detail):
+        if event == "redo":  # not counted: the gift is rendered later
+            click.echo(f"row {gift.row}: {gift.path.name} is there but is not this gift "
+                       f"({detail}); making it again (the old file is replaced when the "
+                       f"new one is complete)", err=True)
+            return
         done[0] += 1
         head = f"[{done[0]:>{width}}/{total}] row {gift.row}"
         if event == "skipped":
-            click.echo(f"{head}: skipped {gift.path.name} (already there)", err=True)
+            click.echo(f"{head}: skipped {gift.path.name} (already there and complete)",
+                       err=True)
         elif event == "rendered":
             click.echo(f"{head}: wrote {gift.path.name}: \"{gift.title}\", seed {gift.seed}, "
                        f"{detail.loudness_lufs:.1f} LUFS, true peak "
@@ -273,14 +304,14 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
         else:
             click.echo(f"{head}: failed {gift.path.name}: {detail}", err=True)
 
-    todo = sum(1 for g in gifts if settings["force"] or not g.path.exists())
-    if todo:
-        _preload()
+    check = functools.partial(G.gift_file_problem, preset_name=preset.name, frames=frames,
+                              sample_rate=rate, bit_depth=settings["bit_depth"],
+                              quality=settings["quality"])
     jobs = jobs or os.cpu_count() or 1
     worker = functools.partial(_batch_worker, **settings)
     try:
-        result = G.run_batch(gifts, worker, folder, jobs=max(1, min(jobs, todo)),
-                             force=settings["force"], report=report)
+        result = G.run_batch(gifts, worker, folder, jobs=jobs, force=settings["force"],
+                             report=report, check=check, prepare=_preload)
     except KeyboardInterrupt:
         click.echo(f"stopped: finished gifts are kept and listed in {folder / G.MANIFEST_NAME}; "
                    f"run the same command again to render the rest", err=True)
@@ -288,7 +319,9 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
     click.echo(f"{len(result.rendered)} written, {len(result.skipped)} skipped, "
                f"{len(result.failed)} failed; manifest {result.manifest}", err=True)
     if result.failed:
-        gift, reason = result.failed[0]
-        left = len(result.failed) - 1 + len(result.not_started)
-        more = f"; {left} more not done, run again to resume" if left else ""
-        raise OutputError(f"gift of row {gift.row} ({gift.recipient}) failed: {reason}{more}")
+        n = len(result.failed)
+        which = "; ".join(f"row {g.row} ({g.recipient}): {reason}"
+                          for g, reason in result.failed)
+        raise OutputError(f"{n} gift{'s' if n > 1 else ''} failed, the others are done "
+                          f"(failed rows are marked in {result.manifest.name}; run again to "
+                          f"retry only them): {which}")

@@ -12,10 +12,12 @@ is the thin command on top:
   (:func:`gift_file_name`, :func:`safe_file_name`, :func:`unique_path`),
 - seeds (:func:`gift_seed`, :func:`normalise_name`),
 - the clients file (:func:`read_clients`) and the batch plan (:func:`plan_gifts`),
-- the manifest (:func:`read_manifest`, :func:`write_manifest`),
+- the manifest (:func:`read_manifest`, :func:`write_manifest`), safe to open in a
+  spreadsheet (:func:`spreadsheet_cell`),
+- what counts as a finished gift on resume (:func:`gift_file_problem`),
 - the batch runner (:func:`run_batch`): one worker process per gift, at most ``jobs`` at a
-  time, resumable, a manifest rewritten atomically as gifts finish, and a clean stop on
-  Ctrl-C or SIGTERM.
+  time, resumable, every row tried even when some fail, a manifest rewritten atomically as
+  gifts finish, and a clean stop on Ctrl-C, SIGTERM or SIGHUP.
 
 Finnish titles greet the recipient's first name in the allative case, with consonant
 gradation and the common stem types ("Pekka" -> "Pekalle", "Tuomas" -> "Tuomakselle"; see
@@ -40,12 +42,12 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from ..errors import SointuError, UsageError
-from .atomic import TMP_MARKER, atomic_output, raise_on_sigterm
+from ..errors import OutputError, SointuError, UsageError
+from .atomic import atomic_output, check_name_lengths, raise_on_sigterm, remove_temps_of
 from .finnish import allative
 from .formats import resolve_format
 from .markers import sidecar_paths
@@ -80,6 +82,9 @@ __all__ = [
     "plan_gifts",
     "read_manifest",
     "write_manifest",
+    "spreadsheet_cell",
+    "from_spreadsheet_cell",
+    "gift_file_problem",
     "run_batch",
 ]
 
@@ -97,7 +102,7 @@ MANIFEST_NAME = "manifest.csv"
 
 #: Columns of the manifest, in order.
 MANIFEST_COLUMNS = ("file", "recipient", "seed", "title", "loudness_lufs", "true_peak_dbtp",
-                    "status")
+                    "status", "note")
 
 #: Longest recipient or giver name (characters).
 MAX_NAME_CHARS = 100
@@ -109,6 +114,7 @@ _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 200  # file names: most file systems allow 255 bytes
+_NAME_BYTES_CAP = 255  # a 'file' cell longer than this many characters is never a name
 
 
 # --------------------------------------------------------------------------- names, titles
@@ -292,7 +298,8 @@ def dedication(recipient: str, sender: str | None = None, message: str | None = 
     return "; ".join(parts)
 
 
-def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> str:
+def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float,
+                 mix: str = "") -> str:
     """The comment tag of a gift, all in the gift's language.
 
     ``esiasetus classic-60; siemen 42; kesto 1:00:00; sointu 0.1.0; lahja: Maija`` (fi),
@@ -307,6 +314,9 @@ def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> 
         The composer seed the audio was made with.
     duration_s : float
         Length (s).
+    mix : str
+        Which mix, in the gift's language (``kuulokkeille``), after the version; "" leaves
+        it out.
     """
     from .. import __version__
     from ..session.durations import format_duration
@@ -314,8 +324,8 @@ def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float) -> 
     words = _COMMENT_WORDS[gift.lang]
     parts = [f"{words['preset']} {preset_name}", f"{words['seed']} {seed}",
              f"{words['length']} {format_duration(duration_s)}", f"sointu {__version__}",
-             gift.dedication]
-    return "; ".join(parts)
+             mix, gift.dedication]
+    return "; ".join(p for p in parts if p)
 
 
 def _measure_file(path: Path) -> tuple[str, str]:
@@ -538,7 +548,7 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
         if why:
             raise bad(column, f"{value[:40]!r} {why}")
     for column, limit in (("from", MAX_NAME_CHARS), ("message", MAX_MESSAGE_CHARS),
-                          ("file", MAX_NAME_CHARS * 2)):
+                          ("file", 4 * _NAME_BYTES_CAP)):
         value = cell(column)
         why = check_text(value, limit) if value is not None else None
         if why:
@@ -595,6 +605,9 @@ class Gift:
         Output file.
     note : str or None
         Said in the summary: why the title does not inflect the name (:func:`title_note`).
+    redo : bool
+        Its file exists but is not this gift (another plan, or incomplete): render it
+        again and replace the file when the new one is complete.
     """
 
     row: int | None
@@ -606,6 +619,7 @@ class Gift:
     seed: int
     path: Path
     note: str | None = None
+    redo: bool = False
 
     @property
     def dedication(self) -> str:
@@ -643,7 +657,8 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
     ------
     UsageError
         One line with row and column: two gifts would get the same file (compared without
-        case, as on case-insensitive file systems), a file named like the manifest, or a
+        case, as on case-insensitive file systems), a file named like the manifest, a
+        name too long for the folder's file system (in bytes, its sidecars included), or a
         format that cannot take the options.
     """
     gifts: list[Gift] = []
@@ -663,6 +678,11 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
                              f"already the file of row {used[key]}; allowed: one file per "
                              f"gift{hint}")
         used[key] = c.row
+        path = Path(folder) / name
+        try:
+            check_name_lengths([path, *sidecar_paths(path)])
+        except OutputError as exc:
+            raise UsageError(f"{source}: row {c.row}, column '{column}': {exc}") from None
         try:
             resolve_format(name, bit_depth=bit_depth, quality=quality,
                            sample_rate=sample_rate, frames=frames)
@@ -679,8 +699,35 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
 # --------------------------------------------------------------------------- the manifest
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """``text`` as a manifest cell that a spreadsheet shows as text, never as a formula.
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'`` (as
+    spreadsheet-safe exports do: the spreadsheet shows the text after it); so does one
+    that already starts with ``'``, so that :func:`from_spreadsheet_cell` gives back
+    exactly ``text``. Plain numbers (``-16.00``) stay numbers.
+    """
+    if text.startswith(_FORMULA_START + ("'",)) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def from_spreadsheet_cell(cell: str) -> str:
+    """The text a manifest cell was made from (undoes :func:`spreadsheet_cell`)."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START + ("'",)):
+        return cell[1:]
+    return cell
+
+
 def read_manifest(path) -> dict[str, dict[str, str]]:
     """The rows of an existing manifest by file name ({} if there is none).
+
+    Cells are read back as they were before :func:`spreadsheet_cell`.
 
     Raises
     ------
@@ -692,7 +739,7 @@ def read_manifest(path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        text = path.read_text("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # no newline translation: \r in a cell stays
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{path} is not a readable sointu manifest ({exc}); move it away "
@@ -700,12 +747,19 @@ def read_manifest(path) -> dict[str, dict[str, str]]:
     if rows and "file" not in rows[0]:
         raise UsageError(f"{path} is not a sointu manifest (no 'file' column); move it away "
                          f"and run again")
-    return {r["file"]: {k: r.get(k) or "" for k in MANIFEST_COLUMNS} for r in rows
-            if r.get("file")}
+    out = {}
+    for r in rows:
+        row = {k: from_spreadsheet_cell(r.get(k) or "") for k in MANIFEST_COLUMNS}
+        if row["file"]:
+            out[row["file"]] = row
+    return out
 
 
 def write_manifest(path, rows: Sequence[dict]) -> None:
     """Write the manifest atomically (a temporary file renamed over the old one).
+
+    Every cell goes through :func:`spreadsheet_cell`: a recipient written ``=HYPERLINK(..)``
+    or ``+Maija`` is shown as that text in a spreadsheet, not run as a formula.
 
     Parameters
     ----------
@@ -715,10 +769,12 @@ def write_manifest(path, rows: Sequence[dict]) -> None:
         Keys :data:`MANIFEST_COLUMNS`.
     """
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    # CRLF as RFC 4180 and spreadsheets have it; a cell with a line break is then quoted
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k, "") for k in MANIFEST_COLUMNS})
+        writer.writerow({k: spreadsheet_cell(str(row.get(k, "") or ""))
+                         for k in MANIFEST_COLUMNS})
     with atomic_output(path, force=True) as tmp:
         tmp.write_text(buf.getvalue(), "utf-8")
 
@@ -767,10 +823,11 @@ class _QuietHelpers:
     def reset(_obj) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 _QUIET_HELPERS = _QuietHelpers()
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def _identity(path: Path):
@@ -809,6 +866,7 @@ def _child(render_one, gift: Gift, conn) -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, _Interrupt(gift.path))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     multiprocessing.util.register_after_fork(_QUIET_HELPERS, _QuietHelpers.reset)
     try:
         # Blocked by the parent while it forked: a Ctrl-C that came meanwhile is delivered
@@ -846,35 +904,95 @@ def _remove_stale_sidecars(path: Path) -> None:
             side.unlink()
 
 
-def _remove_temps(path: Path) -> None:
-    """Remove temporary files of ``path`` and its sidecars left by a killed worker."""
-    prefixes = tuple(f".{p.name}{TMP_MARKER}" for p in (path, *sidecar_paths(path)))
+def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate: int,
+                      bit_depth=None, quality=None) -> str | None:
+    """Why the file at ``gift.path`` does not count as this gift, or None when it does.
+
+    A finished gift is a regular file that libsndfile opens, in the planned format (major
+    format and subtype: the codec, or the bit depth of WAV and FLAC), at the planned sample
+    rate, in stereo, exactly ``frames`` frames long with its last second decodable (a file
+    cut short is not finished), and whose tags name this gift: its title, and the preset
+    and seed in its comment.
+
+    Parameters
+    ----------
+    gift : Gift
+        The plan (title, seed, path).
+    preset_name : str
+        The session preset's name (``classic-60``).
+    frames : int
+        Planned length (frames).
+    sample_rate : int
+        Hz.
+    bit_depth, quality
+        As given to the batch (see :func:`sointu.render.formats.resolve_format`).
+
+    Returns
+    -------
+    str or None
+        A short reason ("its seed is not 123"), or None.
+    """
+    import soundfile as sf
+
+    path = gift.path
+    if path.is_symlink() or not path.is_file():
+        return "it is not a regular file"
+    if path.stat().st_size == 0:
+        return "it is empty (0 bytes)"
+    fmt = resolve_format(path, bit_depth=bit_depth, quality=quality, sample_rate=sample_rate,
+                         frames=frames)
     try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return
-    for p in entries:
-        if p.name.startswith(prefixes):
-            try:
-                p.unlink()
-            except OSError:
-                pass
+        with sf.SoundFile(path) as f:
+            kind = (f.format, f.subtype)
+            rate, channels, length = f.samplerate, f.channels, f.frames
+            meta = f.copy_metadata()
+            tail = min(length, rate)
+            got = tail
+            if length == frames and tail:
+                f.seek(length - tail)
+                got = len(f.read(tail, dtype="float32"))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        return f"it cannot be read as audio ({' '.join(str(exc).split())})"
+    if kind != (fmt.format, fmt.subtype):
+        return f"it is {kind[0]} {kind[1]}, planned {fmt.format} {fmt.subtype}"
+    if (rate, channels) != (sample_rate, 2):
+        return f"it is {channels} channels at {rate} Hz, planned 2 at {sample_rate} Hz"
+    if length != frames:
+        return f"it is {length} frames long, planned {frames}"
+    if got != tail:
+        return "it is cut short (its end does not decode)"
+    title = meta.get("title", "")
+    if title != gift.title:
+        return f"its title is {title!r}, planned {gift.title!r}"
+    comment = meta.get("comment", "")
+    if not re.search(rf"(?<![0-9]){gift.seed}(?![0-9])", comment):
+        return f"its seed is not {gift.seed}"
+    if not re.search(rf"(?<![\w-]){re.escape(preset_name)}(?![\w-])", comment):
+        return f"it is not of preset {preset_name}"
+    return None
 
 
 def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], folder, *,
               jobs: int = 2, force: bool = False,
               report: Callable[[str, Gift, object], None] | None = None,
-              stop_timeout_s: float = 10.0) -> BatchResult:
+              stop_timeout_s: float = 10.0,
+              check: Callable[[Gift], str | None] | None = None,
+              prepare: Callable[[], None] | None = None) -> BatchResult:
     """Render many gifts in worker processes; resumable, with a manifest kept up to date.
 
-    A gift whose file exists is skipped (files only ever appear complete: renders write a
-    temporary file and rename it), unless ``force``. The ``.cue`` and ``.chapters.json``
-    files left beside a deleted gift are removed before it is rendered again.
-    ``folder/manifest.csv`` is written at the start and rewritten atomically whenever a gift
-    is done; it lists every complete
-    gift file of the batch (rows of skipped files are kept from the previous manifest) and
-    rows of other files in the folder that the previous manifest listed. After a failure no
-    new gift is started; the ones running finish.
+    A gift whose file exists is skipped when it counts as finished (``check``, e.g.
+    :func:`gift_file_problem`; files only ever appear complete: renders write a temporary
+    file and rename it); otherwise it is rendered again with ``redo`` set, and the old
+    file is replaced only when the new one is complete. ``force`` renders every gift again.
+    The ``.cue`` and ``.chapters.json`` files left beside a deleted gift are removed before
+    it is rendered again.
+
+    A gift that fails does not stop the others: every row is tried, the failed ones are
+    returned (and listed in the manifest with status ``failed`` and the reason).
+    ``folder/manifest.csv`` is written at the start and rewritten atomically whenever a
+    gift is done; it lists every gift of the batch that is finished or failed, rows of
+    skipped files kept from the previous manifest, and rows of other files in the folder
+    that the previous manifest listed.
 
     Parameters
     ----------
@@ -882,19 +1000,26 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
         From :func:`plan_gifts` (files inside ``folder``).
     render_one : callable
         ``render_one(gift) -> GiftResult``, run in a worker process (a module-level
-        function where ``fork`` is unavailable). It must write ``gift.path`` atomically.
+        function where ``fork`` is unavailable). It must write ``gift.path`` atomically,
+        replacing an existing file when ``gift.redo``.
     folder : path
         The batch folder (exists).
     jobs : int
-        Worker processes at a time (>= 1).
+        Worker processes at a time (>= 1; never more than there are gifts to render).
     force : bool
         Render gifts whose file exists again (the render replaces it).
     report : callable, optional
         ``report(event, gift, detail)`` in this process, event ``"skipped"`` (detail None),
-        ``"rendered"`` (GiftResult) or ``"failed"`` (one-line reason).
+        ``"redo"`` (why the file there does not count), ``"rendered"`` (GiftResult) or
+        ``"failed"`` (one-line reason).
     stop_timeout_s : float
         On an interrupt, how long (s) workers get to clean up before they and their helper
         processes are killed (their temporary files are then removed here).
+    check : callable, optional
+        ``check(gift) -> reason or None`` for a gift whose file exists; None counts it as
+        finished. Default: any existing file counts.
+    prepare : callable, optional
+        Called once before the first worker starts (not at all when every gift is there).
 
     Returns
     -------
@@ -903,8 +1028,9 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C or SIGTERM (as :class:`~sointu.render.atomic.Terminated`), after the
-        workers stopped, their temporary files are gone and the manifest lists what is done.
+        On Ctrl-C, SIGTERM or SIGHUP (as :class:`~sointu.render.atomic.Terminated`), after
+        the workers stopped, their temporary files are gone and the manifest lists what is
+        done.
     UsageError
         An existing ``manifest.csv`` that is not sointu's.
     """
@@ -912,17 +1038,25 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
     manifest = folder / MANIFEST_NAME
     old = read_manifest(manifest)
     report = report or (lambda event, gift, detail: None)
+    gifts = list(gifts)
     state: dict[int, str] = {}
     results: dict[int, GiftResult] = {}
     failed: list = []
+    reasons: dict[int, str] = {}
     todo: list[int] = []
     for i, g in enumerate(gifts):
-        if g.path.exists() and not force:
+        there = g.path.exists() or g.path.is_symlink()
+        problem = check(g) if there and not force and check is not None else None
+        if there and not force and problem is None:
             state[i] = "skipped"
             report("skipped", g, None)
-        else:
-            state[i] = "pending"
-            todo.append(i)
+            continue
+        if problem is not None:
+            gifts[i] = g = replace(g, redo=True)
+            reasons[i] = f"not finished: {problem}"
+            report("redo", g, problem)
+        state[i] = "pending"
+        todo.append(i)
 
     measured: dict[int, tuple[str, str]] = {}
 
@@ -934,10 +1068,14 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                 r = results[i]
                 out.append(_row(g, "rendered", f"{r.loudness_lufs:.2f}",
                                 f"{r.true_peak_dbtp:.2f}"))
+            elif state[i] == "failed":
+                out.append(_row(g, "failed", "", "", reasons[i]))
+            elif g.redo:  # the file there is not this gift (yet)
+                out.append(_row(g, "pending", "", "", reasons[i]))
             elif g.path.is_file():
                 status = "skipped" if state[i] == "skipped" else "rendered"
-                if g.path.name in old:
-                    out.append({**old[g.path.name], "status": status})
+                if old.get(g.path.name, {}).get("loudness_lufs"):
+                    out.append({**old[g.path.name], "status": status, "note": ""})
                 else:
                     # complete, but its worker was stopped before it reported: measure it
                     if i not in measured:
@@ -949,13 +1087,16 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
         return out
 
     write_manifest(manifest, rows())
+    if todo and prepare is not None:
+        prepare()
+    jobs = max(1, min(int(jobs), len(todo) or 1))
     ctx = _context()
     running: dict[int, tuple] = {}  # gift index -> (process, connection)
     queue = list(todo)
     try:
         with raise_on_sigterm():
             while queue or running:
-                while queue and len(running) < max(1, jobs) and not failed:
+                while queue and len(running) < jobs:
                     i = queue.pop(0)
                     _remove_stale_sidecars(gifts[i].path)
                     receiver, sender = ctx.Pipe(duplex=False)
@@ -989,13 +1130,15 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                         report("rendered", gifts[i], msg[1])
                     else:
                         state[i] = "failed"
+                        reasons[i] = msg[1]
                         failed.append((gifts[i], msg[1]))
-                        _remove_temps(gifts[i].path)
+                        remove_temps_of(folder, proc.pid)
+                        write_manifest(manifest, rows())
                         report("failed", gifts[i], msg[1])
     except KeyboardInterrupt:
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:
-            _stop_workers(gifts, running, results, state, stop_timeout_s)
+            _stop_workers(folder, running, results, state, stop_timeout_s)
             write_manifest(manifest, rows())
         finally:
             if old_int is not None:
@@ -1007,10 +1150,10 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                        manifest=manifest)
 
 
-def _row(g: Gift, status: str, loudness: str, peak: str) -> dict:
+def _row(g: Gift, status: str, loudness: str, peak: str, note: str = "") -> dict:
     return {"file": g.path.name, "recipient": g.recipient, "seed": str(g.seed),
             "title": g.title, "loudness_lufs": loudness, "true_peak_dbtp": peak,
-            "status": status}
+            "status": status, "note": note}
 
 
 def _receive(conn):
@@ -1020,7 +1163,8 @@ def _receive(conn):
         return None
 
 
-def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: float) -> None:
+def _stop_workers(folder: Path, running: dict, results: dict, state: dict,
+                  timeout_s: float) -> None:
     """Interrupt every worker once, wait, kill stragglers, keep results that arrived."""
     for proc, _ in running.values():
         if proc.is_alive():
@@ -1043,7 +1187,7 @@ def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: f
             state[i], results[i] = "rendered", msg[1]
         else:
             state[i] = "stopped"
-        _remove_temps(gifts[i].path)
+        remove_temps_of(folder, proc.pid)
     running.clear()
 
 

@@ -94,9 +94,11 @@ def _stroke_loudness(audio, key: str, seconds: float) -> float | None:
     from ..engine.piece import Piece
 
     pl = preset.instruments[key].placement()
-    piece = Piece(audio.sample_rate, preset.engine_room(audio.timeline.seed))
+    piece = Piece(audio.sample_rate, preset.engine_room(audio.timeline.seed),
+                  getattr(audio, "head", None))  # in the session's mix
     piece.add_instrument(key, pl.instrument, azimuth_deg=pl.azimuth_deg, distance=pl.distance,
-                         level_db=pl.level_db)
+                         level_db=pl.level_db, elevation_deg=pl.elevation_deg,
+                         distance_m=pl.distance_m)
     piece.strike(key, 0.0, velocity=1.0, mallet="medium", position_deg=22.5,
                  rng=np.random.default_rng(0))
     meter = LoudnessMeter(audio.sample_rate, 2)
