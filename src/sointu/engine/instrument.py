@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PresetError
 from ..presets import Checker, read_toml, shipped_dir
+from .transient import TransientStyle, load_transient_styles, parse_style
 from .tuning import to_hz
 
-__all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets"]
+__all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets",
+           "mallet_noise_db"]
 
 #: T60 = T60_PER_TAU * tau for an exponential decay (ln 1000).
 T60_PER_TAU = math.log(1000.0)
@@ -43,12 +46,16 @@ class StrikeStyle:
 
     bodies : 'all' (every body at once, e.g. a tingsha pair), 'one' (a random one), or
     'cascade' (a clapper hitting count[0]..count[1] random rods, gap_s apart on average).
+    doublet_floor : the weaker half of a doublet gets at least this share (relative to the
+    stronger) added to its |cos|/|sin| weight, so that most strokes beat deeply (0: the pure
+    position rule, no beating when struck on a node line).
     """
 
     bodies: str = "all"
     count: tuple[int, int] = (1, 1)
     gap_s: float = 0.15
     jitter_db: float = 1.0
+    doublet_floor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class Instrument:
     strike: StrikeStyle = field(default_factory=StrikeStyle)
     rub: RubStyle | None = None
     path: Path | None = None
+    transient: TransientStyle | None = None
 
     @property
     def articulations(self) -> tuple[str, ...]:
@@ -187,7 +195,7 @@ class Instrument:
         s = d.get("strike", {})
         if not isinstance(s, dict):
             raise c.fail("strike", "expected a table")
-        c.check_keys(s, {"bodies", "count", "gap_s", "jitter_db"}, "strike.")
+        c.check_keys(s, {"bodies", "count", "gap_s", "jitter_db", "doublet_floor"}, "strike.")
         count = c.numbers(s, "count", "strike.", length=2, default=[1, 1], lo=1, hi=16)
         if count[0] > count[1] or any(x != int(x) for x in count):
             raise c.fail("strike.count", f"expected [low, high] whole numbers, got {count}")
@@ -197,7 +205,9 @@ class Instrument:
             count=(int(count[0]), int(count[1])),
             gap_s=c.number(s, "gap_s", "strike.", default=0.15, lo=0.0, hi=5.0),
             jitter_db=c.number(s, "jitter_db", "strike.", default=1.0, lo=0.0, hi=6.0),
+            doublet_floor=c.number(s, "doublet_floor", "strike.", default=0.0, lo=0.0, hi=1.0),
         )
+        transient = _transient_style(d, c, family)
 
         rub = None
         if "rub" in FAMILIES[family]:
@@ -237,11 +247,24 @@ class Instrument:
             strike=strike,
             rub=rub,
             path=path,
+            transient=transient,
         )
 
 
 _TOP_KEYS = {"name", "family", "description", "source", "fundamental", "notes", "level_db",
-             "partials", "glide", "strike", "rub"}
+             "partials", "glide", "strike", "rub", "transient"}
+
+
+def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
+    """The family's strike transient (``presets/engine/transients.toml``), with the keys of
+    the preset's ``[transient]`` table overriding it; None for a family without one."""
+    base = load_transient_styles().get(family)
+    t = d.get("transient")
+    if t is None:
+        return base
+    if not isinstance(t, dict):
+        raise c.fail("transient", "expected a table")
+    return parse_style(t, c, "transient.", base)
 _PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s"}
 
 
@@ -260,12 +283,22 @@ def load_mallets() -> dict[str, tuple[float, float, float]]:
 _MALLETS: dict[str, tuple[float, float, float]] | None = None
 
 
+@lru_cache(maxsize=8)
+def mallet_noise_db(mallet: str) -> float:
+    """Level (dB) of a mallet's contact noise and burst, from ``presets/engine/mallets.toml``."""
+    d = read_toml(shipped_dir() / "engine" / "mallets.toml")
+    if mallet not in d:
+        raise PresetError(f"unknown mallet '{mallet}'; allowed: {', '.join(d)}")
+    return float(d[mallet].get("noise_db", 0.0))
+
+
 @dataclass(frozen=True)
 class Excitation:
     """Mode amplitudes to add at a frame offset: ``amps`` (complex, one per mode)."""
 
     delay_s: float
     amps: np.ndarray
+    gain: float = 1.0
 
 
 class Modes:
@@ -342,7 +375,8 @@ class Modes:
         phi = math.radians(position_deg)
         c = np.abs(np.cos(self._order * phi))
         s = np.abs(np.sin(self._order * phi))
-        w = np.where(self.half == 0, c, s) / (c + s)
+        floor = self.instrument.strike.doublet_floor
+        w = np.where(self.half == 0, c + floor, s + floor) / (c + s + 2.0 * floor)
         inst = self.instrument
         n = len(inst.ratio)
         single = np.array([inst.split_hz[p % n] == 0 for p in self.partial])
@@ -399,8 +433,20 @@ class Modes:
         for delay, bodies, g in hits:
             mask = np.isin(body, bodies)
             # -1j: every mode starts in sine phase, so a stroke starts from zero (no click)
-            out.append(Excitation(delay, np.where(mask, -1j * g * base, 0.0)))
+            out.append(Excitation(delay, np.where(mask, -1j * g * base, 0.0), g))
         return out
+
+    def transient_level(self, velocity: float, mallet: str) -> tuple[float, float]:
+        """Amplitude of 0 dB of a stroke's transient, and the mallet's corner (Hz).
+
+        The transient grows with velocity ** 2 (a harder stroke is more of a "tock" than
+        it is louder); 0 dB is the instrument's ``level_db`` (the peak of a full-velocity
+        medium stroke) plus the mallet's ``noise_db``.
+        """
+        cutoff = load_mallets()[mallet][0] * (0.6 + 0.6 * velocity)
+        level = 10.0 ** ((self.instrument.level_db + mallet_noise_db(mallet)) / 20.0)
+        level *= velocity**2
+        return level, cutoff
 
     def rub_plan(self, velocity: float) -> tuple[np.ndarray, np.ndarray]:
         """Which modes a rub drives and how strongly.

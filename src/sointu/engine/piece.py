@@ -13,8 +13,9 @@ import numpy as np
 from ..errors import UsageError
 from .bank import ModalBank, row_frames_for
 from .instrument import Instrument, Modes, load_mallets
-from .room import Room, mode_gains
+from .room import Room, mode_gains, room_tail, room_tone, transient_gains
 from .synth import Impulse, RubVoice, Synth, rub_pulse_hz
+from .transient import Transient
 
 __all__ = ["Piece", "SAMPLE_RATES", "check_sample_rate"]
 
@@ -36,6 +37,7 @@ class _Placed:
     modes: Modes
     first: int
     gains: np.ndarray
+    transient_place: tuple  # (direct gains (2,), delays (2,), tail amplitude)
 
 
 class Piece:
@@ -56,15 +58,21 @@ class Piece:
         self._count = 0
         self._impulses: list[Impulse] = []
         self._rubs: list[RubVoice] = []
+        self._transients: list[Transient] = []
         self._row_frames = row_frames_for(self.sample_rate)
 
     def add_instrument(self, key: str, instrument: Instrument, *, azimuth_deg: float = 0.0,
                        distance: float = 1.0, level_db: float = 0.0) -> None:
         """Place an instrument in the room under the name ``key``."""
         modes = instrument.modes(self.sample_rate)
-        gains = mode_gains(modes.freq_hz, self.room, azimuth_deg=azimuth_deg,
+        # the room's gain at each partial's centre: the modes of one partial (doublet halves,
+        # bloom and glide components) share it, so the room never changes their beating
+        centre = modes._partial_freqs()[modes.partial]
+        gains = mode_gains(centre, self.room, azimuth_deg=azimuth_deg,
                            distance=distance, level_db=level_db)
-        self._placed[key] = _Placed(key, modes, self._count, gains)
+        place = transient_gains(self.room, self.sample_rate, azimuth_deg=azimuth_deg,
+                                distance=distance, level_db=level_db)
+        self._placed[key] = _Placed(key, modes, self._count, gains, place)
         self._count += modes.count
 
     def instrument(self, key: str) -> Instrument:
@@ -77,10 +85,22 @@ class Piece:
                position_deg: float = 0.0, rng: np.random.Generator) -> None:
         """Strike instrument ``key`` at ``time_s`` (s); see :meth:`Modes.strike`."""
         p = self._placed[key]
-        ramp = min(self._frame(load_mallets()[mallet][2] / 1000.0), self._row_frames)
-        for ex in p.modes.strike(velocity, mallet, position_deg, rng):
+        contact_s = load_mallets()[mallet][2] / 1000.0
+        ramp = min(self._frame(contact_s), self._row_frames)
+        hits = p.modes.strike(velocity, mallet, position_deg, rng)
+        for ex in hits:
             self._impulses.append(
                 Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp))
+        style = p.modes.instrument.transient
+        if style is not None:
+            level, cutoff = p.modes.transient_level(velocity, mallet)
+            for ex in hits:
+                self._transients.append(Transient(
+                    frame=self._frame(time_s + ex.delay_s), style=style,
+                    instrument=p.modes.instrument.name, level=level * ex.gain,
+                    cutoff_hz=cutoff, contact_s=contact_s,
+                    seed=int(rng.integers(2**63)),
+                ).with_placement(*p.transient_place))
 
     def rub(self, key: str, time_s: float, hold_s: float, *, velocity: float = 0.7,
             rng: np.random.Generator) -> None:
@@ -114,4 +134,8 @@ class Piece:
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
         groups = [p.modes.count for p in self._placed.values()]
         bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
-        return Synth(bank, self._impulses, self._rubs)
+        room = self.room
+        tail = room_tail(room.name, room.seed, self.sample_rate) if room.reverb > 0 else None
+        tone = room_tone(room.name, room.seed, self.sample_rate) if room.tone else None
+        return Synth(bank, self._impulses, self._rubs, transients=self._transients,
+                     tail=tail, tone=tone)

@@ -4,7 +4,9 @@ Audio is computed in fixed chunks on an absolute grid (chunk c covers frames c*B
 strokes land on their exact frame inside a chunk. Blocks of any size are cut from those
 chunks, so the samples never depend on the block size, and a render that starts in the middle
 (live ``--start-at``) computes the bank state at that chunk in closed form from the strokes
-before it: the model is linear, so nothing before has to be rendered.
+before it: the model is linear, so nothing before has to be rendered. A strike's transient
+(:mod:`.transient`) and its late tail in the room are rendered whole from the strike's seed
+and added where they overlap a chunk, so they too are the same from any start.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bank import ModalBank
+from .room import RoomTail, band_energies
+from .transient import Transient, render_transient, transient_frames
 
 __all__ = ["Impulse", "RubVoice", "Synth", "cut_blocks", "rub_pulse_hz"]
 
@@ -71,9 +75,16 @@ class Synth:
         Strokes, in any order.
     rubs : sequence of RubVoice
         Rubbed tones.
+    transients : sequence of Transient
+        Strike transients (mallet noise and the burst of high modes).
+    tail : RoomTail or None
+        The room's late tail of a unit transient per band; None: no tail.
+    tone : ndarray, float32, shape (n, 2), or None
+        A room-tone loop played under everything (frame k plays ``tone[k % n]``).
     """
 
-    def __init__(self, bank: ModalBank, impulses=(), rubs=()):
+    def __init__(self, bank: ModalBank, impulses=(), rubs=(), transients=(),
+                 tail: RoomTail | None = None, tone: np.ndarray | None = None):
         self.bank = bank
         self.sample_rate = bank.sample_rate
         self.B = bank.B
@@ -85,6 +96,14 @@ class Synth:
         self.impulses = imps
         self._frames = np.array([i.frame for i in imps], dtype=np.int64)
         self._tables: dict = {}
+        self.transients: list[Transient] = sorted(transients, key=lambda t: t.frame)
+        self._tr_frames = np.array([t.frame for t in self.transients], dtype=np.int64)
+        self.tail = tail
+        self.tone = tone
+        self._sounds: dict[int, tuple] = {}
+        self._tr_ends = np.array([t.frame + self._reach(t) for t in self.transients],
+                                 dtype=np.int64)
+        self._tr_reach = int((self._tr_ends - self._tr_frames).max()) if self.transients else 0
 
     # -- rubs ----------------------------------------------------------------------------
 
@@ -169,6 +188,60 @@ class Synth:
             y = self.bank.free_response(imp.first, imp.amps, t[0], t[-1] + 1)
             out[lo - c0: hi - c0] += y * fade[:, None]
 
+    # -- transients ----------------------------------------------------------------------
+
+    def _reach(self, tr: Transient) -> int:
+        """Frames from a transient's start to the end of its sound (tail included)."""
+        n = transient_frames(tr.style, self.sample_rate) + max(tr.delay)
+        if tr.tail and self.tail is not None:
+            n = max(n, self.tail.frames)
+        return n
+
+    def transient_sound(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes (4,) of
+        the room's tail bands (None without a tail). Deterministic; cached while it sounds."""
+        got = self._sounds.get(index)
+        if got is None:
+            tr = self.transients[index]
+            mono = render_transient(tr, self.sample_rate)
+            d0, d1 = tr.delay
+            direct = np.zeros((len(mono) + max(d0, d1), 2), dtype=np.float32)
+            direct[d0: d0 + len(mono), 0] = mono * tr.direct[0]
+            direct[d1: d1 + len(mono), 1] = mono * tr.direct[1]
+            weights = None
+            if tr.tail and self.tail is not None:
+                weights = (np.sqrt(band_energies(mono, self.sample_rate)) * tr.tail
+                           ).astype(np.float32)
+            got = (direct, weights)
+            self._sounds[index] = got
+        return got
+
+    def _add_transients(self, c0: int, out: np.ndarray) -> None:
+        """Add the transients (and their tails) that overlap the chunk from ``c0``."""
+        c1 = c0 + len(out)
+        lo = int(np.searchsorted(self._tr_frames, c0 - self._tr_reach, side="left"))
+        hi = int(np.searchsorted(self._tr_frames, c1, side="left"))
+        for index in range(lo, hi):
+            if self._tr_ends[index] <= c0:
+                continue
+            f = int(self._tr_frames[index])
+            direct, weights = self.transient_sound(index)
+            a, b = max(f, c0), min(f + len(direct), c1)
+            if a < b:
+                out[a - c0: b - c0] += direct[a - f: b - f]
+            if weights is not None:
+                bands = self.tail.bands
+                a, b = max(f, c0), min(f + bands.shape[1], c1)
+                if a < b:
+                    out[a - c0: b - c0] += np.tensordot(weights, bands[:, a - f: b - f], 1)
+            if self._tr_ends[index] <= c1:  # done: the next chunks do not need it
+                self._sounds.pop(index, None)
+
+    def _add_tone(self, c0: int, out: np.ndarray) -> None:
+        """Add the room-tone loop (frame k plays tone[k % n])."""
+        idx = (c0 + np.arange(len(out))) % len(self.tone)
+        out += self.tone[idx]
+
     # -- state ---------------------------------------------------------------------------
 
     def state_at(self, frame: int) -> np.ndarray:
@@ -208,6 +281,10 @@ class Synth:
                 self._add_ramps(c0, out, min(i_lo, i_start), i)
             if self.rubs:
                 self._add_rubs(c0, out)
+            if self.transients:
+                self._add_transients(c0, out)
+            if self.tone is not None:
+                self._add_tone(c0, out)
             yield out
             c0 = c1
 
