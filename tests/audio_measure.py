@@ -285,3 +285,11 @@ def lr_correlation(x: np.ndarray, fs: int, window_s: float = 1.0) -> np.ndarray:
     den = np.sqrt(np.sum(y[:, :, 0] ** 2, axis=1) * np.sum(y[:, :, 1] ** 2, axis=1))
     ok = den > 0
     return num[ok] / den[ok]
+
+
+def decay_removed(env: np.ndarray, fs: int) -> np.ndarray:
+    """Envelope divided by the exponential decay fitted to it (a line in dB): for partials
+    that fall tens of dB within the span, where a polynomial trend does not follow."""
+    t = np.arange(len(env)) / fs
+    log_env = np.log(np.maximum(env, 1e-30))
+    return np.exp(log_env - np.polyval(np.polyfit(t, log_env, 1), t))

@@ -197,9 +197,11 @@ class Synth:
             n = max(n, self.tail.frames)
         return n
 
-    def transient_sound(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def transient_sound(self, index: int, keep: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
         """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes (4,) of
-        the room's tail bands (None without a tail). Deterministic; cached while it sounds."""
+        the room's tail bands (None without a tail). Deterministic; cached while it sounds
+        (``keep``)."""
         got = self._sounds.get(index)
         if got is None:
             tr = self.transients[index]
@@ -213,7 +215,8 @@ class Synth:
                 weights = (np.sqrt(band_energies(mono, self.sample_rate)) * tr.tail
                            ).astype(np.float32)
             got = (direct, weights)
-            self._sounds[index] = got
+            if keep:
+                self._sounds[index] = got
         return got
 
     def _add_transients(self, c0: int, out: np.ndarray) -> None:

@@ -78,7 +78,8 @@ def parse_style(table: dict, c: Checker, where: str, base: TransientStyle | None
     vals["burst_modes"] = int(vals["burst_modes"])
     for key in ("noise_hz", "burst_hz"):
         if vals[key][0] >= vals[key][1]:
-            raise c.fail(where + key, f"expected [low, high] with low < high, got {list(vals[key])}")
+            raise c.fail(where + key,
+                         f"expected [low, high] with low < high, got {list(vals[key])}")
     return TransientStyle(**vals)
 
 
