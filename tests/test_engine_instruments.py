@@ -181,7 +181,8 @@ def test_beat_depth_follows_the_strike_position(position_deg, strike_render):
     beat deeply, as real bowls do; a floor of 0 is the pure |tan 2 phi| rule)."""
     inst = load_instrument("universal")
     floor = inst.strike.doublet_floor
-    c, s = abs(math.cos(math.radians(2 * position_deg))), abs(math.sin(math.radians(2 * position_deg)))
+    phi = math.radians(2 * position_deg)
+    c, s = abs(math.cos(phi)), abs(math.sin(phi))
     depth = (min(c, s) + floor) / (max(c, s) + floor)
     x = strike_render("universal", T0 + 10.5, position_deg=position_deg)
     a, b = int((T0 + 0.3) * FS), int((T0 + 10.3) * FS)
