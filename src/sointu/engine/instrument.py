@@ -67,6 +67,10 @@ class RubStyle:
     pulsation : depth of the amplitude pulsation, 0..1.
     partial_gain : relative level of each driven partial (the first dominates).
     level_db : level of a full rub relative to the instrument's strike level.
+    irregularity : the hand's speed varies by this share (+-) over a few seconds.
+    harmonics_db : friction harmonics at 2, 3, ... times the sung tone, dB re the tone.
+    noise_db : the stick's scraping noise, RMS dB re the sung tone's amplitude.
+    noise_hz : [low, high] band of the scraping noise (Hz).
     """
 
     rev_hz: float = 0.7
@@ -74,6 +78,10 @@ class RubStyle:
     pulsation: float = 0.3
     partial_gain: tuple[float, ...] = (1.0, 0.05)
     level_db: float = -3.0
+    irregularity: float = 0.05
+    harmonics_db: tuple[float, ...] = (-32.0, -44.0)
+    noise_db: float = -40.0
+    noise_hz: tuple[float, float] = (800.0, 6000.0)
 
 
 @dataclass(frozen=True)
@@ -214,8 +222,14 @@ class Instrument:
             r = d.get("rub", {})
             if not isinstance(r, dict):
                 raise c.fail("rub", "expected a table")
-            c.check_keys(r, {"rev_hz", "build_s", "pulsation", "partial_gain", "level_db"},
-                         "rub.")
+            c.check_keys(r, {"rev_hz", "build_s", "pulsation", "partial_gain", "level_db",
+                             "irregularity", "harmonics_db", "noise_db", "noise_hz"}, "rub.")
+            base = RubStyle()
+            noise_hz = c.numbers(r, "noise_hz", "rub.", length=2, default=list(base.noise_hz),
+                                 lo=50.0, hi=20000.0)
+            if noise_hz[0] >= noise_hz[1]:
+                raise c.fail("rub.noise_hz", f"expected [low, high] with low < high, got "
+                                             f"{noise_hz}")
             rub = RubStyle(
                 rev_hz=c.number(r, "rev_hz", "rub.", default=0.7, lo=0.05, hi=5.0),
                 build_s=c.number(r, "build_s", "rub.", default=2.5, lo=0.1, hi=30.0),
@@ -223,6 +237,14 @@ class Instrument:
                 partial_gain=tuple(c.numbers(r, "partial_gain", "rub.", default=[1.0, 0.05],
                                              lo=0.0, hi=1.0)[:n]),
                 level_db=c.number(r, "level_db", "rub.", default=-3.0, lo=-40.0, hi=6.0),
+                irregularity=c.number(r, "irregularity", "rub.", default=base.irregularity,
+                                      lo=0.0, hi=0.3),
+                harmonics_db=tuple(c.numbers(r, "harmonics_db", "rub.",
+                                             default=list(base.harmonics_db), lo=-120.0,
+                                             hi=-10.0)[:8]),
+                noise_db=c.number(r, "noise_db", "rub.", default=base.noise_db, lo=-120.0,
+                                  hi=-10.0),
+                noise_hz=(noise_hz[0], noise_hz[1]),
             )
         elif "rub" in d:
             raise c.fail("rub", f"a {family} cannot be rubbed; only bowls and crystal bowls")

@@ -114,6 +114,7 @@ class Piece:
             lead_of[m] = first_of_partial.setdefault(int(part), m)
         start = self._frame(time_s)
         rev = inst.rub.rev_hz * float(np.exp(rng.normal(0.0, 0.1)))
+        pulse_hz = rub_pulse_hz(inst.order[0], rev)
         self._rubs.append(RubVoice(
             start=start,
             release=start + max(1, self._frame(hold_s)),
@@ -122,9 +123,10 @@ class Piece:
             lead_of=lead_of,
             handoff=handoff,
             build_s=inst.rub.build_s,
-            pulse_hz=rub_pulse_hz(inst.order[0], rev),
+            pulse_hz=pulse_hz,
             depth=inst.rub.pulsation,
             phase=float(rng.uniform(0, 2 * np.pi)),
+            **_friction(inst.rub, pulse_hz, rng),
         ))
 
     def synth(self) -> Synth:
@@ -139,3 +141,18 @@ class Piece:
         tone = room_tone(room.name, room.seed, self.sample_rate) if room.tone else None
         return Synth(bank, self._impulses, self._rubs, transients=self._transients,
                      tail=tail, tone=tone)
+
+
+def _friction(rub, pulse_hz: float, rng: np.random.Generator) -> dict:
+    """A rub's irregular hand (a slow wobble of the pulsation's phase: the speed varies by
+    +-``irregularity``), its friction harmonics and scraping noise, for :class:`RubVoice`."""
+    wobble_hz = float(rng.uniform(0.15, 0.35))
+    return {
+        "wobble_rad": rub.irregularity * pulse_hz / wobble_hz,
+        "wobble_hz": wobble_hz,
+        "wobble_phase": float(rng.uniform(0, 2 * np.pi)),
+        "harmonics": tuple(10.0 ** (h / 20.0) for h in rub.harmonics_db),
+        "noise_amp": 10.0 ** (rub.noise_db / 20.0),
+        "noise_hz": rub.noise_hz,
+        "seed": int(rng.integers(2**63)),
+    }

@@ -42,9 +42,16 @@ class RubVoice:
     """A rubbed tone on some modes between ``start`` and ``release`` (frames).
 
     While rubbing, lead mode m sounds Re(g_m drive_m A(n) (-i) exp(i(w_m n + phase))) with
-    A(n) = (1 - exp(-t/build_s))^2 (1 - depth (1 - cos(2 pi pulse_hz t)) / 2), t = seconds since
-    start. At release the tone is handed to the bank (``handoff`` shares it between the modes
-    of each partial) and rings out with the bowl's own decay, continuous in amplitude and phase.
+    A(n) = (1 - exp(-t/build_s))^2 (1 - depth (1 - cos(2 pi pulse_hz t + W(t))) / 2), t = seconds
+    since start, and W(t) = wobble_rad sin(2 pi wobble_hz t + wobble_phase): the hand's
+    slightly irregular speed. At release the tone is handed to the bank (``handoff`` shares it
+    between the modes of each partial) and rings out with the bowl's own decay, continuous in
+    amplitude and phase.
+
+    The friction adds, while rubbing only (faded out over the last 20 ms before release):
+    ``harmonics`` (amplitudes re the strongest lead's drive) at 2, 3, ... times its frequency,
+    and scraping noise (``noise_amp`` re the same, band ``noise_hz``) following A(n), seeded
+    per chunk by ``seed`` (the same samples from any start).
     """
 
     start: int
@@ -57,6 +64,13 @@ class RubVoice:
     pulse_hz: float
     depth: float
     phase: float
+    wobble_rad: float = 0.0
+    wobble_hz: float = 0.25
+    wobble_phase: float = 0.0
+    harmonics: tuple[float, ...] = ()
+    noise_amp: float = 0.0
+    noise_hz: tuple[float, float] = (800.0, 6000.0)
+    seed: int = 0
 
 
 def rub_pulse_hz(order: int, rev_hz: float) -> float:
@@ -110,7 +124,13 @@ class Synth:
     def _envelope(self, r: RubVoice, n: np.ndarray) -> np.ndarray:
         t = (n - r.start) / self.sample_rate
         build = (1.0 - np.exp(-t / r.build_s)) ** 2
-        return build * (1.0 - 0.5 * r.depth * (1.0 - np.cos(2 * np.pi * r.pulse_hz * t)))
+        return build * (1.0 - 0.5 * r.depth * (1.0 - np.cos(self._pulse_phase(r, t))))
+
+    @staticmethod
+    def _pulse_phase(r: RubVoice, t: np.ndarray) -> np.ndarray:
+        """Phase (rad) of the stick's pulsation at t seconds into the rub (hand irregular)."""
+        wobble = r.wobble_rad * np.sin(2 * np.pi * r.wobble_hz * t + r.wobble_phase)
+        return 2 * np.pi * r.pulse_hz * t + wobble
 
     def _release_impulse(self, r: RubVoice) -> Impulse:
         lp = self.bank.log_pole[r.first: r.first + len(r.drive)]
@@ -153,8 +173,11 @@ class Synth:
             t0 = lo - r.start
             build = 1.0 - np.exp(-t0 / (fs * r.build_s)) * decay[:n]
             build *= build
-            a = wp * t0
-            pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
+            if r.wobble_rad:
+                pulse = np.cos(self._pulse_phase(r, np.arange(t0, t0 + n) / fs))
+            else:
+                a = wp * t0
+                pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
             env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
             if hi == r.release:  # its last chunk: the envelope's tables are not needed again
                 self._tables.pop(("env", index), None)
@@ -171,7 +194,46 @@ class Synth:
                     k = r.drive[m] * abs(g[ch])
                     tone[:, ch] += (k * np.sin(b)) * cos_w[:n] + (k * np.cos(b)) * sin_w[:n]
             tone *= env[:, None]
+            if r.harmonics or r.noise_amp:
+                tone += self._friction(r, c0, lo, hi, env)
             out[lo - c0: hi - c0] += tone.astype(np.float32)
+
+    def _friction(self, r: RubVoice, c0: int, lo: int, hi: int, env: np.ndarray) -> np.ndarray:
+        """Harmonics of the sung tone and scraping noise of rub ``r`` in frames lo..hi-1 of
+        the chunk from ``c0``, (hi - lo, 2): present while rubbing, faded out before release."""
+        fs = self.sample_rate
+        n = hi - lo
+        m = int(np.argmax(r.drive))
+        mode = r.first + m
+        g = self.bank.gains[:, mode]
+        w = float(self.bank.log_pole[mode].imag)
+        fade_n = int(0.02 * fs)
+        fade = np.clip((r.release - np.arange(lo, hi)) / fade_n, 0.0, 1.0)
+        amp = env * fade * r.drive[m]
+        out = np.zeros((n, 2))
+        for k, h in enumerate(r.harmonics, start=2):
+            if k * w >= np.pi * 0.9:
+                break
+            cos_w, sin_w = self._rub_tables(("harm", mode, k), k * w)
+            base = (k * (w * lo + r.phase)) % (2 * np.pi)
+            for ch in range(2):
+                b = base + float(np.angle(g[ch]))
+                a = h * abs(g[ch])
+                out[:, ch] += (a * np.sin(b)) * cos_w[:n] + (a * np.cos(b)) * sin_w[:n]
+        out *= amp[:, None]
+        if r.noise_amp:
+            # white noise seeded by the chunk, shaped in one FFT of the chunk: any chunk is
+            # computed alone, so the noise is the same from any start
+            B = self.B
+            rng = np.random.default_rng([r.seed, c0 // B, 0x5C2A])
+            spec = np.fft.rfft(rng.standard_normal(B))
+            f = np.fft.rfftfreq(B, 1.0 / fs)
+            lo_hz, hi_hz = r.noise_hz
+            shape = (f / lo_hz) ** 2 / (1.0 + (f / lo_hz) ** 2) / (1.0 + (f / hi_hz) ** 4)
+            noise = np.fft.irfft(spec * shape, B)[lo - c0: hi - c0]
+            noise *= r.noise_amp / np.sqrt(np.sum(shape**2) / len(shape)) * amp
+            out += noise[:, None] * np.abs(g)[None, :]
+        return out
 
     # -- strokes -------------------------------------------------------------------------
 
