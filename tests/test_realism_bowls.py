@@ -180,3 +180,46 @@ def test_beating_deep_in_most_strokes_and_on_the_third_partial(name):
     assert share >= 0.7
     assert 0.5 <= rate3 <= 8.0
     assert rate3 == pytest.approx(inst.split_hz[2], rel=0.1)
+
+
+@pytest.mark.parametrize("name", BOWLS)
+def test_faint_tone_at_twice_the_fundamental(name, struck):
+    """A real bowl's slight nonlinearity: a tone at exactly 2 f1, 20-35 dB below f1 (real
+    bowls: 18-64 dB), measured 0.1-1.1 s after the strike."""
+    x, on = struck(name, "medium")
+    f1 = _partials(name)[0]
+    s = on + int(0.1 * FS)
+    freq, mag = spectrum_db(x[s: s + FS, 0], FS, pad=8)
+    lvl1 = peak_near(freq, mag, f1, 0.02)[1]
+    f2, lvl2 = peak_near(freq, mag, 2 * f1, 0.01)
+    print(f"{name}: tone at {f2:.1f} Hz (2 x {f1:.1f}) {lvl2 - lvl1:.1f} dB re f1")
+    assert abs(f2 / (2 * f1) - 1) < 0.002
+    assert -35.0 <= lvl2 - lvl1 <= -20.0
+
+
+@pytest.mark.parametrize("table, line, key", [
+    ("transient", "noise_db = 40", "transient.noise_db"),
+    ("transient", "burst_hz = [9000, 3000]", "transient.burst_hz"),
+    ("transient", "loudness = 1", "transient.loudness"),
+    ("strike", "doublet_floor = 2", "strike.doublet_floor"),
+    ("rub", "noise_hz = [5000, 100]", "rub.noise_hz"),
+    ("rub", "harmonics_db = [3]", "rub.harmonics_db[0]"),
+])
+def test_bad_new_instrument_keys_are_one_clear_error(table, line, key, tmp_path):
+    from sointu.engine.instrument import Instrument
+    from sointu.errors import PresetError
+
+    text = Path(load_instrument("heart").path).read_text()
+    name = line.split(" =")[0]
+    text = "\n".join(t for t in text.splitlines() if not t.startswith(name + " ")) + "\n"
+    if f"[{table}]" in text:
+        text = text.replace(f"[{table}]", f"[{table}]\n{line}", 1)
+    else:
+        text += f"\n[{table}]\n{line}\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(PresetError) as err:
+        Instrument.from_file(bad)
+    msg = str(err.value)
+    print(msg)
+    assert str(bad) in msg and key in msg and "\n" not in msg

@@ -104,6 +104,8 @@ class Instrument:
     glide_cents: float = 0.0
     glide_s: float = 1.0
     glide_partials: int = 0
+    octave_db: float | None = None
+    octave_partials: int = 0
     strike: StrikeStyle = field(default_factory=StrikeStyle)
     rub: RubStyle | None = None
     path: Path | None = None
@@ -176,6 +178,13 @@ class Instrument:
                           default=[float(i + 2) for i in range(n)], lo=1, hi=40)
         if any(o != int(o) for o in order):
             raise c.fail("partials.order", "expected whole numbers (circumferential mode number)")
+        octave_db = c.number(p, "octave_db", "partials.", default=-200.0, lo=-80.0, hi=-10.0) \
+            if "octave_db" in p else None
+        octave_partials = c.number(p, "octave_partials", "partials.",
+                                   default=2.0 if octave_db is not None else 0.0, lo=0, hi=n)
+        if octave_partials != int(octave_partials):
+            raise c.fail("partials.octave_partials",
+                         f"expected a whole number, got {octave_partials:g}")
         bloom_s = c.numbers(p, "bloom_s", "partials.", length=n, default=[0.0] * n,
                             lo=0.0, hi=20.0)
         for i, (b, t) in enumerate(zip(bloom_s, t60_s, strict=True)):
@@ -263,6 +272,8 @@ class Instrument:
             split_hz=tuple(split_hz),
             order=tuple(int(o) for o in order),
             bloom_s=tuple(bloom_s),
+            octave_db=octave_db,
+            octave_partials=int(octave_partials),
             glide_cents=glide_cents,
             glide_s=glide_s,
             glide_partials=glide_partials,
@@ -287,7 +298,8 @@ def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
     if not isinstance(t, dict):
         raise c.fail("transient", "expected a table")
     return parse_style(t, c, "transient.", base)
-_PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s"}
+_PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s", "octave_db",
+                 "octave_partials"}
 
 
 def load_mallets() -> dict[str, tuple[float, float, float]]:
@@ -334,6 +346,8 @@ class Modes:
         Index of the (body, partial) each mode belongs to (body * n_partials + partial).
     half : ndarray of int, shape (M,)
         0 for a plain mode or the first half of a doublet, 1 for the second half.
+    octave : ndarray of bool, shape (M,)
+        The faint tone at twice a partial (``partials.octave_db``), not rubbed.
     coef : ndarray, shape (M,)
         Fixed weight of the mode within its partial (bloom and glide pairs).
     """
@@ -354,11 +368,16 @@ class Modes:
                     for df, t, k in _temporal(inst, j, fh, tau):
                         if df < nyq:
                             rows.append((df, t, b * n + j, h, k))
+                if j < inst.octave_partials and 2 * f < nyq:
+                    # a real bowl's slight nonlinearity: a faint tone at twice the partial,
+                    # decaying twice as fast (it grows with the square of the partial)
+                    rows.append((2 * f, tau / 2, b * n + j, 2, 10 ** (inst.octave_db / 20)))
         arr = np.array(rows, dtype=float).reshape(-1, 5)
         self.freq_hz = arr[:, 0]
         self.tau_s = arr[:, 1]
         self.partial = arr[:, 2].astype(int)
-        self.half = arr[:, 3].astype(int)
+        self.octave = arr[:, 3] == 2  # the faint tones at twice a partial
+        self.half = np.where(self.octave, 0, arr[:, 3]).astype(int)
         self.coef = arr[:, 4]
         # order of each mode's partial, for the doublet weighting by strike position
         self._order = np.array([inst.order[p % n] for p in self.partial], dtype=float)
@@ -401,7 +420,7 @@ class Modes:
         w = np.where(self.half == 0, c + floor, s + floor) / (c + s + 2.0 * floor)
         inst = self.instrument
         n = len(inst.ratio)
-        single = np.array([inst.split_hz[p % n] == 0 for p in self.partial])
+        single = np.array([inst.split_hz[p % n] == 0 for p in self.partial]) | self.octave
         return np.where(single, 1.0, w)
 
     def strike(self, velocity: float, mallet: str, position_deg: float,
@@ -497,7 +516,7 @@ class Modes:
         drive = np.where(lead, level * gains[self.partial] * self._gain[self.partial % n], 0.0)
         split = np.array([inst.split_hz[p % n] > 0 for p in self.partial])
         handoff = np.where(split, np.where(self.half == 0, 0.7, 0.3), 1.0) * (self.coef > 0)
-        handoff = handoff * np.where(self.coef > 0, 1.0, 0.0)
+        handoff = handoff * np.where((self.coef > 0) & ~self.octave, 1.0, 0.0)
         return drive, handoff
 
 
