@@ -28,8 +28,15 @@ from ..presets import Checker, read_toml, shipped_dir
 __all__ = ["Room", "RoomKind", "RoomTail", "TAIL_BANDS_HZ", "band_energies", "load_rooms",
            "mode_gains", "room_tail", "room_tone", "transient_gains"]
 
-#: Edges (Hz) between the bands of a transient's late tail: below 500 Hz, 0.5-2, 2-6, above 6.
-TAIL_BANDS_HZ = (500.0, 2000.0, 6000.0)
+#: Edges (Hz) between the bands of a transient's late tail (octaves, and 8-12, above 12 kHz):
+#: the tail follows the transient's own spectrum band by band.
+TAIL_BANDS_HZ = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 12000.0)
+#: Frequencies (Hz) at which a room gives its tail's T60 (``tail_t60_s``), interpolated
+#: (in log frequency) to each band's centre.
+TAIL_T60_AT_HZ = (250.0, 1000.0, 4000.0, 12000.0)
+#: Width (octaves) of the crossfade between two tail bands (power complementary): a smooth
+#: tail spectrum without steps at the band edges.
+_CROSS_OCT = 0.5
 #: Speed of sound (m/s), for the time between the two microphones.
 SOUND_M_S = 343.0
 #: Length of the room-tone loop (s): seamless (made circular), long enough not to be heard
@@ -192,19 +199,28 @@ def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
     return direct * level, frames, float(tail)
 
 
+def band_masks(freq_hz: np.ndarray) -> np.ndarray:
+    """Amplitude masks (n_bands, len(freq_hz)) of the tail bands; their squares sum to 1."""
+    f = np.maximum(np.asarray(freq_hz, dtype=float), 1e-3)
+    masks = np.ones((len(TAIL_BANDS_HZ) + 1, len(f)))
+    for k, edge in enumerate(TAIL_BANDS_HZ):
+        x = np.clip(np.log2(f / edge) / (_CROSS_OCT / 2), -1.0, 1.0)  # -1 below .. 1 above
+        up = np.sin(np.pi / 4 * (1.0 + x))
+        masks[k + 1] *= up
+        masks[k] *= np.cos(np.pi / 4 * (1.0 + x))
+    return masks
+
+
 def band_energies(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Energy (sum of squares) of the mono signal ``x`` in each tail band, shape (4,)."""
+    """Energy (sum of squares) of the mono signal ``x`` in each tail band, shape (n_bands,)."""
     spec = np.abs(np.fft.rfft(x)) ** 2
     f = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
-    edges = np.searchsorted(f, TAIL_BANDS_HZ)
-    parts = np.split(spec, edges)
     # Parseval for a real signal: the bins between DC and Nyquist count twice
     weight = np.full(len(spec), 2.0)
     weight[0] = 1.0
     if len(x) % 2 == 0:
         weight[-1] = 1.0
-    wparts = np.split(weight, edges)
-    return np.array([np.sum(p * w) for p, w in zip(parts, wparts, strict=True)]) / len(x)
+    return band_masks(f) ** 2 @ (spec * weight) / len(x)
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,7 @@ class RoomTail:
 
     Attributes
     ----------
-    bands : ndarray, float32, shape (4, n, 2)
+    bands : ndarray, float32, shape (n_bands, n, 2)
         Stereo noise decaying with the band's T60 after the predelay, each band and channel
         of unit energy (sum of squares 1).
     """
@@ -238,12 +254,14 @@ def room_tail(name: str, seed: int, sample_rate: int) -> RoomTail:
     f = np.fft.rfftfreq(size, 1.0 / fs)
     t = np.arange(n - pre) / fs
     ramp = np.minimum(1.0, t / 0.005)  # 5 ms onset after the predelay
-    edges = (0.0, *TAIL_BANDS_HZ, fs)
-    bands = np.zeros((4, n, 2), dtype=np.float32)
-    for b in range(4):
-        mask = ((f >= edges[b]) & (f < edges[b + 1])).astype(float)
+    masks = band_masks(f)
+    edges = np.array((TAIL_BANDS_HZ[0] / 2, *TAIL_BANDS_HZ, min(16000.0, fs / 2)))
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    t60 = np.interp(np.log(centres), np.log(TAIL_T60_AT_HZ), kind.tail_t60_s)
+    bands = np.zeros((len(masks), n, 2), dtype=np.float32)
+    for b, mask in enumerate(masks):
         y = np.fft.irfft(white * mask[:, None], size, axis=0)[: n - pre]
-        y *= (ramp * np.exp(-math.log(1000.0) * t / kind.tail_t60_s[b]))[:, None]
+        y *= (ramp * np.exp(-math.log(1000.0) * t / t60[b]))[:, None]
         y /= np.sqrt(np.sum(y**2, axis=0))[None, :]
         bands[b, pre:] = y
     return RoomTail(bands)

@@ -261,7 +261,7 @@ class Synth:
 
     def transient_sound(self, index: int, keep: bool = True
                         ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes (4,) of
+        """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes of
         the room's tail bands (None without a tail). Deterministic; cached while it sounds
         (``keep``)."""
         got = self._sounds.get(index)

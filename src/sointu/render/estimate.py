@@ -293,9 +293,9 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
     room tone, and a bound (n_seg,) of what they add to a segment's largest sample.
 
     Each transient is rendered (a few tenths of a second, deterministic) and K-weighted by
-    FFT; its tail is noise in four bands whose K-weighted energy over time is computed once
-    (the bands do not overlap in frequency, so their energies add, and noise adds no cross
-    term with the tone or with the transient itself).
+    FFT; its tail is noise in bands whose K-weighted energy over time is computed once, each
+    band with itself and with its neighbour (they share a crossfade; bands farther apart do
+    not overlap), and noise adds no cross term with the tone or with the transient itself.
     """
     fs = synth.sample_rate
     sums = np.zeros((2, n_seg))
@@ -305,10 +305,13 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
         taps = _k_impulse(fs)
         tail_cum = tail_peak = None
         if synth.tail is not None:
-            bands = synth.tail.bands.astype(np.float64)  # (4, n, 2)
+            bands = synth.tail.bands.astype(np.float64)  # (n_bands, n, 2)
             k = np.stack([_k_filtered(b, taps) for b in bands])
-            tail_cum = np.concatenate([np.zeros((4, 1, 2)), np.cumsum(k * k, axis=1)], axis=1)
-            tail_peak = np.abs(bands).max(axis=(1, 2))  # (4,)
+            # each band with itself and with its upper neighbour (they share a crossfade)
+            prod = np.concatenate([k * k, 2.0 * k[:-1] * k[1:]])
+            tail_cum = np.concatenate([np.zeros((len(prod), 1, 2)), np.cumsum(prod, axis=1)],
+                                      axis=1)
+            tail_peak = np.abs(bands).max(axis=(1, 2))  # (n_bands,)
         for index, tr in enumerate(synth.transients):
             if tr.frame >= end:
                 break
@@ -327,7 +330,8 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             m = min(tail_cum.shape[1] - 1, end - tr.frame)
             first, last = tr.frame // S, (tr.frame + m - 1) // S
             edges = np.clip(np.arange(first, last + 2) * S - tr.frame, 0, m)
-            w2 = weights.astype(np.float64) ** 2
+            w = weights.astype(np.float64)
+            w2 = np.concatenate([w * w, w[:-1] * w[1:]])
             cum = np.tensordot(w2, tail_cum[:, edges], 1)  # (len(edges), 2)
             sums[:, first: last + 1] += np.diff(cum, axis=0).T
             bound[first: last + 1] += float(weights @ tail_peak)
