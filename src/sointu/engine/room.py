@@ -201,7 +201,20 @@ def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
 
 def band_masks(freq_hz: np.ndarray) -> np.ndarray:
     """Amplitude masks (n_bands, len(freq_hz)) of the tail bands; their squares sum to 1."""
-    f = np.maximum(np.asarray(freq_hz, dtype=float), 1e-3)
+    return _masks(np.asarray(freq_hz, dtype=float))
+
+
+@lru_cache(maxsize=16)
+def _rfft_masks(n: int, sample_rate: int) -> np.ndarray:
+    """:func:`band_masks` squared, at the bins of an ``n``-point rfft (cached: every
+    transient of one style has the same length)."""
+    m = band_masks(np.fft.rfftfreq(n, 1.0 / sample_rate)) ** 2
+    m.setflags(write=False)
+    return m
+
+
+def _masks(freq_hz: np.ndarray) -> np.ndarray:
+    f = np.maximum(freq_hz, 1e-3)
     masks = np.ones((len(TAIL_BANDS_HZ) + 1, len(f)))
     for k, edge in enumerate(TAIL_BANDS_HZ):
         x = np.clip(np.log2(f / edge) / (_CROSS_OCT / 2), -1.0, 1.0)  # -1 below .. 1 above
@@ -214,13 +227,12 @@ def band_masks(freq_hz: np.ndarray) -> np.ndarray:
 def band_energies(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """Energy (sum of squares) of the mono signal ``x`` in each tail band, shape (n_bands,)."""
     spec = np.abs(np.fft.rfft(x)) ** 2
-    f = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
     # Parseval for a real signal: the bins between DC and Nyquist count twice
     weight = np.full(len(spec), 2.0)
     weight[0] = 1.0
     if len(x) % 2 == 0:
         weight[-1] = 1.0
-    return band_masks(f) ** 2 @ (spec * weight) / len(x)
+    return _rfft_masks(len(x), sample_rate) @ (spec * weight) / len(x)
 
 
 @dataclass(frozen=True)

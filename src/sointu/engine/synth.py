@@ -73,6 +73,23 @@ class RubVoice:
     seed: int = 0
 
 
+#: Frames between exact evaluations of a wobbling rub's pulsation (interpolated between).
+_PULSE_STEP = 256
+#: Length (frames) of a rub's scraping-noise loop: 5.5 s at 48 kHz, long enough not to be
+#: heard repeating 40 dB under the tone while the hand's pulsation moves over it.
+_NOISE_LOOP = 1 << 18
+
+
+def _noise_loop(r: RubVoice, sample_rate: int) -> np.ndarray:
+    """A rub's scraping noise: seeded, band-shaped, circular (seamless), RMS ``noise_amp``."""
+    rng = np.random.default_rng([r.seed, 0x5C2A])
+    f = np.fft.rfftfreq(_NOISE_LOOP, 1.0 / sample_rate)
+    lo_hz, hi_hz = r.noise_hz
+    shape = (f / lo_hz) ** 2 / (1.0 + (f / lo_hz) ** 2) / (1.0 + (f / hi_hz) ** 4)
+    y = np.fft.irfft(np.fft.rfft(rng.standard_normal(_NOISE_LOOP)) * shape, _NOISE_LOOP)
+    return (y * (r.noise_amp / np.sqrt(np.mean(y**2)))).astype(np.float32)
+
+
 def rub_pulse_hz(order: int, rev_hz: float) -> float:
     """Pulsation rate (Hz) heard from a stick turning at rev_hz around a mode of order n."""
     return 2.0 * order * rev_hz
@@ -124,13 +141,25 @@ class Synth:
     def _envelope(self, r: RubVoice, n: np.ndarray) -> np.ndarray:
         t = (n - r.start) / self.sample_rate
         build = (1.0 - np.exp(-t / r.build_s)) ** 2
-        return build * (1.0 - 0.5 * r.depth * (1.0 - np.cos(self._pulse_phase(r, t))))
+        return build * (1.0 - 0.5 * r.depth * (1.0 - self._pulse(r, np.asarray(n))))
 
-    @staticmethod
-    def _pulse_phase(r: RubVoice, t: np.ndarray) -> np.ndarray:
-        """Phase (rad) of the stick's pulsation at t seconds into the rub (hand irregular)."""
-        wobble = r.wobble_rad * np.sin(2 * np.pi * r.wobble_hz * t + r.wobble_phase)
-        return 2 * np.pi * r.pulse_hz * t + wobble
+    def _pulse(self, r: RubVoice, n: np.ndarray) -> np.ndarray:
+        """cos of the stick's pulsation phase at frames ``n`` (any order).
+
+        The phase is 2 pi pulse_hz t + W(t), W the hand's slow wobble; with a wobble it is
+        evaluated every _PULSE_STEP frames from the rub's start and interpolated linearly
+        (the pulsation is a few hertz: the error is below 1e-3 of it), the same for any
+        frames asked, so the chunks and the release agree.
+        """
+        fs = self.sample_rate
+        if not r.wobble_rad:
+            return np.cos(2 * np.pi * r.pulse_hz * (n - r.start) / fs)
+        rel = n - r.start
+        grid = np.arange(int(rel.min()) // _PULSE_STEP, int(rel.max()) // _PULSE_STEP + 2)
+        t = grid * (_PULSE_STEP / fs)
+        phase = 2 * np.pi * r.pulse_hz * t + r.wobble_rad * np.sin(
+            2 * np.pi * r.wobble_hz * t + r.wobble_phase)
+        return np.interp(rel, grid * _PULSE_STEP, np.cos(phase))
 
     def _release_impulse(self, r: RubVoice) -> Impulse:
         lp = self.bank.log_pole[r.first: r.first + len(r.drive)]
@@ -174,13 +203,14 @@ class Synth:
             build = 1.0 - np.exp(-t0 / (fs * r.build_s)) * decay[:n]
             build *= build
             if r.wobble_rad:
-                pulse = np.cos(self._pulse_phase(r, np.arange(t0, t0 + n) / fs))
+                pulse = self._pulse(r, np.arange(lo, hi))
             else:
                 a = wp * t0
                 pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
             env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
             if hi == r.release:  # its last chunk: the envelope's tables are not needed again
                 self._tables.pop(("env", index), None)
+                self._tables.pop(("noise", index), None)
             tone = np.zeros((n, 2))
             for m in np.flatnonzero(r.drive):
                 mode = r.first + m
@@ -195,44 +225,45 @@ class Synth:
                     tone[:, ch] += (k * np.sin(b)) * cos_w[:n] + (k * np.cos(b)) * sin_w[:n]
             tone *= env[:, None]
             if r.harmonics or r.noise_amp:
-                tone += self._friction(r, c0, lo, hi, env)
+                tone += self._friction(r, index, lo, hi, env)
             out[lo - c0: hi - c0] += tone.astype(np.float32)
 
-    def _friction(self, r: RubVoice, c0: int, lo: int, hi: int, env: np.ndarray) -> np.ndarray:
-        """Harmonics of the sung tone and scraping noise of rub ``r`` in frames lo..hi-1 of
-        the chunk from ``c0``, (hi - lo, 2): present while rubbing, faded out before release."""
+    def _friction(self, r: RubVoice, index: int, lo: int, hi: int, env: np.ndarray
+                  ) -> np.ndarray:
+        """Harmonics of the sung tone and scraping noise of rub ``index`` (``r``) in frames
+        lo..hi-1, (hi - lo, 2): present while rubbing, faded out before release."""
         fs = self.sample_rate
         n = hi - lo
         m = int(np.argmax(r.drive))
         mode = r.first + m
         g = self.bank.gains[:, mode]
         w = float(self.bank.log_pole[mode].imag)
+        amp = env * r.drive[m]
         fade_n = int(0.02 * fs)
-        fade = np.clip((r.release - np.arange(lo, hi)) / fade_n, 0.0, 1.0)
-        amp = env * fade * r.drive[m]
-        out = np.zeros((n, 2))
-        for k, h in enumerate(r.harmonics, start=2):
-            if k * w >= np.pi * 0.9:
-                break
-            cos_w, sin_w = self._rub_tables(("harm", mode, k), k * w)
-            base = (k * (w * lo + r.phase)) % (2 * np.pi)
-            for ch in range(2):
-                b = base + float(np.angle(g[ch]))
-                a = h * abs(g[ch])
-                out[:, ch] += (a * np.sin(b)) * cos_w[:n] + (a * np.cos(b)) * sin_w[:n]
-        out *= amp[:, None]
+        if r.release - hi < fade_n:
+            amp = amp * np.clip((r.release - np.arange(lo, hi)) / fade_n, 0.0, 1.0)
+        noise = None
         if r.noise_amp:
-            # white noise seeded by the chunk, shaped in one FFT of the chunk: any chunk is
-            # computed alone, so the noise is the same from any start
-            B = self.B
-            rng = np.random.default_rng([r.seed, c0 // B, 0x5C2A])
-            spec = np.fft.rfft(rng.standard_normal(B))
-            f = np.fft.rfftfreq(B, 1.0 / fs)
-            lo_hz, hi_hz = r.noise_hz
-            shape = (f / lo_hz) ** 2 / (1.0 + (f / lo_hz) ** 2) / (1.0 + (f / hi_hz) ** 4)
-            noise = np.fft.irfft(spec * shape, B)[lo - c0: hi - c0]
-            noise *= r.noise_amp / np.sqrt(np.sum(shape**2) / len(shape)) * amp
-            out += noise[:, None] * np.abs(g)[None, :]
+            loop = self._tables.get(("noise", index))
+            if loop is None:
+                loop = _noise_loop(r, fs)
+                self._tables[("noise", index)] = loop
+            p0 = (lo - r.start) % len(loop)
+            noise = loop[p0: p0 + n]
+            if len(noise) < n:  # wraps around the loop's end
+                noise = np.concatenate([noise, loop[: n - len(noise)]])
+        out = np.empty((n, 2))
+        for ch in range(2):
+            y = noise * abs(g[ch]) if noise is not None else np.zeros(n)
+            for k, h in enumerate(r.harmonics, start=2):
+                if k * w >= np.pi * 0.9:
+                    break
+                cos_w, sin_w = self._rub_tables(("harm", mode, k), k * w)
+                b = (k * (w * lo + r.phase)) + float(np.angle(g[ch]))
+                a = h * abs(g[ch])
+                y += (a * np.sin(b)) * cos_w[:n]
+                y += (a * np.cos(b)) * sin_w[:n]
+            out[:, ch] = y * amp
         return out
 
     # -- strokes -------------------------------------------------------------------------

@@ -165,18 +165,22 @@ def render_transient(tr: Transient, sample_rate: int) -> np.ndarray:
     rng = np.random.default_rng([tr.seed, 0x7C0C])
     t = np.arange(n) / fs
     nyq = 0.5 * fs
-    # contact noise: white noise shaped by the band and the mallet, unit RMS
-    size = 1 << int(math.ceil(math.log2(n)))
+    # contact noise: white noise shaped by the band and the mallet, unit RMS, as long as
+    # its own tail (usually far shorter than the burst)
+    nn = min(n, int(math.ceil(st.noise_t60_s * fs)))
+    size = 1 << int(math.ceil(math.log2(max(nn, 2))))
     f = np.fft.rfftfreq(size, 1.0 / fs)
     lo, hi = st.noise_hz
     shape = (f / lo) ** 2 / (1.0 + (f / lo) ** 2) / (1.0 + (f / min(hi, 0.9 * nyq)) ** 4)
     shape /= 1.0 + (f / tr.cutoff_hz) ** 2
-    noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(size)) * shape, size)[:n]
+    noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(size)) * shape, size)[:nn]
     noise /= math.sqrt(np.sum(shape**2) / len(shape)) or 1.0
     tau_click = max(tr.contact_s, 2.0 / fs)
-    env = np.exp(-t / tau_click) + 10.0 ** (st.noise_tail_db / 20.0) * np.exp(
-        -math.log(1000.0) * t / st.noise_t60_s)
-    y = noise * env * 10.0 ** (st.noise_db / 20.0)
+    tn = t[:nn]
+    env = np.exp(-tn / tau_click) + 10.0 ** (st.noise_tail_db / 20.0) * np.exp(
+        -math.log(1000.0) * tn / st.noise_t60_s)
+    y = np.zeros(n)
+    y[:nn] = noise * env * 10.0 ** (st.noise_db / 20.0)
     # the burst of high modes: a block of rows times a basis (cheap for any count)
     if st.burst_modes:
         fm = _burst_freqs(st, tr.instrument)
