@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -235,48 +235,49 @@ def band_energies(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return _rfft_masks(len(x), sample_rate) @ (spec * weight) / len(x)
 
 
-@dataclass(frozen=True)
 class RoomTail:
-    """The late tail of a unit transient in each band.
+    """The late tail of a unit transient in each band of room ``name``.
 
-    Attributes
-    ----------
-    bands : ndarray, float32, shape (n_bands, n, 2)
-        Stereo noise decaying with the band's T60 after the predelay, each band and channel
-        of unit energy (sum of squares 1).
+    ``bands`` (float32, shape (n_bands, n, 2)) is stereo noise decaying with each band's T60
+    after the predelay, each band and channel of unit energy (sum of squares 1), seeded; it
+    is made on first use (tens of milliseconds), so that starting playback does not wait
+    for it. ``frames`` (n) is known at once.
     """
 
-    bands: np.ndarray
+    def __init__(self, name: str, seed: int, sample_rate: int):
+        self.name, self.seed, self.sample_rate = name, int(seed), int(sample_rate)
+        kind = load_rooms()[name]
+        self._pre = int(round(kind.predelay_ms / 1000.0 * sample_rate))
+        self.frames = self._pre + int(math.ceil(1.1 * max(kind.tail_t60_s) * sample_rate))
 
-    @property
-    def frames(self) -> int:
-        return self.bands.shape[1]
+    @cached_property
+    def bands(self) -> np.ndarray:
+        kind = load_rooms()[self.name]
+        fs, n, pre = self.sample_rate, self.frames, self._pre
+        size = 1 << int(math.ceil(math.log2(n)))
+        rng = np.random.default_rng([self.seed, 0x7A11])
+        white = np.fft.rfft(rng.standard_normal((size, 2)), axis=0)
+        f = np.fft.rfftfreq(size, 1.0 / fs)
+        t = np.arange(n - pre) / fs
+        ramp = np.minimum(1.0, t / 0.005)  # 5 ms onset after the predelay
+        masks = band_masks(f)
+        edges = np.array((TAIL_BANDS_HZ[0] / 2, *TAIL_BANDS_HZ, min(16000.0, fs / 2)))
+        centres = np.sqrt(edges[:-1] * edges[1:])
+        t60 = np.interp(np.log(centres), np.log(TAIL_T60_AT_HZ), kind.tail_t60_s)
+        bands = np.zeros((len(masks), n, 2), dtype=np.float32)
+        for b, mask in enumerate(masks):
+            y = np.fft.irfft(white * mask[:, None], size, axis=0)[: n - pre]
+            y *= (ramp * np.exp(-math.log(1000.0) * t / t60[b]))[:, None]
+            y /= np.sqrt(np.sum(y**2, axis=0))[None, :]
+            bands[b, pre:] = y
+        bands.setflags(write=False)
+        return bands
 
 
 @lru_cache(maxsize=4)
 def room_tail(name: str, seed: int, sample_rate: int) -> RoomTail:
-    """The tail of room ``name`` at ``sample_rate`` (seeded, made once per room and rate)."""
-    kind = load_rooms()[name]
-    fs = sample_rate
-    pre = int(round(kind.predelay_ms / 1000.0 * fs))
-    n = pre + int(math.ceil(1.1 * max(kind.tail_t60_s) * fs))
-    size = 1 << int(math.ceil(math.log2(n)))
-    rng = np.random.default_rng([seed, 0x7A11])
-    white = np.fft.rfft(rng.standard_normal((size, 2)), axis=0)
-    f = np.fft.rfftfreq(size, 1.0 / fs)
-    t = np.arange(n - pre) / fs
-    ramp = np.minimum(1.0, t / 0.005)  # 5 ms onset after the predelay
-    masks = band_masks(f)
-    edges = np.array((TAIL_BANDS_HZ[0] / 2, *TAIL_BANDS_HZ, min(16000.0, fs / 2)))
-    centres = np.sqrt(edges[:-1] * edges[1:])
-    t60 = np.interp(np.log(centres), np.log(TAIL_T60_AT_HZ), kind.tail_t60_s)
-    bands = np.zeros((len(masks), n, 2), dtype=np.float32)
-    for b, mask in enumerate(masks):
-        y = np.fft.irfft(white * mask[:, None], size, axis=0)[: n - pre]
-        y *= (ramp * np.exp(-math.log(1000.0) * t / t60[b]))[:, None]
-        y /= np.sqrt(np.sum(y**2, axis=0))[None, :]
-        bands[b, pre:] = y
-    return RoomTail(bands)
+    """The tail of room ``name`` at ``sample_rate`` (seeded; its noise made on first use)."""
+    return RoomTail(name, seed, sample_rate)
 
 
 @lru_cache(maxsize=2)
