@@ -83,11 +83,14 @@ _NOISE_LOOP = 1 << 18
 def _noise_loop(r: RubVoice, sample_rate: int) -> np.ndarray:
     """A rub's scraping noise: seeded, band-shaped, circular (seamless), RMS ``noise_amp``."""
     rng = np.random.default_rng([r.seed, 0x5C2A])
-    f = np.fft.rfftfreq(_NOISE_LOOP, 1.0 / sample_rate)
+    f = np.fft.rfftfreq(_NOISE_LOOP, 1.0 / sample_rate).astype(np.float32)
     lo_hz, hi_hz = r.noise_hz
     shape = (f / lo_hz) ** 2 / (1.0 + (f / lo_hz) ** 2) / (1.0 + (f / hi_hz) ** 4)
-    y = np.fft.irfft(np.fft.rfft(rng.standard_normal(_NOISE_LOOP)) * shape, _NOISE_LOOP)
-    return (y * (r.noise_amp / np.sqrt(np.mean(y**2)))).astype(np.float32)
+    spec = np.fft.rfft(rng.standard_normal(_NOISE_LOOP, dtype=np.float32))  # float32 all
+    spec *= shape  # through: a 1 MB loop, not 10 MB of temporaries
+    y = np.fft.irfft(spec, _NOISE_LOOP)
+    y *= np.float32(r.noise_amp / np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return y
 
 
 def rub_pulse_hz(order: int, rev_hz: float) -> float:
@@ -210,7 +213,6 @@ class Synth:
             env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
             if hi == r.release:  # its last chunk: the envelope's tables are not needed again
                 self._tables.pop(("env", index), None)
-                self._tables.pop(("noise", index), None)
             tone = np.zeros((n, 2))
             for m in np.flatnonzero(r.drive):
                 mode = r.first + m
@@ -226,6 +228,8 @@ class Synth:
             tone *= env[:, None]
             if r.harmonics or r.noise_amp:
                 tone += self._friction(r, index, lo, hi, env)
+                if hi == r.release:  # nor its noise loop
+                    self._tables.pop(("noise", index), None)
             out[lo - c0: hi - c0] += tone.astype(np.float32)
 
     def _friction(self, r: RubVoice, index: int, lo: int, hi: int, env: np.ndarray

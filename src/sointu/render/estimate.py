@@ -52,6 +52,8 @@ _SEGMENT_BLOCK = 2048
 _RUB_STRIDE = 64
 #: Segments of a rub computed at once.
 _RUB_PIECE_SEGMENTS = 200
+#: Frames between the points at which a room tail's cumulative energy is kept.
+_TAIL_STRIDE = 32
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
 
@@ -305,13 +307,7 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
         taps = _k_impulse(fs)
         tail_cum = tail_peak = None
         if synth.tail is not None:
-            bands = synth.tail.bands.astype(np.float64)  # (n_bands, n, 2)
-            k = np.stack([_k_filtered(b, taps) for b in bands])
-            # each band with itself and with its upper neighbour (they share a crossfade)
-            prod = np.concatenate([k * k, 2.0 * k[:-1] * k[1:]])
-            tail_cum = np.concatenate([np.zeros((len(prod), 1, 2)), np.cumsum(prod, axis=1)],
-                                      axis=1)
-            tail_peak = np.abs(bands).max(axis=(1, 2))  # (n_bands,)
+            tail_cum, tail_peak = _tail_energy(synth.tail.bands, taps)
         for index, tr in enumerate(synth.transients):
             if tr.frame >= end:
                 break
@@ -327,12 +323,15 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             if weights is None or tail_cum is None:
                 continue
             # the tail's energy in each segment it covers: differences of its cumulative sum
-            m = min(tail_cum.shape[1] - 1, end - tr.frame)
+            m = min(synth.tail.frames, end - tr.frame)
             first, last = tr.frame // S, (tr.frame + m - 1) // S
             edges = np.clip(np.arange(first, last + 2) * S - tr.frame, 0, m)
             w = weights.astype(np.float64)
             w2 = np.concatenate([w * w, w[:-1] * w[1:]])
-            cum = np.tensordot(w2, tail_cum[:, edges], 1)  # (len(edges), 2)
+            at = np.arange(tail_cum.shape[1]) * _TAIL_STRIDE
+            cum = np.stack([[np.interp(edges, at, tail_cum[p, :, c]) for c in range(2)]
+                            for p in range(len(w2))])  # (products, 2, len(edges))
+            cum = np.tensordot(w2, cum, 1).T  # (len(edges), 2)
             sums[:, first: last + 1] += np.diff(cum, axis=0).T
             bound[first: last + 1] += float(weights @ tail_peak)
     if synth.tone is not None:
@@ -342,6 +341,32 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
         sums += power[:, None] * S
         bound += float(np.abs(loop).max())
     return sums, bound
+
+
+def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative K-weighted energy of the room tail's bands, every :data:`_TAIL_STRIDE`
+    frames (linear in between is exact to a few frames' energy), and their peaks.
+
+    Returns
+    -------
+    cum : ndarray, shape (2 n_bands - 1, n // stride + 2, 2)
+        Each band with itself, then each band with its upper neighbour (twice the product:
+        they share a crossfade), summed from the tail's start to every stride point.
+    peak : ndarray, shape (n_bands,)
+    """
+    nb, n = bands.shape[:2]
+    stops = np.minimum(np.arange(n // _TAIL_STRIDE + 2) * _TAIL_STRIDE, n)
+    cum = np.zeros((2 * nb - 1, len(stops), 2))
+    prev = None
+    for b in range(nb):
+        k = _k_filtered(bands[b].astype(np.float64), taps)
+        c = np.concatenate([np.zeros((1, 2)), np.cumsum(k * k, axis=0)])
+        cum[b] = c[stops]
+        if prev is not None:
+            c = np.concatenate([np.zeros((1, 2)), np.cumsum(2.0 * prev * k, axis=0)])
+            cum[nb + b - 1] = c[stops]
+        prev = k
+    return cum, np.abs(bands).max(axis=(1, 2))
 
 
 def _meter(sums: np.ndarray, sample_rate: int) -> LoudnessMeter:
