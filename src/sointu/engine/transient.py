@@ -152,6 +152,31 @@ def _burst_freqs(style: TransientStyle, instrument: str) -> np.ndarray:
     return np.sort(np.exp(rng.uniform(math.log(lo), math.log(hi), style.burst_modes)))
 
 
+@lru_cache(maxsize=64)
+def _burst_bases(style: TransientStyle, instrument: str, sample_rate: int, n: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An instrument's burst modes: frequencies (m,), each mode's state at the start of every
+    row of _ROW frames (rows, m) and its course within a row (m, _ROW); made once, so a
+    strike costs one small matrix product."""
+    fs = sample_rate
+    fm = _burst_freqs(style, instrument)
+    fm = fm[fm < 0.45 * fs]
+    lo, hi = style.burst_hz
+    lf = np.log(fm / lo) / math.log(hi / lo)
+    t60 = style.burst_t60_s[0] * (style.burst_t60_s[1] / style.burst_t60_s[0]) ** lf
+    log_p = -math.log(1000.0) / (t60 * fs) + 2j * math.pi * fm / fs
+    rows = -(-n // _ROW)
+    row_start = np.exp(np.arange(rows)[:, None] * _ROW * log_p[None, :])
+    basis = np.exp(np.arange(_ROW)[None, :] * log_p[:, None])
+    for a in (fm, row_start, basis):
+        a.setflags(write=False)
+    return fm, row_start, basis
+
+
+#: Frames per row of a burst's block product.
+_ROW = 256
+
+
 def render_transient(tr: Transient, sample_rate: int) -> np.ndarray:
     """The transient as a mono signal, float64 (n,), n = :func:`transient_frames`.
 
@@ -183,21 +208,12 @@ def render_transient(tr: Transient, sample_rate: int) -> np.ndarray:
     y[:nn] = noise * env * 10.0 ** (st.noise_db / 20.0)
     # the burst of high modes: a block of rows times a basis (cheap for any count)
     if st.burst_modes:
-        fm = _burst_freqs(st, tr.instrument)
-        keep = fm < 0.45 * fs
-        fm = fm[keep]
+        fm, row_start, basis = _burst_bases(st, tr.instrument, fs, n)
         if len(fm):
-            lf = np.log(fm / st.burst_hz[0]) / math.log(st.burst_hz[1] / st.burst_hz[0])
-            t60 = st.burst_t60_s[0] * (st.burst_t60_s[1] / st.burst_t60_s[0]) ** lf
             amp = 10.0 ** (rng.normal(0.0, 3.0, len(fm)) / 20.0) / (1.0 + (fm / tr.cutoff_hz) ** 2)
             amp *= 10.0 ** (st.burst_db / 20.0) * math.sqrt(2.0 / len(fm))
             phase = rng.uniform(0.0, 2.0 * math.pi, len(fm))
-            log_p = -math.log(1000.0) / (t60 * fs) + 2j * math.pi * fm / fs
-            K = 256
-            rows = -(-n // K)
-            start = (amp * np.exp(1j * phase))[None, :] * np.exp(
-                np.arange(rows)[:, None] * K * log_p[None, :])  # (rows, m)
-            basis = np.exp(np.arange(K)[None, :] * log_p[:, None])  # (m, K)
+            start = (amp * np.exp(1j * phase))[None, :] * row_start  # (rows, m)
             y += (start @ basis).imag.ravel()[:n]
     # the mallet's contact fades it in (no step), a short taper ends it
     ramp_n = max(int(round(tr.contact_s * fs / 2)), 2)
