@@ -319,7 +319,9 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             for c in range(2):
                 add = np.bincount(seg - s0, weights=kd[:n, c] ** 2)
                 sums[c, s0: s0 + len(add)] += add
-            bound[s0: int(seg[-1]) + 1] += float(np.abs(direct).max())
+            peaks = np.abs(direct[:n]).max(axis=1)
+            starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+            bound[s0: s0 + len(starts)] += np.maximum.reduceat(peaks, starts)
             if weights is None or tail_cum is None:
                 continue
             # the tail's energy in each segment it covers: differences of its cumulative sum
@@ -333,7 +335,9 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
                             for p in range(len(w2))])  # (products, 2, len(edges))
             cum = np.tensordot(w2, cum, 1).T  # (len(edges), 2)
             sums[:, first: last + 1] += np.diff(cum, axis=0).T
-            bound[first: last + 1] += float(weights @ tail_peak)
+            # each segment: the bands' largest samples from its start on (the tail decays)
+            at_start = np.minimum(edges[:-1] // _TAIL_STRIDE, tail_peak.shape[1] - 1)
+            bound[first: last + 1] += weights.astype(np.float64) @ tail_peak[:, at_start]
     if synth.tone is not None:
         loop = synth.tone.astype(np.float64)
         k = _k_filtered(np.concatenate([loop[-len(_k_impulse(fs)):], loop]), _k_impulse(fs))
@@ -352,7 +356,8 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
     cum : ndarray, shape (2 n_bands - 1, n // stride + 2, 2)
         Each band with itself, then each band with its upper neighbour (twice the product:
         they share a crossfade), summed from the tail's start to every stride point.
-    peak : ndarray, shape (n_bands,)
+    peak : ndarray, shape (n_bands, n // stride + 1)
+        Each band's largest |sample| (either channel) from every stride point to its end.
     """
     nb, n = bands.shape[:2]
     stops = np.minimum(np.arange(n // _TAIL_STRIDE + 2) * _TAIL_STRIDE, n)
@@ -366,7 +371,12 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
             c = np.concatenate([np.zeros((1, 2)), np.cumsum(2.0 * prev * k, axis=0)])
             cum[nb + b - 1] = c[stops]
         prev = k
-    return cum, np.abs(bands).max(axis=(1, 2))
+    a = np.abs(bands).max(axis=2)  # (n_bands, n)
+    pad = (-n) % _TAIL_STRIDE
+    a = np.concatenate([a, np.zeros((nb, pad), dtype=a.dtype)], axis=1)
+    block = a.reshape(nb, -1, _TAIL_STRIDE).max(axis=2)
+    after = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1]  # max from block i on
+    return cum, np.concatenate([after, np.zeros((nb, 1))], axis=1)
 
 
 def _meter(sums: np.ndarray, sample_rate: int) -> LoudnessMeter:
