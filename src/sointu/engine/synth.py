@@ -73,6 +73,9 @@ class RubVoice:
     seed: int = 0
 
 
+#: Most transients kept rendered at once (a few overlap at any time; dropped ones are made
+#: again, the same, if asked for).
+_KEEP_SOUNDS = 32
 #: Frames between exact evaluations of a wobbling rub's pulsation (interpolated between).
 _PULSE_STEP = 256
 #: Length (frames) of a rub's scraping-noise loop: 5.5 s at 48 kHz, long enough not to be
@@ -250,6 +253,10 @@ class Synth:
         if r.noise_amp:
             loop = self._tables.get(("noise", index))
             if loop is None:
+                # loops of rubs already over (an iteration that stopped inside one) go first
+                for key in [k for k in self._tables if k[0] == "noise"
+                            and self.rubs[k[1]].release <= lo]:
+                    self._tables.pop(key, None)
                 loop = _noise_loop(r, fs)
                 self._tables[("noise", index)] = loop
             p0 = (lo - r.start) % len(loop)
@@ -314,6 +321,10 @@ class Synth:
             got = (direct, weights)
             if keep:
                 self._sounds[index] = got
+                # an iteration stopped inside a transient (a limiter run of the estimate, a
+                # live stop) never drops it: keep only the latest few (a few sound at once)
+                while len(self._sounds) > _KEEP_SOUNDS:
+                    self._sounds.pop(min(self._sounds), None)
         return got
 
     def _add_transients(self, c0: int, out: np.ndarray) -> None:
