@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .bank import ModalBank, row_frames_for
+from .hrtf import Head, binaural_gains
 from .instrument import Instrument, Modes, load_mallets
 from .room import Room, mode_gains, room_tail, room_tone, transient_gains
 from .synth import Impulse, RubVoice, Synth, rub_pulse_hz
@@ -38,6 +39,9 @@ class _Placed:
     first: int
     gains: np.ndarray
     transient_place: tuple  # (direct gains (2,), delays (2,), tail amplitude)
+    lag: tuple[int, int] = (0, 0)  # headphones: each ear's onset delay (frames)
+    direction: tuple[float, float] = (0.0, 0.0)  # azimuth, elevation (deg)
+    impulse: np.ndarray | None = None  # headphones: both ears' responses, for transients
 
 
 class Piece:
@@ -49,11 +53,15 @@ class Piece:
         Frames per second (one of :data:`SAMPLE_RATES`).
     room : Room
         Reverb, width and seed of the room.
+    head : Head or None
+        For the headphone mix: the listener's head-related responses
+        (:func:`sointu.engine.hrtf.load_head`). None: the speaker mix.
     """
 
-    def __init__(self, sample_rate: int, room: Room | None = None):
+    def __init__(self, sample_rate: int, room: Room | None = None, head: Head | None = None):
         self.sample_rate = check_sample_rate(sample_rate)
         self.room = room or Room()
+        self.head = head
         self._placed: dict[str, _Placed] = {}
         self._count = 0
         self._impulses: list[Impulse] = []
@@ -62,17 +70,43 @@ class Piece:
         self._row_frames = row_frames_for(self.sample_rate)
 
     def add_instrument(self, key: str, instrument: Instrument, *, azimuth_deg: float = 0.0,
-                       distance: float = 1.0, level_db: float = 0.0) -> None:
-        """Place an instrument in the room under the name ``key``."""
+                       distance: float = 1.0, level_db: float = 0.0, elevation_deg: float = 0.0,
+                       distance_m: float | None = None) -> None:
+        """Place an instrument in the room under the name ``key``.
+
+        The speaker mix uses ``azimuth_deg`` and the relative ``distance``; the headphone mix
+        ``azimuth_deg``, ``elevation_deg`` and ``distance_m`` (m from the head; default
+        ``distance`` metres).
+        """
         modes = instrument.modes(self.sample_rate)
-        # the room's gain at each partial's centre: the modes of one partial (doublet halves,
-        # bloom and glide components) share it, so the room never changes their beating
-        centre = modes._partial_freqs()[modes.partial]
-        gains = mode_gains(centre, self.room, azimuth_deg=azimuth_deg,
-                           distance=distance, level_db=level_db)
-        place = transient_gains(self.room, self.sample_rate, azimuth_deg=azimuth_deg,
-                                distance=distance, level_db=level_db)
-        self._placed[key] = _Placed(key, modes, self._count, gains, place)
+        lag = (0, 0)
+        impulse = None
+        if self.head is None:
+            # the room's gain at each partial's centre: the modes of one partial (doublet
+            # halves, bloom and glide components) share it, so the room never changes their
+            # beating
+            centre = modes._partial_freqs()[modes.partial]
+            gains = mode_gains(centre, self.room, azimuth_deg=azimuth_deg,
+                               distance=distance, level_db=level_db)
+            place = transient_gains(self.room, self.sample_rate, azimuth_deg=azimuth_deg,
+                                    distance=distance, level_db=level_db)
+        else:
+            gains, delay_s = binaural_gains(
+                self.head, modes.freq_hz, reverb=self.room.reverb, seed=self.room.seed,
+                azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
+                distance_m=distance if distance_m is None else distance_m, level_db=level_db)
+            lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)
+                        for d in delay_s)
+            # transients: the head's responses from this direction give the ears their
+            # differences; centred gains, no microphone delays, and (for now) no late tail:
+            # the speakers' tail is one seeded noise per channel, not a diffuse field at
+            # the ears, and would break the head's left/right symmetry
+            impulse = self.head.ears(azimuth_deg, elevation_deg).impulse(self.sample_rate)
+            direct, _, _ = transient_gains(self.room, self.sample_rate, azimuth_deg=0.0,
+                                           distance=distance, level_db=level_db)
+            place = (direct, lag, 0.0)  # each ear silent until its onset, as the modes
+        self._placed[key] = _Placed(key, modes, self._count, gains, place, lag,
+                                    (float(azimuth_deg), float(elevation_deg)), impulse)
         self._count += modes.count
 
     def instrument(self, key: str) -> Instrument:
@@ -90,7 +124,7 @@ class Piece:
         hits = p.modes.strike(velocity, mallet, position_deg, rng)
         for ex in hits:
             self._impulses.append(
-                Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp))
+                Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp, p.lag))
         style = p.modes.instrument.transient
         if style is not None:
             level, cutoff = p.modes.transient_level(velocity, mallet)
@@ -99,7 +133,7 @@ class Piece:
                     frame=self._frame(time_s + ex.delay_s), style=style,
                     instrument=p.modes.instrument.name, level=level * ex.gain,
                     cutoff_hz=cutoff, contact_s=contact_s,
-                    seed=int(rng.integers(2**63)),
+                    seed=int(rng.integers(2**63)), impulse=p.impulse,
                 ).with_placement(*p.transient_place))
 
     def rub(self, key: str, time_s: float, hold_s: float, *, velocity: float = 0.7,

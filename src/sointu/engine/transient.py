@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -122,6 +122,9 @@ class Transient:
         Delay of the direct sound per channel (frames).
     tail : float
         Amplitude of the room's late tail per unit band amplitude (0: none).
+    impulse : ndarray, shape (L, 2), or None
+        Headphones: both ears' responses from the instrument's direction; the direct sound
+        is the transient convolved with them, each ear silent for its ``delay`` frames.
     """
 
     frame: int
@@ -134,6 +137,7 @@ class Transient:
     direct: tuple[float, float] = (1.0, 1.0)
     delay: tuple[int, int] = (0, 0)
     tail: float = 0.0
+    impulse: np.ndarray | None = field(default=None, compare=False)
 
     def with_placement(self, direct, delay, tail) -> Transient:
         return replace(self, direct=tuple(float(g) for g in direct),
