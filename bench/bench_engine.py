@@ -200,6 +200,8 @@ def render_engine(pc, frames: int):
     import numpy as np
 
     syn = pc.synth()
+    # the modes only: the baseline has no strike transients (noise, burst, room tail)
+    syn.transients, syn.tail = [], None
     return np.concatenate(list(syn.blocks(BLOCK_FRAMES, 0, frames)))
 
 

@@ -182,3 +182,114 @@ def render_all(piece: Piece, seconds: float, block: int = 1 << 16) -> np.ndarray
     """The first ``seconds`` of a piece, float32 (n, 2)."""
     syn = piece.synth()
     return np.concatenate(list(syn.blocks(block, 0, int(round(seconds * piece.sample_rate)))))
+
+
+# -- realism measures (ACOUSTICS.md [R] rows; tests/test_realism_bowls.py) ------------------
+
+
+def onset_frame(x: np.ndarray, threshold_db: float = -60.0) -> int:
+    """First frame whose |sample| (either channel) is within ``threshold_db`` of the peak."""
+    a = np.abs(np.asarray(x, dtype=np.float64)).reshape(len(x), -1).max(axis=1)
+    return int(np.flatnonzero(a >= a.max() * 10.0 ** (threshold_db / 20.0))[0])
+
+
+def tock_db(x: np.ndarray, fs: int, onset: int) -> float:
+    """Sample peak in the first 10 ms after ``onset`` re the peak at 100-300 ms (dB)."""
+    a = np.abs(np.asarray(x, dtype=np.float64))
+    first = a[onset: onset + int(0.010 * fs)].max()
+    later = a[onset + int(0.100 * fs): onset + int(0.300 * fs)].max()
+    return float(db(first / later))
+
+
+def band_rise_db(x: np.ndarray, fs: int, onset: int, lo_hz: float = 8000.0,
+                 hi_hz: float = 16000.0) -> float:
+    """Mean power of the band in the first 20 ms after ``onset`` re its mean at 0.3-0.5 s (dB).
+
+    ``x`` is mono; the band is cut with a brick-wall mask in one FFT of the whole span.
+    """
+    y = np.asarray(x, dtype=np.float64)
+    spec = np.fft.rfft(y)
+    f = np.fft.rfftfreq(len(y), 1.0 / fs)
+    spec[(f < lo_hz) | (f >= hi_hz)] = 0.0
+    b = np.fft.irfft(spec, len(y)) ** 2
+    early = b[onset: onset + int(0.020 * fs)].mean()
+    late = b[onset + int(0.3 * fs): onset + int(0.5 * fs)].mean()
+    return float(10.0 * np.log10(early / late))
+
+
+def high_energy_drop_s(x: np.ndarray, fs: int, above_hz: float = 2000.0,
+                       frame_s: float = 0.05) -> tuple[float, float, np.ndarray]:
+    """Time (s) from the peak of the energy above ``above_hz`` (consecutive frames of
+    ``frame_s``, Hann) until it has fallen 20 dB and 40 dB below that peak (inf: never).
+
+    Returns (t20_s, t40_s, energy_db per frame).
+    """
+    y = np.asarray(x, dtype=np.float64)
+    n = int(frame_s * fs)
+    frames = y[: len(y) // n * n].reshape(-1, n) * np.hanning(n)[None, :]
+    p = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    e = 10.0 * np.log10(np.maximum(p[:, f >= above_hz].sum(axis=1), 1e-300))
+    k = int(np.argmax(e))
+    out = []
+    for drop in (20.0, 40.0):
+        below = np.flatnonzero(e[k:] <= e[k] - drop)
+        out.append(float(below[0] * frame_s) if len(below) else float("inf"))
+    return out[0], out[1], e
+
+
+def partial_levels_db(x: np.ndarray, fs: int, onset: int, freqs_hz, start_s: float = 0.03,
+                      stop_s: float = 0.15) -> np.ndarray:
+    """Level (dB) of each partial in one Hann window from start_s to stop_s after onset."""
+    y = np.asarray(x, dtype=np.float64)[onset + int(start_s * fs): onset + int(stop_s * fs)]
+    freq, mag = spectrum_db(y, fs, pad=8)
+    out = []
+    for fh in freqs_hz:
+        lo, hi = np.searchsorted(freq, [fh * 0.97, fh * 1.03])
+        out.append(float(mag[lo:hi].max()))
+    return np.array(out)
+
+
+def band_t60(x: np.ndarray, fs: int, f_hz: float, start: int, stop: int, rel: float = 0.03,
+             max_drop_db: float = 40.0) -> float:
+    """T60 (s) of the band f_hz * (1 +- rel): the envelope's power averaged over 50 ms
+    frames (many beat periods of any doublet above 20 Hz, and 1/50 s of a slow one), a line
+    fitted from ``start`` until it has fallen ``max_drop_db`` or ``stop``."""
+    env = band_envelope(np.asarray(x, dtype=np.float64), fs, f_hz * (1 - rel),
+                        f_hz * (1 + rel))[start:stop]
+    n = int(0.05 * fs)
+    m = len(env) // n
+    p = 10.0 * np.log10((env[: m * n] ** 2).reshape(m, n).mean(axis=1))
+    below = np.flatnonzero(p < p[0] - max_drop_db)
+    end = int(below[0]) if len(below) else m
+    end = max(end, 3)
+    t = np.arange(end) * n / fs
+    slope = np.polyfit(t, p[:end], 1)[0]
+    return float(-60.0 / slope)
+
+
+def beat_depth_db(env: np.ndarray, fs: int, rate_hz: float) -> float:
+    """Peak-to-trough depth (dB) of a beat at ``rate_hz`` in a decaying envelope
+    (:func:`beat_depth` d as 20 log10((1 + d) / (1 - d)))."""
+    d = min(beat_depth(env, fs, rate_hz), 0.999999)
+    return float(20.0 * np.log10((1.0 + d) / (1.0 - d)))
+
+
+def lr_correlation(x: np.ndarray, fs: int, window_s: float = 1.0) -> np.ndarray:
+    """Left/right correlation coefficient of every whole ``window_s`` window that has sound."""
+    n = int(window_s * fs)
+    m = len(x) // n
+    y = np.asarray(x[: m * n], dtype=np.float64).reshape(m, n, 2)
+    y = y - y.mean(axis=1, keepdims=True)
+    num = np.sum(y[:, :, 0] * y[:, :, 1], axis=1)
+    den = np.sqrt(np.sum(y[:, :, 0] ** 2, axis=1) * np.sum(y[:, :, 1] ** 2, axis=1))
+    ok = den > 0
+    return num[ok] / den[ok]
+
+
+def decay_removed(env: np.ndarray, fs: int) -> np.ndarray:
+    """Envelope divided by the exponential decay fitted to it (a line in dB): for partials
+    that fall tens of dB within the span, where a polynomial trend does not follow."""
+    t = np.arange(len(env)) / fs
+    log_env = np.log(np.maximum(env, 1e-30))
+    return np.exp(log_env - np.polyval(np.polyfit(t, log_env, 1), t))

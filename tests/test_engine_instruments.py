@@ -174,11 +174,16 @@ def test_bowl_beats_at_the_fundamental_doublet_split(name, strike_render):
     assert rate == pytest.approx(split, rel=0.10)
 
 
-@pytest.mark.parametrize("position_deg, depth", [(0.0, 0.0), (10.0, math.tan(math.radians(20))),
-                                                 (22.5, 1.0)])
-def test_beat_depth_follows_the_strike_position(position_deg, depth, strike_render):
-    """Halves weighted |cos 2 phi| : |sin 2 phi| -> envelope depth min/max = |tan 2 phi|."""
+@pytest.mark.parametrize("position_deg", [0.0, 10.0, 22.5])
+def test_beat_depth_follows_the_strike_position(position_deg, strike_render):
+    """Halves weighted |cos 2 phi| + floor : |sin 2 phi| + floor -> envelope depth
+    min/max = (min + floor) / (max + floor) (issue 8: with the doublet floor most strokes
+    beat deeply, as real bowls do; a floor of 0 is the pure |tan 2 phi| rule)."""
     inst = load_instrument("universal")
+    floor = inst.strike.doublet_floor
+    phi = math.radians(2 * position_deg)
+    c, s = abs(math.cos(phi)), abs(math.sin(phi))
+    depth = (min(c, s) + floor) / (max(c, s) + floor)
     x = strike_render("universal", T0 + 10.5, position_deg=position_deg)
     a, b = int((T0 + 0.3) * FS), int((T0 + 10.3) * FS)
     env = band_envelope(x[:, 0], FS, 0.8 * inst.fundamental_hz, 1.25 * inst.fundamental_hz)

@@ -48,7 +48,8 @@ def test_integrated_loudness_within_a_tenth_of_a_lu(preset):
                                                  ("gong-bath", 240, 4)])
 def test_gain_with_the_limiter_lands_on_target(preset, seconds, seed):
     """Loud strokes the limiter turns down: without its share the file would come out
-    0.3 LU quiet (workplace-25); with it, the first render is on target."""
+    0.2 LU quiet (workplace-25; 0.3 LU before issue 8's transients and dry room changed its
+    peaks and its loudness); with it, the first render is on target."""
     audio = SessionAudio.from_preset(preset, duration_s=seconds, seed=seed)
     without = gain_for_target(estimate_meter(audio), -18.0)  # at gain 0, no limiter
     audio.gain_db = estimate_gain_db(audio, -18.0)
@@ -56,7 +57,7 @@ def test_gain_with_the_limiter_lands_on_target(preset, seconds, seed):
     assert abs(measured + 18.0) < 0.06
     if preset == "workplace-25":  # the whole preset at its own seed: where it matters
         audio.gain_db = without
-        assert measured - measure_source(audio).integrated_lufs() > 0.25
+        assert measured - measure_source(audio).integrated_lufs() > 0.15
 
 
 def _one_bowl(events, *, seconds=30.0, position=0.0):

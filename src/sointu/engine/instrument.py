@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PresetError
 from ..presets import Checker, read_toml, shipped_dir
+from .transient import TransientStyle, load_transient_styles, parse_style
 from .tuning import to_hz
 
-__all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets"]
+__all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets",
+           "mallet_noise_db"]
 
 #: T60 = T60_PER_TAU * tau for an exponential decay (ln 1000).
 T60_PER_TAU = math.log(1000.0)
@@ -43,12 +46,16 @@ class StrikeStyle:
 
     bodies : 'all' (every body at once, e.g. a tingsha pair), 'one' (a random one), or
     'cascade' (a clapper hitting count[0]..count[1] random rods, gap_s apart on average).
+    doublet_floor : the weaker half of a doublet gets at least this share (relative to the
+    stronger) added to its |cos|/|sin| weight, so that most strokes beat deeply (0: the pure
+    position rule, no beating when struck on a node line).
     """
 
     bodies: str = "all"
     count: tuple[int, int] = (1, 1)
     gap_s: float = 0.15
     jitter_db: float = 1.0
+    doublet_floor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,10 @@ class RubStyle:
     pulsation : depth of the amplitude pulsation, 0..1.
     partial_gain : relative level of each driven partial (the first dominates).
     level_db : level of a full rub relative to the instrument's strike level.
+    irregularity : the hand's speed varies by this share (+-) over a few seconds.
+    harmonics_db : friction harmonics at 2, 3, ... times the sung tone, dB re the tone.
+    noise_db : the stick's scraping noise, RMS dB re the sung tone's amplitude.
+    noise_hz : [low, high] band of the scraping noise (Hz).
     """
 
     rev_hz: float = 0.7
@@ -67,6 +78,10 @@ class RubStyle:
     pulsation: float = 0.3
     partial_gain: tuple[float, ...] = (1.0, 0.05)
     level_db: float = -3.0
+    irregularity: float = 0.05
+    harmonics_db: tuple[float, ...] = (-32.0, -44.0)
+    noise_db: float = -40.0
+    noise_hz: tuple[float, float] = (800.0, 6000.0)
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,12 @@ class Instrument:
     glide_cents: float = 0.0
     glide_s: float = 1.0
     glide_partials: int = 0
+    octave_db: float | None = None
+    octave_partials: int = 0
     strike: StrikeStyle = field(default_factory=StrikeStyle)
     rub: RubStyle | None = None
     path: Path | None = None
+    transient: TransientStyle | None = None
 
     @property
     def articulations(self) -> tuple[str, ...]:
@@ -160,6 +178,13 @@ class Instrument:
                           default=[float(i + 2) for i in range(n)], lo=1, hi=40)
         if any(o != int(o) for o in order):
             raise c.fail("partials.order", "expected whole numbers (circumferential mode number)")
+        octave_db = c.number(p, "octave_db", "partials.", default=-200.0, lo=-80.0, hi=-10.0) \
+            if "octave_db" in p else None
+        octave_partials = c.number(p, "octave_partials", "partials.",
+                                   default=2.0 if octave_db is not None else 0.0, lo=0, hi=n)
+        if octave_partials != int(octave_partials):
+            raise c.fail("partials.octave_partials",
+                         f"expected a whole number, got {octave_partials:g}")
         bloom_s = c.numbers(p, "bloom_s", "partials.", length=n, default=[0.0] * n,
                             lo=0.0, hi=20.0)
         for i, (b, t) in enumerate(zip(bloom_s, t60_s, strict=True)):
@@ -187,7 +212,7 @@ class Instrument:
         s = d.get("strike", {})
         if not isinstance(s, dict):
             raise c.fail("strike", "expected a table")
-        c.check_keys(s, {"bodies", "count", "gap_s", "jitter_db"}, "strike.")
+        c.check_keys(s, {"bodies", "count", "gap_s", "jitter_db", "doublet_floor"}, "strike.")
         count = c.numbers(s, "count", "strike.", length=2, default=[1, 1], lo=1, hi=16)
         if count[0] > count[1] or any(x != int(x) for x in count):
             raise c.fail("strike.count", f"expected [low, high] whole numbers, got {count}")
@@ -197,15 +222,23 @@ class Instrument:
             count=(int(count[0]), int(count[1])),
             gap_s=c.number(s, "gap_s", "strike.", default=0.15, lo=0.0, hi=5.0),
             jitter_db=c.number(s, "jitter_db", "strike.", default=1.0, lo=0.0, hi=6.0),
+            doublet_floor=c.number(s, "doublet_floor", "strike.", default=0.0, lo=0.0, hi=1.0),
         )
+        transient = _transient_style(d, c, family)
 
         rub = None
         if "rub" in FAMILIES[family]:
             r = d.get("rub", {})
             if not isinstance(r, dict):
                 raise c.fail("rub", "expected a table")
-            c.check_keys(r, {"rev_hz", "build_s", "pulsation", "partial_gain", "level_db"},
-                         "rub.")
+            c.check_keys(r, {"rev_hz", "build_s", "pulsation", "partial_gain", "level_db",
+                             "irregularity", "harmonics_db", "noise_db", "noise_hz"}, "rub.")
+            base = RubStyle()
+            noise_hz = c.numbers(r, "noise_hz", "rub.", length=2, default=list(base.noise_hz),
+                                 lo=50.0, hi=20000.0)
+            if noise_hz[0] >= noise_hz[1]:
+                raise c.fail("rub.noise_hz", f"expected [low, high] with low < high, got "
+                                             f"{noise_hz}")
             rub = RubStyle(
                 rev_hz=c.number(r, "rev_hz", "rub.", default=0.7, lo=0.05, hi=5.0),
                 build_s=c.number(r, "build_s", "rub.", default=2.5, lo=0.1, hi=30.0),
@@ -213,6 +246,14 @@ class Instrument:
                 partial_gain=tuple(c.numbers(r, "partial_gain", "rub.", default=[1.0, 0.05],
                                              lo=0.0, hi=1.0)[:n]),
                 level_db=c.number(r, "level_db", "rub.", default=-3.0, lo=-40.0, hi=6.0),
+                irregularity=c.number(r, "irregularity", "rub.", default=base.irregularity,
+                                      lo=0.0, hi=0.3),
+                harmonics_db=tuple(c.numbers(r, "harmonics_db", "rub.",
+                                             default=list(base.harmonics_db), lo=-120.0,
+                                             hi=-10.0)[:8]),
+                noise_db=c.number(r, "noise_db", "rub.", default=base.noise_db, lo=-120.0,
+                                  hi=-10.0),
+                noise_hz=(noise_hz[0], noise_hz[1]),
             )
         elif "rub" in d:
             raise c.fail("rub", f"a {family} cannot be rubbed; only bowls and crystal bowls")
@@ -231,18 +272,34 @@ class Instrument:
             split_hz=tuple(split_hz),
             order=tuple(int(o) for o in order),
             bloom_s=tuple(bloom_s),
+            octave_db=octave_db,
+            octave_partials=int(octave_partials),
             glide_cents=glide_cents,
             glide_s=glide_s,
             glide_partials=glide_partials,
             strike=strike,
             rub=rub,
             path=path,
+            transient=transient,
         )
 
 
 _TOP_KEYS = {"name", "family", "description", "source", "fundamental", "notes", "level_db",
-             "partials", "glide", "strike", "rub"}
-_PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s"}
+             "partials", "glide", "strike", "rub", "transient"}
+
+
+def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
+    """The family's strike transient (``presets/engine/transients.toml``), with the keys of
+    the preset's ``[transient]`` table overriding it; None for a family without one."""
+    base = load_transient_styles().get(family)
+    t = d.get("transient")
+    if t is None:
+        return base
+    if not isinstance(t, dict):
+        raise c.fail("transient", "expected a table")
+    return parse_style(t, c, "transient.", base)
+_PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s", "octave_db",
+                 "octave_partials"}
 
 
 def load_mallets() -> dict[str, tuple[float, float, float]]:
@@ -260,12 +317,22 @@ def load_mallets() -> dict[str, tuple[float, float, float]]:
 _MALLETS: dict[str, tuple[float, float, float]] | None = None
 
 
+@lru_cache(maxsize=8)
+def mallet_noise_db(mallet: str) -> float:
+    """Level (dB) of a mallet's contact noise and burst, from ``presets/engine/mallets.toml``."""
+    d = read_toml(shipped_dir() / "engine" / "mallets.toml")
+    if mallet not in d:
+        raise PresetError(f"unknown mallet '{mallet}'; allowed: {', '.join(d)}")
+    return float(d[mallet].get("noise_db", 0.0))
+
+
 @dataclass(frozen=True)
 class Excitation:
     """Mode amplitudes to add at a frame offset: ``amps`` (complex, one per mode)."""
 
     delay_s: float
     amps: np.ndarray
+    gain: float = 1.0
 
 
 class Modes:
@@ -279,6 +346,8 @@ class Modes:
         Index of the (body, partial) each mode belongs to (body * n_partials + partial).
     half : ndarray of int, shape (M,)
         0 for a plain mode or the first half of a doublet, 1 for the second half.
+    octave : ndarray of bool, shape (M,)
+        The faint tone at twice a partial (``partials.octave_db``), not rubbed.
     coef : ndarray, shape (M,)
         Fixed weight of the mode within its partial (bloom and glide pairs).
     """
@@ -299,11 +368,16 @@ class Modes:
                     for df, t, k in _temporal(inst, j, fh, tau):
                         if df < nyq:
                             rows.append((df, t, b * n + j, h, k))
+                if j < inst.octave_partials and 2 * f < nyq:
+                    # a real bowl's slight nonlinearity: a faint tone at twice the partial,
+                    # decaying twice as fast (it grows with the square of the partial)
+                    rows.append((2 * f, tau / 2, b * n + j, 2, 10 ** (inst.octave_db / 20)))
         arr = np.array(rows, dtype=float).reshape(-1, 5)
         self.freq_hz = arr[:, 0]
         self.tau_s = arr[:, 1]
         self.partial = arr[:, 2].astype(int)
-        self.half = arr[:, 3].astype(int)
+        self.octave = arr[:, 3] == 2  # the faint tones at twice a partial
+        self.half = np.where(self.octave, 0, arr[:, 3]).astype(int)
         self.coef = arr[:, 4]
         # order of each mode's partial, for the doublet weighting by strike position
         self._order = np.array([inst.order[p % n] for p in self.partial], dtype=float)
@@ -342,10 +416,11 @@ class Modes:
         phi = math.radians(position_deg)
         c = np.abs(np.cos(self._order * phi))
         s = np.abs(np.sin(self._order * phi))
-        w = np.where(self.half == 0, c, s) / (c + s)
+        floor = self.instrument.strike.doublet_floor
+        w = np.where(self.half == 0, c + floor, s + floor) / (c + s + 2.0 * floor)
         inst = self.instrument
         n = len(inst.ratio)
-        single = np.array([inst.split_hz[p % n] == 0 for p in self.partial])
+        single = np.array([inst.split_hz[p % n] == 0 for p in self.partial]) | self.octave
         return np.where(single, 1.0, w)
 
     def strike(self, velocity: float, mallet: str, position_deg: float,
@@ -399,8 +474,20 @@ class Modes:
         for delay, bodies, g in hits:
             mask = np.isin(body, bodies)
             # -1j: every mode starts in sine phase, so a stroke starts from zero (no click)
-            out.append(Excitation(delay, np.where(mask, -1j * g * base, 0.0)))
+            out.append(Excitation(delay, np.where(mask, -1j * g * base, 0.0), g))
         return out
+
+    def transient_level(self, velocity: float, mallet: str) -> tuple[float, float]:
+        """Amplitude of 0 dB of a stroke's transient, and the mallet's corner (Hz).
+
+        The transient grows with velocity ** 2 (a harder stroke is more of a "tock" than
+        it is louder); 0 dB is the instrument's ``level_db`` (the peak of a full-velocity
+        medium stroke) plus the mallet's ``noise_db``.
+        """
+        cutoff = load_mallets()[mallet][0] * (0.6 + 0.6 * velocity)
+        level = 10.0 ** ((self.instrument.level_db + mallet_noise_db(mallet)) / 20.0)
+        level *= velocity**2
+        return level, cutoff
 
     def rub_plan(self, velocity: float) -> tuple[np.ndarray, np.ndarray]:
         """Which modes a rub drives and how strongly.
@@ -429,7 +516,7 @@ class Modes:
         drive = np.where(lead, level * gains[self.partial] * self._gain[self.partial % n], 0.0)
         split = np.array([inst.split_hz[p % n] > 0 for p in self.partial])
         handoff = np.where(split, np.where(self.half == 0, 0.7, 0.3), 1.0) * (self.coef > 0)
-        handoff = handoff * np.where(self.coef > 0, 1.0, 0.0)
+        handoff = handoff * np.where((self.coef > 0) & ~self.octave, 1.0, 0.0)
         return drive, handoff
 
 

@@ -14,8 +14,9 @@ from ..errors import UsageError
 from .bank import ModalBank, row_frames_for
 from .hrtf import Head, binaural_gains
 from .instrument import Instrument, Modes, load_mallets
-from .room import Room, mode_gains
+from .room import Room, mode_gains, room_tail, room_tone, transient_gains
 from .synth import Impulse, RubVoice, Synth, rub_pulse_hz
+from .transient import Transient
 
 __all__ = ["Piece", "SAMPLE_RATES", "check_sample_rate"]
 
@@ -37,8 +38,10 @@ class _Placed:
     modes: Modes
     first: int
     gains: np.ndarray
+    transient_place: tuple  # (direct gains (2,), delays (2,), tail amplitude)
     lag: tuple[int, int] = (0, 0)  # headphones: each ear's onset delay (frames)
     direction: tuple[float, float] = (0.0, 0.0)  # azimuth, elevation (deg)
+    impulse: np.ndarray | None = None  # headphones: both ears' responses, for transients
 
 
 class Piece:
@@ -63,6 +66,7 @@ class Piece:
         self._count = 0
         self._impulses: list[Impulse] = []
         self._rubs: list[RubVoice] = []
+        self._transients: list[Transient] = []
         self._row_frames = row_frames_for(self.sample_rate)
 
     def add_instrument(self, key: str, instrument: Instrument, *, azimuth_deg: float = 0.0,
@@ -76,9 +80,16 @@ class Piece:
         """
         modes = instrument.modes(self.sample_rate)
         lag = (0, 0)
+        impulse = None
         if self.head is None:
-            gains = mode_gains(modes.freq_hz, self.room, azimuth_deg=azimuth_deg,
+            # the room's gain at each partial's centre: the modes of one partial (doublet
+            # halves, bloom and glide components) share it, so the room never changes their
+            # beating
+            centre = modes._partial_freqs()[modes.partial]
+            gains = mode_gains(centre, self.room, azimuth_deg=azimuth_deg,
                                distance=distance, level_db=level_db)
+            place = transient_gains(self.room, self.sample_rate, azimuth_deg=azimuth_deg,
+                                    distance=distance, level_db=level_db)
         else:
             gains, delay_s = binaural_gains(
                 self.head, modes.freq_hz, reverb=self.room.reverb, seed=self.room.seed,
@@ -86,8 +97,16 @@ class Piece:
                 distance_m=distance if distance_m is None else distance_m, level_db=level_db)
             lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)
                         for d in delay_s)
-        self._placed[key] = _Placed(key, modes, self._count, gains, lag,
-                                    (float(azimuth_deg), float(elevation_deg)))
+            # transients: the head's responses from this direction give the ears their
+            # differences; centred gains, no microphone delays, and (for now) no late tail:
+            # the speakers' tail is one seeded noise per channel, not a diffuse field at
+            # the ears, and would break the head's left/right symmetry
+            impulse = self.head.ears(azimuth_deg, elevation_deg).impulse(self.sample_rate)
+            direct, _, _ = transient_gains(self.room, self.sample_rate, azimuth_deg=0.0,
+                                           distance=distance, level_db=level_db)
+            place = (direct, lag, 0.0)  # each ear silent until its onset, as the modes
+        self._placed[key] = _Placed(key, modes, self._count, gains, place, lag,
+                                    (float(azimuth_deg), float(elevation_deg)), impulse)
         self._count += modes.count
 
     def instrument(self, key: str) -> Instrument:
@@ -100,10 +119,22 @@ class Piece:
                position_deg: float = 0.0, rng: np.random.Generator) -> None:
         """Strike instrument ``key`` at ``time_s`` (s); see :meth:`Modes.strike`."""
         p = self._placed[key]
-        ramp = min(self._frame(load_mallets()[mallet][2] / 1000.0), self._row_frames)
-        for ex in p.modes.strike(velocity, mallet, position_deg, rng):
+        contact_s = load_mallets()[mallet][2] / 1000.0
+        ramp = min(self._frame(contact_s), self._row_frames)
+        hits = p.modes.strike(velocity, mallet, position_deg, rng)
+        for ex in hits:
             self._impulses.append(
                 Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp, p.lag))
+        style = p.modes.instrument.transient
+        if style is not None:
+            level, cutoff = p.modes.transient_level(velocity, mallet)
+            for ex in hits:
+                self._transients.append(Transient(
+                    frame=self._frame(time_s + ex.delay_s), style=style,
+                    instrument=p.modes.instrument.name, level=level * ex.gain,
+                    cutoff_hz=cutoff, contact_s=contact_s,
+                    seed=int(rng.integers(2**63)), impulse=p.impulse,
+                ).with_placement(*p.transient_place))
 
     def rub(self, key: str, time_s: float, hold_s: float, *, velocity: float = 0.7,
             rng: np.random.Generator) -> None:
@@ -117,6 +148,7 @@ class Piece:
             lead_of[m] = first_of_partial.setdefault(int(part), m)
         start = self._frame(time_s)
         rev = inst.rub.rev_hz * float(np.exp(rng.normal(0.0, 0.1)))
+        pulse_hz = rub_pulse_hz(inst.order[0], rev)
         self._rubs.append(RubVoice(
             start=start,
             release=start + max(1, self._frame(hold_s)),
@@ -125,9 +157,10 @@ class Piece:
             lead_of=lead_of,
             handoff=handoff,
             build_s=inst.rub.build_s,
-            pulse_hz=rub_pulse_hz(inst.order[0], rev),
+            pulse_hz=pulse_hz,
             depth=inst.rub.pulsation,
             phase=float(rng.uniform(0, 2 * np.pi)),
+            **_friction(inst.rub, pulse_hz, rng),
         ))
 
     def synth(self) -> Synth:
@@ -137,4 +170,23 @@ class Piece:
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
         groups = [p.modes.count for p in self._placed.values()]
         bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
-        return Synth(bank, self._impulses, self._rubs)
+        room = self.room
+        tail = room_tail(room.name, room.seed, self.sample_rate) if room.reverb > 0 else None
+        tone = room_tone(room.name, room.seed, self.sample_rate) if room.tone else None
+        return Synth(bank, self._impulses, self._rubs, transients=self._transients,
+                     tail=tail, tone=tone)
+
+
+def _friction(rub, pulse_hz: float, rng: np.random.Generator) -> dict:
+    """A rub's irregular hand (a slow wobble of the pulsation's phase: the speed varies by
+    +-``irregularity``), its friction harmonics and scraping noise, for :class:`RubVoice`."""
+    wobble_hz = float(rng.uniform(0.15, 0.35))
+    return {
+        "wobble_rad": rub.irregularity * pulse_hz / wobble_hz,
+        "wobble_hz": wobble_hz,
+        "wobble_phase": float(rng.uniform(0, 2 * np.pi)),
+        "harmonics": tuple(10.0 ** (h / 20.0) for h in rub.harmonics_db),
+        "noise_amp": 10.0 ** (rub.noise_db / 20.0),
+        "noise_hz": rub.noise_hz,
+        "seed": int(rng.integers(2**63)),
+    }

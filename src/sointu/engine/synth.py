@@ -4,7 +4,9 @@ Audio is computed in fixed chunks on an absolute grid (chunk c covers frames c*B
 strokes land on their exact frame inside a chunk. Blocks of any size are cut from those
 chunks, so the samples never depend on the block size, and a render that starts in the middle
 (live ``--start-at``) computes the bank state at that chunk in closed form from the strokes
-before it: the model is linear, so nothing before has to be rendered.
+before it: the model is linear, so nothing before has to be rendered. A strike's transient
+(:mod:`.transient`) and its late tail in the room are rendered whole from the strike's seed
+and added where they overlap a chunk, so they too are the same from any start.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bank import ModalBank
+from .hrtf import convolve
+from .room import RoomTail, band_energies
+from .transient import Transient, render_transient, transient_frames
 
 __all__ = ["Impulse", "RubVoice", "Synth", "cut_blocks", "rub_pulse_hz"]
 
@@ -46,9 +51,16 @@ class RubVoice:
     """A rubbed tone on some modes between ``start`` and ``release`` (frames).
 
     While rubbing, lead mode m sounds Re(g_m drive_m A(n) (-i) exp(i(w_m n + phase))) with
-    A(n) = (1 - exp(-t/build_s))^2 (1 - depth (1 - cos(2 pi pulse_hz t)) / 2), t = seconds since
-    start. At release the tone is handed to the bank (``handoff`` shares it between the modes
-    of each partial) and rings out with the bowl's own decay, continuous in amplitude and phase.
+    A(n) = (1 - exp(-t/build_s))^2 (1 - depth (1 - cos(2 pi pulse_hz t + W(t))) / 2), t = seconds
+    since start, and W(t) = wobble_rad sin(2 pi wobble_hz t + wobble_phase): the hand's
+    slightly irregular speed. At release the tone is handed to the bank (``handoff`` shares it
+    between the modes of each partial) and rings out with the bowl's own decay, continuous in
+    amplitude and phase.
+
+    The friction adds, while rubbing only (faded out over the last 20 ms before release):
+    ``harmonics`` (amplitudes re the strongest lead's drive) at 2, 3, ... times its frequency,
+    and scraping noise (``noise_amp`` re the same, band ``noise_hz``) following A(n), seeded
+    per chunk by ``seed`` (the same samples from any start).
     """
 
     start: int
@@ -61,6 +73,36 @@ class RubVoice:
     pulse_hz: float
     depth: float
     phase: float
+    wobble_rad: float = 0.0
+    wobble_hz: float = 0.25
+    wobble_phase: float = 0.0
+    harmonics: tuple[float, ...] = ()
+    noise_amp: float = 0.0
+    noise_hz: tuple[float, float] = (800.0, 6000.0)
+    seed: int = 0
+
+
+#: Most transients kept rendered at once (a few overlap at any time; dropped ones are made
+#: again, the same, if asked for).
+_KEEP_SOUNDS = 32
+#: Frames between exact evaluations of a wobbling rub's pulsation (interpolated between).
+_PULSE_STEP = 256
+#: Length (frames) of a rub's scraping-noise loop: 5.5 s at 48 kHz, long enough not to be
+#: heard repeating 40 dB under the tone while the hand's pulsation moves over it.
+_NOISE_LOOP = 1 << 18
+
+
+def _noise_loop(r: RubVoice, sample_rate: int) -> np.ndarray:
+    """A rub's scraping noise: seeded, band-shaped, circular (seamless), RMS ``noise_amp``."""
+    rng = np.random.default_rng([r.seed, 0x5C2A])
+    f = np.fft.rfftfreq(_NOISE_LOOP, 1.0 / sample_rate).astype(np.float32)
+    lo_hz, hi_hz = r.noise_hz
+    shape = (f / lo_hz) ** 2 / (1.0 + (f / lo_hz) ** 2) / (1.0 + (f / hi_hz) ** 4)
+    spec = np.fft.rfft(rng.standard_normal(_NOISE_LOOP, dtype=np.float32))  # float32 all
+    spec *= shape  # through: a 1 MB loop, not 10 MB of temporaries
+    y = np.fft.irfft(spec, _NOISE_LOOP)
+    y *= np.float32(r.noise_amp / np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return y
 
 
 def rub_pulse_hz(order: int, rev_hz: float) -> float:
@@ -79,9 +121,16 @@ class Synth:
         Strokes, in any order.
     rubs : sequence of RubVoice
         Rubbed tones.
+    transients : sequence of Transient
+        Strike transients (mallet noise and the burst of high modes).
+    tail : RoomTail or None
+        The room's late tail of a unit transient per band; None: no tail.
+    tone : ndarray, float32, shape (n, 2), or None
+        A room-tone loop played under everything (frame k plays ``tone[k % n]``).
     """
 
-    def __init__(self, bank: ModalBank, impulses=(), rubs=()):
+    def __init__(self, bank: ModalBank, impulses=(), rubs=(), transients=(),
+                 tail: RoomTail | None = None, tone: np.ndarray | None = None):
         self.bank = bank
         self.sample_rate = bank.sample_rate
         self.B = bank.B
@@ -93,13 +142,39 @@ class Synth:
         self.impulses = imps
         self._frames = np.array([i.frame for i in imps], dtype=np.int64)
         self._tables: dict = {}
+        self.transients: list[Transient] = sorted(transients, key=lambda t: t.frame)
+        self._tr_frames = np.array([t.frame for t in self.transients], dtype=np.int64)
+        self.tail = tail
+        self.tone = tone
+        self._sounds: dict[int, tuple] = {}
+        self._tr_ends = np.array([t.frame + self._reach(t) for t in self.transients],
+                                 dtype=np.int64)
+        self._tr_reach = int((self._tr_ends - self._tr_frames).max()) if self.transients else 0
 
     # -- rubs ----------------------------------------------------------------------------
 
     def _envelope(self, r: RubVoice, n: np.ndarray) -> np.ndarray:
         t = (n - r.start) / self.sample_rate
         build = (1.0 - np.exp(-t / r.build_s)) ** 2
-        return build * (1.0 - 0.5 * r.depth * (1.0 - np.cos(2 * np.pi * r.pulse_hz * t)))
+        return build * (1.0 - 0.5 * r.depth * (1.0 - self._pulse(r, np.asarray(n))))
+
+    def _pulse(self, r: RubVoice, n: np.ndarray) -> np.ndarray:
+        """cos of the stick's pulsation phase at frames ``n`` (any order).
+
+        The phase is 2 pi pulse_hz t + W(t), W the hand's slow wobble; with a wobble it is
+        evaluated every _PULSE_STEP frames from the rub's start and interpolated linearly
+        (the pulsation is a few hertz: the error is below 1e-3 of it), the same for any
+        frames asked, so the chunks and the release agree.
+        """
+        fs = self.sample_rate
+        if not r.wobble_rad:
+            return np.cos(2 * np.pi * r.pulse_hz * (n - r.start) / fs)
+        rel = n - r.start
+        grid = np.arange(int(rel.min()) // _PULSE_STEP, int(rel.max()) // _PULSE_STEP + 2)
+        t = grid * (_PULSE_STEP / fs)
+        phase = 2 * np.pi * r.pulse_hz * t + r.wobble_rad * np.sin(
+            2 * np.pi * r.wobble_hz * t + r.wobble_phase)
+        return np.interp(rel, grid * _PULSE_STEP, np.cos(phase))
 
     def _release_impulse(self, r: RubVoice) -> Impulse:
         lp = self.bank.log_pole[r.first: r.first + len(r.drive)]
@@ -142,8 +217,11 @@ class Synth:
             t0 = lo - r.start
             build = 1.0 - np.exp(-t0 / (fs * r.build_s)) * decay[:n]
             build *= build
-            a = wp * t0
-            pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
+            if r.wobble_rad:
+                pulse = self._pulse(r, np.arange(lo, hi))
+            else:
+                a = wp * t0
+                pulse = np.cos(a) * cos_p[:n] - np.sin(a) * sin_p[:n]  # cos(wp (t0 + j))
             env = build * (1.0 - 0.5 * r.depth * (1.0 - pulse))
             if hi == r.release:  # its last chunk: the envelope's tables are not needed again
                 self._tables.pop(("env", index), None)
@@ -160,7 +238,53 @@ class Synth:
                     k = r.drive[m] * abs(g[ch])
                     tone[:, ch] += (k * np.sin(b)) * cos_w[:n] + (k * np.cos(b)) * sin_w[:n]
             tone *= env[:, None]
+            if r.harmonics or r.noise_amp:
+                tone += self._friction(r, index, lo, hi, env)
+                if hi == r.release:  # nor its noise loop
+                    self._tables.pop(("noise", index), None)
             out[lo - c0: hi - c0] += tone.astype(np.float32)
+
+    def _friction(self, r: RubVoice, index: int, lo: int, hi: int, env: np.ndarray
+                  ) -> np.ndarray:
+        """Harmonics of the sung tone and scraping noise of rub ``index`` (``r``) in frames
+        lo..hi-1, (hi - lo, 2): present while rubbing, faded out before release."""
+        fs = self.sample_rate
+        n = hi - lo
+        m = int(np.argmax(r.drive))
+        mode = r.first + m
+        g = self.bank.gains[:, mode]
+        w = float(self.bank.log_pole[mode].imag)
+        amp = env * r.drive[m]
+        fade_n = int(0.02 * fs)
+        if r.release - hi < fade_n:
+            amp = amp * np.clip((r.release - np.arange(lo, hi)) / fade_n, 0.0, 1.0)
+        noise = None
+        if r.noise_amp:
+            loop = self._tables.get(("noise", index))
+            if loop is None:
+                # loops of rubs already over (an iteration that stopped inside one) go first
+                for key in [k for k in self._tables if k[0] == "noise"
+                            and self.rubs[k[1]].release <= lo]:
+                    self._tables.pop(key, None)
+                loop = _noise_loop(r, fs)
+                self._tables[("noise", index)] = loop
+            p0 = (lo - r.start) % len(loop)
+            noise = loop[p0: p0 + n]
+            if len(noise) < n:  # wraps around the loop's end
+                noise = np.concatenate([noise, loop[: n - len(noise)]])
+        out = np.empty((n, 2))
+        for ch in range(2):
+            y = noise * abs(g[ch]) if noise is not None else np.zeros(n)
+            for k, h in enumerate(r.harmonics, start=2):
+                if k * w >= np.pi * 0.9:
+                    break
+                cos_w, sin_w = self._rub_tables(("harm", mode, k), k * w)
+                b = (k * (w * lo + r.phase)) + float(np.angle(g[ch]))
+                a = h * abs(g[ch])
+                y += (a * np.sin(b)) * cos_w[:n]
+                y += (a * np.cos(b)) * sin_w[:n]
+            out[:, ch] = y * amp
+        return out
 
     # -- strokes -------------------------------------------------------------------------
 
@@ -190,6 +314,75 @@ class Synth:
         if start >= K:
             return tail
         return np.concatenate([self.bank.free_response(imp.first, imp.amps, start, K), tail])
+
+    # -- transients ----------------------------------------------------------------------
+
+    def _reach(self, tr: Transient) -> int:
+        """Frames from a transient's start to the end of its sound (tail included)."""
+        n = transient_frames(tr.style, self.sample_rate) + max(tr.delay)
+        if tr.impulse is not None:
+            n = transient_frames(tr.style, self.sample_rate) + len(tr.impulse) - 1
+        if tr.tail and self.tail is not None:
+            n = max(n, self.tail.frames)
+        return n
+
+    def transient_sound(self, index: int, keep: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes of
+        the room's tail bands (None without a tail). Deterministic; cached while it sounds
+        (``keep``)."""
+        got = self._sounds.get(index)
+        if got is None:
+            tr = self.transients[index]
+            mono = render_transient(tr, self.sample_rate)
+            if tr.impulse is not None:  # headphones: heard through the head's responses
+                direct = convolve(mono * tr.direct[0], None, self.sample_rate,
+                                  impulse=tr.impulse).astype(np.float32)
+                for ch, lag in enumerate(tr.delay):  # the far ear's onset held back
+                    direct[:lag, ch] = 0.0
+            else:
+                d0, d1 = tr.delay
+                direct = np.zeros((len(mono) + max(d0, d1), 2), dtype=np.float32)
+                direct[d0: d0 + len(mono), 0] = mono * tr.direct[0]
+                direct[d1: d1 + len(mono), 1] = mono * tr.direct[1]
+            weights = None
+            if tr.tail and self.tail is not None:
+                weights = (np.sqrt(band_energies(mono, self.sample_rate)) * tr.tail
+                           ).astype(np.float32)
+            got = (direct, weights)
+            if keep:
+                self._sounds[index] = got
+                # an iteration stopped inside a transient (a limiter run of the estimate, a
+                # live stop) never drops it: keep only the latest few (a few sound at once)
+                while len(self._sounds) > _KEEP_SOUNDS:
+                    self._sounds.pop(min(self._sounds), None)
+        return got
+
+    def _add_transients(self, c0: int, out: np.ndarray) -> None:
+        """Add the transients (and their tails) that overlap the chunk from ``c0``."""
+        c1 = c0 + len(out)
+        lo = int(np.searchsorted(self._tr_frames, c0 - self._tr_reach, side="left"))
+        hi = int(np.searchsorted(self._tr_frames, c1, side="left"))
+        for index in range(lo, hi):
+            if self._tr_ends[index] <= c0:
+                continue
+            f = int(self._tr_frames[index])
+            direct, weights = self.transient_sound(index)
+            a, b = max(f, c0), min(f + len(direct), c1)
+            if a < b:
+                out[a - c0: b - c0] += direct[a - f: b - f]
+            if weights is not None:
+                bands = self.tail.bands
+                a, b = max(f, c0), min(f + bands.shape[1], c1)
+                if a < b:
+                    out[a - c0: b - c0] += np.tensordot(weights, bands[:, a - f: b - f], 1)
+            if self._tr_ends[index] <= c1:  # done: the next chunks do not need it
+                self._sounds.pop(index, None)
+
+    def _add_tone(self, c0: int, out: np.ndarray) -> None:
+        """Add the room-tone loop (frame k plays tone[k % n])."""
+        idx = (c0 + np.arange(len(out))) % len(self.tone)
+        out += self.tone[idx]
 
     # -- state ---------------------------------------------------------------------------
 
@@ -230,6 +423,10 @@ class Synth:
                 self._add_ramps(c0, out, min(i_lo, i_start), i)
             if self.rubs:
                 self._add_rubs(c0, out)
+            if self.transients:
+                self._add_transients(c0, out)
+            if self.tone is not None:
+                self._add_tone(c0, out)
             yield out
             c0 = c1
 

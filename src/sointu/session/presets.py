@@ -20,7 +20,7 @@ from pathlib import Path
 from ..engine.instrument import Instrument
 from ..engine.library import load_instrument
 from ..engine.piece import SAMPLE_RATES
-from ..engine.room import Room
+from ..engine.room import Room, load_rooms
 from ..engine.tuning import to_hz
 from ..errors import PresetError
 from ..presets import Checker, find_preset, list_presets, read_text, read_toml
@@ -269,10 +269,13 @@ class Defaults:
 
 @dataclass(frozen=True)
 class RoomSpec:
-    """The room: ``reverb`` 0 (dry) .. 1 (very reverberant), ``width`` 0 (mono) .. 1."""
+    """The room: ``name`` (``presets/engine/rooms.toml``), ``reverb`` 0 (dry) .. 1 (very
+    reverberant), ``width`` 0 (mono) .. 1, ``tone`` (a quiet room-tone bed)."""
 
     reverb: float = 0.35
     width: float = 0.8
+    name: str = "treatment-room"
+    tone: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,8 @@ class SessionPreset:
         """The engine's :class:`~sointu.engine.room.Room` (reflections seeded by ``seed``,
         default the preset's seed)."""
         return Room(reverb=self.room.reverb, width=self.room.width,
-                    seed=self.defaults.seed if seed is None else int(seed))
+                    seed=self.defaults.seed if seed is None else int(seed),
+                    name=self.room.name, tone=self.room.tone)
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -416,7 +420,7 @@ _DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_
              "fade_out_s", "mix"}
 #: The mixes a session renders to: stereo for speakers, binaural for headphones.
 MIXES = ("speakers", "headphones")
-_ROOM = {"reverb", "width"}
+_ROOM = {"name", "reverb", "width", "tone"}
 _METADATA = {"artist", "album", "genre", "comment"}
 _INSTRUMENT = {"instrument", "tuning", "azimuth_deg", "distance", "level_db", "elevation_deg",
                "distance_m"}
@@ -674,7 +678,18 @@ class _Validator(Checker):
                             fallback=0.0),
             width=self.opt(self.number, t, "width", "room.", default=0.8, lo=0.0, hi=1.0,
                            fallback=0.0),
+            name=self.opt(self.string, t, "name", "room.", default="treatment-room",
+                          choices=tuple(load_rooms()), fallback="treatment-room"),
+            tone=self._flag(t, "tone", "room."),
         )
+
+    def _flag(self, t: dict, key: str, where: str) -> bool:
+        """A true/false key (default false)."""
+        v = t.get(key, False)
+        if not isinstance(v, bool):
+            self.problem(f"{where}{key}", f"{v!r} is not allowed; allowed: true, false")
+            return False
+        return v
 
     def metadata(self, t: dict) -> Metadata:
         self.keys(t, _METADATA, "metadata.")
