@@ -148,7 +148,9 @@ class ModalBank:
         """
         K, R = self.K, self.R
         z_next = z * self.row_start[R]
-        touched = {self.group_of(first) for _, first, _ in hits}
+        touched = set()  # every group an impulse reaches (an instrument may have several)
+        for _, first, amps in hits:
+            touched.update(range(self.group_of(first), self.group_of(first + len(amps) - 1) + 1))
         idx, basis, row_start, offsets = self._active(z, touched)
         if len(idx) == 0:
             out[:] = 0.0

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import PresetError
 from ..presets import Checker, read_toml, shipped_dir
+from .gong import GongModes, GongStyle, read_gong
 from .tuning import to_hz
 
 __all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets"]
@@ -91,6 +92,7 @@ class Instrument:
     glide_partials: int = 0
     strike: StrikeStyle = field(default_factory=StrikeStyle)
     rub: RubStyle | None = None
+    gong: GongStyle | None = None
     path: Path | None = None
 
     @property
@@ -236,12 +238,13 @@ class Instrument:
             glide_partials=glide_partials,
             strike=strike,
             rub=rub,
+            gong=read_gong(c, d.get("gong"), family),
             path=path,
         )
 
 
 _TOP_KEYS = {"name", "family", "description", "source", "fundamental", "notes", "level_db",
-             "partials", "glide", "strike", "rub"}
+             "partials", "glide", "strike", "rub", "gong"}
 _PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s"}
 
 
@@ -299,6 +302,18 @@ class Modes:
                     for df, t, k in _temporal(inst, j, fh, tau):
                         if df < nyq:
                             rows.append((df, t, b * n + j, h, k))
+        # a gong's cloud, churn and sharp companions (engine/gong.py)
+        gong = GongModes(inst.gong, inst.notes_hz[0] / inst.fundamental_hz, nyq) \
+            if inst.gong else None
+        sharp = [0.0] * len(rows)
+        if gong is not None:
+            rows, sharp = gong.core_companions(rows, sharp, len(inst.notes_hz) * n)
+        core = len(rows)
+        if gong is not None:
+            rows += [(f, t, 0, 0, 0.0) for f, t in zip(gong.freq_hz, gong.tau_s, strict=True)]
+        self._gong, self._sharp = gong, np.array(sharp + [0.0] * (len(rows) - core))
+        #: sizes of consecutive mode groups the bank may skip separately once silent
+        self.groups = [core] + (gong.groups if gong is not None else [])
         arr = np.array(rows, dtype=float).reshape(-1, 5)
         self.freq_hz = arr[:, 0]
         self.tau_s = arr[:, 1]
@@ -332,6 +347,8 @@ class Modes:
         n = len(inst.ratio)
         g = self._mallet_gain(self._partial_freqs(), "medium", 1.0) * np.tile(
             self._gain, len(inst.notes_hz))
+        if self._gong is not None:  # its companions start in phase with their partials
+            g = g * self._gong.boost
         per_body = g.reshape(len(inst.notes_hz), n).sum(axis=1)
         bodies_at_once = len(inst.notes_hz) if inst.strike.bodies == "all" else 1
         peak = np.sort(per_body)[::-1][:bodies_at_once].sum()
@@ -394,6 +411,12 @@ class Modes:
                 for t in times
             ]
         base = level[self.partial] * self.coef * self._position_weight(position_deg)
+        if self._gong is not None:  # engine/gong.py: sharp share, and the cloud's lines
+            cutoff = load_mallets()[mallet][0] * (0.6 + 0.6 * velocity)
+            base *= 1.0 + self._sharp * (self._gong.sharp_factor(velocity, cutoff) - 1.0)
+            base[self.groups[0]:] = self._gong.amplitudes(
+                self._scale * velocity**1.5 * self._gain[0],
+                lambda f: self._mallet_gain(f, mallet, velocity), rng)
         body = self.partial // n
         out = []
         for delay, bodies, g in hits:

@@ -112,6 +112,6 @@ class Piece:
         freq = np.concatenate([p.modes.freq_hz for p in self._placed.values()])
         tau = np.concatenate([p.modes.tau_s for p in self._placed.values()])
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
-        groups = [p.modes.count for p in self._placed.values()]
+        groups = [g for p in self._placed.values() for g in p.modes.groups]
         bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
         return Synth(bank, self._impulses, self._rubs)
