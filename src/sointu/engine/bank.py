@@ -82,6 +82,9 @@ class ModalBank:
             raise ValueError("group sizes must add up to the number of modes")
         self.group_bounds = np.cumsum([0] + sizes)
         self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
+        #: (main, companion) modes of gong cloud lines, shape (L, 2): set by the Piece; the
+        #: loudness estimate sums their energy line by line (render/cloud_energy.py)
+        self.cloud_pairs = np.zeros((0, 2), dtype=np.intp)
 
     def free_response(self, first: int, amps: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Samples ``start .. stop-1`` (0 <= start < stop <= K) of the response to ``amps``.

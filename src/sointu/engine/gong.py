@@ -167,6 +167,12 @@ class GongModes:
             setattr(self, name, getattr(self, name)[keep])
         nm, nc = int(np.count_nonzero(keep[:n])), int(np.count_nonzero(keep[n:]))
         self.groups = [g for g in _split(nm, _MAIN_GROUPS) + _split(nc, _COMPANION_GROUPS) if g]
+        # (main, companion) mode of every line whose two modes both exist, indices in the cloud
+        where = {(int(ln), int(sg)): i for i, (ln, sg) in enumerate(zip(self.line, self.sign,
+                                                                        strict=True))}
+        self.pairs = np.array([(where[ln, 1], where[ln, -1]) for ln in range(n)
+                               if (ln, 1) in where and (ln, -1) in where],
+                              dtype=np.intp).reshape(-1, 2)
 
     @property
     def count(self) -> int:

@@ -314,6 +314,8 @@ class Modes:
         self._gong, self._sharp = gong, np.array(sharp + [0.0] * (len(rows) - core))
         #: sizes of consecutive mode groups the bank may skip separately once silent
         self.groups = [core] + (gong.groups if gong is not None else [])
+        #: (main, companion) mode index of each cloud line (gongs), shape (L, 2)
+        self.cloud_pairs = core + gong.pairs if gong is not None else np.zeros((0, 2), int)
         arr = np.array(rows, dtype=float).reshape(-1, 5)
         self.freq_hz = arr[:, 0]
         self.tau_s = arr[:, 1]

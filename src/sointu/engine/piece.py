@@ -114,4 +114,7 @@ class Piece:
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
         groups = [g for p in self._placed.values() for g in p.modes.groups]
         bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
+        # gong cloud lines (engine/gong.py), which the loudness estimate sums line by line
+        bank.cloud_pairs = np.concatenate(
+            [p.first + p.modes.cloud_pairs for p in self._placed.values()]).astype(np.intp)
         return Synth(bank, self._impulses, self._rubs)

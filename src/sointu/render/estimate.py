@@ -36,6 +36,7 @@ from numpy.polynomial import polynomial as npoly
 from ..background import Background
 from ..engine.limiter import WINDOW_S, limit_chunks
 from ..session.audio import SessionAudio
+from .cloud_energy import cloud_sums, split_cloud
 from .loudness import LoudnessMeter, gain_for_target, k_weighting_coefficients
 
 __all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db", "GainEstimate"]
@@ -193,7 +194,7 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
 def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     """Segment sums (2, n) at unit gain, and an upper bound (n,) of each segment's largest
     absolute sample before the limiter (at unit gain, fade left out)."""
-    synth = audio.synth
+    synth, cloud = split_cloud(audio.synth)  # gong cloud lines: summed apart, below
     bank = synth.bank
     fs = audio.sample_rate
     if fs % 10:
@@ -267,6 +268,13 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
             lead = np.flatnonzero(r.drive)
             bound[start // S: (stop - 1) // S + 1] += float(
                 (g_abs[:, r.first + lead] @ r.drive[lead]).max())
+
+    if len(cloud):  # gong cloud lines, line by line and stroke by stroke (cloud_energy.py)
+        full = audio.synth.bank
+        k_all = _k_response(fs, np.clip(full.log_pole.imag * fs / (2 * np.pi), 0.0, fs / 2))
+        extra, peak = cloud_sums(audio.synth, cloud, full.gains * k_all[None, :], S, n_seg)
+        sums += extra
+        bound += peak
 
     # the closing fade
     fade_start = audio.total_frames - audio.fade_frames
