@@ -38,9 +38,10 @@ __all__ = ["GongStyle", "read_gong", "GongModes", "MIN_GAP_HZ", "KEYS"]
 
 #: Closest two cloud lines may lie (Hz): a 1 s analysis window still tells them apart.
 MIN_GAP_HZ = 4.0
-#: How the cloud's modes are grouped for skipping: main modes, then companions, each split
-#: into this many groups by decay time.
-_MAIN_GROUPS, _COMPANION_GROUPS = 3, 2
+#: The cloud's modes, longest first, form this many groups, each skipped once all of its
+#: modes are silent (finer groups: the short ones stop costing sooner; each group that falls
+#: silent costs the bank one regathering of its basis).
+_GROUPS = 8
 
 #: key -> (default, lo, hi); pairs are [lo, hi] lists.
 KEYS = {
@@ -49,7 +50,7 @@ KEYS = {
     "range_hz": ([250.0, 12000.0], 20.0, 20000.0),
     "densest_hz": (1800.0, 100.0, 10000.0),
     "spread_oct": (0.9, 0.1, 4.0),
-    "level_db": (-24.0, -80.0, 0.0),
+    "level_db": (-24.0, -80.0, 12.0),
     "tilt_db_oct": (-3.0, -24.0, 12.0),
     "scatter_db": (4.0, 0.0, 20.0),
     "t60_1k_s": (10.0, 0.1, 120.0),
@@ -154,19 +155,18 @@ class GongModes:
         split = 1.0 / (2.0 * rng.uniform(*style.bloom_s, n))  # swells until 1 / (2 split)
         self.line_hz = f
         # each line: main (f, tau, +a), companion (f + split, tau / k, -a); a stroke's
-        # amplitudes are (level, -level): the two cancel at the strike
-        main = np.argsort(-tau, kind="stable")
-        comp = np.argsort(-tau / style.companion_decay, kind="stable")
-        self.freq_hz = np.concatenate([f[main], (f + split)[comp]])
-        self.tau_s = np.concatenate([tau[main], tau[comp] / style.companion_decay])
-        self.sign = np.concatenate([np.ones(n), -np.ones(n)])
-        self.line = np.concatenate([main, comp])  # which line each mode belongs to
+        # amplitudes are (level, -level): the two cancel at the strike. Longest first, so
+        # that the groups (below) fall silent one after another
+        freq = np.concatenate([f, f + split])
+        taus = np.concatenate([tau, tau / style.companion_decay])
+        order = np.argsort(-taus, kind="stable")
+        order = order[freq[order] < nyquist_hz]
+        self.freq_hz = freq[order]
+        self.tau_s = taus[order]
+        self.sign = np.where(order < n, 1.0, -1.0)
+        self.line = order % n  # which line each mode belongs to
         self.gain = 10.0 ** (level_db[self.line] / 20.0)
-        keep = self.freq_hz < nyquist_hz
-        for name in ("freq_hz", "tau_s", "sign", "line", "gain"):
-            setattr(self, name, getattr(self, name)[keep])
-        nm, nc = int(np.count_nonzero(keep[:n])), int(np.count_nonzero(keep[n:]))
-        self.groups = [g for g in _split(nm, _MAIN_GROUPS) + _split(nc, _COMPANION_GROUPS) if g]
+        self.groups = [g for g in _split(len(order), _GROUPS) if g]
         # (main, companion) mode of every line whose two modes both exist, indices in the cloud
         where = {(int(ln), int(sg)): i for i, (ln, sg) in enumerate(zip(self.line, self.sign,
                                                                         strict=True))}

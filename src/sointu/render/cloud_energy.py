@@ -62,11 +62,20 @@ class _CoreSynth:
         return self._synth._envelope(r, n)
 
 
-def split_cloud(synth):
-    """(what the estimate follows mode by mode, the cloud's (main, companion) mode pairs)."""
+def split_cloud(synth, near_hz: float):
+    """(what the estimate follows mode by mode, the (main, companion) modes of the cloud lines
+    summed apart): lines closer than ``near_hz`` to another mode (a partial of the preset,
+    another instrument's) stay with the estimate, which sums them with their neighbours."""
     pairs = getattr(synth.bank, "cloud_pairs", np.zeros((0, 2), dtype=np.intp))
     if not len(pairs):
         return synth, pairs
+    freq = synth.bank.log_pole.imag * synth.bank.sample_rate / (2.0 * np.pi)
+    other = np.ones(synth.bank.count, dtype=bool)
+    other[pairs.ravel()] = False
+    f_other = np.sort(freq[other])
+    lo = np.searchsorted(f_other, freq[pairs].min(axis=1) - near_hz)
+    hi = np.searchsorted(f_other, freq[pairs].max(axis=1) + near_hz)
+    pairs = pairs[hi == lo]  # no other mode within reach
     keep = np.ones(synth.bank.count, dtype=bool)
     keep[pairs.ravel()] = False
     return _CoreSynth(synth, keep), pairs
@@ -80,6 +89,11 @@ def _series(r: np.ndarray, n) -> np.ndarray:
 def cloud_sums(synth, pairs: np.ndarray, C: np.ndarray, S: int, n_seg: int
                ) -> tuple[np.ndarray, np.ndarray]:
     """K-weighted sums of squares (2, n_seg) of the cloud lines, and their sample bound (n_seg,).
+
+    Each line's two modes are summed with themselves and with each other; the state of an
+    instrument's cloud is followed from stroke to stroke exactly (strokes in a wave add to
+    what still rings), and between strokes it decays: per stroke, a segment's sum is a
+    geometric series in the segments after it, one matrix product for all strokes.
 
     Parameters
     ----------
@@ -96,45 +110,57 @@ def cloud_sums(synth, pairs: np.ndarray, C: np.ndarray, S: int, n_seg: int
     if not len(pairs):
         return sums, np.zeros(n_seg)
     lp = synth.bank.log_pole
-    # the lines each stroke reaches, by the stroke's first mode (one instrument each)
-    by_first: dict[int, list] = {}
+    by_first: dict[int, list] = {}  # the strokes of each instrument, by its first mode
     for imp in synth.impulses:
         by_first.setdefault(imp.first, []).append(imp)
     for first, imps in by_first.items():
         n = len(imps[0].amps)
-        sel = (pairs[:, 0] >= first) & (pairs[:, 0] < first + n)
-        if not sel.any():
+        sel = pairs[(pairs[:, 0] >= first) & (pairs[:, 0] < first + n)]
+        if not len(sel):
             continue
-        m, c = pairs[sel, 0], pairs[sel, 1]
-        r = {  # per-frame ratio of each term of a line's energy
-            "mm": np.exp(2.0 * lp[m].real),
-            "cc": np.exp(2.0 * lp[c].real),
-            "mc": np.exp(lp[m] + np.conj(lp[c])),
-        }
-        slowest = float(-2.0 * max(lp[m].real.max(), lp[c].real.max()))
-        K = int(min(n_seg, np.ceil(_FALL / (slowest * S)) + 1))
-        k = np.arange(K)
-        table = {key: v[:, None] ** (S * k)[None, :] * _series(v, S)[:, None]
-                 for key, v in r.items()}  # (L, K): a whole segment, k segments on
+        q = sel.ravel()  # main, companion, main, companion, ...
+        L = len(sel)
+        # terms: every mode with itself (weight 1/2), every main with its companion (1)
+        ti = np.concatenate([np.arange(2 * L), np.arange(0, 2 * L, 2)])
+        tj = np.concatenate([np.arange(2 * L), np.arange(1, 2 * L, 2)])
+        weight = np.concatenate([np.full(2 * L, 0.5), np.ones(L)])
+        lq = lp[q]
+        r = np.exp(lq[ti] + np.conj(lq[tj]))  # per-frame ratio of each term
+        K = int(min(n_seg, np.ceil(_FALL / (-2.0 * lq.real.max() * S)) + 1))
+        table = r[:, None] ** (S * np.arange(K))[None, :] * _series(r, S)[:, None]  # (P, K)
         frames = np.array([imp.frame for imp in imps], dtype=np.int64)
+        # the cloud's state just after each stroke (what still rings, plus the stroke)
+        z = np.empty((len(imps), 2 * L), dtype=complex)
+        state = np.zeros(2 * L, dtype=complex)
+        for j, imp in enumerate(imps):
+            if j:
+                state = state * np.exp(lq * (frames[j] - frames[j - 1]))
+            state = state + imp.amps[q - first]
+            z[j] = state
+        # each state holds from its stroke until the next one (or rings out)
+        ends = np.append(frames[1:], np.iinfo(np.int64).max // 4)
         seg = frames // S
-        rest = (seg + 1) * S - frames  # frames of the stroke's own segment after it
-        a = np.stack([imp.amps[m - first] for imp in imps])  # (J, L)
-        b = np.stack([imp.amps[c - first] for imp in imps])
+        first_len = np.minimum(ends, (seg + 1) * S) - frames  # its part of its own segment
+        lead = r[None, :] ** ((seg + 1) * S - frames)[:, None]  # to the next segment start
+        own_series = _series(r[None, :], first_len[:, None])
+        end_seg = ends // S
+        tail = ends - end_seg * S  # frames of the last, partial segment before the next stroke
         for ch in range(2):
-            u, v = C[ch, m] * a, C[ch, c] * b
-            coef = {"mm": 0.5 * np.abs(u) ** 2, "cc": 0.5 * np.abs(v) ** 2,
-                    "mc": u * np.conj(v)}
-            own = np.zeros(len(imps))  # each stroke's own segment, from its frame on
-            after = np.zeros((len(imps), K))  # the segments after it
-            for key, w in coef.items():
-                lead = r[key][None, :] ** rest[:, None]  # (J, L): to the next segment
-                own += (w * _series(r[key][None, :], rest[:, None])).sum(axis=1).real
-                after += ((w * lead) @ table[key]).real
+            u = C[ch, q][None, :] * z
+            w = weight[None, :] * u[:, ti] * np.conj(u[:, tj])  # (J, P)
+            own = (w * own_series).sum(axis=1).real
+            after = ((w * lead) @ table).real  # (J, K): whole segments after the stroke's
             for j, kj in enumerate(seg):
-                if kj < n_seg:
-                    sums[ch, kj] += own[j]
-                    stop = min(n_seg, kj + 1 + K)
-                    sums[ch, kj + 1: stop] += after[j, : stop - kj - 1]
+                if kj >= n_seg:
+                    continue
+                sums[ch, kj] += own[j]
+                if end_seg[j] == kj:
+                    continue  # the next stroke lands in the same segment
+                stop = min(n_seg, kj + 1 + K, end_seg[j])
+                sums[ch, kj + 1: stop] += after[j, : stop - kj - 1]
+                ke = end_seg[j]
+                if tail[j] and ke < min(n_seg, kj + 1 + K):  # up to the next stroke
+                    part = w[j] * r ** (ke * S - frames[j]) * _series(r, tail[j])
+                    sums[ch, ke] += part.sum().real
     rms = np.sqrt(np.maximum(sums, 0.0).max(axis=0) / S)
     return sums, CREST * rms

@@ -43,12 +43,17 @@ __all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db", "Gai
 
 #: Modes closer than this (Hz) are summed with their cross term (doublets, unisons).
 PAIR_HZ = 20.0
+#: Gong cloud lines farther than this (Hz) from every other mode are summed line by line
+#: (cloud_energy.py); nearer ones here, with their neighbours.
+NEAR_HZ = 2.0
 #: Segments computed at once (about 200 s; a few MB for 100 modes).
 _SEGMENT_BLOCK = 2048
 #: Frames between evaluations of a rub (its envelope and beating change over tens of ms).
 _RUB_STRIDE = 64
 #: Segments of a rub computed at once.
 _RUB_PIECE_SEGMENTS = 200
+#: Pairs x segments computed at once (each pair's (L,) products: ~16 MB at 1M).
+_PAIR_SEGMENTS = 1 << 20
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
 
@@ -194,7 +199,7 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
 def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     """Segment sums (2, n) at unit gain, and an upper bound (n,) of each segment's largest
     absolute sample before the limiter (at unit gain, fade left out)."""
-    synth, cloud = split_cloud(audio.synth)  # gong cloud lines: summed apart, below
+    synth, cloud = split_cloud(audio.synth, NEAR_HZ)  # gong cloud lines: summed apart, below
     bank = synth.bank
     fs = audio.sample_rate
     if fs % 10:
@@ -223,7 +228,8 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     diag_w = np.zeros((2, M))  # a mode with itself: |z|^2 times a real weight
     diag_w[:, mi[same]] = whole[:, same].real
     off_m, off_n, off_w = mi[~same], ni[~same], whole[:, ~same]
-    L = min(_SEGMENT_BLOCK, max(n_seg, 1))
+    # fewer segments at once when there are many pairs (a gong's), so memory stays flat
+    L = min(_SEGMENT_BLOCK, max(n_seg, 1), max(64, _PAIR_SEGMENTS // max(len(off_m), 1)))
     decay = np.exp(np.outer(S * lp, np.arange(L)))  # (M, L): state factor after k segments
     sums = np.empty((2, n_seg))
     # |sum_m Re(g_cm x_m(t))| <= sum_m |g_cm| |x_m(t)|, and |x_m| only decays between strokes
