@@ -190,7 +190,7 @@ class GongModes:
         sharp_share : list of float
             One 0 per row.
         n_partials : int
-            Bodies x partials of the instrument (the length of :attr:`boost`).
+            Bodies x partials of the instrument.
 
         Returns
         -------
@@ -207,8 +207,9 @@ class GongModes:
             lowest.setdefault(r[2], r[0])
         out, sharp = list(rows), list(sharp_share)
         # how much louder than its lead mode each partial can start: churn companions start
-        # in phase, and so do sharp ones (at most sharp_ratio, a full hard stroke)
-        self.boost = np.ones(n_partials)
+        # in phase, and so do sharp ones (see peak_boost)
+        self._churn_boost = np.ones(n_partials)
+        self._is_sharp = np.zeros(n_partials)
         for f, tau, p, half, coef in rows:
             dhz, depth = churn[p]
             if depth > 0:
@@ -216,9 +217,9 @@ class GongModes:
                 sharp.append(0.0)
         for p in partials:
             f0 = lowest[p]
-            self.boost[p] = 1.0 + churn[p][1]
+            self._churn_boost[p] = 1.0 + churn[p][1]
             if f0 < s.sharp_below_hz:
-                self.boost[p] *= 1.0 + s.sharp_ratio
+                self._is_sharp[p] = 1.0
             if f0 < s.sharp_below_hz:
                 # one sharp mode per partial, as loud as its leading mode at ratio 1
                 tau0 = next(r[1] for r in rows if r[2] == p)
@@ -231,6 +232,11 @@ class GongModes:
                     out.append((fs + dhz, tau_sharp, p, 0, depth))
                     sharp.append(1.0)
         return out, sharp
+
+    def peak_boost(self, sharp_factor: float) -> np.ndarray:
+        """How much louder than its lead mode each partial starts (its churn companion and,
+        scaled by ``sharp_factor``, its sharp tone start in phase with it), shape (n_partials,)."""
+        return self._churn_boost * (1.0 + sharp_factor * self._is_sharp)
 
     def sharp_factor(self, velocity: float, cutoff_hz: float) -> float:
         """Amplitude of a sharp companion re its partial: ``sharp_ratio`` for a full-velocity

@@ -350,7 +350,8 @@ class Modes:
         g = self._mallet_gain(self._partial_freqs(), "medium", 1.0) * np.tile(
             self._gain, len(inst.notes_hz))
         if self._gong is not None:  # its companions start in phase with their partials
-            g = g * self._gong.boost
+            cutoff = load_mallets()["medium"][0] * 1.2  # a full-velocity medium stroke's
+            g = g * self._gong.peak_boost(self._gong.sharp_factor(1.0, cutoff))
         per_body = g.reshape(len(inst.notes_hz), n).sum(axis=1)
         bodies_at_once = len(inst.notes_hz) if inst.strike.bodies == "all" else 1
         peak = np.sort(per_body)[::-1][:bodies_at_once].sum()
