@@ -18,6 +18,9 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
+from audio_measure import dry_piece
+from sointu.engine.library import load_instrument
+
 FS = 48000
 ONSET_S = 0.05  # sointu strike's lead-in (engine/audition.py LEAD_IN_S)
 SECONDS = 14.0
@@ -240,6 +243,73 @@ def test_partial_levels_churn(name, mallet):
     print(f"{name} {mallet}: 10 strongest partials {np.round(f).astype(int).tolist()} Hz vary "
           f"{np.round(var, 1).tolist()} dB")
     assert np.count_nonzero(var >= 6.0) >= 5
+
+
+# -- live == render ---------------------------------------------------------------------------
+
+
+def test_cloud_groups_falling_silent_keep_any_start_equal():
+    """A quiet stroke whose short cloud groups fall silent (and are skipped) before the next
+    stroke: blocks started anywhere (as live --start-at does) give the render's samples."""
+    def synth():
+        pc = dry_piece(FS)
+        pc.add_instrument("g", load_instrument("planet-gong-earth"))
+        rng = np.random.default_rng(4)
+        for t, v in ((0.2, 0.15), (30.0, 0.6), (31.7, 0.3)):
+            pc.strike("g", t, velocity=v, mallet="soft", rng=rng)
+        return pc.synth()
+
+    syn = synth()
+    skipped = []
+    orig = syn.bank._active
+
+    def active(z, touched):
+        out = orig(z, touched)
+        skipped.append(len(syn.bank.group_bounds) - 1 - len(syn.bank._cache[0]))
+        return out
+
+    syn.bank._active = active
+    total = int(40.0 * FS)
+    ref = np.concatenate(list(syn.blocks(1 << 16, 0, total)))
+    assert max(skipped) >= 3  # cloud groups did fall silent between the strokes
+    for start in (int(12.0 * FS) + 7, int(29.99 * FS), int(31.0 * FS) + 3):
+        got = np.concatenate(list(synth().blocks(4096, start, start + int(3.0 * FS))))
+        diff = float(np.abs(got - ref[start: start + len(got)]).max())
+        assert diff <= 1e-6, f"start at {start}: {diff:.3g}"
+
+
+# -- bad [gong] tables -------------------------------------------------------------------------
+
+SHIPPED = Path(__file__).resolve().parent.parent / "presets" / "instruments"
+
+
+@pytest.mark.parametrize("old,new,says", [
+    ("partials = 240", "partials = 700", "gong.partials: 700 is out of range; allowed [0, 600]"),
+    ("bloom_s = [0.6, 1.1]", "bloom_s = [1.1, 0.6]", "gong.bloom_s: expected [low, high]"),
+    ("seed = 1", "seed = 1.5", "gong.seed: expected a whole number"),
+    ("sharp_s = 3.2", "sharp_s = 'long'", "gong.sharp_s: expected a number"),
+    ("mallet_tilt = 0.5", "mallet_tilt = 0.5\nwobble = 1", "gong.wobble: unknown key"),
+])
+def test_bad_gong_keys_are_one_clear_line(tmp_path, old, new, says):
+    text = (SHIPPED / "planet-gong-earth.toml").read_text()
+    assert old in text
+    bad = tmp_path / "g.toml"
+    bad.write_text(text.replace(old, new))
+    out = tmp_path / "x.wav"
+    r = subprocess.run([sys.executable, "-m", "sointu", "strike", str(bad), "-o", str(out),
+                        "--seconds", "1"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
+    assert str(bad) in r.stderr and says in r.stderr
+    assert not out.exists()
+
+
+def test_only_gongs_have_a_gong_table(tmp_path):
+    bad = tmp_path / "bowl.toml"
+    bad.write_text((SHIPPED / "universal.toml").read_text() + "\n[gong]\npartials = 10\n")
+    r = subprocess.run([sys.executable, "-m", "sointu", "strike", str(bad), "-o",
+                        str(tmp_path / "x.wav"), "--seconds", "1"], capture_output=True, text=True)
+    assert r.returncode != 0 and "only gongs and tam-tams have a [gong] table" in r.stderr
 
 
 if __name__ == "__main__":
