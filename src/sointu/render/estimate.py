@@ -52,8 +52,8 @@ _SEGMENT_BLOCK = 2048
 _RUB_STRIDE = 64
 #: Segments of a rub computed at once.
 _RUB_PIECE_SEGMENTS = 200
-#: Pairs x segments computed at once (each pair's (L,) products: ~16 MB at 1M).
-_PAIR_SEGMENTS = 1 << 20
+#: Pairs x segments computed at once (each pair's (L,) products: ~4 MB at 256k).
+_PAIR_SEGMENTS = 1 << 18
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
 
