@@ -220,8 +220,8 @@ class GongModes:
             self._churn_boost[p] = 1.0 + churn[p][1]
             if f0 < s.sharp_below_hz:
                 self._is_sharp[p] = 1.0
-            if f0 < s.sharp_below_hz:
-                # one sharp mode per partial, as loud as its leading mode at ratio 1
+                # one sharp mode per partial, as loud as the partial at sharp factor 1; its
+                # share of the partial falls as exp(-t / sharp_s)
                 tau0 = next(r[1] for r in rows if r[2] == p)
                 tau_sharp = 1.0 / (1.0 / s.sharp_s + 1.0 / tau0)
                 fs = f0 * 2.0 ** (cents[p] / 1200.0)
