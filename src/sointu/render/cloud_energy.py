@@ -31,6 +31,8 @@ __all__ = ["split_cloud", "cloud_sums", "CREST"]
 #: Cloud peak over its rms assumed for the limiter's look-out (a Gaussian exceeds 5 sigma
 #: once in ~2 million samples).
 CREST = 5.0
+#: Strokes of one instrument summed at once (a few MB whatever the session's length).
+_STROKES = 32
 #: A stroke's lines are followed until their energy has fallen this far (ln 1e-12).
 _FALL = 27.6
 
@@ -79,6 +81,36 @@ def split_cloud(synth, near_hz: float):
     keep = np.ones(synth.bank.count, dtype=bool)
     keep[pairs.ravel()] = False
     return _CoreSynth(synth, keep), pairs
+
+
+def _add_strokes(sums, z, frames, ends, Cq, r, ti, tj, weight, table, S) -> None:
+    """Add to ``sums`` (2, n_seg) what the cloud states ``z`` (J, Q), each holding from its
+    stroke's frame until ``ends``, put into the segments (terms ``ti``, ``tj``)."""
+    n_seg = sums.shape[1]
+    K = table.shape[1]
+    seg = frames // S
+    first_len = np.minimum(ends, (seg + 1) * S) - frames  # its part of its own segment
+    lead = r[None, :] ** ((seg + 1) * S - frames)[:, None]  # to the next segment start
+    own_series = _series(r[None, :], first_len[:, None])
+    end_seg = ends // S
+    tail = ends - end_seg * S  # frames of the last, partial segment before the next stroke
+    for ch in range(2):
+        u = Cq[ch][None, :] * z
+        w = weight[None, :] * u[:, ti] * np.conj(u[:, tj])  # (J, P)
+        own = (w * own_series).sum(axis=1).real
+        after = ((w * lead) @ table).real  # (J, K): whole segments after the stroke's
+        for j, kj in enumerate(seg):
+            if kj >= n_seg:
+                continue
+            sums[ch, kj] += own[j]
+            if end_seg[j] == kj:
+                continue  # the next stroke lands in the same segment
+            stop = min(n_seg, kj + 1 + K, end_seg[j])
+            sums[ch, kj + 1: stop] += after[j, : stop - kj - 1]
+            ke = end_seg[j]
+            if tail[j] and ke < min(n_seg, kj + 1 + K):  # up to the next stroke
+                part = w[j] * r ** (ke * S - frames[j]) * _series(r, tail[j])
+                sums[ch, ke] += part.sum().real
 
 
 def _series(r: np.ndarray, n) -> np.ndarray:
@@ -139,28 +171,9 @@ def cloud_sums(synth, pairs: np.ndarray, C: np.ndarray, S: int, n_seg: int
             z[j] = state
         # each state holds from its stroke until the next one (or rings out)
         ends = np.append(frames[1:], np.iinfo(np.int64).max // 4)
-        seg = frames // S
-        first_len = np.minimum(ends, (seg + 1) * S) - frames  # its part of its own segment
-        lead = r[None, :] ** ((seg + 1) * S - frames)[:, None]  # to the next segment start
-        own_series = _series(r[None, :], first_len[:, None])
-        end_seg = ends // S
-        tail = ends - end_seg * S  # frames of the last, partial segment before the next stroke
-        for ch in range(2):
-            u = C[ch, q][None, :] * z
-            w = weight[None, :] * u[:, ti] * np.conj(u[:, tj])  # (J, P)
-            own = (w * own_series).sum(axis=1).real
-            after = ((w * lead) @ table).real  # (J, K): whole segments after the stroke's
-            for j, kj in enumerate(seg):
-                if kj >= n_seg:
-                    continue
-                sums[ch, kj] += own[j]
-                if end_seg[j] == kj:
-                    continue  # the next stroke lands in the same segment
-                stop = min(n_seg, kj + 1 + K, end_seg[j])
-                sums[ch, kj + 1: stop] += after[j, : stop - kj - 1]
-                ke = end_seg[j]
-                if tail[j] and ke < min(n_seg, kj + 1 + K):  # up to the next stroke
-                    part = w[j] * r ** (ke * S - frames[j]) * _series(r, tail[j])
-                    sums[ch, ke] += part.sum().real
+        for j0 in range(0, len(imps), _STROKES):  # a block of strokes at a time: flat memory
+            j1 = min(len(imps), j0 + _STROKES)
+            _add_strokes(sums, z[j0:j1], frames[j0:j1], ends[j0:j1], C[:, q], r, ti, tj,
+                         weight, table, S)
     rms = np.sqrt(np.maximum(sums, 0.0).max(axis=0) / S)
     return sums, CREST * rms
