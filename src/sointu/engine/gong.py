@@ -42,6 +42,8 @@ MIN_GAP_HZ = 4.0
 #: modes are silent (finer groups: the short ones stop costing sooner; each group that falls
 #: silent costs the bank one regathering of its basis).
 _GROUPS = 8
+#: The same for the preset partials' modes and their companions.
+_CORE_GROUPS = 3
 
 #: key -> (default, lo, hi); pairs are [lo, hi] lists.
 KEYS = {
@@ -194,8 +196,9 @@ class GongModes:
 
         Returns
         -------
-        (rows, sharp) : the rows with companions appended, and for each row its share of
-        the sharp companion scaling (1 for a sharp companion, 0 otherwise).
+        (rows, sharp) : the rows with companions added, longest decay first (in
+        :attr:`core_groups`), and for each row its share of the sharp companion scaling (1
+        for a sharp companion, 0 otherwise).
         """
         s = self.style
         rng = np.random.default_rng([int(s.seed), 1913])
@@ -231,7 +234,11 @@ class GongModes:
                 if depth > 0:
                     out.append((fs + dhz, tau_sharp, p, 0, depth))
                     sharp.append(1.0)
-        return out, sharp
+        # longest first, in groups the bank can skip one after another (the fundamental's
+        # hum need not keep the short high partials and the sharp tones sounding)
+        order = sorted(range(len(out)), key=lambda k: -out[k][1])
+        self.core_groups = [g for g in _split(len(out), _CORE_GROUPS) if g]
+        return [out[k] for k in order], [sharp[k] for k in order]
 
     def peak_boost(self, sharp_factor: float) -> np.ndarray:
         """How much louder than its lead mode each partial starts (its churn companion and,

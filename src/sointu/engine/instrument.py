@@ -308,12 +308,12 @@ class Modes:
         sharp = [0.0] * len(rows)
         if gong is not None:
             rows, sharp = gong.core_companions(rows, sharp, len(inst.notes_hz) * n)
-        core = len(rows)
+        core = self._core = len(rows)
         if gong is not None:
             rows += [(f, t, 0, 0, 0.0) for f, t in zip(gong.freq_hz, gong.tau_s, strict=True)]
         self._gong, self._sharp = gong, np.array(sharp + [0.0] * (len(rows) - core))
         #: sizes of consecutive mode groups the bank may skip separately once silent
-        self.groups = [core] + (gong.groups if gong is not None else [])
+        self.groups = gong.core_groups + gong.groups if gong is not None else [core]
         #: (main, companion) mode index of each cloud line (gongs), shape (L, 2)
         self.cloud_pairs = core + gong.pairs if gong is not None else np.zeros((0, 2), int)
         arr = np.array(rows, dtype=float).reshape(-1, 5)
@@ -417,7 +417,7 @@ class Modes:
         if self._gong is not None:  # engine/gong.py: sharp share, and the cloud's lines
             cutoff = load_mallets()[mallet][0] * (0.6 + 0.6 * velocity)
             base *= 1.0 + self._sharp * (self._gong.sharp_factor(velocity, cutoff) - 1.0)
-            base[self.groups[0]:] = self._gong.amplitudes(
+            base[self._core:] = self._gong.amplitudes(
                 self._scale * velocity**1.5 * self._gain[0],
                 lambda f: self._mallet_gain(f, mallet, velocity), rng)
         body = self.partial // n
