@@ -245,10 +245,11 @@ class GongModes:
         scaled by ``sharp_factor``, its sharp tone start in phase with it), shape (n_partials,)."""
         return self._churn_boost * (1.0 + sharp_factor * self._is_sharp)
 
-    def sharp_factor(self, velocity: float, cutoff_hz: float) -> float:
+    def sharp_factor(self, velocity: float, hardness: float) -> float:
         """Amplitude of a sharp companion re its partial: ``sharp_ratio`` for a full-velocity
-        stroke with the hardest mallet (cutoff 7 kHz), less for softer ones."""
-        return self.style.sharp_ratio * velocity * min(1.0, math.sqrt(cutoff_hz / 7000.0))
+        stroke with the hardest mallet, less for softer ones (``hardness``: the stroke's
+        mallet cutoff re the hard mallet's, presets/engine/mallets.toml)."""
+        return self.style.sharp_ratio * velocity * min(1.0, math.sqrt(hardness))
 
     def amplitudes(self, level: float, mallet_gain, rng: np.random.Generator) -> np.ndarray:
         """Cloud mode amplitudes (real; the caller applies the strike's phase).

@@ -426,8 +426,9 @@ class Modes:
         g = self._mallet_gain(self._partial_freqs(), "medium", 1.0) * np.tile(
             self._gain, len(inst.notes_hz))
         if self._gong is not None:  # its companions start in phase with their partials
-            cutoff = load_mallets()["medium"][0] * 1.2  # a full-velocity medium stroke's
-            g = g * self._gong.peak_boost(self._gong.sharp_factor(1.0, cutoff))
+            mallets = load_mallets()  # a full-velocity medium stroke's
+            hardness = mallets["medium"][0] * 1.2 / mallets["hard"][0]
+            g = g * self._gong.peak_boost(self._gong.sharp_factor(1.0, hardness))
         per_body = g.reshape(len(inst.notes_hz), n).sum(axis=1)
         bodies_at_once = len(inst.notes_hz) if inst.strike.bodies == "all" else 1
         peak = np.sort(per_body)[::-1][:bodies_at_once].sum()
@@ -492,8 +493,9 @@ class Modes:
             ]
         base = level[self.partial] * self.coef * self._position_weight(position_deg)
         if self._gong is not None:  # engine/gong.py: sharp share, and the cloud's lines
-            cutoff = load_mallets()[mallet][0] * (0.6 + 0.6 * velocity)
-            base *= 1.0 + self._sharp * (self._gong.sharp_factor(velocity, cutoff) - 1.0)
+            mallets = load_mallets()
+            hardness = mallets[mallet][0] * (0.6 + 0.6 * velocity) / mallets["hard"][0]
+            base *= 1.0 + self._sharp * (self._gong.sharp_factor(velocity, hardness) - 1.0)
             base[self._core:] = self._gong.amplitudes(
                 self._scale * velocity**1.5 * self._gain[0],
                 lambda f: self._mallet_gain(f, mallet, velocity), rng)

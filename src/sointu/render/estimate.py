@@ -281,7 +281,7 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
             bound[start // S: (stop - 1) // S + 1] += float(
                 (g_abs[:, r.first + lead] @ r.drive[lead]).max())
 
-    extra, extra_bound = _transient_sums(synth, S, n_seg)
+    extra, extra_bound = _transient_sums(audio.synth, S, n_seg)  # the whole synth's
     sums += extra
     bound += extra_bound
     if len(cloud):  # gong cloud lines, line by line and stroke by stroke (cloud_energy.py)
