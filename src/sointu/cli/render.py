@@ -15,6 +15,24 @@ from .progress import Progress
 
 __all__ = ["default_output", "render_preset"]
 
+#: ``render`` and ``gift``: the session picture and the front cover.
+cover_options_list = [
+    click.option("--plot", is_flag=True,
+                 help="Also draw the session and its loudness, measured while rendering, "
+                      "into a .png beside the file."),
+    click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
+                 metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) "
+                 "instead of the one drawn from the session."),
+    click.option("--no-cover", is_flag=True, help="No front cover."),
+]
+
+
+def cover_options(f):
+    """--plot, --cover FILE, --no-cover."""
+    for option in reversed(cover_options_list):
+        f = option(f)
+    return f
+
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
                    suffix: str = ".flac") -> Path:
@@ -60,8 +78,13 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
 
 
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
-                  bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
-    """Render a composed session to ``output``; returns the RenderReport."""
+                  bit_depth: str | None, quality: float | None, tags, quiet: bool = False,
+                  cover=None, plot: Path | None = None):
+    """Render a composed session to ``output``; returns the RenderReport.
+
+    ``cover`` is a :class:`sointu.pictures.cover.CoverPlan` (None: no cover); ``plot`` the
+    session picture to draw from the loudness measured while rendering (None: none).
+    """
     from ..render import gain_cache
     from ..render.estimate import GainEstimate
     from ..render.formats import resolve_format
@@ -72,7 +95,16 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
     # unless it is cached, the gain is estimated in another process while the encoder and
     # the meter are imported
-    cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
+    key = gain_cache.key(audio, target, CEILING_DBTP)
+    cached = gain_cache.get(key) is not None
+    job = None
+    if plot is not None:  # drawn in another process meanwhile (sointu.pictures.job)
+        from ..pictures.job import SessionPlotJob
+        from ..render import loudness_curve
+
+        job = SessionPlotJob(plot, audio.preset, audio.timeline, target)
+        if cached:
+            job.send(loudness_curve.get(key, audio.sample_rate))
     estimate = None if cached else GainEstimate(audio, target)
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
@@ -80,13 +112,47 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     try:
         from ..render.pipeline import render_session
 
-        return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
-                              force=force, progress=progress,
-                              planned=None if estimate is None else estimate.result)
+        report = render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
+                                force=force, progress=progress,
+                                planned=None if estimate is None else estimate.result,
+                                curve=job is not None,
+                                cover=None if cover is None else cover.start(fmt.suffix))
+        if job is not None:
+            job.finish(report.curve)
+        return report
     finally:
         if estimate is not None:
             estimate.close()
+        if job is not None:
+            job.close()
         progress.close()
+
+
+def cover_and_plot(audio, output: Path, tags, cover_file, no_cover: bool, plot: bool,
+                   force: bool, recipient: str | None = None, title: str | None = None):
+    """The render's cover plan and session picture path, checked before rendering."""
+    from ..pictures.cover import CoverPlan
+
+    picture = None
+    if plot:
+        from ..pictures.files import check_picture_path, require
+
+        require("--plot")
+        picture = check_picture_path(output.with_suffix(".png"), force=force)
+    cover = CoverPlan(audio.preset, audio.timeline, title=title or tags.title or "",
+                      artist=tags.artist, recipient=recipient, own_file=cover_file,
+                      enabled=not no_cover)
+    return cover, picture
+
+
+def pictures_summary(cover, picture) -> str:
+    """Lines of the summary about the cover and the picture ('' if nothing to say)."""
+    lines = []
+    if picture is not None:
+        lines.append(f"  picture {picture}")
+    if cover is not None and cover.note:
+        lines.append(f"  {cover.note}")
+    return "".join(line + "\n" for line in lines)
 
 
 def summary(report, audio) -> str:
@@ -116,15 +182,19 @@ def summary(report, audio) -> str:
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
 @output_options
 @tag_options
+@cover_options
 def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
-               bit_depth: str | None, quality: float | None, **tag_values) -> None:
+               bit_depth: str | None, quality: float | None, plot: bool, cover_file,
+               no_cover: bool, **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
     true-peak ceiling, tagged, and carries the phases as chapters (plus .cue and
     .chapters.json files beside it). It is written to a temporary file and renamed into place
-    when complete; an existing file is kept unless --force.
+    when complete; an existing file is kept unless --force. FLAC, MP3 and Ogg files get a
+    cover drawn from the session (--cover FILE: your own PNG or JPEG; --no-cover: none);
+    --plot also draws the session and its measured loudness next to the file (.png).
 
     \b
     Examples:
@@ -139,6 +209,8 @@ def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed:
     if output is None:
         output = default_output(preset, audio.timeline.seed, audio.duration_s)
     tags = session_tags(audio, **tag_values)
+    cover, picture = cover_and_plot(audio, output, tags, cover_file, no_cover, plot, force)
     report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
-                           quality=quality, tags=tags)
+                           quality=quality, tags=tags, cover=cover, plot=picture)
     click.echo(summary(report, audio), err=True)
+    click.echo(pictures_summary(cover, picture), err=True, nl=False)

@@ -32,12 +32,13 @@ import numpy as np
 
 from ..errors import OutputError
 from ..session.audio import SessionAudio
-from . import gain_cache, mp3_parallel
+from . import gain_cache, loudness_curve, mp3_parallel
 from .atomic import check_target, raise_on_sigterm
 from .dither import Ditherer
 from .estimate import estimate_gain_db
 from .formats import OutputFormat
 from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
+from .loudness_curve import LoudnessCurve
 from .measure import measure_source
 from .parallel_encode import encode_opus_parallel
 from .tags import Tags, soundfile_attributes
@@ -45,7 +46,7 @@ from .writer import to_pcm32, write_blocks
 
 __all__ = [
     "RenderReport", "Level", "render_session", "session_level", "session_gain_db",
-    "CEILING_DBTP", "RETRY_LU", "planned_gain_db",
+    "CEILING_DBTP", "RETRY_LU", "planned_gain_db", "session_curve",
 ]
 
 #: True-peak ceiling of every file (dBTP).
@@ -83,6 +84,8 @@ class RenderReport:
     target_lufs: float
     loudness: Loudness  # of the written signal, measured before writing it
     wall_s: float
+    #: loudness over time of the written signal, when asked for (``render_session(curve=)``)
+    curve: LoudnessCurve | None = None
 
 
 def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None,
@@ -201,6 +204,8 @@ class Level:
 
     gain_db: float
     loudness: Loudness
+    #: the loudness over time at ``gain_db``, when it was measured or cached
+    curve: LoudnessCurve | None = None
 
 
 def planned_gain_db(audio: SessionAudio, target_lufs: float) -> float:
@@ -246,7 +251,8 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = gain_cache.get(key)
     if cached is not None:
-        return Level(cached[0], Loudness(*cached[1:]))
+        return Level(cached[0], Loudness(*cached[1:]),
+                     loudness_curve.get(key, audio.sample_rate))
     old = audio.gain_db
     try:
         gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
@@ -258,11 +264,37 @@ def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float =
     extra = 0.0 if better is None else better - gain
     level = Level(gain + extra, Loudness(meter.integrated_lufs_at(extra),
                                          meter.true_peak_dbtp() + extra,
-                                         meter.sample_peak_dbfs() + extra))
+                                         meter.sample_peak_dbfs() + extra),
+                  LoudnessCurve.from_meter(meter).scaled(extra))
     loud = level.loudness
     gain_cache.put(key, level.gain_db, loud.integrated_lufs, loud.true_peak_dbtp,
                    loud.sample_peak_dbfs)
+    loudness_curve.put(key, level.curve)
     return level
+
+
+def session_curve(audio: SessionAudio, target_lufs: float,
+                  ceiling_dbtp: float = CEILING_DBTP) -> LoudnessCurve:
+    """The loudness over time of a session as a render writes it (at its normalisation gain).
+
+    Cached with the gain; otherwise the session is synthesised and measured on both cores
+    (the same measurement a render of a format encoded in parts makes first).
+    """
+    level = session_level(audio, target_lufs, ceiling_dbtp)
+    if level.curve is not None:
+        return level.curve
+    return _measure_curve(audio, level.gain_db, gain_cache.key(audio, target_lufs, ceiling_dbtp))
+
+
+def _measure_curve(audio: SessionAudio, gain_db: float, key: str | None) -> LoudnessCurve:
+    old = audio.gain_db
+    try:
+        audio.gain_db = gain_db
+        curve = LoudnessCurve.from_meter(measure_source(audio))
+    finally:
+        audio.gain_db = old
+    loudness_curve.put(key, curve)
+    return curve
 
 
 def session_gain_db(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
@@ -282,7 +314,8 @@ class _Again(Exception):
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
                    progress: Callable[[int], None] | None = None,
-                   planned: Callable[[], float] | None = None) -> RenderReport:
+                   planned: Callable[[], float] | None = None, curve: bool = False,
+                   cover: Callable[[], object] | None = None) -> RenderReport:
     """Render ``audio`` to ``path``, loudness-normalised, tagged and chaptered.
 
     Parameters
@@ -306,6 +339,12 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     planned : callable, optional
         Returns the planned gain (dB) when it is already being computed, as by
         :class:`.estimate.GainEstimate`; by default it is computed here.
+    curve : bool
+        Return the loudness over time of the file in the report (``report.curve``): from
+        the render's own meter or the cache, measured again only if neither has it.
+    cover : callable, optional
+        Returns the front cover to embed (a :class:`.cover_art.CoverImage`, or None for
+        none), called once the audio is encoded; see :func:`.writer.write_blocks`.
 
     Returns
     -------
@@ -317,14 +356,15 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = gain_cache.get(key)
     with raise_on_sigterm():
-        level = None if cached is None else Level(cached[0], Loudness(*cached[1:]))
+        level = None if cached is None else Level(cached[0], Loudness(*cached[1:]),
+                                                  loudness_curve.get(key, audio.sample_rate))
         if level is None and (_parallel_encoder(audio, fmt, tags) is not None
                               or audio.limit_dbfs is None):
             level = session_level(audio, target_lufs, ceiling_dbtp,  # measured first
                                   planned=planned)
         if level is not None:
             result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
-                            progress=progress)
+                            progress=progress, cover=cover)
         else:
             gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
             for attempt in range(2):
@@ -337,22 +377,27 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
 
                 try:
                     result = _write(audio, path, gain, meter, fmt=fmt, tags=tags, force=force,
-                                    progress=progress, check=check)
+                                    progress=progress, check=check, cover=cover)
                     break
                 except _Again as again:
                     gain = again.gain_db
-            level = Level(gain, meter.result())
+            level = Level(gain, meter.result(), LoudnessCurve.from_meter(meter))
             loud = level.loudness
             gain_cache.put(key, gain, loud.integrated_lufs, loud.true_peak_dbtp,
                            loud.sample_peak_dbfs)
+            loudness_curve.put(key, level.curve)
+        measured = level.curve
+        if curve and measured is None:  # a gain cached without its curve: measure it once
+            measured = _measure_curve(audio, level.gain_db, key)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
                         gain_db=level.gain_db, target_lufs=target_lufs,
-                        loudness=level.loudness, wall_s=time.monotonic() - t0)
+                        loudness=level.loudness, wall_s=time.monotonic() - t0,
+                        curve=measured if curve else None)
 
 
 def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter | None, *,
-           fmt: OutputFormat, tags: Tags, force: bool, progress, check=None):
+           fmt: OutputFormat, tags: Tags, force: bool, progress, check=None, cover=None):
     """One pass: synthesise ``audio`` at ``gain_db`` (metered into ``meter``) and write it."""
     audio.gain_db = gain_db
     encoder = _parallel_encoder(audio, fmt, tags)
@@ -369,4 +414,4 @@ def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter
     return write_blocks(path, blocks, sample_rate=audio.sample_rate,
                         total_frames=audio.total_frames, fmt=fmt, tags=tags,
                         phases=list(audio.timeline.phases), force=force,
-                        progress=progress, encoder=encoder, check=check)
+                        progress=progress, encoder=encoder, check=check, cover=cover)

@@ -194,6 +194,26 @@ def _add_metadata(tmp: Path, path: Path, fmt: OutputFormat, tags: Tags, phases,
                           f"nothing was written") from exc
 
 
+def _add_cover(tmp: Path, path: Path, fmt: OutputFormat, cover) -> None:
+    from mutagen import MutagenError
+
+    from .cover_art import embed_cover, holds_pictures
+
+    if not holds_pictures(fmt):
+        return
+    image = cover()
+    if image is None:
+        return
+    try:
+        embed_cover(tmp, fmt, image)
+    except MutagenError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise OutputError(describe_os_error(cause, path)) from exc
+        raise OutputError(f"could not embed the cover in {path.name}: {exc}; nothing was "
+                          f"written") from exc
+
+
 def _verify(tmp: Path, path: Path, frames: int, sample_rate: int) -> None:
     try:
         info = sf.info(str(tmp))
@@ -216,7 +236,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                  ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
                  progress: Callable[[int], None] | None = None,
                  encoder: Callable[[Path], int] | None = None,
-                 check: Callable[[], None] | None = None) -> WriteResult:
+                 check: Callable[[], None] | None = None,
+                 cover: Callable[[], object] | None = None) -> WriteResult:
     """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
 
     Parameters
@@ -252,6 +273,11 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         Called once the audio is encoded, before anything is put in place; an exception it
         raises leaves nothing behind, as any failure does (the render pipeline uses it to
         render again when the measured loudness misses its target).
+    cover : callable, optional
+        Returns the front cover (a :class:`sointu.render.cover_art.CoverImage`) or None;
+        called once the tags are written (so a cover made meanwhile in another thread is
+        waited for only then) and embedded before anything is put in place. Formats that
+        hold no pictures (WAV) get none.
 
     Returns
     -------
@@ -290,6 +316,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         if check is not None:
             check()
         _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
+        if cover is not None:
+            _add_cover(tmp, path, fmt, cover)
         _verify(tmp, path, frames, sample_rate)
         if sidecars:
             _write_text(temps[1], cue_sheet(path.name, fmt.cue_type, phases,
