@@ -17,7 +17,7 @@ import click
 from ..errors import OutputError, UsageError
 from . import group
 from .options import duration_option, output_options, seed_option
-from .render import render_preset, session_tags, summary
+from .render import cover_and_plot, render_preset, session_tags, summary
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -42,7 +42,7 @@ def _gift_tags(audio, gift):
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True):
+                quiet=True, cover_file=None, no_cover=False):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -61,6 +61,9 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
         Overwrite an existing file.
     quiet : bool
         No progress bar.
+    cover_file, no_cover
+        ``--cover FILE`` and ``--no-cover``; by default the cover is drawn from the session
+        with the recipient's line from the gift's title ("Maijalle").
 
     Returns
     -------
@@ -70,13 +73,27 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed)
+    tags = _gift_tags(audio, gift)
+    cover = _gift_cover(audio, gift, tags, cover_file, no_cover)
     report = render_preset(audio, gift.path, force=force, loudness=loudness,
-                           bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
-                           quiet=quiet)
+                           bit_depth=bit_depth, quality=quality, tags=tags,
+                           quiet=quiet, cover=cover)
     result = GiftResult(loudness_lufs=report.loudness.integrated_lufs,
                         true_peak_dbtp=report.loudness.true_peak_dbtp, bytes=report.bytes,
                         wall_s=report.wall_s)
     return result, report, audio
+
+
+def _gift_cover(audio, gift, tags, cover_file, no_cover):
+    """The gift's cover: the title's first part and the recipient's line as the title has
+    them (not derived here), the giver at the bottom."""
+    from ..pictures.cover import gift_lines
+    from ..render.gifts import DEFAULT_TITLES
+
+    first = (audio.preset.title or {}).get(gift.lang) or DEFAULT_TITLES.get(gift.lang)
+    title, recipient = gift_lines(gift.title, first)
+    return cover_and_plot(audio, gift.path, tags, cover_file, no_cover, False, False,
+                          recipient=recipient, title=title)[0]
 
 
 def _batch_worker(gift, **settings):
@@ -136,10 +153,15 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @duration_option
 @seed_option
 @output_options
+@click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
+              metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) instead "
+              "of the one drawn from the session with the recipient's name.")
+@click.option("--no-cover", is_flag=True, help="No front cover.")
 def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: str | None,
              lang: str, title: str | None, clients: Path | None, jobs: int | None,
              output: Path | None, duration_s: float | None, seed: int | None, force: bool,
-             loudness: float | None, bit_depth: str | None, quality: float | None) -> None:
+             loudness: float | None, bit_depth: str | None, quality: float | None,
+             cover_file: Path | None, no_cover: bool) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -171,9 +193,14 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
+    if cover_file is not None and not no_cover:  # checked once, before any gift
+        from ..render.cover_art import read_cover_file
+
+        read_cover_file(cover_file)
     loaded = load_session_preset(preset)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
-                    bit_depth=bit_depth, quality=quality, force=force)
+                    bit_depth=bit_depth, quality=quality, force=force,
+                    cover_file=cover_file, no_cover=no_cover)
     if clients is None:
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "

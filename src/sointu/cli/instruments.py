@@ -32,8 +32,11 @@ def instruments_cmd(folder: Path | None) -> None:
 
 @group.command("strike")
 @click.argument("instrument")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Audio file to write (.wav or .flac, chosen by suffix).")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, metavar="PICTURE",
+              help="Draw the stroke (.png .svg .pdf): spectrogram with the partials, and "
+                   "each partial's decay.")
 @click.option("--velocity", type=float, default=0.8, show_default=True, help="Strength, 0..1.")
 @click.option("--mallet", type=click.Choice(["soft", "medium", "hard"]), default="medium",
               show_default=True, help="Mallet hardness: softer is darker.")
@@ -47,9 +50,9 @@ def instruments_cmd(folder: Path | None) -> None:
               help="Seed of the small per-stroke variation.")
 @click.option("--sample-rate", type=int, default=48000, show_default=True, help="Hz.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
+def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: str,
                position_deg: float | None, rub_s: float | None, seconds: float | None,
-               seed: int, sample_rate: int, force: bool) -> None:
+               seed: int, sample_rate: int, force: bool, plot: Path | None) -> None:
     """Render one stroke (or a rub) of INSTRUMENT ringing out, to a WAV or FLAC file.
 
     INSTRUMENT is a name from `sointu instruments` or a path to your own TOML file.
@@ -60,22 +63,42 @@ def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
       sointu strike pelvic --mallet soft --velocity 0.6 -o pelvic.flac
       sointu strike heart --rub 20 -o singing.wav
       sointu strike my-bowl.toml -o mine.wav
+      sointu strike planet-gong-earth --plot gong.png
     """
     from ..render.atomic import check_target
     from ..render.formats import resolve_format
     from ..render.tags import Tags
     from ..render.writer import write_blocks
 
-    if output.suffix.lower() not in (".wav", ".flac"):
+    if output is None and plot is None:
+        raise UsageError("give -o FILE (the audio), --plot PICTURE, or both")
+    if plot is not None:
+        from ..pictures.files import check_picture_path, require
+
+        require("--plot")
+        check_picture_path(plot, force=force)
+    if output is not None and output.suffix.lower() not in (".wav", ".flac"):
         raise UsageError(f"{output}: unsupported suffix '{output.suffix}'; allowed: .wav, .flac")
     check_sample_rate(sample_rate)
     inst = load_instrument(instrument)
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
                              position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
-    fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
-    check_target(output, force)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
     blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)
+    if plot is not None:
+        import numpy as np
+
+        from ..pictures.strike import plot_strike
+
+        if output is not None:
+            check_target(output, force)
+        blocks = [np.concatenate(list(blocks))]  # drawn and written from the same samples
+        plot_strike(plot, inst, blocks[0], sample_rate)
+        click.echo(f"wrote {plot}", err=True)
+        if output is None:
+            return
+    fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
+    check_target(output, force)
     what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
     tags = Tags(title=f"{inst.name} ({what})", comment=f"sointu strike {inst.name}, seed {seed}")
     result = write_blocks(output, blocks, sample_rate=sample_rate, total_frames=frames, fmt=fmt,

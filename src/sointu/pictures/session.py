@@ -163,7 +163,7 @@ def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = 
         fig.subplots_adjust(left=0.115, right=0.79, top=0.87, bottom=0.07, hspace=0.06)
         score, loud = fig.subplots(2, 1, sharex=True, height_ratios=(max(len(lanes), 3), 3))
         _draw_phases(score, loud, timeline)
-        _draw_lanes(score, lanes)
+        _draw_lanes(score, lanes, timeline.duration_s / 60.0)
         if loudness:
             add_loudness(fig, curve, target)
         end_min = timeline.duration_s / 60.0
@@ -194,7 +194,7 @@ def _clock(t_s: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _draw_lanes(score, lanes) -> None:
+def _draw_lanes(score, lanes, end_min: float) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
@@ -217,7 +217,7 @@ def _draw_lanes(score, lanes) -> None:
                               linewidth=0.8, alpha=0.55, hatch="///", zorder=2,
                               gid=f"rubs:{lane.key}")
         for t0, t1, count in lane.waves:
-            pad = 0.25
+            pad = 0.004 * end_min
             rect = Rectangle((t0 / 60.0 - pad, y - 0.45), (t1 - t0) / 60.0 + 2 * pad, 0.9,
                              fill=False, edgecolor="#000000", linestyle="--", linewidth=1.4,
                              zorder=4, gid=f"wave:{lane.key}")
