@@ -87,8 +87,8 @@ def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: flo
     titles = " / ".join(p.title.values())
     click.echo(f"{p.name}: {titles}")
     click.echo(f"  {p.description}")
-    click.echo(f"  length {format_duration(d.duration_s)} (ring-out "
-               f"{ring_out_s(p, d.duration_s):g} s), seed {d.seed}, {d.sample_rate_hz} Hz, "
+    click.echo(f"  length {format_duration(tl.duration_s)} (ring-out "
+               f"{ring_out_s(p, tl.duration_s):g} s), seed {tl.seed}, {d.sample_rate_hz} Hz, "
                f"loudness {d.loudness_lufs:g} LUFS, room reverb {p.room.reverb:g} "
                f"width {p.room.width:g}")
     click.echo("")
