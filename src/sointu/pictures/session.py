@@ -6,7 +6,8 @@ One figure, two panels sharing a time axis in minutes:
   (its area grows with the velocity), rubs as bars over the time the rim is rubbed, gong
   waves framed, and a lane for recordings placed on the timeline (when a session has any);
 - the short-term loudness (BS.1770, 3 s window, every 100 ms) of the session's actual audio
-  from the same engine, in LUFS, with the loudness target and the integrated value.
+  from the same engine, in LUFS, with the loudness target and the integrated value, and its
+  trend (the same energy over a minute) drawn over the strokes' saw-teeth.
 
 :func:`session_figure` returns the matplotlib Figure (tests count what was drawn through
 the artists' ``gid``); :func:`plot_session` saves it. matplotlib is imported here only.
@@ -29,7 +30,9 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 #: Size of the figure (inches); at 100 dpi 1600 x 900 pixels.
 FIGSIZE_IN = (16.0, 9.0)
 _PHASE_TINTS = ("#EDEDED", "#FFFFFF")
-_LOUDNESS_COLOUR = "#0072B2"
+_LOUDNESS_COLOUR = "#56B4E9"
+#: Window (s) of the loudness trend drawn over the short-term loudness.
+_TREND_S = 60.0
 _TARGET_COLOUR = "#D55E00"
 
 
@@ -210,7 +213,8 @@ def _draw_lanes(score, lanes, end_min: float) -> None:
             xs = [t / 60.0 for t, _ in lane.strokes]
             sizes = [marker_area(v) for _, v in lane.strokes]
             score.scatter(xs, [y] * len(xs), s=sizes, c=colour, edgecolors=edge,
-                          linewidths=0.6, alpha=0.9, zorder=3, gid=f"strokes:{lane.key}")
+                          linewidths=0.6, alpha=0.9, zorder=3, gid=f"strokes:{lane.key}",
+                          clip_on=False)  # a stroke at 0:00 is drawn whole
         if lane.rubs:
             bars = [(t / 60.0, max(d, 1.0) / 60.0) for t, d, _ in lane.rubs]
             score.broken_barh(bars, (y - 0.3, 0.6), facecolors=colour, edgecolors=edge,
@@ -270,6 +274,11 @@ def _draw_loudness(ax, curve, target: float) -> None:
         ax.plot(times / 60.0, shown, color=_LOUDNESS_COLOUR, lw=1.2, zorder=2,
                 gid="short-term",
                 label=f"short-term loudness (3 s)\nintegrated {integrated:.1f} LUFS")
+        if curve.duration_s >= 4 * _TREND_S:  # the trend under the strokes' saw-teeth
+            t_mean, mean = curve.short_term(_TREND_S)
+            t_mean = t_mean - _TREND_S / 2.0  # drawn at the middle of its window
+            ax.plot(t_mean / 60.0, np.where(np.isfinite(mean), mean, np.nan), color="#000000",
+                    lw=2.2, zorder=3, gid="trend", label=f"energy mean over {_TREND_S:g} s")
         finite = lufs[np.isfinite(lufs)]
         top = float(finite.max()) if finite.size else target
         high = max(top, target) + 3.0
