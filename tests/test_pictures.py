@@ -406,3 +406,27 @@ def test_import_sointu_and_a_render_without_pictures_do_not_import_matplotlib(tm
     subprocess.run([sys.executable, "-c", code, "render", "gong-bath", "--duration", "40s",
                     "-o", str(tmp_path / "r.ogg")], check=True, env=env, capture_output=True)
     assert (tmp_path / "r.ogg").exists()
+
+
+def test_image_info_reads_png_and_jpeg_sizes(tmp_path):
+    from PIL import Image
+
+    for fmt, mime in (("PNG", "image/png"), ("JPEG", "image/jpeg")):
+        path = tmp_path / f"c.{fmt.lower()}"
+        Image.new("RGB", (700, 650), (200, 100, 50)).save(path, format=fmt)
+        assert image_info(path.read_bytes()) == (mime, 700, 650)
+    assert image_info(b"GIF89a" + bytes(20)) is None
+    assert image_info(b"\xff\xd8\xff\xe0") is None  # a JPEG cut short
+
+
+def test_own_jpeg_cover_in_an_mp3(tmp_path, cache):
+    from PIL import Image
+
+    own = tmp_path / "kuva.jpg"
+    Image.new("RGB", (800, 800), (20, 120, 90)).save(own, format="JPEG", quality=85)
+    out = tmp_path / "j.mp3"
+    sointu("render", "gong-bath", "--duration", "40s", "-o", out, "--cover", own, cache=cache)
+    from mutagen.id3 import ID3
+
+    (frame,) = ID3(out).getall("APIC")
+    assert frame.mime == "image/jpeg" and frame.data == own.read_bytes()
