@@ -14,6 +14,10 @@ process tree (``wait4``) are recorded. Two cases:
 * uncached: an empty cache each run (the first render of a session): the loudness panel and
   the saving of the picture wait for the end of the render.
 
+``--tail`` instead times, in this process, how long a render with ``--plot`` waits for its
+picture after the audio is done (``SessionPlotJob.finish``), cached and uncached: the part of
+the picture's cost that no free core can hide.
+
 Run ``python bench/bench_pictures.py --help``; ``--quick`` renders 5 minutes twice. The
 table is printed and written to ``bench/results/pictures.md`` (git-ignored).
 """
@@ -80,6 +84,38 @@ def bench(preset: str, duration: str, suffix: str, rounds: int, cached: bool,
     return times
 
 
+def tail(preset: str, duration: str, suffix: str, work: Path) -> list[str]:
+    """Seconds a render waits for its picture once the audio is written."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import sointu.pictures.job as job
+    from sointu.cli import main as cli
+
+    waited = []
+    finish = job.SessionPlotJob.finish
+
+    def timed(self, curve):
+        t0 = time.perf_counter()
+        try:
+            return finish(self, curve)
+        finally:
+            waited.append(time.perf_counter() - t0)
+
+    job.SessionPlotJob.finish = timed
+    out = []
+    os.environ["SOINTU_CACHE_DIR"] = str(work / "cache")
+    for case in ("uncached", "cached"):
+        t0 = time.perf_counter()
+        try:
+            cli(["render", preset, "--duration", duration, "-o", str(work / f"t{suffix}"),
+                 "--force", "--plot"])
+        except SystemExit as exc:
+            if exc.code:
+                raise
+        out.append(f"{case}: render {time.perf_counter() - t0:.2f} s, waited for the "
+                   f"picture {waited[-1]:.3f} s")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="classic-60")
@@ -87,9 +123,17 @@ def main() -> None:
     ap.add_argument("--format", default=".flac", help="suffix of the rendered file")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="5 minutes, 2 rounds")
+    ap.add_argument("--tail", action="store_true",
+                    help="only: how long a render waits for its picture at the end")
     a = ap.parse_args()
     if a.quick:
         a.duration, a.rounds = "5m", 2
+    if a.tail:
+        with tempfile.TemporaryDirectory(prefix="sointu-bench-") as tmp:
+            lines = tail(a.preset, a.duration, a.format, Path(tmp))
+        print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("\n".join(lines))
+        return
     head = ["case", "variant", "wall best (s)", "wall median (s)", "CPU median (s)",
             "wall vs baseline (best)"]
     rows = []
