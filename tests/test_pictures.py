@@ -332,6 +332,9 @@ def test_bad_cover_files(tmp_path, cache):
         line = one_error_line(r)
         assert why in line and "--cover" in line
         assert not out.exists()
+    r = sointu("render", "gong-bath", "-o", tmp_path / "x.flac", "--cover", big, "--no-cover",
+               cache=cache, check=False)
+    assert "contradict" in one_error_line(r)
     r = sointu("gift", "gift-30", "--for", "Maija", "-o", tmp_path / "g.flac", "--cover", text,
                cache=cache, check=False)
     assert "not a PNG or JPEG" in one_error_line(r)
@@ -430,3 +433,13 @@ def test_own_jpeg_cover_in_an_mp3(tmp_path, cache):
 
     (frame,) = ID3(out).getall("APIC")
     assert frame.mime == "image/jpeg" and frame.data == own.read_bytes()
+
+
+def test_the_cover_and_plot_font_has_every_finnish_letter():
+    from fontTools.ttLib import TTFont
+
+    from sointu.pictures.cover import _font_dir
+
+    for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        cmap = TTFont(_font_dir() / name).getBestCmap()
+        assert all(ord(c) in cmap for c in "äöåÄÖÅšžŠŽé"), name

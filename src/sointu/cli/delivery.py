@@ -193,9 +193,11 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
-    if cover_file is not None and not no_cover:  # checked once, before any gift
+    if cover_file is not None:  # checked once, before any gift
+        from ..pictures.cover import check_cover_options
         from ..render.cover_art import read_cover_file
 
+        check_cover_options(cover_file, no_cover)
         read_cover_file(cover_file)
     loaded = load_session_preset(preset)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,

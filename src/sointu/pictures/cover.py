@@ -24,7 +24,8 @@ from pathlib import Path
 from ..render.cover_art import CoverImage
 from .session import OKABE_ITO
 
-__all__ = ["COVER_PX", "cover_available", "session_cover", "gift_lines", "CoverJob"]
+__all__ = ["COVER_PX", "cover_available", "session_cover", "gift_lines", "CoverJob",
+           "CoverPlan", "check_cover_options"]
 
 #: Side of a generated cover (pixels).
 COVER_PX = 1000
@@ -287,6 +288,15 @@ class CoverJob:
         return self._value
 
 
+def check_cover_options(own_file, no_cover: bool) -> None:
+    """``--cover FILE`` and ``--no-cover`` contradict each other: a one-line UsageError."""
+    if own_file is not None and no_cover:
+        from ..errors import UsageError
+
+        raise UsageError(f"--cover {own_file} and --no-cover contradict each other; allowed: "
+                         f"one of them")
+
+
 #: Suffixes of the formats that hold a cover (FLAC, MP3, Ogg Vorbis and Opus).
 COVER_SUFFIXES = (".flac", ".mp3", ".ogg", ".opus")
 
@@ -319,7 +329,8 @@ class CoverPlan:
                  recipient: str | None = None, own_file=None, enabled: bool = True):
         from ..render.cover_art import read_cover_file
 
-        self._own = read_cover_file(own_file) if own_file is not None and enabled else None
+        check_cover_options(own_file, not enabled)
+        self._own = read_cover_file(own_file) if own_file is not None else None
         self._args = (preset, timeline)
         self._kwargs = dict(title=title, artist=artist, recipient=recipient)
         self.enabled = enabled
