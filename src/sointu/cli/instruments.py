@@ -85,6 +85,7 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
                              position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
     blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)
+    what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
     if plot is not None:
         import numpy as np
 
@@ -93,13 +94,13 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
         if output is not None:
             check_target(output, force)
         blocks = [np.concatenate(list(blocks))]  # drawn and written from the same samples
-        plot_strike(plot, inst, blocks[0], sample_rate)
+        plot_strike(plot, inst, blocks[0], sample_rate,
+                    title=f"{inst.name}, {inst.family} at {inst.fundamental_hz:.1f} Hz: {what}")
         click.echo(f"wrote {plot}", err=True)
         if output is None:
             return
     fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
     check_target(output, force)
-    what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
     tags = Tags(title=f"{inst.name} ({what})", comment=f"sointu strike {inst.name}, seed {seed}")
     result = write_blocks(output, blocks, sample_rate=sample_rate, total_frames=frames, fmt=fmt,
                           tags=tags, phases=[], force=force)

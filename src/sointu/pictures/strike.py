@@ -4,8 +4,8 @@ Two panels sharing a time axis in seconds:
 
 - the spectrogram of the stroke as rendered (left and right summed), in dB, with every
   partial of the instrument's preset marked at its frequency on the right-hand edge;
-- the level of each of the strongest partials over time (dB re the loudest partial's
-  peak), read from the same spectrogram around the partial's frequency: the decay, the
+- the level of each of the loudest partials of the stroke over time (dB re the loudest
+  partial's peak), read from the same spectrogram around the partial's frequency: the decay, the
   bloom of a gong's upper partials and the beating of a bowl's doublets as they sound.
 
 :func:`strike_figure` returns the Figure; :func:`plot_strike` saves it.
@@ -19,7 +19,7 @@ from .session import OKABE_ITO, _rc
 
 __all__ = ["partials_hz", "partial_levels", "strike_figure", "plot_strike", "DECAY_LINES"]
 
-#: Partials whose decay is drawn (the strongest by the preset's gains).
+#: Partials whose decay is drawn (the loudest in the stroke).
 DECAY_LINES = 8
 #: Spectrogram frame and hop (s): 0.17 s frames resolve doublets ~6 Hz apart.
 _FRAME_S = 0.17
@@ -124,8 +124,13 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
     with np.errstate(divide="ignore"):
         db = 10.0 * np.log10(np.maximum(power[keep], 1e-30))
     peak = float(db.max())
-    strongest = sorted(partials, key=lambda p: -p[1])[:DECAY_LINES]
-    strongest.sort()
+    # the partials that sounded loudest in this stroke (a chime's cascade strikes only some
+    # of its rods; a mallet's hardness shifts the balance)
+    t, all_levels = partial_levels(samples, sample_rate, [f for f, _ in partials])
+    loudest = np.argsort(-all_levels.max(axis=1), kind="stable")[:DECAY_LINES]
+    picked = sorted(int(i) for i in loudest)
+    strongest = [partials[i] for i in picked]
+    levels = all_levels[picked]
     with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=(16.0, 9.0), dpi=100)
         fig.subplots_adjust(left=0.07, right=0.80, top=0.90, bottom=0.08, hspace=0.12)
@@ -152,7 +157,6 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
         box = spec_ax.get_position()  # beside the panel, so both panels keep one width
         bar = fig.colorbar(image, cax=fig.add_axes((0.855, box.y0, 0.012, box.height)))
         bar.set_label("level (dB re peak)")
-        t, levels = partial_levels(samples, sample_rate, [f for f, _ in strongest])
         for (f, _), row in zip(strongest, levels, strict=True):
             decay_ax.plot(t, row, color=colour[f], lw=1.6, gid=f"decay:{f:.2f}",
                           label=f"{f:.1f} Hz")
@@ -161,8 +165,8 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
         decay_ax.set_xlabel("time (s)")
         decay_ax.grid(color="#CCCCCC", lw=0.8)
         decay_ax.set_xlim(times[0], times[-1])
-        decay_ax.set_title(f"decay of the {len(strongest)} strongest partials", loc="left",
-                           fontsize=14)
+        decay_ax.set_title(f"decay of the {len(strongest)} loudest partials of this stroke",
+                           loc="left", fontsize=14)
         decay_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                         borderaxespad=0.0, title="partial")
         fig.suptitle(title or f"{instrument.name}: {instrument.family}, fundamental "
