@@ -263,7 +263,7 @@ def read_cover(path: Path) -> bytes:
     return Picture(base64.b64decode(block)).data
 
 
-@pytest.mark.parametrize("suffix", [".flac", ".mp3", ".ogg"])
+@pytest.mark.parametrize("suffix", [".flac", ".mp3", ".ogg", ".opus"])
 def test_rendered_files_carry_a_cover(tmp_path, cache, suffix):
     out = tmp_path / f"s{suffix}"
     sointu("render", "gong-bath", "--duration", "40s", "-o", out, cache=cache)
