@@ -237,6 +237,10 @@ def test_strike_plot_cli(tmp_path, cache):
     assert w >= 1200 and h >= 600
     r = sointu("strike", "heart", cache=cache, check=False)
     assert "--plot" in one_error_line(r)
+    r = sointu("strike", "heart", "--seconds", "1000", "--plot", tmp_path / "long.png",
+               cache=cache, check=False)
+    assert "up to 900 s" in one_error_line(r)
+    assert not (tmp_path / "long.png").exists()
 
 
 # -- covers -----------------------------------------------------------------------------------

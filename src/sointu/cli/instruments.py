@@ -89,12 +89,22 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
     if plot is not None:
         import numpy as np
 
-        from ..pictures.strike import plot_strike
+        from ..pictures.strike import MAX_PLOT_S, plot_strike
+
+        if frames > MAX_PLOT_S * sample_rate:
+            raise UsageError(f"--plot draws sounds up to {MAX_PLOT_S:g} s; this one is "
+                             f"{frames / sample_rate:g} s long (allowed: --seconds up to "
+                             f"{MAX_PLOT_S:g}, or a shorter --rub)")
 
         if output is not None:
             check_target(output, force)
-        blocks = [np.concatenate(list(blocks))]  # drawn and written from the same samples
-        plot_strike(plot, inst, blocks[0], sample_rate,
+        samples = np.empty((frames, 2), np.float32)  # drawn and written from the same
+        pos = 0
+        for block in blocks:
+            samples[pos:pos + len(block)] = block
+            pos += len(block)
+        blocks = (samples[i:i + 65536] for i in range(0, pos, 65536))
+        plot_strike(plot, inst, samples[:pos], sample_rate,
                     title=f"{inst.name}, {inst.family} at {inst.fundamental_hz:.1f} Hz: {what}")
         click.echo(f"wrote {plot}", err=True)
         if output is None:

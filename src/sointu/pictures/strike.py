@@ -17,7 +17,8 @@ import numpy as np
 
 from .session import OKABE_ITO, _rc
 
-__all__ = ["partials_hz", "partial_levels", "strike_figure", "plot_strike", "DECAY_LINES"]
+__all__ = ["partials_hz", "partial_levels", "strike_figure", "plot_strike", "DECAY_LINES",
+           "MAX_PLOT_S"]
 
 #: Partials whose decay is drawn (the loudest in the stroke).
 DECAY_LINES = 8
@@ -25,6 +26,10 @@ DECAY_LINES = 8
 _FRAME_S = 0.17
 _HOP_S = 0.05
 _RANGE_DB = 90.0
+#: Most spectrogram frames computed (memory: 4097 bins x 4000 frames x 8 bytes = 130 MB).
+_MAX_FRAMES = 4000
+#: Longest sound drawn (s).
+MAX_PLOT_S = 900.0
 
 
 def partials_hz(instrument, sample_rate: int) -> list[tuple[float, float]]:
@@ -41,28 +46,33 @@ def partials_hz(instrument, sample_rate: int) -> list[tuple[float, float]]:
 
 def _spectrogram(samples: np.ndarray, sample_rate: int):
     """Power spectrogram of the mono sum: (times_s, freqs_hz, power[freq, time])."""
-    x = samples.astype(np.float64)
-    if x.ndim == 2:
-        x = x.sum(axis=1)
+    x = np.asarray(samples)
+    if x.ndim == 1:
+        x = x[:, None]
     n = 1 << int(np.ceil(np.log2(_FRAME_S * sample_rate)))
-    hop = max(1, int(_HOP_S * sample_rate))
-    if x.size < n:
-        x = np.pad(x, (0, n - x.size))
-    count = 1 + (x.size - n) // hop
-    window = np.hanning(n)
-    frames = np.lib.stride_tricks.as_strided(
-        x, shape=(count, n), strides=(hop * x.strides[0], x.strides[0]), writeable=False)
+    if x.shape[0] < n:
+        x = np.pad(x, ((0, n - x.shape[0]), (0, 0)))
+    # every 50 ms, or fewer frames for a long sound: at most _MAX_FRAMES of them
+    hop = max(1, int(_HOP_S * sample_rate), -(-(x.shape[0] - n) // _MAX_FRAMES))
+    count = 1 + (x.shape[0] - n) // hop
+    window = np.hanning(n).astype(np.float32)
     power = np.empty((n // 2 + 1, count))
-    for i in range(0, count, 256):  # in slices: a gong's minute is 1200 frames
-        spec = np.fft.rfft(frames[i:i + 256] * window, axis=1)
-        power[:, i:i + 256] = (spec.real ** 2 + spec.imag ** 2).T
+    batch = 256
+    for i in range(0, count, batch):  # the mono sum made a batch of frames at a time
+        k = min(batch, count - i)
+        mono = x[i * hop:(i + k - 1) * hop + n].sum(axis=1, dtype=np.float32)
+        frames = np.lib.stride_tricks.as_strided(
+            mono, shape=(k, n), strides=(hop * mono.strides[0], mono.strides[0]),
+            writeable=False)
+        spec = np.fft.rfft(frames * window, axis=1)
+        power[:, i:i + k] = (spec.real ** 2 + spec.imag ** 2).T
     times = (np.arange(count) * hop + n / 2) / sample_rate
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     return times, freqs, power
 
 
-def partial_levels(samples: np.ndarray, sample_rate: int, freqs_hz) -> tuple[np.ndarray,
-                                                                               np.ndarray]:
+def partial_levels(samples: np.ndarray, sample_rate: int, freqs_hz, *,
+                   spectrogram=None) -> tuple[np.ndarray, np.ndarray]:
     """Level of each partial over time (dB re the highest level of any of them).
 
     The power in the spectrogram bins within +-3 bins of each frequency (a doublet's two
@@ -72,8 +82,10 @@ def partial_levels(samples: np.ndarray, sample_rate: int, freqs_hz) -> tuple[np.
     -------
     times_s : numpy.ndarray, shape (frames,)
     levels_db : numpy.ndarray, shape (len(freqs_hz), frames)
+
+    ``spectrogram`` is ``(times, freqs, power)`` when already computed.
     """
-    times, freqs, power = _spectrogram(samples, sample_rate)
+    times, freqs, power = spectrogram or _spectrogram(samples, sample_rate)
     df = freqs[1]
     rows = []
     for f in freqs_hz:
@@ -126,7 +138,8 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
     peak = float(db.max())
     # the partials that sounded loudest in this stroke (a chime's cascade strikes only some
     # of its rods; a mallet's hardness shifts the balance)
-    t, all_levels = partial_levels(samples, sample_rate, [f for f, _ in partials])
+    t, all_levels = partial_levels(samples, sample_rate, [f for f, _ in partials],
+                                   spectrogram=(times, freqs, power))
     loudest = np.argsort(-all_levels.max(axis=1), kind="stable")[:DECAY_LINES]
     picked = sorted(int(i) for i in loudest)
     strongest = [partials[i] for i in picked]
