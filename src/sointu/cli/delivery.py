@@ -111,6 +111,12 @@ def _preload() -> None:
     import mutagen.flac  # noqa: F401  (tags are completed with mutagen)
     import soundfile  # noqa: F401
 
+    from ..pictures.cover import cover_available
+
+    if cover_available():  # every gift's cover is drawn with Pillow
+        import PIL.ImageDraw  # noqa: F401
+        import PIL.ImageFont  # noqa: F401
+
 
 def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
     """Build every gift's tags before rendering, so a too long comment stops the batch early."""
