@@ -447,3 +447,15 @@ def test_the_cover_and_plot_font_has_every_finnish_letter():
     for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
         cmap = TTFont(_font_dir() / name).getBestCmap()
         assert all(ord(c) in cmap for c in "äöåÄÖÅšžŠŽé"), name
+
+
+def test_a_failed_render_leaves_no_picture(tmp_path, cache):
+    args = ["render", "classic-60", "--duration", "1m", "--seed", "6", "--plot"]
+    sointu(*args, "-o", tmp_path / "first.flac", cache=cache)  # caches gain and curve
+    taken = tmp_path / "taken.flac"
+    taken.write_bytes(b"someone's file")
+    r = sointu(*args, "-o", taken, cache=cache, check=False)  # exists, no --force
+    assert "exists" in one_error_line(r)
+    assert taken.read_bytes() == b"someone's file"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "taken.png" not in names and not [n for n in names if n.startswith(".")], names
