@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1
 
-packages=(libportaudio2 libmp3lame0)
+# libmysofa1 ships the MIT KEMAR head-related responses the headphone mix is made from
+packages=(libportaudio2 libmp3lame0 libmysofa1)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 [ "$test_deps" = 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
 

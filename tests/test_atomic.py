@@ -75,7 +75,9 @@ def test_success_renames_hidden_temp_into_place(tmp_path):
     target = tmp_path / "out.flac"
     with atomic_output(target) as tmp:
         assert tmp.parent == tmp_path
-        assert tmp.name.startswith(".out.flac" + TMP_MARKER)
+        # hidden, short whatever the target's name, with this process's id in it
+        assert tmp.name.startswith(TMP_MARKER) and f"-{os.getpid()}-" in tmp.name
+        assert len(tmp.name) <= 45
         assert tmp.suffix == ".flac"
         assert tmp.exists() and not target.exists()
         tmp.write_bytes(b"new")
@@ -210,3 +212,43 @@ def test_check_target_unwritable_folder_message(tmp_path, monkeypatch):
     with pytest.raises(OutputError) as info:
         check_target(tmp_path / "a.wav", force=False)
     assert "is not writable" in one_line(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_names_too_long_in_bytes_one_line(tmp_path):
+    with pytest.raises(OutputError) as info:  # a folder name the system cannot look up
+        check_target(tmp_path / ("d" * 300) / "x.flac", force=False)
+    assert "File name too long" in one_line(info.value)
+    with pytest.raises(OutputError) as info:  # 132 characters, 260 bytes
+        check_target(tmp_path / ("ö" * 128 + ".wav"), force=False)
+    assert "the name is 260 bytes long (UTF-8)" in one_line(info.value)
+    check_target(tmp_path / ("ö" * 125 + ".wav"), force=False)  # 254 bytes: fine
+    with atomic_output(tmp_path / ("ö" * 125 + ".wav")) as tmp:  # the temporary name fits
+        tmp.write_bytes(b"x")
+    assert (tmp_path / ("ö" * 125 + ".wav")).read_bytes() == b"x"
+
+
+def test_stale_temps_removed_only_when_their_process_is_gone(tmp_path):
+    import subprocess
+
+    from sointu.render.atomic import new_temp, remove_stale_temps, remove_temps_of
+
+    mine = new_temp(tmp_path, ".flac")
+    gone = subprocess.run(["true"])  # a process that has ended: its pid is free
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        host = mine.name.split("-")[2]
+        dead = tmp_path / f"{TMP_MARKER}{host}-{2**22 + 12345}-0123abcd.opus"
+        live = tmp_path / f"{TMP_MARKER}{host}-{child.pid}-0123abcd.opus"
+        other_host = tmp_path / f"{TMP_MARKER}zzzz-{2**22 + 12345}-0123abcd.opus"
+        for p in (dead, live, other_host):
+            p.write_bytes(b"12345")
+        said = []
+        assert remove_stale_temps(tmp_path, say=said.append) == [dead]
+        assert said == [f"removed 1 temporary file (0.0 MB) left in {tmp_path} by a sointu "
+                        f"render that was killed"]
+        assert mine.exists() and live.exists() and other_host.exists()
+        assert remove_temps_of(tmp_path, child.pid) == [live]
+    finally:
+        child.kill()
+        child.wait()
+    assert gone.returncode == 0

@@ -175,3 +175,210 @@ def test_console_script_error_has_no_traceback(tmp_path):
     r = subprocess.run([str(exe), "score", f], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "defaults.seed" in r.stderr
+
+
+@pytest.mark.parametrize("text, seconds", [("1h30", 5400.0), ("2h15", 8100.0),
+                                           ("45m30", 2730.0)])
+def test_duration_hours_then_bare_number_is_minutes(capsys, text, seconds):
+    code, out, err = run(capsys, "score", "workplace-25", "--duration", text, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["duration_s"] == seconds
+
+
+def test_ambiguous_duration_is_one_line_naming_the_allowed_forms(capsys):
+    code, out, err = run(capsys, "score", "workplace-25", "--duration", "1h75")
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "ambiguous" in err and "1h30m" in err
+
+
+# -- broken files among the presets, and how preset text is read (issue 17) ------------------
+
+UNIVERSAL = (Path(__file__).parents[1] / "presets" / "instruments" / "universal.toml"
+             ).read_text(encoding="utf-8")
+
+
+def test_one_broken_file_in_presets_does_not_hide_the_good_ones(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "bad.toml").write_text("name = = 1\n")
+    (tmp_path / "presets" / "my-hour.toml").write_text(CLASSIC)
+    (tmp_path / "presets" / "my-bowl.toml").write_text(UNIVERSAL.replace('"universal"',
+                                                                         '"my-bowl"'))
+    for command, good in (("instruments", {"universal", "tam-tam", "my-bowl"}),
+                          ("presets", {"classic-60", "gift-30", "my-hour"})):
+        code, out, err = run(capsys, command)
+        assert code == 0, err
+        assert good <= {line.split()[0] for line in out.splitlines()}
+        assert "bad" not in out
+        [line] = err.splitlines()
+        assert "bad.toml" in line and "line 1, column" in line
+
+
+def test_nothing_good_in_a_listing_exits_2(capsys, tmp_path, monkeypatch):
+    from sointu.presets import shipped_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sointu.presets.shipped_dir", lambda: tmp_path / "none")
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "bad.toml").write_text("x = 0,5\n")
+    code, out, err = run(capsys, "presets")
+    assert code == 2 and out == "" and "bad.toml" in err and len(err.splitlines()) == 1
+    assert shipped_dir().is_dir()
+
+
+def test_a_byte_order_mark_is_accepted(capsys, tmp_path):
+    f = tmp_path / "bom.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + CLASSIC.encode("utf-8"))
+    code, out, err = run(capsys, "show", str(f))
+    assert code == 0, err
+    g = tmp_path / "bom-bowl.toml"
+    g.write_bytes(b"\xef\xbb\xbf" + UNIVERSAL.encode("utf-8"))
+    from sointu.engine.library import load_instrument
+
+    assert load_instrument(str(g)).fundamental_hz == 221.0
+
+
+def _latin1(text: str) -> tuple[bytes, int, int]:
+    """``text`` in Latin-1, with the line and column of its first non-ASCII character."""
+    i = next(i for i, ch in enumerate(text) if ord(ch) > 127)
+    line = text.count("\n", 0, i) + 1
+    column = i - (text.rfind("\n", 0, i) + 1) + 1
+    return text.encode("latin-1", "replace"), line, column
+
+
+@pytest.mark.parametrize("which", ["session", "instrument"])
+def test_latin1_file_names_line_column_and_the_fix(capsys, tmp_path, which):
+    text = (CLASSIC.replace("width = 0.8", "width = 0.8  # leveä", 1) if which == "session"
+            else UNIVERSAL.replace("Universal bowl", "Yleismalja, lämmin"))
+    data, line, column = _latin1(text)
+    f = tmp_path / "latin.toml"
+    f.write_bytes(data)
+    args = ("show", str(f)) if which == "session" else ("strike", str(f), "-o",
+                                                         str(tmp_path / "x.wav"))
+    code, out, err = run(capsys, *args)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"line {line}, column {column}" in err and "save the file as UTF-8" in err
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("which", ["session", "instrument"])
+def test_decimal_comma_names_line_column_and_the_fix(capsys, tmp_path, which):
+    base, old, new = ((CLASSIC, "width = 0.8", "width = 0,8") if which == "session"
+                      else (UNIVERSAL, "level_db = -12.0", "level_db = -12,5"))
+    text = base.replace(old, new, 1)
+    line = text[:text.index(new)].count("\n") + 1
+    column = new.index(",") + 1
+    f = tmp_path / "comma.toml"
+    f.write_text(text, encoding="utf-8")
+    args = ("show", str(f)) if which == "session" else ("strike", str(f), "-o",
+                                                         str(tmp_path / "x.wav"))
+    code, out, err = run(capsys, *args)
+    assert code == 2 and len(err.splitlines()) == 1
+    fixed = new.split("= ")[1]
+    assert f"line {line}, column {column}" in err
+    assert f"write {fixed.replace(',', '.')}, not {fixed}" in err
+
+
+def _help_examples(capsys) -> list[list[str]]:
+    """Every ``sointu ...`` example line in the --help of sointu and of each command."""
+    import shlex
+
+    from sointu.cli import _register, group
+
+    _register()
+    examples = []
+    for command in [None, *sorted(group.commands)]:
+        code, out, _ = run(capsys, *([command] if command else []), "--help")
+        assert code == 0
+        for line in out.splitlines():
+            if line.strip().startswith("sointu "):
+                examples.append(shlex.split(line.split(">")[0]))
+    return examples
+
+
+def test_every_help_example_names_a_preset_or_instrument_that_exists(capsys):
+    from sointu.engine.library import list_instruments
+    from sointu.session.presets import load_session_preset
+
+    sessions, instruments = set(list_session_presets()), set(list_instruments())
+    examples = _help_examples(capsys)
+    commands = {e[1] for e in examples}
+    assert {"render", "play", "gift", "show", "score", "strike"} <= commands
+    for words in examples:
+        command = words[1]
+        if command not in ("render", "play", "gift", "show", "score", "strike"):
+            continue
+        name = words[2]
+        if name.endswith(".toml"):
+            continue
+        known = instruments if command == "strike" else sessions
+        assert name in known, f"'{' '.join(words)}' names '{name}', not a preset"
+        if "--phase" in words:
+            phase = words[words.index("--phase") + 1]
+            p = load_session_preset(name)
+            assert phase in [ph.name for ph in p.phases], f"{name} has no phase {phase}"
+
+
+PRESET_COMMANDS = {"presets": "session", "show": "session", "score": "session",
+                   "render": "session", "play": "session", "gift": "session",
+                   "instruments": "instrument", "strike": "instrument"}
+
+
+@pytest.mark.parametrize("command", sorted(PRESET_COMMANDS))
+def test_every_command_taking_a_preset_has_the_same_dir_option(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert f"--dir FOLDER Also look for {PRESET_COMMANDS[command]} presets in this folder" \
+        in " ".join(out.split())
+
+
+@pytest.mark.parametrize("args", [["presets"], ["instruments"], ["show", "classic-60"],
+                                  ["render", "classic-60"], ["play", "classic-60"],
+                                  ["gift", "gift-30", "--for", "Maija"],
+                                  ["strike", "universal", "-o", "x.wav"]])
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_dir_that_is_not_a_folder_is_one_line_exit_2(capsys, tmp_path, monkeypatch, args,
+                                                     what):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "nonexistent"
+    if what == "file":
+        folder.write_text("x")
+    code, out, err = run(capsys, *args, "--dir", str(folder))
+    assert code == 2 and out == ""
+    [line] = err.splitlines()
+    assert str(folder) in line
+    assert ("does not exist" if what == "missing" else "is not a folder") in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["nonexistent"] if what == "file"
+                                                          else [])
+
+
+def test_show_columns_line_up_with_long_phase_names(capsys, tmp_path):
+    long = "syvä rentoutus ja pitkä hiljaisuus"
+    f = tmp_path / "long.toml"
+    f.write_text(CLASSIC.replace('name = "relaxation"', f'name = "{long}"', 1),
+                 encoding="utf-8")
+    code, out, err = run(capsys, "show", str(f))
+    assert code == 0, err
+    lines = out.splitlines()
+
+    def block(title):
+        start = lines.index(title) + 1
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        return lines[start:end]
+
+    phases = block("phases:")
+    assert len(phases) == 3 and any(long in ln for ln in phases)
+    assert len({ln.index("..") for ln in phases}) == 1
+    instruments = block("instruments:")
+    for word in ("Hz", "azimuth", "distance", "level"):
+        assert len({ln.index(word) for ln in instruments}) == 1, word
+    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("strokes")) + 1:]
+    assert len({len(ln) for ln in table if ln.strip()}) == 1  # every cell right-aligned
+
+
+def test_strike_onto_an_existing_file_is_a_bad_option_exit_2(capsys, tmp_path):
+    target = tmp_path / "bowl.wav"
+    target.write_bytes(b"keep")
+    code, out, err = run(capsys, "strike", "universal", "-o", str(target))
+    assert code == 2 and len(err.splitlines()) == 1 and "already exists" in err
+    assert target.read_bytes() == b"keep"

@@ -67,16 +67,20 @@ def test_single_gift_tags_and_bit_identical_rerender(tmp_path, monkeypatch, caps
     tags = tags_of(first)
     assert tags["title"] == "Sointurentoutus - Maijalle"
     assert tags["artist"] == "Pekka Ääninen"
-    assert f"seed {seed}" in tags["comment"]
+    assert f"siemen {seed}" in tags["comment"]
     assert "lahja: Maija Meikäläinen; antaja: Pekka Ääninen; viesti: Hyvää syntymäpäivää, " \
            "ystävä!" in tags["comment"]
-    assert "preset classic-60" in tags["comment"] and "length 0:30" in tags["comment"]
+    # a Finnish gift's comment is all Finnish (issue 17)
+    assert tags["comment"].startswith("esiasetus classic-60; siemen ")
+    assert "kesto 0:30" in tags["comment"]
+    assert not {"preset", "seed", "length", "gift", "from"} & set(
+        tags["comment"].replace(";", " ").split())
 
     # the same recipient written differently: same seed, same audio, a new file name
     main(["gift", "classic-60", "--for", "  maija  MEIKÄLÄINEN", "--duration", "30s"])
     second = tmp_path / "Sointurentoutus-maijalle.flac"
     assert second.is_file()
-    assert tags_of(second)["comment"].count(f"seed {seed}") == 1
+    assert tags_of(second)["comment"].count(f"siemen {seed}") == 1
     a, b = samples(first), samples(second)
     assert a.shape == (30 * 48000, 2)
     assert np.abs(a).max() > 1000  # real sound, not silence
@@ -90,6 +94,8 @@ def test_single_gift_tags_and_bit_identical_rerender(tmp_path, monkeypatch, caps
     third = tmp_path / "Sound-relaxation-for-Maija-2.flac"
     assert tags_of(third)["title"] == "Sound relaxation for Maija"
     assert "gift for Maija M" in tags_of(third)["comment"]
+    assert tags_of(third)["comment"].startswith("preset classic-60; seed ")
+    assert not {"esiasetus", "siemen", "kesto", "lahja:"} & set(tags_of(third)["comment"].split())
     assert first.read_bytes() == before
     # another recipient, another session
     assert not np.array_equal(samples(third)[: 48000 * 10], a[: 48000 * 10])
@@ -102,10 +108,10 @@ def test_seed_option_overrides_and_title_option(tmp_path, monkeypatch, capsys):
     assert "seed 7" in capsys.readouterr().err
     tags = tags_of(tmp_path / "jussi.wav")
     assert tags["title"] == "Jussin oma rentoutus"
-    assert "seed 7;" in tags["comment"] and "lahja: Jussi" in tags["comment"]
-    # the render command with seed 7 gives the same audio
+    assert "siemen 7;" in tags["comment"] and "lahja: Jussi" in tags["comment"]
+    # the render command with seed 7 gives the same audio (gifts are made for headphones)
     main(["render", "gift-30", "--seed", "7", "--duration", "30s", "-o", "plain.wav",
-          "--bit-depth", "16"])
+          "--bit-depth", "16", "--mix", "headphones"])
     assert np.array_equal(samples(tmp_path / "jussi.wav"), samples(tmp_path / "plain.wav"))
 
 
@@ -120,10 +126,29 @@ def test_single_gift_into_a_folder_and_never_overwrites(tmp_path, monkeypatch, c
     with pytest.raises(SystemExit) as info:
         main(["gift", "gift-30", "--for", "Aleksander", "--duration", "30s",
               "-o", str(made)])
-    assert info.value.code == 1
+    assert info.value.code == 2  # an existing target is a bad option (README: exit codes)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "already exists" in err
     assert made.read_bytes() == made_bytes
+
+
+def test_single_gift_force_overwrites_the_default_name_and_folder_slash(tmp_path,
+                                                                      monkeypatch, capsys):
+    """--force without -o overwrites the default name instead of writing ...-2.flac, and
+    -o DIR/ for a folder that does not exist is one line (issue 17)."""
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "Sointulahja-Aleksanderille.flac"
+    made.write_bytes(b"old")
+    main(["gift", "gift-30", "--for", "Aleksander", "--duration", "10s", "--force"])
+    assert sorted(p.name for p in tmp_path.glob("*.flac")) == [made.name]
+    assert made.stat().st_size > 1000
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["gift", "gift-30", "--for", "Aleksander", "--duration", "10s",
+              "-o", "nothere/"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "output folder nothere/ does not exist" in err
 
 
 def write_clients(path: Path) -> None:
@@ -171,7 +196,8 @@ def test_batch_renders_resumes_and_skips(tmp_path):
         assert float(row["true_peak_dbtp"]) <= -1.0
         tags = tags_of(out / row["file"])
         assert tags["title"] == title
-        assert f"seed {row['seed']}" in tags["comment"]
+        seed_word = "siemen" if row["file"].startswith("Sointu") else "seed"
+        assert f"{seed_word} {row['seed']}" in tags["comment"]
     assert tags_of(out / "Sointurentoutus-Maijalle.flac")["artist"] == "Pekka"
     assert "viesti: Kiitos, ystävä" in tags_of(out / "Sointurentoutus-Jussille.flac")["comment"]
     audio = {name: samples(out / name) for name in EXPECTED}

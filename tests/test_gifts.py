@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from pathlib import Path
 
 import pytest
 
@@ -11,13 +12,18 @@ from sointu.cli import main
 from sointu.errors import UsageError
 from sointu.render.gifts import (
     Client,
+    Gift,
+    check_name,
     finnish_allative,
+    gift_comment,
+    gift_file_name,
     gift_seed,
     gift_title,
     normalise_name,
     plan_gifts,
     read_clients,
     safe_file_name,
+    title_note,
     unique_path,
 )
 from sointu.session.presets import load_session_preset
@@ -32,8 +38,14 @@ def _cache(tmp_path_factory, monkeypatch):
     ("Maija", "Maijalle"),
     ("Jussi", "Jussille"),
     ("Aleksander", "Aleksanderille"),
-    ("Niklas", "Niklasille"),
-    ("Pekka", "Pekkalle"),  # no consonant gradation, by design
+    ("Niklas", "Niklakselle"),
+    ("Pekka", "Pekalle"),  # consonant gradation (issue 10)
+    ("Matti Virtanen", "Matille"),
+    ("Jukka-Pekka Virtanen", "Jukka-Pekalle"),
+    ("Klaus Müller", None),  # not known with confidence: no guessed form
+    ("(Jukka-Pekka) Virtanen", "Jukka-Pekalle"),
+    ("1. Maija", "Maijalle"),
+    ("Maija, Meikäläinen", "Maijalle"),
     ("Väinö", "Väinölle"),
     ("Kyösti Ämmälä", "Kyöstille"),
     ("Anna-Liisa Virtanen", "Anna-Liisalle"),
@@ -59,6 +71,78 @@ def test_titles_from_preset_titles_and_defaults():
     assert gift_title(None, "Jussi", "en") == "Sound relaxation for Jussi"
     with pytest.raises(UsageError, match="'sv' is not allowed; allowed: fi, en"):
         gift_title(classic.title, "Maija", "sv")
+
+
+def test_finnish_titles_with_gradation_unknown_names_and_given_forms():
+    classic = load_session_preset("classic-60")
+    for name, title in [("Matti Virtanen", "Sointurentoutus - Matille"),
+                        ("Satu", "Sointurentoutus - Sadulle"),
+                        ("Johannes", "Sointurentoutus - Johannekselle"),
+                        ("Jukka-Pekka", "Sointurentoutus - Jukka-Pekalle")]:
+        assert gift_title(classic.title, name, "fi") == title
+        assert title_note(name, "fi") is None
+    # not known with confidence: a title that needs no inflection, and a note that says so
+    assert gift_title(classic.title, "Klaus Müller", "fi") == "Sointurentoutus - lahja: Klaus"
+    note = title_note("Klaus Müller", "fi")
+    assert note.startswith("Finnish ending of 'Klaus' not known (both Klausille and "
+                           "Klaukselle are in use)")
+    assert "--for-allative" in note and "name_fi_allative" in note
+    assert gift_file_name("Sointurentoutus - lahja: Klaus") == "Sointurentoutus-lahja-Klaus.flac"
+    # the practitioner's form wins, and then there is nothing to note
+    assert gift_title(classic.title, "Klaus", "fi", allative_form="Klausille") == \
+        "Sointurentoutus - Klausille"
+    assert title_note("Klaus", "fi", allative_form="Klausille") is None
+    assert gift_title(classic.title, "Pekka", "fi", allative_form="Pekalle") == \
+        "Sointurentoutus - Pekalle"
+    # English titles never inflect, so never need a note
+    assert gift_title(classic.title, "Klaus", "en") == "Sound relaxation for Klaus"
+    assert title_note("Klaus", "en") is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("Maija", None), ("Jukka-Pekka", None), ("Maija 2", None), ("Ämmälä", None),
+    ("", "is empty"), ("  ", "is empty"), ("...", "has no letters"), ("123", "has no letters"),
+    ("-- 42 --", "has no letters"), ("a" * 101, "is 101 characters long"),
+    ("Mai\tja", "contains control character U+0009"), ("Mai\nja", "contains a line break"),
+])
+def test_check_name(value, expected):
+    why = check_name(value)
+    assert why is None if expected is None else expected in why
+
+
+def test_gift_comment_is_all_in_the_gifts_language():
+    from sointu import __version__
+
+    def gift(lang):
+        return Gift(row=None, recipient="Maija Meikäläinen", sender="Pekka",
+                    message="Hyvää joulua!", lang=lang, title="t", seed=42, path=Path("x"))
+
+    fi = gift_comment(gift("fi"), "classic-60", 42, 3600.0)
+    assert fi == (f"esiasetus classic-60; siemen 42; kesto 1:00:00; sointu {__version__}; "
+                  f"lahja: Maija Meikäläinen; antaja: Pekka; viesti: Hyvää joulua!")
+    en = gift_comment(gift("en"), "classic-60", 42, 90.0)
+    assert en == (f"preset classic-60; seed 42; length 1:30; sointu {__version__}; "
+                  f"gift for Maija Meikäläinen; from Pekka; message: Hyvää joulua!")
+
+
+def test_clients_file_allative_column(tmp_path):
+    f = tmp_path / "c.csv"
+    f.write_text("name;name_fi_allative;lang\n"
+                 "Klaus Müller;Klausille;\n"
+                 "Dennis;;\n"
+                 "Matti;;\n"
+                 "Sade;Sateelle;en\n", encoding="utf-8")
+    clients = read_clients(f)
+    assert [c.allative for c in clients] == ["Klausille", None, None, "Sateelle"]
+    gifts = plan_gifts(clients, load_session_preset("classic-60"), tmp_path,
+                       sample_rate=48000, frames=48000 * 30)
+    assert [(g.title, g.path.name, g.note is None) for g in gifts] == [
+        ("Sointurentoutus - Klausille", "Sointurentoutus-Klausille.flac", True),
+        ("Sointurentoutus - lahja: Dennis", "Sointurentoutus-lahja-Dennis.flac", False),
+        ("Sointurentoutus - Matille", "Sointurentoutus-Matille.flac", True),
+        ("Sound relaxation for Sade", "Sound-relaxation-for-Sade.flac", True),
+    ]
+    assert "'Dennis' not known" in gifts[1].note
 
 
 def test_seed_is_the_documented_hash():
@@ -142,6 +226,16 @@ BAD_CLIENTS = [
     (b"name,lang\nMaija,fi\nPekka,en\nJussi,\nAino,sv\n",
      "row 5, column 'lang': 'sv' is not allowed; allowed: fi, en"),
     (b"name,lang\nMaija,fi\n,en\n", "row 3, column 'name': is empty"),
+    (b"name\nMaija\n...\n", "row 3, column 'name': '...' has no letters"),
+    (b"name\nMaija\n123 45\n", "row 3, column 'name': '123 45' has no letters"),
+    (b"name\n" + b"a" * 101 + b"\n", "row 2, column 'name': '" + "a" * 40 + "' is 101 "
+     "characters long; allowed: at most 100"),
+    (b"name\nMai\x07ja\n", "row 2, column 'name': 'Mai\\x07ja' contains control character "
+                           "U+0007"),
+    (b"name,name_fi_allative\nMatti,Matti\n", "row 2, column 'name_fi_allative': 'Matti' "
+                                              "does not end in -lle after the name"),
+    (b"name,name_fi_allative\nMatti,!!!\n", "row 2, column 'name_fi_allative': '!!!' has no "
+                                            "letters"),
     (b"name,seed\nMaija,12\nPekka,-3\n", "row 3, column 'seed': '-3' is not allowed"),
     (b"name,seed\nMaija,9223372036854775808\n", "row 2, column 'seed': '9223372036854775808'"),
     (b"name,seed\nMaija,1e3\n", "row 2, column 'seed': '1e3' is not allowed"),
@@ -220,6 +314,21 @@ def test_batch_output_folder_must_exist(tmp_path, monkeypatch, capsys, out, expe
     (["--clients", "c.csv", "-o", ".", "--title", "T"], "--title applies to one gift"),
     (["--clients", "c.csv"], "--clients needs -o DIR"),
     (["--for", ""], "--for '' is empty"),
+    (["--for", "   "], "--for '' is empty"),
+    (["--for", "..."], "--for '...' has no letters"),
+    (["--for", "12345"], "--for '12345' has no letters"),
+    (["--for", "Maija" * 21], "is 105 characters long; allowed: at most 100"),
+    (["--for", "Mai\x1bja"], "--for 'Mai\\x1bja' contains control character U+001B"),
+    (["--for", "Matti", "--for-allative", "Matti"], "--for-allative 'Matti' does not end in "
+                                                  "-lle after the name; allowed: the first "
+                                                  "name in the allative, e.g. Matille"),
+    (["--for", "Matti", "--for-allative", "-lle"], "--for-allative '-lle' does not end in -lle "
+                                               "after the name"),
+    (["--for", "Matti", "--for-allative", ""], "--for-allative '' is empty"),
+    (["--for", "Matti", "--for-allative", "Matille", "--lang", "en"],
+     "--for-allative is for Finnish titles"),
+    (["--clients", "c.csv", "-o", ".", "--for-allative", "Matille"],
+     "--for-allative applies to one gift"),
     (["--for", "Maija", "--message", "a\x07b"], "--message 'a\\x07b' contains control"),
     (["--for", "Maija", "--lang", "sv"], "'sv' is not one of 'fi', 'en'"),
     (["--for", "Maija", "--seed", "-1"], "-1 is not allowed"),

@@ -96,6 +96,17 @@ def test_start_at_plays_the_same_span_with_a_short_fade_in(capture):
     assert np.array_equal(played[m:], ref[m:])
 
 
+def test_start_at_and_duration_read_1h30_as_one_hour_thirty_minutes(capture):
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="70")
+    r = run_sointu(["play", "fake", "--device", "sointu_capture", "--duration", "1h30",
+                    "--start-at", "1h29"], env)
+    assert r.returncode == 0, r.stderr
+    assert "1:30:00 from 1:29:00" in r.stderr.splitlines()[0]
+    assert r.stderr.splitlines()[-1] == "sointu: finished: 1:30:00 played, 0 underruns"
+    cap = read_capture(capture)
+    assert 60 * SR <= len(cap) < 61 * SR
+
+
 def test_phase_option_starts_at_the_phase(capture):
     env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
     r = run_sointu(["play", "fake", "--device", "sointu_capture", "--duration", "30s",
@@ -139,7 +150,7 @@ def test_stop_fades_to_silence_and_exits_130(capture):
 
 def test_unknown_device_lists_the_devices(capture):
     r = run_sointu(["play", "fake", "--device", "no-such-speaker"], alsa_env(capture))
-    assert r.returncode == 1
+    assert r.returncode == 2  # a bad option (README: exit codes)
     line = one_line(r.stderr)
     assert line == ("sointu: error: no audio output device matches 'no-such-speaker'; "
                     "output devices: 0 'sointu_capture' (default)")
@@ -338,3 +349,48 @@ def test_first_play_starts_at_a_provisional_level_and_says_so(capture):
     rms = np.sqrt(np.mean(played.astype(np.float64) ** 2))
     rms_ref = np.sqrt(np.mean(ref.astype(np.float64) ** 2))
     assert -12.0 < 20 * np.log10(rms / rms_ref) < -0.1
+
+
+@needs_real
+def test_raised_volume_never_passes_the_render_ceiling(capture):
+    """+6 dB used to put hundreds of samples at full scale (issue 17): a peak guard holds
+    every sample at the render's -2 dBFS peak limit (true peak under -1 dBTP) and leaves the
+    rest of the session at exactly +6 dB."""
+    from sointu.render.loudness import measure
+
+    _, ref = _render(capture.parent)  # caches the gain: playback starts at the render level
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
+    r = run_sointu(["play", REAL, "--device", "sointu_capture", "--duration", "30s",
+                    "--seed", "1", "--volume", "+6dB"], env, fake=False)
+    assert r.returncode == 0, r.stderr
+    assert "peaks that would pass the render's -1 dBTP ceiling are held down" in r.stderr
+    g6 = np.float32(10 ** (6 / 20))
+    assert np.abs(ref * g6).max() > 1.0  # the session would clip at +6 dB
+    cap = read_capture(capture)
+    assert len(cap) >= len(ref)
+    ceiling = 10 ** (-1 / 20)
+    assert int((np.abs(cap) > ceiling).sum()) == 0
+    assert np.abs(cap).max() <= 10 ** (-2 / 20) * 1.0001
+    assert measure([cap], SR).true_peak_dbtp <= -1.0
+    off = align(cap, ref * g6)
+    played = cap[off:off + len(ref)]
+    same = np.all(np.abs(played - ref * g6) <= 1e-6, axis=1)
+    assert same.mean() > 0.9, f"only {same.mean():.1%} of the frames untouched"
+
+
+@needs_real
+def test_phase_option_logs_that_phase_first(capture):
+    """classic-60 at 30 s starts relaxation at 3.75000075 s, between two frames: the log
+    used to name the introduction first (issue 17)."""
+    from sointu.session.audio import SessionAudio
+
+    phases = SessionAudio.from_preset("classic-60", duration_s=30.0, seed=1).timeline.phases
+    assert phases[1].start_s * SR != round(phases[1].start_s * SR)
+    env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")
+    r = run_sointu(["play", "classic-60", "--device", "sointu_capture", "--duration", "30s",
+                    "--seed", "1", "--phase", phases[1].name], env, fake=False)
+    assert r.returncode == 0, r.stderr
+    logged = [ln for ln in r.stderr.splitlines() if ln.startswith("sointu: ")
+              and ln.split(" ")[1][:1].isdigit()]
+    assert logged[0] == f"sointu: 0:04 {phases[1].name}"
+    assert [ln.split(" ")[2] for ln in logged] == [p.name for p in phases[1:]]

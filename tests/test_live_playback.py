@@ -241,3 +241,51 @@ def test_source_error_ends_playback_with_the_error(cleanup):
     pull(pb, 8000 + 400 + 320)
     assert pb.done.is_set() and pb.outcome == "error"
     assert "fake engine failure" in str(pb.error)
+
+
+LIMIT = np.float32(10 ** (-2 / 20))
+
+
+def _gain_steps(out, ref):
+    """Largest frame-to-frame change of the applied gain, where the signal is not small."""
+    loud = np.flatnonzero(np.abs(ref[:, 0]) > 0.1)
+    ratio = out[loud, 0] / ref[loud, 0]
+    next_frame = np.diff(loud) == 1
+    return float(np.abs(np.diff(ratio))[next_frame].max())
+
+
+@pytest.mark.parametrize("block_frames", [256, 1000])
+def test_raised_volume_is_held_at_the_peak_limit_without_steps(cleanup, block_frames):
+    src, feeder, pb = make(10.0, volume_db=6.0, block_frames=block_frames)
+    cleanup.append(feeder)
+    out = pull(pb, src.total_frames)
+    ref = src.frames(0, src.total_frames)
+    assert np.abs(ref).max() * 10 ** (6 / 20) > 0.99  # would reach full scale
+    assert np.abs(out).max() <= LIMIT * 1.0001
+    assert _gain_steps(out, ref) < 0.01
+    # where +6 dB stays under the limit (the quiet introduction), it is exactly +6 dB
+    quiet = slice(0, int(1.5 * SR))
+    np.testing.assert_allclose(out[quiet], ref[quiet] * np.float32(10 ** (6 / 20)),
+                               rtol=0, atol=3e-7)
+    assert pb.take_limiting() > 1.0
+
+
+def test_pressing_plus_mid_block_keeps_the_limit(cleanup):
+    src, feeder, pb = make(10.0, block_frames=1000)
+    cleanup.append(feeder)
+    first = pull(pb, 2 * SR + 333)  # into the loud relaxation phase, inside a block
+    pb.change_volume(3.0)
+    pb.change_volume(3.0)
+    rest = pull(pb, src.total_frames - len(first))
+    out = np.concatenate([first, rest])
+    ref = src.frames(0, src.total_frames)
+    assert np.abs(out).max() <= LIMIT * 1.0001
+    assert _gain_steps(out, ref) < 0.01
+
+
+def test_at_0_db_nothing_under_the_limit_is_touched(cleanup):
+    src, feeder, pb = make(10.0, block_frames=1000)
+    cleanup.append(feeder)
+    out = pull(pb, src.total_frames)
+    assert np.array_equal(out, src.frames(0, src.total_frames))
+    assert pb.take_limiting() == 0.0

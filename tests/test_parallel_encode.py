@@ -67,15 +67,26 @@ def encoded(tmp_path_factory):
     sf.write(d / "single.opus", x, FS, **KW)
     (d / "parts").mkdir()
 
+    made = []  # the part files, in the parts' order
+
+    def new_temp(folder, suffix=""):
+        made.append(real_new_temp(folder, suffix))
+        return made[-1]
+
     def keep_parts(thunks):
         """Run the parts, then copy their files before the join removes them."""
         pe.run_threads(thunks)
-        for f in sorted(d.glob(".joined.opus.part*")):
-            shutil.copy(f, d / "parts" / f.name[len(".joined.opus."):][:5])
+        for i, f in enumerate(made):
+            shutil.copy(f, d / "parts" / f"part{i}")
 
-    n = pe.encode_opus_parallel(d / "joined.opus", source_of(x), total_frames=len(x),
-                                soundfile_kwargs=KW, parts=3, workers=keep_parts,
-                                attributes={"title": "Äänimatka", "artist": "test"})
+    real_new_temp, pe.new_temp = pe.new_temp, new_temp
+    try:
+        n = pe.encode_opus_parallel(d / "joined.opus", source_of(x), total_frames=len(x),
+                                    soundfile_kwargs=KW, parts=3, workers=keep_parts,
+                                    attributes={"title": "Äänimatka", "artist": "test"})
+    finally:
+        pe.new_temp = real_new_temp
+    assert len(made) == 3 and not any(f.exists() for f in made)
     assert n == 3
     y1, _ = sf.read(d / "single.opus", dtype="float64")
     y2, _ = sf.read(d / "joined.opus", dtype="float64")

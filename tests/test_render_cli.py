@@ -289,6 +289,7 @@ def test_existing_file_is_kept_without_force(tmp_path, cache):
     r = sointu("render", PRESET, "--duration", DURATION, "-o", target, cache=cache, check=False)
     line = one_line_error(r)
     assert "keep.flac" in line and "--force" in line, line
+    assert r.returncode == 2  # README: exit codes
     assert target.read_bytes() == b"precious"
     assert target.stat().st_mtime == 1_000_000_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.flac"]
@@ -305,7 +306,7 @@ def test_sigint_mid_render_cleans_up(tmp_path):
                             stderr=subprocess.PIPE, env=env, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not list(tmp_path.glob(".long.wav.sointu-tmp-*")):
+        while not list(tmp_path.glob(".sointu-tmp-*.wav")):
             assert proc.poll() is None, proc.stderr.read()
             assert time.monotonic() < deadline, "no temporary file appeared"
             time.sleep(0.01)
@@ -332,8 +333,12 @@ def test_sigint_mid_render_cleans_up(tmp_path):
     (["-o", "{tmp}/x.flac", "--duration", "13h"], "13h"),
     (["-o", "{tmp}/x.flac", "--duration", "abc"], "abc"),
     (["-o", "{tmp}/x.flac", "--seed", "-1"], "-1"),
+    (["-o", "{tmp}/x.mp3", "--date", "24.12.2026"], "did you mean 2026-12-24"),
+    (["-o", "{tmp}/x.mp3", "--date", "tomorrow"], "YYYY-MM-DD"),
+    (["-o", "{tmp}/x.flac", "--date", "2026-02-30"], "not a calendar date"),
 ], ids=["missing-folder", "unknown-suffix", "flac-32f", "mp3-depth", "duration-0",
-        "duration-13h", "duration-abc", "seed-negative"])
+        "duration-13h", "duration-abc", "seed-negative", "date-day-first", "date-word",
+        "date-feb-30"])
 def test_bad_input_one_line_no_traceback(tmp_path, cache, args, fragment):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--duration" not in args:
@@ -341,6 +346,7 @@ def test_bad_input_one_line_no_traceback(tmp_path, cache, args, fragment):
     r = sointu("render", PRESET, *args, cache=cache, check=False)
     line = one_line_error(r)
     assert fragment in line, line
+    assert r.returncode == 2  # all bad input (README: exit codes)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
@@ -349,3 +355,55 @@ def test_unknown_preset_one_line(tmp_path, cache):
     line = one_line_error(r)
     assert "no-such-preset" in line and "classic-60" in line, line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_finds_a_preset_by_name_in_dir(tmp_path, cache):
+    """--dir works the same on render as on presets/show/score (issue 17)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shipped = Path(__file__).parents[1] / "presets" / "sessions" / "workplace-25.toml"
+    (mine / "my-short.toml").write_bytes(shipped.read_bytes())
+    listed = sointu("presets", "--dir", mine, cache=cache)
+    assert "my-short" in listed.stdout
+    out = tmp_path / "x.wav"
+    sointu("render", "my-short", "--dir", mine, "--duration", "10s", "-o", out, cache=cache)
+    with sf.SoundFile(out) as f:
+        assert f.frames >= 10 * f.samplerate and "my-short" in f.comment
+    r = sointu("render", "my-short", "--duration", "10s", "-o", tmp_path / "y.wav",
+               cache=cache, check=False)
+    assert "unknown session 'my-short'" in one_line_error(r)
+
+
+SHORT = ["--duration", "10s", "--seed", "2"]
+SHORT_NAME = f"{PRESET}_seed2_10s.flac"
+
+
+@pytest.mark.parametrize("how", ["slash", "no-slash", "tilde"])
+def test_output_folder_gets_the_default_name(tmp_path, cache, how):
+    """-o DIR/, -o DIR and -o ~/ are "a new name in that folder", as gift -o DIR."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = {"slash": f"{folder}/", "no-slash": str(folder), "tilde": "~/"}[how]
+    env_home = {"HOME": str(folder)}
+    r = subprocess.run([str(SOINTU), "render", PRESET, *SHORT, "-o", target],
+                       capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, SOINTU_CACHE_DIR=str(cache), **env_home))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".flac") == [SHORT_NAME]
+
+
+def test_output_folder_that_does_not_exist_is_one_line(tmp_path, cache):
+    r = sointu("render", PRESET, *SHORT, "-o", f"{tmp_path}/nothere/", cache=cache,
+               check=False)
+    line = one_line_error(r)
+    assert r.returncode == 2 and "nothere/ does not exist" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_without_output_overwrites_the_default_name(tmp_path, cache):
+    sointu("render", PRESET, *SHORT, cwd=tmp_path, cache=cache)
+    first = tmp_path / SHORT_NAME
+    first.write_bytes(b"old")
+    r = sointu("render", PRESET, *SHORT, "--force", cwd=tmp_path, cache=cache)
+    assert sorted(p.name for p in tmp_path.glob("*.flac")) == [SHORT_NAME]
+    assert first.stat().st_size > 1000 and SHORT_NAME in r.stderr

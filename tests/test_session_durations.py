@@ -10,6 +10,10 @@ from sointu.session.durations import check_duration, format_duration, parse_dura
     ("20m", 1200.0), ("90m", 5400.0), ("1h30m", 5400.0), ("3600s", 3600.0), ("45", 45.0),
     ("1h", 3600.0), ("2.5m", 150.0), ("1:30:00", 5400.0), ("20:00", 1200.0),
     (" 1H 30M ", 5400.0), ("12h", 43200.0), ("0.5s", 0.5),
+    # a bare number after a unit is the next smaller unit, as people write it (issue 17)
+    ("1h30", 5400.0), ("2h15", 8100.0), ("45m30", 2730.0), ("1h30m15", 5415.0),
+    ("5400s", 5400.0), ("1h 30", 5400.0), ("1h30min", 5400.0), ("1h5s", 3605.0),
+    ("1h0", 3600.0), ("1.5h", 5400.0), ("1h7.5", 3600.0 + 450.0),
 ])
 def test_accepted_forms(text, seconds):
     assert parse_duration(text) == seconds
@@ -20,6 +24,9 @@ def test_accepted_forms(text, seconds):
     ("inf", "not a length"), ("abc", "not a length"), ("", "not a length"),
     ("12h1s", "longer than 12h"), ("13h", "longer than 12h"), ("5m5m", "not a length"),
     ("1:75:00", "not a length"), ("1e3", "not a length"), ("9" * 400 + "h", "not finite"),
+    ("1h30s15", "not a length"), ("30m1h", "not a length"), ("1s30", "not a length"),
+    ("1h30m15m", "not a length"), ("1.5h30", "ambiguous"), ("1h75", "ambiguous"),
+    ("45m90", "ambiguous"), ("1h60m", "ambiguous"), ("h30", "not a length"),
 ])
 def test_rejected_forms_name_text_and_allowed(text, why):
     with pytest.raises(UsageError) as info:

@@ -23,7 +23,7 @@ from sointu.render.markers import (
     validate_phases,
     vorbis_chapter_comments,
 )
-from sointu.render.tags import Tags, validate_tag_text, validate_tags
+from sointu.render.tags import Tags, check_date, validate_tag_text, validate_tags
 from sointu.render.writer import write_blocks
 from sointu.session.timeline import Phase
 
@@ -125,6 +125,33 @@ def test_validate_tag_text_rejects_control_characters(bad):
         validate_tag_text("artist", bad)
     msg = str(info.value)
     assert "\n" not in msg and "tag artist" in msg
+
+
+@pytest.mark.parametrize("text", ["2026", "2026-12", "2026-12-24", "2024-02-29", " 2026-01-01 "])
+def test_iso_dates_are_accepted(text):
+    assert check_date(text) == text.strip()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("24.12.2026", "did you mean 2026-12-24"), ("1.2.2026", "did you mean 2026-02-01"),
+    ("tomorrow", "not allowed"), ("", "not allowed"), ("2026-13", "not a calendar date"),
+    ("2025-02-29", "not a calendar date"), ("2026-00-10", "not a calendar date"),
+    ("26-12-24", "not allowed"), ("2026/12/24", "not allowed"), ("20261224", "not allowed"),
+    ("31.2.2026", "not allowed"),
+])
+def test_other_dates_are_one_line_naming_the_iso_forms(text, fragment):
+    with pytest.raises(UsageError) as info:
+        check_date(text)
+    msg = str(info.value)
+    assert fragment in msg and "YYYY-MM-DD" in msg and "\n" not in msg
+    with pytest.raises(UsageError):
+        validate_tags(Tags(date=text or "x"))
+
+
+def test_mp3_date_reads_back_whole(tmp_path):
+    path = tmp_path / "a.mp3"
+    write(path, signal(0.5), tags=Tags(title="t", date="2026-12-24"), phases=[])
+    assert str(ID3(path)["TDRC"]) == "2026-12-24"
 
 
 def test_validate_tags_extra_keys():
@@ -253,6 +280,26 @@ def test_wav_cue_and_labels(tmp_path, depth, rf64):
         assert f.title == TITLE
 
 
+def test_wav_labels_come_before_the_region_lengths(tmp_path):
+    """ffmpeg reads chapter titles from the adtl list only up to the first sub-chunk that
+    is not a labl: with ltxt between them, ffprobe showed only the first title (issue 17)."""
+    path = tmp_path / "a.wav"
+    write(path, signal(2.0))
+    [adtl] = [c for c in riff_chunks(path)[b"LIST"] if c[:4] == b"adtl"]
+    ids, titles, pos = [], [], 4
+    while pos < len(adtl):
+        size = struct.unpack("<I", adtl[pos + 4:pos + 8])[0]
+        ids.append(adtl[pos:pos + 4])
+        pos += 8 + size + (size & 1)
+    assert ids == [b"labl"] * 3 + [b"ltxt"] * 3
+    pos = 4  # read as ffmpeg's wavdec does
+    while pos < len(adtl) and adtl[pos:pos + 4] == b"labl":
+        size = struct.unpack("<I", adtl[pos + 4:pos + 8])[0]
+        titles.append(adtl[pos + 12:pos + 8 + size].rstrip(b"\0").decode("utf-8"))
+        pos += 8 + size + (size & 1)
+    assert titles == [p.name for p in PHASES]
+
+
 # --------------------------------------------------------------- Vorbis comment / ID3 chapters
 
 @pytest.mark.parametrize("name", ["a.flac", "a.ogg", "a.opus"])
@@ -289,6 +336,38 @@ def test_mp3_chap_and_ctoc(tmp_path):
     assert toc.child_element_ids == ["chp1", "chp2", "chp3"]
     assert str(tag["TIT2"]) == TITLE
     assert sf.info(str(path)).frames == len(x)
+
+
+def _raw_id3_frames(path):
+    """(frame id, element id) of every frame of the file's ID3v2.4 tag, in stored order."""
+    data = path.read_bytes()
+    size = sum(b << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+    out, pos = [], 10
+    while pos < 10 + size and data[pos:pos + 4] != b"\0\0\0\0":
+        n = sum(b << (7 * (3 - i)) for i, b in enumerate(data[pos + 4:pos + 8]))
+        body = data[pos + 10:pos + 10 + n]
+        eid = body.split(b"\0")[0].decode() if data[pos:pos + 4] in (b"CHAP", b"CTOC") else ""
+        out.append((data[pos:pos + 4].decode(), eid))
+        pos += 10 + n
+    return out
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_mp3_chapters_are_stored_in_time_order(tmp_path, count):
+    """mutagen stores frames by size: the chapters came out of order (issue 17)."""
+    path = tmp_path / "a.mp3"
+    names = ["Johdanto", "Syvä rentoutus – ää", "Paluu"] if count == 3 else [
+        "x" * ((7 * i) % 11 + 1) for i in range(count)]
+    step = 2.0 / count
+    phases = [Phase(n, i * step, (i + 1) * step) for i, n in enumerate(names)]
+    write(path, signal(2.0), phases=phases)
+    chaps = ID3(path).getall("CHAP")
+    assert [c.element_id for c in chaps] == [f"chp{i}" for i in range(1, count + 1)]
+    assert [str(c.sub_frames["TIT2"]) for c in chaps] == names
+    raw = _raw_id3_frames(path)
+    assert [e for f, e in raw if f == "CHAP"] == [f"chp{i}" for i in range(1, count + 1)]
+    assert [f for f, _ in raw][-count - 1:] == ["CTOC"] + ["CHAP"] * count
+    assert str(ID3(path)["TIT2"]) == TITLE and sf.info(str(path)).frames == 2 * SR
 
 
 # ------------------------------------------------------------------------------- sidecars

@@ -10,6 +10,7 @@ __all__ = [
     "UsageError",
     "OutputError",
     "DeviceError",
+    "UnknownDeviceError",
 ]
 
 
@@ -41,3 +42,9 @@ class DeviceError(SointuError):
     """An audio device is missing, unknown or refuses the stream."""
 
     exit_code = 1
+
+
+class UnknownDeviceError(DeviceError):
+    """``--device`` names no output device, or more than one: a bad option, so exit 2."""
+
+    exit_code = 2

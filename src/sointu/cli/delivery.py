@@ -16,33 +16,53 @@ import click
 
 from ..errors import OutputError, UsageError
 from . import group
-from .options import duration_option, output_options, seed_option
-from .render import cover_and_plot, render_preset, session_tags, summary
+from .options import (
+    duration_option,
+    mix_option,
+    output_options,
+    preset_dir_option,
+    seed_option,
+)
+from .render import (
+    check_new_output,
+    cover_and_plot,
+    output_folder,
+    render_preset,
+    session_tags,
+    summary,
+)
 
 __all__ = ["gift_cmd", "render_gift"]
 
 
 def _check_option(option: str, value: str | None, limit: int) -> str | None:
-    from ..render.gifts import check_text
+    from ..render.gifts import check_allative, check_name, check_text
 
     if value is None:
         return None
     value = " ".join(value.split()) if option != "--message" else value.strip()
-    why = check_text(value, limit)
+    check = {"--for": check_name, "--for-allative": check_allative}.get(option)
+    why = check(value) if check else check_text(value, limit)
     if why:
         raise UsageError(f"{option} {value[:40]!r} {why}")
-    if option == "--for" and not value:
-        raise UsageError("--for '' is empty; allowed: the recipient's name, e.g. Maija")
     return value or None
 
 
 def _gift_tags(audio, gift):
-    return session_tags(audio, title=gift.title, artist=gift.sender,
-                        dedication=gift.dedication)
+    from ..render.gifts import gift_comment
+
+    mix = _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
+    return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
+
+
+#: The comment tag says which mix a gift is, in the gift's language.
+_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
+              "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True, cover_file=None, no_cover=False):
+                quiet=True, mix=None, cover_file=None, no_cover=False):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -58,9 +78,12 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     bit_depth, quality
         Output options (see ``sointu render``).
     force : bool
-        Overwrite an existing file.
+        Overwrite an existing file (also done when ``gift.redo``: the file there is not
+        this gift).
     quiet : bool
         No progress bar.
+    mix : str or None
+        ``speakers`` or ``headphones``; None: the preset's, else headphones.
     cover_file, no_cover
         ``--cover FILE`` and ``--no-cover``; by default the cover is drawn from the session
         with the recipient's line from the gift's title ("Maijalle").
@@ -72,10 +95,11 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..render.gifts import GiftResult
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed)
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
+                                     default_mix="headphones")
     tags = _gift_tags(audio, gift)
     cover = _gift_cover(audio, gift, tags, cover_file, no_cover)
-    report = render_preset(audio, gift.path, force=force, loudness=loudness,
+    report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
                            bit_depth=bit_depth, quality=quality, tags=tags,
                            quiet=quiet, cover=cover)
     result = GiftResult(loudness_lufs=report.loudness.integrated_lufs,
@@ -124,7 +148,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 
     for g in gifts:
         stub = SimpleNamespace(preset=preset, timeline=SimpleNamespace(seed=g.seed),
-                               duration_s=duration_s)
+                               duration_s=duration_s, mix="headphones")  # the longer words
         try:
             validate_tags(_gift_tags(stub, g))
         except UsageError as exc:
@@ -136,6 +160,9 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @click.argument("preset")
 @click.option("--for", "recipient", default=None, metavar="NAME",
               help="The recipient's name; the title uses the first name.")
+@click.option("--for-allative", "allative", default=None, metavar="FORM",
+              help="The first name in the Finnish allative as the title should write it "
+                   "(Matille), when the generated form is not right or not known.")
 @click.option("--from", "sender", default=None, metavar="NAME",
               help="Who gives it (written as the artist). With --clients: for rows without "
                    "a 'from'.")
@@ -153,28 +180,34 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
               help="With --clients: gifts rendered at once (default: the number of cores). "
                    "Each render already measures on two cores, so more jobs help mostly "
                    "for short sessions.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="One gift: the file (its suffix picks the format), or a folder for the "
                    "default name. --clients: the folder (must exist).")
 @duration_option
 @seed_option
+@mix_option("headphones")
 @output_options
+@preset_dir_option("session")
 @click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
               metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) instead "
               "of the one drawn from the session with the recipient's name.")
 @click.option("--no-cover", is_flag=True, help="No front cover.")
-def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: str | None,
-             lang: str, title: str | None, clients: Path | None, jobs: int | None,
-             output: Path | None, duration_s: float | None, seed: int | None, force: bool,
-             loudness: float | None, bit_depth: str | None, quality: float | None,
-             cover_file: Path | None, no_cover: bool) -> None:
+def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
+             message: str | None, lang: str, title: str | None, clients: Path | None,
+             jobs: int | None, output: str | None, duration_s: float | None,
+             seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
+             quality: float | None, folder: Path | None, mix: str | None = None,
+             cover_file: Path | None = None, no_cover: bool = False) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
-    Finnish title and the first name + "lle", or + "ille" after a consonant: "Aleksander"
-    -> "Aleksanderille"; no consonant gradation, so "Pekka" -> "Pekkalle": give --title to
-    write it yourself). --lang en: "Sound relaxation for Maija". The dedication (for, from,
-    message) goes into the comment with the preset, seed and length; --from is the artist.
+    Finnish title and the first name in the allative, with consonant gradation: "Pekka" ->
+    "Pekalle", "Tuomas" -> "Tuomakselle", "Kaarin" -> "Kaarinille"). A name whose form is
+    not known with confidence (a foreign name, a name inflected in two ways) gets a title
+    without an ending, "Sointurentoutus - lahja: Klaus", and the summary says so: give the
+    form with --for-allative, or the whole title with --title. --lang en: "Sound
+    relaxation for Maija". The dedication (for, from, message) goes into the comment, in
+    the gift's language, with the preset, seed and length; --from is the artist.
 
     The seed comes from the recipient's name (case and spacing do not matter) and the
     preset, so every client gets a different session and the same gift can be rendered
@@ -183,19 +216,27 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
 
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
-    picks the format), seed. Rows count as in a spreadsheet (the header is row 1). Gifts
-    whose file is already in DIR are skipped, so an interrupted batch resumes where it
-    stopped; DIR/manifest.csv lists file, recipient, seed, title, loudness and true peak.
+    picks the format), seed, name_fi_allative (as --for-allative). Rows count as in a
+    spreadsheet (the header is row 1). A gift whose file in DIR is complete and is that
+    gift (format, length, title, preset, seed) is skipped, so an interrupted batch
+    resumes where it stopped; any other file there is made again. A failing row does not
+    stop the others. DIR/manifest.csv lists file,
+    recipient, seed, title, loudness, true peak, status and a note (why a row failed).
 
     \b
     Examples:
       sointu gift classic-60 --for Maija --from "Sointu-Pekka" --message "Hyvää joulua!"
       sointu gift gift-30 --for "Maija Meikäläinen" --lang en -o maija.mp3
+      sointu gift classic-60 --for "Klaus Müller" --for-allative Klausille
       sointu gift gift-30 --clients clients.csv -o gifts/ --jobs 2
     """
     from ..session.presets import load_session_preset
 
     recipient = _check_option("--for", recipient, 100)
+    allative = _check_option("--for-allative", allative, 100)
+    if allative is not None and lang != "fi":
+        raise UsageError(f"--for-allative is for Finnish titles; with --lang {lang} the "
+                         f"title writes the name as it is (leave --for-allative out)")
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
@@ -205,41 +246,51 @@ def gift_cmd(preset: str, recipient: str | None, sender: str | None, message: st
 
         check_cover_options(cover_file, no_cover)
         read_cover_file(cover_file)
-    loaded = load_session_preset(preset)
+    loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
-                    bit_depth=bit_depth, quality=quality, force=force,
+                    bit_depth=bit_depth, quality=quality, force=force, mix=mix,
                     cover_file=cover_file, no_cover=no_cover)
     if clients is None:
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "
                              "(one gift per row)")
-        _one_gift(loaded, recipient, sender, message, lang, title, seed, output, settings)
+        _one_gift(loaded, recipient, allative, sender, message, lang, title, seed, output,
+                  settings)
         return
-    for option, value in (("--for", recipient), ("--title", title), ("--seed", seed)):
+    for option, value in (("--for", recipient), ("--for-allative", allative),
+                          ("--title", title), ("--seed", seed)):
         if value is not None:
             raise UsageError(f"{option} applies to one gift and cannot be used with "
                              f"--clients; allowed with --clients: --from, --message, --lang "
-                             f"(defaults for empty cells) and a 'seed' column")
-    _batch(loaded, clients, output, jobs, sender, message, lang, settings)
+                             f"(defaults for empty cells), 'seed' and 'name_fi_allative' "
+                             f"columns")
+    _batch(loaded, clients, None if output is None else Path(output).expanduser(), jobs,
+           sender, message, lang, settings)
 
 
-def _one_gift(preset, recipient, sender, message, lang, title, seed, output, settings):
-    from ..render.gifts import Gift, gift_file_name, gift_seed, gift_title, unique_path
+def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
+              settings):
+    from ..render import gifts as G
 
-    title = title or gift_title(preset.title, recipient, lang)
-    seed = gift_seed(recipient, preset.name) if seed is None else seed
-    suffix = ".flac"
-    if output is None or output.is_dir():
-        path = unique_path(output or Path.cwd(), gift_file_name(title, suffix))
+    note = None if title else G.title_note(recipient, lang, allative_form=allative)
+    title = title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
+    seed = G.gift_seed(recipient, preset.name) if seed is None else seed
+    folder = output_folder(output)
+    if folder is None:
+        path = Path(output).expanduser()
+    elif settings["force"]:  # the default name, overwritten
+        path = folder / G.gift_file_name(title, ".flac")
     else:
-        path = output
-    gift = Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
-                title=title, seed=seed, path=path)
+        path = G.unique_path(folder, G.gift_file_name(title, ".flac"))
+    check_new_output(path, settings["force"])
+    gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
+                  title=title, seed=seed, path=path, note=note)
     duration = settings["duration_s"] or preset.defaults.duration_s
     _check_tags(preset, [gift], duration, "")
     _, report, audio = render_gift(gift, quiet=False, **settings)
     click.echo(summary(report, audio), err=True)
-    click.echo(f"  gift for {recipient}: \"{title}\", seed {seed}", err=True)
+    click.echo(f"  gift for {recipient}: \"{title}\", seed {seed}"
+               + (f" ({note})" if note else ""), err=True)
 
 
 def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, lang,
@@ -261,34 +312,42 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
             for c in rows]
     timeline = compose(preset, seed=0, duration_s=settings["duration_s"])
     rate = preset.defaults.sample_rate_hz
+    frames = int(round(timeline.duration_s * rate))
     gifts = G.plan_gifts(rows, preset, folder, source=str(clients),
                          bit_depth=settings["bit_depth"], quality=settings["quality"],
-                         sample_rate=rate, frames=int(round(timeline.duration_s * rate)))
+                         sample_rate=rate, frames=frames)
     _check_tags(preset, gifts, timeline.duration_s, str(clients))
     total = len(gifts)
     width = len(str(total))
     done = [0]
 
     def report(event, gift, detail):
+        if event == "redo":  # not counted: the gift is rendered later
+            click.echo(f"row {gift.row}: {gift.path.name} is there but is not this gift "
+                       f"({detail}); making it again (the old file is replaced when the "
+                       f"new one is complete)", err=True)
+            return
         done[0] += 1
         head = f"[{done[0]:>{width}}/{total}] row {gift.row}"
         if event == "skipped":
-            click.echo(f"{head}: skipped {gift.path.name} (already there)", err=True)
+            click.echo(f"{head}: skipped {gift.path.name} (already there and complete)",
+                       err=True)
         elif event == "rendered":
             click.echo(f"{head}: wrote {gift.path.name}: \"{gift.title}\", seed {gift.seed}, "
                        f"{detail.loudness_lufs:.1f} LUFS, true peak "
-                       f"{detail.true_peak_dbtp:.1f} dBTP, {detail.wall_s:.1f} s", err=True)
+                       f"{detail.true_peak_dbtp:.1f} dBTP, {detail.wall_s:.1f} s"
+                       + (f" ({gift.note})" if gift.note else ""), err=True)
         else:
             click.echo(f"{head}: failed {gift.path.name}: {detail}", err=True)
 
-    todo = sum(1 for g in gifts if settings["force"] or not g.path.exists())
-    if todo:
-        _preload()
+    check = functools.partial(G.gift_file_problem, preset_name=preset.name, frames=frames,
+                              sample_rate=rate, bit_depth=settings["bit_depth"],
+                              quality=settings["quality"])
     jobs = jobs or os.cpu_count() or 1
     worker = functools.partial(_batch_worker, **settings)
     try:
-        result = G.run_batch(gifts, worker, folder, jobs=max(1, min(jobs, todo)),
-                             force=settings["force"], report=report)
+        result = G.run_batch(gifts, worker, folder, jobs=jobs, force=settings["force"],
+                             report=report, check=check, prepare=_preload)
     except KeyboardInterrupt:
         click.echo(f"stopped: finished gifts are kept and listed in {folder / G.MANIFEST_NAME}; "
                    f"run the same command again to render the rest", err=True)
@@ -296,7 +355,9 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
     click.echo(f"{len(result.rendered)} written, {len(result.skipped)} skipped, "
                f"{len(result.failed)} failed; manifest {result.manifest}", err=True)
     if result.failed:
-        gift, reason = result.failed[0]
-        left = len(result.failed) - 1 + len(result.not_started)
-        more = f"; {left} more not done, run again to resume" if left else ""
-        raise OutputError(f"gift of row {gift.row} ({gift.recipient}) failed: {reason}{more}")
+        n = len(result.failed)
+        which = "; ".join(f"row {g.row} ({g.recipient}): {reason}"
+                          for g, reason in result.failed)
+        raise OutputError(f"{n} gift{'s' if n > 1 else ''} failed, the others are done "
+                          f"(failed rows are marked in {result.manifest.name}; run again to "
+                          f"retry only them): {which}")

@@ -10,24 +10,36 @@ from ..engine.audition import audition
 from ..engine.fades import fade_out
 from ..engine.library import list_instruments, load_instrument
 from ..engine.piece import check_sample_rate
-from ..errors import UsageError
+from ..errors import PresetError, UsageError
 from . import group
+from .options import mix_option, preset_dir_option, report_broken
+from .render import check_new_output
 
 
 @group.command("instruments")
-@click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
-              help="Also list instrument presets in this folder.")
-def instruments_cmd(folder: Path | None) -> None:
+@preset_dir_option("instrument")
+def instruments_cmd(folder: Path | None) -> int:
     """List the instrument library: name, family, fundamental, description.
+
+    Shipped instruments and those in ./presets (or --dir FOLDER). A broken file is not
+    listed: one line on stderr names it and its first problem (exit 2 only if nothing good
+    was found).
 
     \b
     Example:
       sointu instruments
     """
+    good, broken = 0, []
     for name, path in list_instruments(folder).items():
-        inst = load_instrument(str(path))
+        try:
+            inst = load_instrument(str(path))
+        except PresetError as exc:
+            broken.append(str(exc))
+            continue
         click.echo(f"{name:<20} {inst.family:<8} {inst.fundamental_hz:8.2f} Hz  "
                    f"{inst.description}")
+        good += 1
+    return report_broken(broken, good)
 
 
 @group.command("strike")
@@ -50,9 +62,20 @@ def instruments_cmd(folder: Path | None) -> None:
               help="Seed of the small per-stroke variation.")
 @click.option("--sample-rate", type=int, default=48000, show_default=True, help="Hz.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@mix_option("speakers")
+@click.option("--azimuth", "azimuth_deg", type=click.FloatRange(-180.0, 180.0), default=0.0,
+              show_default=True, help="Where it stands, degrees: -90 left, 0 front, 90 right, "
+                                      "180 behind.")
+@click.option("--elevation", "elevation_deg", type=click.FloatRange(-90.0, 90.0), default=0.0,
+              show_default=True, help="Headphone mix: degrees below (-) or above the head.")
+@click.option("--distance", "distance_m", type=click.FloatRange(0.0, 100.0, min_open=True),
+              default=1.0, show_default=True, help="Headphone mix: metres from the head.")
+@preset_dir_option("instrument")
 def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: str,
                position_deg: float | None, rub_s: float | None, seconds: float | None,
-               seed: int, sample_rate: int, force: bool, plot: Path | None) -> None:
+               seed: int, sample_rate: int, force: bool, folder: Path | None,
+               mix: str | None = None, azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
+               distance_m: float = 1.0, plot: Path | None = None) -> None:
     """Render one stroke (or a rub) of INSTRUMENT ringing out, to a WAV or FLAC file.
 
     INSTRUMENT is a name from `sointu instruments` or a path to your own TOML file.
@@ -63,6 +86,7 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
       sointu strike pelvic --mallet soft --velocity 0.6 -o pelvic.flac
       sointu strike heart --rub 20 -o singing.wav
       sointu strike my-bowl.toml -o mine.wav
+      sointu strike universal --mix headphones --azimuth 90 -o right.wav
       sointu strike planet-gong-earth --plot gong.png
     """
     from ..render.atomic import check_target
@@ -80,12 +104,23 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
     if output is not None and output.suffix.lower() not in (".wav", ".flac"):
         raise UsageError(f"{output}: unsupported suffix '{output.suffix}'; allowed: .wav, .flac")
     check_sample_rate(sample_rate)
-    inst = load_instrument(instrument)
+    inst = load_instrument(instrument, folder)
+    head = None
+    if mix == "headphones":
+        from ..engine.hrtf import load_head
+
+        head = load_head()
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
-                             position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed)
+                             position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed,
+                             head=head, azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
+                             distance_m=distance_m)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
     blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)
     what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
+    if output is not None:
+        fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
+        check_new_output(output, force)
+        check_target(output, force)
     if plot is not None:
         import numpy as np
 
@@ -95,9 +130,6 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
             raise UsageError(f"--plot draws sounds up to {MAX_PLOT_S:g} s; this one is "
                              f"{frames / sample_rate:g} s long (allowed: --seconds up to "
                              f"{MAX_PLOT_S:g}, or a shorter --rub)")
-
-        if output is not None:
-            check_target(output, force)
         samples = np.empty((frames, 2), np.float32)  # drawn and written from the same
         pos = 0
         for block in blocks:
@@ -109,9 +141,12 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
         click.echo(f"wrote {plot}", err=True)
         if output is None:
             return
-    fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
-    check_target(output, force)
-    tags = Tags(title=f"{inst.name} ({what})", comment=f"sointu strike {inst.name}, seed {seed}")
+    where = f"azimuth {azimuth_deg:g}"
+    if head is not None:
+        where += f", elevation {elevation_deg:g}, {distance_m:g} m"
+    tags = Tags(title=f"{inst.name} ({what})",
+                comment=f"sointu strike {inst.name}, seed {seed}, {mix or 'speakers'} mix, "
+                        f"{where}")
     result = write_blocks(output, blocks, sample_rate=sample_rate, total_frames=frames, fmt=fmt,
                           tags=tags, phases=[], force=force)
     click.echo(f"wrote {output} ({frames / sample_rate:.1f} s, {result.bytes / 1e6:.1f} MB)",

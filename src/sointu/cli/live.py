@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import click
 
 from ..errors import UsageError
 from . import group
+from .options import mix_option, preset_dir_option
 
 __all__ = ["devices_cmd", "play_cmd", "parse_volume", "parse_start"]
 
@@ -83,22 +85,26 @@ def devices_cmd() -> None:
 @click.option("--device", default=None, metavar="NAME|INDEX",
               help="Output device: index or (part of a) name from `sointu devices`.")
 @click.option("--duration", default=None, metavar="D",
-              help="Session length, e.g. 20m, 1h30m, 3600s (default: the preset's).")
+              help="Session length, e.g. 20m, 1h30m or 1h30 (1 h 30 min), 3600s (default: "
+                   "the preset's).")
 @click.option("--seed", type=int, default=None, help="Seed of the composition (default: the "
               "preset's).")
 @click.option("--start-at", "start_at", default=None, metavar="TIME",
-              help="Start this far into the session, e.g. 25m.")
+              help="Start this far into the session, e.g. 25m, 1h5 (1 h 5 min), 45m30.")
 @click.option("--phase", default=None, metavar="NAME",
               help="Start at the beginning of this phase, e.g. relaxation.")
 @click.option("--volume", default="0dB", show_default=True, metavar="DB",
-              help="Playback volume, -60dB to +6dB; +/- change it while playing.")
+              help="Playback volume, -60dB to +6dB; +/- change it while playing. Above 0 dB "
+                   "the loudest peaks are held under the render's -1 dBTP ceiling.")
 @click.option("--latency", default="high", show_default=True, metavar="low|high|SECONDS",
               help="Output latency; high is safest against dropouts.")
 @click.option("--sample-rate", "sample_rate", type=int, default=None,
               help="Hz (default: the preset's, usually 48000).")
+@mix_option("speakers")
+@preset_dir_option("session")
 def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | None,
              start_at: str | None, phase: str | None, volume: str, latency: str,
-             sample_rate: int | None) -> int:
+             sample_rate: int | None, folder: Path | None, mix: str | None = None) -> int:
     """Play the session PRESET live through the speakers.
 
     On a terminal: space pauses and resumes, n jumps to the next phase, + and - change the
@@ -106,9 +112,10 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
 
     \b
     Examples:
-      sointu play deep-rest
-      sointu play deep-rest --duration 45m --volume -6dB
-      sointu play deep-rest --phase relaxation --device pulse
+      sointu play classic-60
+      sointu play gentle-sleep --duration 45m --volume -6dB
+      sointu play classic-60 --phase relaxation --device pulse
+      sointu play gentle-sleep --mix headphones
     """
     from ..engine.piece import check_sample_rate
     from ..live.devices import (
@@ -137,11 +144,14 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
 
     from ..session.audio import SessionAudio
     from .level import LiveLevel
+    from .render import named_preset
 
     kwargs = {"duration_s": duration_s, "seed": seed}
     if sample_rate is not None:
         kwargs["sample_rate"] = sample_rate
-    source = SessionAudio.from_preset(preset, **kwargs)
+    if mix is not None:
+        kwargs["mix"] = mix
+    source = SessionAudio.from_preset(named_preset(preset, folder), **kwargs)
     sr = int(source.sample_rate)
     check_output_settings(out, sr, sd)
 
@@ -172,6 +182,9 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
         options["queue_s"] = max(4.0, prefill_s + 1.0)
     if stop_at_s is not None:
         options["stop_at_frame"] = int(round(stop_at_s * sr))
+    if volume_db > 0:
+        log(f"volume {volume_db:+g} dB: peaks that would pass the render's -1 dBTP ceiling "
+            "are held down")
     preset_obj = getattr(source, "preset", None)
     level = None
     if preset_obj is not None:

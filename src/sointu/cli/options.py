@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..errors import UsageError
 from ..session.durations import parse_duration
 
-__all__ = ["duration_option", "seed_option", "output_options", "tag_options"]
+__all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken",
+           "preset_dir_option", "mix_option"]
 
 
 def _seed(ctx, param, value):
@@ -21,7 +25,8 @@ def _duration(ctx, param, value):
 
 duration_option = click.option(
     "--duration", "duration_s", default=None, callback=_duration, metavar="D",
-    help="Total length: 20m, 90m, 1h30m, 3600s (default: the preset's).")
+    help="Total length: 20m, 90m, 1h30m or 1h30 (1 h 30 min), 45m30, 3600s, 1:30:00 "
+         "(default: the preset's).")
 
 seed_option = click.option(
     "--seed", type=int, default=None, callback=_seed,
@@ -40,6 +45,14 @@ def output_options(f):
     return f
 
 
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    from ..render.tags import check_date
+
+    return check_date(value)
+
+
 def tag_options(f):
     """--title, --artist, --album, --comment, --genre, --date."""
     for name, text in reversed([("title", "Title (default: the preset's)."),
@@ -47,6 +60,48 @@ def tag_options(f):
                                 ("album", "Album."),
                                 ("comment", "Comment (default: preset, seed, length)."),
                                 ("genre", "Genre."),
-                                ("date", "Date, e.g. 2026-11-25 (default: today).")]):
-        f = click.option(f"--{name}", default=None, help=text)(f)
+                                ("date", "Date: YYYY, YYYY-MM or YYYY-MM-DD, e.g. 2026-11-25 "
+                                 "(default: today).")]):
+        f = click.option(f"--{name}", default=None, help=text,
+                         callback=_date if name == "date" else None)(f)
     return f
+
+
+def report_broken(problems: list[str], good: int) -> int:
+    """Name each broken preset file on stderr (one line each) after a listing.
+
+    Returns the exit code: 0 when ``good`` presets were listed, 2 when none were and some
+    file was broken.
+    """
+    for problem in problems:
+        click.echo(f"sointu: not listed: {' '.join(problem.split())}", err=True)
+    return 2 if problems and not good else 0
+
+
+def _preset_dir(ctx, param, value):
+    if value is None:
+        return None
+    if not value.is_dir():
+        what = "is not a folder" if value.exists() else "does not exist"
+        raise UsageError(f"--dir {value} {what}; allowed: an existing folder of .toml "
+                         f"presets")
+    return value
+
+
+def preset_dir_option(kind: str):
+    """``--dir FOLDER``: where else to look for presets of ``kind`` ("session" or
+    "instrument"), before ./presets; the same option on every command taking a preset name."""
+    return click.option(
+        "--dir", "folder", type=click.Path(path_type=Path), default=None,
+        callback=_preset_dir, metavar="FOLDER",
+        help=f"Also look for {kind} presets in this folder (or its {kind}s/ subfolder), "
+             f"before ./presets.")
+
+
+def mix_option(default: str):
+    """``--mix speakers|headphones``; ``default`` names what is used when neither the option
+    nor the preset's ``mix`` says."""
+    return click.option(
+        "--mix", type=click.Choice(["speakers", "headphones"]), default=None,
+        help="speakers: a stereo mix; headphones: a binaural mix that places every "
+             f"instrument around the listener's head (default: the preset's, else {default}).")

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 import click
 
 from .. import __version__
+from ..errors import UsageError
 from ..session.durations import format_duration
 from . import group
-from .options import duration_option, output_options, seed_option, tag_options
+from .options import (
+    duration_option,
+    mix_option,
+    output_options,
+    preset_dir_option,
+    seed_option,
+    tag_options,
+)
 from .progress import Progress
 
-__all__ = ["default_output", "render_preset"]
+__all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
+           "named_preset"]
 
 #: ``render`` and ``gift``: the session picture and the front cover.
 cover_options_list = [
@@ -35,10 +45,12 @@ def cover_options(f):
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
-                   suffix: str = ".flac") -> Path:
-    """A clear file name in ``folder`` (default: here) that names no existing file.
+                   suffix: str = ".flac", *, force: bool = False) -> Path:
+    """A clear file name in ``folder`` (default: here).
 
-    ``classic-60_seed0_60m.flac``, then ``classic-60_seed0_60m-2.flac`` and so on.
+    ``classic-60_seed0_60m.flac``; unless ``force``, a name of no existing file:
+    ``classic-60_seed0_60m-2.flac`` and so on. With ``force`` the first name, to be
+    overwritten.
     """
     folder = folder or Path.cwd()
     minutes = duration_s / 60.0
@@ -46,10 +58,63 @@ def default_output(preset: str, seed: int, duration_s: float, folder: Path | Non
     stem = f"{Path(preset).stem}_seed{seed}_{length}"
     path = folder / f"{stem}{suffix}"
     n = 2
-    while path.exists():
+    while path.exists() and not force:
         path = folder / f"{stem}-{n}{suffix}"
         n += 1
     return path
+
+
+def output_folder(output: str | None) -> Path | None:
+    """The folder ``-o`` names, if it names one: None (here), an existing folder (``~``
+    expanded), or a path ending in ``/``; None when it names a file.
+
+    Raises
+    ------
+    UsageError
+        A path ending in ``/`` that is not an existing folder.
+    """
+    if output is None:
+        return Path.cwd()
+    raw = str(output)
+    path = Path(raw).expanduser()
+    try:
+        if path.is_dir():
+            return path
+        exists = path.exists()
+    except OSError:  # e.g. a name too long: the writer's own check reports it
+        return None
+    if raw.endswith(("/", os.sep)):
+        what = "is not a folder" if exists else "does not exist"
+        raise UsageError(f"output folder {raw} {what}; allowed: a file name (its suffix "
+                         f"picks the format) or an existing folder for the default name")
+    return None
+
+
+def check_new_output(path: Path, force: bool) -> None:
+    """Refuse, as a bad option (exit 2), an output whose folder does not exist or that
+    exists already without ``force``; the writer checks again when it starts (a file that
+    appears meanwhile, or a folder that cannot be written to, exits 1)."""
+    folder = path.parent
+    try:
+        folder_missing = not folder.exists()
+        taken = path.exists() or path.is_symlink()
+    except OSError:  # e.g. a name too long: the writer's own check reports it
+        return
+    if folder_missing:
+        raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it "
+                         f"first or choose another folder")
+    if taken and not force:
+        raise UsageError(f"{path} already exists; choose another name or use --force to "
+                         f"overwrite it")
+
+
+def named_preset(preset: str, folder: Path | None):
+    """What ``SessionAudio.from_preset`` takes: the name, or the preset loaded with --dir."""
+    if folder is None:
+        return preset
+    from ..session.presets import load_session_preset
+
+    return load_session_preset(preset, folder)
 
 
 def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
@@ -61,7 +126,7 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
     meta = preset.metadata
     length = format_duration(audio.duration_s)
     parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
-             f"sointu {__version__}"]
+             f"{getattr(audio, 'mix', 'speakers')} mix", f"sointu {__version__}"]
     if dedication:
         parts.append(dedication)
     default_comment = "; ".join(parts)
@@ -109,6 +174,7 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
+    progress.begin()  # at once: a session may be measured before frames are written
     try:
         from ..render.pipeline import render_session
 
@@ -174,19 +240,23 @@ def summary(report, audio) -> str:
 
 @group.command("render")
 @click.argument("preset")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="File to write; its suffix picks the format (.flac .wav .ogg .opus .mp3). "
-                   "Default: a new name like classic-60_seed0_60m.flac here.")
+                   "Default, or when -o is a folder: a name like classic-60_seed0_60m.flac "
+                   "there (a new one unless --force).")
 @duration_option
 @seed_option
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
+@mix_option("speakers")
 @output_options
 @tag_options
+@preset_dir_option("session")
 @cover_options
-def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed: int | None,
+def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
-               bit_depth: str | None, quality: float | None, plot: bool, cover_file,
-               no_cover: bool, **tag_values) -> None:
+               bit_depth: str | None, quality: float | None, folder: Path | None,
+               plot: bool = False, cover_file=None, no_cover: bool = False,
+               mix: str | None = None, **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
@@ -201,13 +271,19 @@ def render_cmd(preset: str, output: Path | None, duration_s: float | None, seed:
       sointu render classic-60 -o classic-60.flac
       sointu render classic-60 --duration 20m --seed 7 -o short.wav
       sointu render my-session.toml -o mine.mp3 --artist "Maija M."
+      sointu render classic-60 --mix headphones -o classic-60-headphones.flac
     """
     from ..session.audio import SessionAudio
 
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=seed,
-                                     sample_rate=sample_rate)
-    if output is None:
-        output = default_output(preset, audio.timeline.seed, audio.duration_s)
+    audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
+                                     seed=seed, sample_rate=sample_rate, mix=mix)
+    folder_out = output_folder(output)
+    if folder_out is not None:
+        output = default_output(preset, audio.timeline.seed, audio.duration_s, folder_out,
+                                force=force)
+    else:
+        output = Path(output).expanduser()
+    check_new_output(output, force)
     tags = session_tags(audio, **tag_values)
     cover, picture = cover_and_plot(audio, output, tags, cover_file, no_cover, plot, force)
     report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,

@@ -19,7 +19,7 @@ from ..session.presets import (
     load_session_preset,
 )
 from . import group
-from .options import duration_option, seed_option
+from .options import duration_option, preset_dir_option, report_broken, seed_option
 
 __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 
@@ -27,31 +27,34 @@ __all__ = ["EVENT_FIELDS", "score_json", "score_csv", "score_text"]
 EVENT_FIELDS = ("time_s", "instrument", "articulation", "velocity", "mallet", "position_deg",
                 "duration_s", "phase")
 
-_DIR = click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
-                    help="Also look for session presets in this folder.")
+_DIR = preset_dir_option("session")
 
 
 @group.command("presets")
 @_DIR
-def presets_cmd(folder: Path | None) -> None:
+def presets_cmd(folder: Path | None) -> int:
     """List session presets: name, default length, title and description.
 
-    Shipped presets and those in ./presets (or --dir FOLDER); a broken file is listed with
-    its first problem.
+    Shipped presets and those in ./presets (or --dir FOLDER). A broken file is not listed:
+    one line on stderr names it and its first problem (exit 2 only if nothing good was
+    found).
 
     \b
     Example:
       sointu presets
       sointu presets --dir ~/my-sessions
     """
+    good, broken = 0, []
     for name, path in list_session_presets(folder).items():
         try:
             p = load_session_preset(str(path))
         except PresetError as exc:
-            click.echo(f"{name:<16} {'?':>8}  (invalid) {exc}")
+            broken.append(str(exc))
             continue
         click.echo(f"{name:<16} {format_duration(p.defaults.duration_s):>8}  "
                    f"{p.display_title}: {p.description}")
+        good += 1
+    return report_broken(broken, good)
 
 
 @group.command("show")
@@ -93,28 +96,34 @@ def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: flo
                f"width {p.room.width:g}")
     click.echo("")
     click.echo("phases:")
+    pw = max([len(ph.name) for ph in tl.phases] + [16])
     for ph in tl.phases:
-        click.echo(f"  {ph.name:<16} {format_duration(ph.start_s):>8} .. "
+        click.echo(f"  {ph.name:<{pw}} {format_duration(ph.start_s):>8} .. "
                    f"{format_duration(ph.end_s):>8}  ({format_duration(ph.length_s)})")
     click.echo("")
     click.echo("instruments:")
-    for si in p.instruments.values():
+    insts = list(p.instruments.values())
+    kw = max([len(si.key) for si in insts] + [14])
+    iw = max([len(si.instrument) for si in insts] + [18])
+    fw = max([len(si.family) for si in insts] + [8])
+    dw = max(len(f"{si.distance:g}") for si in insts) if insts else 1
+    for si in insts:
         tuned = " (retuned)" if si.tuning_hz is not None else ""
-        click.echo(f"  {si.key:<14} {si.instrument:<18} {si.family:<8} "
-                   f"{si.fundamental_hz:8.2f} Hz{tuned}  azimuth {si.azimuth_deg:+5.0f} deg  "
-                   f"distance {si.distance:g}  level {si.level_db:+g} dB")
+        click.echo(f"  {si.key:<{kw}} {si.instrument:<{iw}} {si.family:<{fw}} "
+                   f"{si.fundamental_hz:8.2f} Hz  azimuth {si.azimuth_deg:+5.0f} deg  "
+                   f"distance {si.distance:<{dw}g}  level {si.level_db:+g} dB{tuned}")
     click.echo("")
     counts = Counter((e.phase, e.instrument, e.articulation) for e in tl.events)
     keys = [k for k in p.instruments if any(c[1] == k for c in counts)]
     width = max([len(k) for k in keys] + [5])
     click.echo(f"strokes per phase (seed {tl.seed}; rubs in brackets):")
-    click.echo("  " + " " * 16 + " ".join(f"{k:>{width}}" for k in keys))
+    click.echo("  " + " " * pw + " " + " ".join(f"{k:>{width}}" for k in keys))
     for ph in tl.phases:
         cells = []
         for k in keys:
             s, r = counts[(ph.name, k, "strike")], counts[(ph.name, k, "rub")]
             cells.append(f"{s}{f'({r})' if r else ''}".rjust(width))
-        click.echo(f"  {ph.name:<16}" + " ".join(cells))
+        click.echo(f"  {ph.name:<{pw}} " + " ".join(cells))
     if plot is not None:
         from ..pictures.session import plot_session_preset
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from .hrtf import Head
 from .instrument import Instrument
 from .piece import Piece
 from .room import Room
@@ -19,7 +20,8 @@ LEAD_IN_S = 0.05
 def audition(instrument: Instrument, *, sample_rate: int = 48000, velocity: float = 0.8,
              mallet: str = "medium", position_deg: float | None = None,
              rub_s: float | None = None, seconds: float | None = None, seed: int = 0,
-             room: Room | None = None) -> tuple[Synth, int]:
+             room: Room | None = None, head: Head | None = None, azimuth_deg: float = 0.0,
+             elevation_deg: float = 0.0, distance_m: float = 1.0) -> tuple[Synth, int]:
     """A Synth playing one stroke (or a rub) of ``instrument``, and its length in frames.
 
     Parameters
@@ -41,6 +43,10 @@ def audition(instrument: Instrument, *, sample_rate: int = 48000, velocity: floa
         Seeds the per-stroke variation.
     room : Room or None
         The room; None is sointu's default gentle room.
+    head : Head or None
+        The listener's head for the headphone mix; None: the speaker mix.
+    azimuth_deg, elevation_deg, distance_m : float
+        Where the instrument stands (degrees, degrees, m); the speaker mix uses the azimuth.
 
     Returns
     -------
@@ -58,8 +64,9 @@ def audition(instrument: Instrument, *, sample_rate: int = 48000, velocity: floa
         if not 0 < rub_s <= 600:
             raise UsageError(f"--rub {rub_s:g} s is out of range; allowed (0, 600]")
     rng = np.random.default_rng(seed)
-    pc = Piece(sample_rate, room)
-    pc.add_instrument(instrument.name, instrument)
+    pc = Piece(sample_rate, room, head)
+    pc.add_instrument(instrument.name, instrument, azimuth_deg=azimuth_deg,
+                      elevation_deg=elevation_deg, distance_m=distance_m)
     if position_deg is None:
         position_deg = float(rng.uniform(0.0, 360.0))
     if rub_s is None:

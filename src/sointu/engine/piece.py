@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .bank import ModalBank, row_frames_for
+from .hrtf import Head, binaural_gains
 from .instrument import Instrument, Modes, load_mallets
 from .room import Room, mode_gains
 from .synth import Impulse, RubVoice, Synth, rub_pulse_hz
@@ -36,6 +37,8 @@ class _Placed:
     modes: Modes
     first: int
     gains: np.ndarray
+    lag: tuple[int, int] = (0, 0)  # headphones: each ear's onset delay (frames)
+    direction: tuple[float, float] = (0.0, 0.0)  # azimuth, elevation (deg)
 
 
 class Piece:
@@ -47,11 +50,15 @@ class Piece:
         Frames per second (one of :data:`SAMPLE_RATES`).
     room : Room
         Reverb, width and seed of the room.
+    head : Head or None
+        For the headphone mix: the listener's head-related responses
+        (:func:`sointu.engine.hrtf.load_head`). None: the speaker mix.
     """
 
-    def __init__(self, sample_rate: int, room: Room | None = None):
+    def __init__(self, sample_rate: int, room: Room | None = None, head: Head | None = None):
         self.sample_rate = check_sample_rate(sample_rate)
         self.room = room or Room()
+        self.head = head
         self._placed: dict[str, _Placed] = {}
         self._count = 0
         self._impulses: list[Impulse] = []
@@ -59,12 +66,28 @@ class Piece:
         self._row_frames = row_frames_for(self.sample_rate)
 
     def add_instrument(self, key: str, instrument: Instrument, *, azimuth_deg: float = 0.0,
-                       distance: float = 1.0, level_db: float = 0.0) -> None:
-        """Place an instrument in the room under the name ``key``."""
+                       distance: float = 1.0, level_db: float = 0.0, elevation_deg: float = 0.0,
+                       distance_m: float | None = None) -> None:
+        """Place an instrument in the room under the name ``key``.
+
+        The speaker mix uses ``azimuth_deg`` and the relative ``distance``; the headphone mix
+        ``azimuth_deg``, ``elevation_deg`` and ``distance_m`` (m from the head; default
+        ``distance`` metres).
+        """
         modes = instrument.modes(self.sample_rate)
-        gains = mode_gains(modes.freq_hz, self.room, azimuth_deg=azimuth_deg,
-                           distance=distance, level_db=level_db)
-        self._placed[key] = _Placed(key, modes, self._count, gains)
+        lag = (0, 0)
+        if self.head is None:
+            gains = mode_gains(modes.freq_hz, self.room, azimuth_deg=azimuth_deg,
+                               distance=distance, level_db=level_db)
+        else:
+            gains, delay_s = binaural_gains(
+                self.head, modes.freq_hz, reverb=self.room.reverb, seed=self.room.seed,
+                azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
+                distance_m=distance if distance_m is None else distance_m, level_db=level_db)
+            lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)
+                        for d in delay_s)
+        self._placed[key] = _Placed(key, modes, self._count, gains, lag,
+                                    (float(azimuth_deg), float(elevation_deg)))
         self._count += modes.count
 
     def instrument(self, key: str) -> Instrument:
@@ -80,7 +103,7 @@ class Piece:
         ramp = min(self._frame(load_mallets()[mallet][2] / 1000.0), self._row_frames)
         for ex in p.modes.strike(velocity, mallet, position_deg, rng):
             self._impulses.append(
-                Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp))
+                Impulse(self._frame(time_s + ex.delay_s), p.first, ex.amps, ramp, p.lag))
 
     def rub(self, key: str, time_s: float, hold_s: float, *, velocity: float = 0.7,
             rng: np.random.Generator) -> None:

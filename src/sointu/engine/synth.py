@@ -24,13 +24,21 @@ class Impulse:
     """Complex amplitudes added to modes ``first .. first+len(amps)-1`` at ``frame``.
 
     ``ramp`` > 0 fades the impulse's own response in over that many frames (a raised cosine:
-    the mallet's contact time), so a stroke never starts with a step.
+    the mallet's contact time), so a stroke never starts with a step. ``lag`` (left, right)
+    holds each channel silent for that many frames before its fade-in starts: on headphones
+    the far ear hears the stroke begin later (at most K frames; only with a ramp).
     """
 
     frame: int
     first: int
     amps: np.ndarray
     ramp: int = 0
+    lag: tuple[int, int] = (0, 0)
+
+    @property
+    def span(self) -> int:
+        """Frames from ``frame`` on that the fade-in touches."""
+        return self.ramp + max(self.lag) if self.ramp else 0
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,8 @@ class Synth:
         self.rubs = sorted(rubs, key=lambda r: r.start)
         imps = list(impulses) + [self._release_impulse(r) for r in self.rubs]
         imps.sort(key=lambda i: i.frame)
-        if any(i.ramp > bank.K for i in imps):
-            raise ValueError(f"an impulse ramp is longer than {bank.K} frames")
+        if any(i.ramp > bank.K or max(i.lag) > bank.K for i in imps):
+            raise ValueError(f"an impulse ramp or lag is longer than {bank.K} frames")
         self.impulses = imps
         self._frames = np.array([i.frame for i in imps], dtype=np.int64)
         self._tables: dict = {}
@@ -160,14 +168,28 @@ class Synth:
         """Fade in the impulses i_lo .. i_hi-1 whose ramps overlap this chunk."""
         c1 = c0 + len(out)
         for imp in self.impulses[i_lo:i_hi]:
-            if imp.ramp == 0 or imp.frame + imp.ramp <= c0 or imp.frame >= c1:
+            if imp.ramp == 0 or imp.frame + imp.span <= c0 or imp.frame >= c1:
                 continue
-            lo, hi = max(imp.frame, c0), min(imp.frame + imp.ramp, c1)
+            lo, hi = max(imp.frame, c0), min(imp.frame + imp.span, c1)
             t = np.arange(lo - imp.frame, hi - imp.frame)
-            # response * (ramp - 1): removes what the bank played beyond the ramp
-            fade = (-0.5 - 0.5 * np.cos(np.pi * t / imp.ramp)).astype(np.float32)
-            y = self.bank.free_response(imp.first, imp.amps, t[0], t[-1] + 1)
-            out[lo - c0: hi - c0] += y * fade[:, None]
+            y = self._response(imp, int(t[0]), int(t[-1]) + 1)
+            for ch, lag in enumerate(imp.lag):
+                # response * (ramp - 1): removes what the bank played beyond the ramp;
+                # silent (-1) while this channel's onset is held back
+                u = np.clip(t - lag, 0, imp.ramp)
+                fade = (-0.5 - 0.5 * np.cos(np.pi * u / imp.ramp)).astype(np.float32)
+                out[lo - c0: hi - c0, ch] += y[:, ch] * fade
+
+    def _response(self, imp: Impulse, start: int, stop: int) -> np.ndarray:
+        """Samples start .. stop-1 (< 2K) of an impulse's free response, float32 (n, 2)."""
+        K = self.bank.K
+        if stop <= K:
+            return self.bank.free_response(imp.first, imp.amps, start, stop)
+        later = imp.amps * self.bank.step[imp.first: imp.first + len(imp.amps), K]
+        tail = self.bank.free_response(imp.first, later, max(start - K, 0), stop - K)
+        if start >= K:
+            return tail
+        return np.concatenate([self.bank.free_response(imp.first, imp.amps, start, K), tail])
 
     # -- state ---------------------------------------------------------------------------
 
@@ -185,7 +207,7 @@ class Synth:
     def chunks(self, first_chunk: int = 0) -> Iterator[np.ndarray]:
         """Yield consecutive chunks (float32, shape (B, 2)) from chunk ``first_chunk`` on."""
         B = self.B
-        max_ramp = max((i.ramp for i in self.impulses), default=0)
+        max_ramp = max((i.span for i in self.impulses), default=0)
         c0 = first_chunk * B
         z = self.state_at(c0)
         i = int(np.searchsorted(self._frames, c0, side="left"))

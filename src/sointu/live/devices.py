@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DeviceError
+from ..errors import DeviceError, UnknownDeviceError
 
 __all__ = [
     "OutputDevice",
@@ -156,8 +156,10 @@ def resolve_output_device(spec: str | int | None, devices: list[OutputDevice]) -
     Raises
     ------
     DeviceError
-        No output device at all, no default, an unknown or ambiguous name, or an index that
-        is not an output device; the message lists the devices.
+        No output device at all, or no default; the message lists the devices.
+    UnknownDeviceError
+        An unknown or ambiguous name, or an index that is not an output device (a bad
+        option: exit code 2); the message lists the devices.
     """
     if not devices:
         raise DeviceError(f"no audio output device found; {NO_DEVICE_HINT}")
@@ -173,7 +175,7 @@ def resolve_output_device(spec: str | int | None, devices: list[OutputDevice]) -
         for d in devices:
             if d.index == index:
                 return d
-        raise DeviceError(f"audio output device {index} does not exist; output devices: "
+        raise UnknownDeviceError(f"audio output device {index} does not exist; output devices: "
                           f"{_choices(devices)}")
     exact = [d for d in devices if d.name.lower() == text.lower()]
     if len(exact) == 1:
@@ -182,9 +184,9 @@ def resolve_output_device(spec: str | int | None, devices: list[OutputDevice]) -
     if len(partial) == 1:
         return partial[0]
     if not partial:
-        raise DeviceError(f"no audio output device matches '{text}'; output devices: "
+        raise UnknownDeviceError(f"no audio output device matches '{text}'; output devices: "
                           f"{_choices(devices)}")
-    raise DeviceError(f"audio output device '{text}' is ambiguous: it matches "
+    raise UnknownDeviceError(f"audio output device '{text}' is ambiguous: it matches "
                       f"{_choices(partial)}; give the index or the full name")
 
 

@@ -29,12 +29,15 @@ class Chunk(NamedTuple):
         The audio; None marks the end of the source (or an error).
     error : BaseException or None
         Set when the source raised instead of yielding.
+    peak : float
+        Largest absolute sample of ``data`` (linear; 0 without data), for the live limiter.
     """
 
     generation: int
     frame: int
     data: np.ndarray | None
     error: BaseException | None = None
+    peak: float = 0.0
 
 
 class Feeder:
@@ -95,6 +98,11 @@ class Feeder:
         except queue.Empty:
             return None
 
+    def peek(self) -> Chunk | None:
+        """The chunk :meth:`take` would return next, left in the queue (None if empty)."""
+        with self._queue.mutex:
+            return self._queue.queue[0] if self._queue.queue else None
+
     def queued_blocks(self) -> int:
         """Approximate number of chunks waiting."""
         return self._queue.qsize()
@@ -123,7 +131,8 @@ class Feeder:
         try:
             for block in self.source.blocks(self.block_frames, frame):
                 data = np.array(block, dtype=np.float32, order="C")
-                if not self._put(Chunk(generation, frame, data), generation):
+                peak = float(np.abs(data).max()) if len(data) else 0.0
+                if not self._put(Chunk(generation, frame, data, None, peak), generation):
                     return
                 frame += len(data)
                 count += 1

@@ -24,7 +24,9 @@ from collections import deque
 
 import numpy as np
 
+from ..session.audio import LIMIT_DBFS
 from .feeder import Feeder
+from .peakguard import MAX_CAP, PeakGuard
 from .ramp import Ramp
 
 __all__ = [
@@ -85,6 +87,9 @@ class Playback:
         Initial volume (dB), within :data:`VOLUME_RANGE_DB`.
     stop_at_frame : int, optional
         Test hook: behave as if stopped (Ctrl-C) when the position reaches this frame.
+    limit_dbfs : float
+        No sample leaves at a higher level (dBFS), whatever the volume: the render's own
+        peak limit, 1 dB under its -1 dBTP true-peak ceiling (see :mod:`.peakguard`).
 
     Attributes
     ----------
@@ -101,7 +106,8 @@ class Playback:
     """
 
     def __init__(self, feeder: Feeder, *, sample_rate: int, total_frames: int,
-                 start_frame: int = 0, volume_db: float = 0.0, stop_at_frame: int | None = None):
+                 start_frame: int = 0, volume_db: float = 0.0, stop_at_frame: int | None = None,
+                 limit_dbfs: float = LIMIT_DBFS):
         self.feeder = feeder
         self.sample_rate = int(sample_rate)
         self.total_frames = int(total_frames)
@@ -127,6 +133,11 @@ class Playback:
         self._generation = feeder.generation
         self._chunk: np.ndarray | None = None
         self._offset = 0
+        self._guard = PeakGuard(_db_to_gain(limit_dbfs))
+        self._ceiling = np.ones(0)
+        self._ceiling_low = MAX_CAP
+        self._segments: list[tuple[int, int, float, np.ndarray]] = []
+        self.limited_db = 0.0
         self._seek_to: int | None = None
         self._pause_after_seek = False
         self._pad_left = 0
@@ -168,6 +179,11 @@ class Playback:
         """Largest absolute sample since the last call (linear)."""
         peak, self.peak = self.peak, 0.0
         return peak
+
+    def take_limiting(self) -> float:
+        """Largest gain reduction of the peak guard since the last call (dB, >= 0)."""
+        limited, self.limited_db = self.limited_db, 0.0
+        return limited
 
     # -- the audio callback ------------------------------------------------------------------
 
@@ -211,6 +227,7 @@ class Playback:
         want = frames
         if self.state in (PAUSING, SEEK_OUT, STOPPING):
             want = min(frames, self._fade.frames_left())
+        self._segments.clear()
         got, ended = self._copy(out, want)
         if got < frames:
             out[got:].fill(0.0)
@@ -220,6 +237,7 @@ class Playback:
             level = self._level.next(got)
             if isinstance(level, np.ndarray) or level != 1.0:
                 vol = np.asarray(vol, dtype=np.float64) * level
+            vol = self._guarded(vol, got)
             if isinstance(gain, np.ndarray) or isinstance(vol, np.ndarray):
                 out[:got] *= (np.asarray(gain, dtype=np.float32)
                               * np.asarray(vol, dtype=np.float32)).reshape(-1, 1)
@@ -245,6 +263,35 @@ class Playback:
             elif self.state == STOPPING:
                 self._drain("stopped")
 
+    def _take_chunk(self, chunk) -> None:
+        """Make ``chunk`` the current one and work out its peak guard ceiling."""
+        self._chunk, self._offset = chunk.data, 0
+        ahead = self.feeder.peek()
+        next_peak = ahead.peak if ahead is not None and ahead.generation == chunk.generation \
+            else None
+        self._ceiling = self._guard.ceiling(len(chunk.data), chunk.peak, next_peak)
+        self._ceiling_low = float(self._ceiling.min())
+
+    def _guarded(self, vol, got: int):
+        """``vol`` (volume x level for the ``got`` frames copied), at most the peak ceiling.
+
+        The same object when the volume stays under the ceiling (always at 0 dB).
+        """
+        loud = float(np.max(vol)) if isinstance(vol, np.ndarray) else float(vol)
+        segments = [seg for seg in self._segments if seg[2] < loud]
+        if not segments:
+            return vol
+        total = np.empty(got, dtype=np.float64)
+        total[:] = vol
+        held = 1.0
+        for start, end, _, ceiling in segments:
+            span = total[start:end]
+            capped = np.minimum(span, ceiling)
+            held = max(held, float(np.max(span / np.maximum(capped, 1e-12))))
+            span[:] = capped
+        self.limited_db = max(self.limited_db, 20.0 * float(np.log10(held)))
+        return total
+
     def _copy(self, out: np.ndarray, want: int) -> tuple[int, str | None]:
         """Copy up to ``want`` frames from the queue; (frames copied, end outcome or None)."""
         got = 0
@@ -260,9 +307,11 @@ class Playback:
                         self.error = chunk.error
                         return got, "error"
                     return got, "end"
-                self._chunk, self._offset = chunk.data, 0
+                self._take_chunk(chunk)
             n = min(want - got, len(self._chunk) - self._offset)
             out[got:got + n] = self._chunk[self._offset:self._offset + n]
+            self._segments.append((got, got + n, self._ceiling_low,
+                                   self._ceiling[self._offset:self._offset + n]))
             got += n
             self._offset += n
             self.position += n
@@ -328,7 +377,8 @@ class Playback:
                 self._drain("error" if chunk.error is not None else "end")
                 self.error = chunk.error
                 return False
-            self._chunk, self._offset = chunk.data, 0
+            self._guard.reset()
+            self._take_chunk(chunk)
             self.position = chunk.frame
             if self._pause_after_seek:
                 self._pause_after_seek = False

@@ -106,10 +106,15 @@ def next_phase_frame(timeline, position_frame: int, sample_rate: int) -> int | N
 
 
 def _phase_index(timeline, position_frame: int, sample_rate: int) -> int:
-    t = position_frame / sample_rate
+    """Index of the phase playing at ``position_frame``.
+
+    Compared in frames, rounded as :func:`next_phase_frame` and ``--phase`` round a phase's
+    start: a phase starting at 2958.333215 s starts at frame 141999994, and that frame
+    belongs to it, not to the phase before.
+    """
     phases = timeline.phases
     for i, phase in enumerate(phases):
-        if t < phase.end_s:
+        if position_frame < int(round(phase.end_s * sample_rate)):
             return i
     return len(phases) - 1
 
@@ -292,9 +297,10 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
                     phase = timeline.phases[_phase_index(timeline, position, sr)].name
                     line = status_line(phase=phase, position_s=position / sr, total_s=total_s,
                                        peak=playback.take_peak(), volume_db=playback.volume_db,
-                                       paused=playback.paused, underruns=playback.underruns)
-                    if note and now < note_until:
-                        line = f"{line}  {note}"
+                                       paused=playback.paused, underruns=playback.underruns,
+                                       limited_db=playback.take_limiting(),
+                                       note=note if now < note_until else "",
+                                       width=term.width())
                     term.show(line)
             except KeyboardInterrupt:
                 interrupts += 1

@@ -30,7 +30,8 @@ def level_meter(peak: float, width: int = 12) -> str:
 
 
 def status_line(*, phase: str, position_s: float, total_s: float, peak: float,
-                volume_db: float, paused: bool, underruns: int) -> str:
+                volume_db: float, paused: bool, underruns: int, limited_db: float = 0.0,
+                note: str = "", width: int | None = None) -> str:
     """The one-line status: phase, elapsed / total, remaining, meter, volume, underruns.
 
     Parameters
@@ -47,16 +48,40 @@ def status_line(*, phase: str, position_s: float, total_s: float, peak: float,
         Shows ``PAUSED`` instead of the meter.
     underruns : int
         Shown only when above 0.
+    limited_db : float
+        Recent gain reduction of the live peak guard (dB); above 0.5 the volume shows
+        ``(peaks held)``.
+    note : str
+        A short note after the rest (a key's effect), dropped first when the line is long.
+    width : int, optional
+        Columns available: parts are dropped, least useful first (key help, note, remaining
+        time, meter, underruns, volume, then the phase), so the line is always shorter than
+        ``width`` (a terminal wraps a line that fills its last column).
     """
     remaining = max(0.0, total_s - position_s)
-    parts = [f"{phase:<14.14}", f"{format_duration(position_s)} / {format_duration(total_s)}",
-             f"-{format_duration(remaining)}",
-             "PAUSED" + " " * 15 if paused else level_meter(peak),
-             f"vol {volume_db:+.0f} dB"]
+    volume = f"vol {volume_db:+.0f} dB" + (" (peaks held)" if limited_db > 0.5 else "")
+    # (text, priority: lower is dropped first), in display order
+    parts = [(f"{phase:<14.14}", 6),
+             (f"{format_duration(position_s)} / {format_duration(total_s)}", 7),
+             (f"-{format_duration(remaining)}", 2),
+             ("PAUSED" + " " * 15 if paused else level_meter(peak), 3),
+             (volume, 5)]
     if underruns:
-        parts.append(f"underruns {underruns}")
-    parts.append("[space pause, n next, +/- volume, q stop]")
-    return "  ".join(parts)
+        parts.append((f"underruns {underruns}", 4))
+    parts.append(("[space pause, n next, +/- volume, q stop]", 0))
+    if note:
+        parts.append((note, 1))
+    if width is not None:
+        room = max(1, width - 1)
+        drops = [0, 1, 2, 3, 4, 5, "short", 6]
+        while len("  ".join(t for t, _ in parts)) > room and drops:
+            rank = drops.pop(0)
+            if rank == "short":  # the phase, shortened, before giving it up
+                parts = [(t.strip()[:10] if r == 6 else t, r) for t, r in parts]
+            else:
+                parts = [(t, r) for t, r in parts if r != rank]
+        return "  ".join(t for t, _ in parts)[:room]
+    return "  ".join(t for t, _ in parts)
 
 
 def phases_summary(phases) -> str:

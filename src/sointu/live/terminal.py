@@ -65,13 +65,16 @@ class Terminal:
             return None
         return data.decode("utf-8", "replace")[:1]
 
-    def show(self, line: str) -> None:
-        """Rewrite the status line (cut to the terminal's width)."""
+    def width(self) -> int:
+        """Columns of the terminal (100 if it cannot tell)."""
         try:
-            width = os.get_terminal_size(self.stderr.fileno()).columns or 100
+            return os.get_terminal_size(self.stderr.fileno()).columns or 100
         except OSError:
-            width = 100
-        self.stderr.write("\r" + line[: max(10, width - 1)] + "\x1b[K")
+            return 100
+
+    def show(self, line: str) -> None:
+        """Rewrite the status line, cut shorter than the terminal's width (no wrap)."""
+        self.stderr.write("\r" + line[: max(1, self.width() - 1)] + "\x1b[K")
         self.stderr.flush()
         self._line_shown = True
 

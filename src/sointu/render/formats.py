@@ -44,8 +44,6 @@ _SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24, "FLOAT": None}
 #: Bytes per sample of the WAV subtypes, for the size estimate.
 _SUBTYPE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
 
-#: Quality used for lossy formats when none is given (0 = smallest, 1 = best).
-DEFAULT_QUALITY = 0.7
 
 #: Largest size a plain RIFF/WAVE file can describe (bytes): its size field is 32 bits.
 WAV_LIMIT_BYTES = 2**32
@@ -96,6 +94,13 @@ class FormatSpec:
         so FLAC and Ogg are declared ``WAVE`` as common tools do.
     label : str
         A short human name.
+    default_quality : float or None
+        ``--quality`` when none is given (lossy formats), chosen per codec so that all
+        three sit at their usual near-transparent setting: Opus 0.45 (level 0.7925, about
+        112 kbit/s; libsndfile's Opus is bit-rate driven, so it spends that on any
+        music), Vorbis 0.6 (``q6``), MP3 0.8 (LAME ``-V 1.98``). Vorbis and LAME are
+        quality driven: on sparse bowl and gong music they spend far less than their
+        nominal rates. File sizes per hour are in the README.
     """
 
     suffix: str
@@ -109,6 +114,7 @@ class FormatSpec:
     cue_type: str
     label: str
     compression_range: tuple[float, float] | None = None
+    default_quality: float | None = None
 
     def compression_level(self, quality: float) -> float:
         """soundfile ``compression_level`` for a quality 0..1 (linear in the table's range)."""
@@ -129,13 +135,18 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(".flac", "FLAC", ("16", "24"), "24", None, None, (1, 655350),
                    None, "WAVE", "FLAC"),
         FormatSpec(".ogg", "OGG", (), None, "VORBIS", None, (8000, 192000),
-                   None, "WAVE", "Ogg Vorbis", (1.0, 0.0)),
+                   None, "WAVE", "Ogg Vorbis", (1.0, 0.0), 0.6),
         FormatSpec(".opus", "OGG", (), None, "OPUS", _OPUS_RATES, (8000, 48000),
-                   None, "WAVE", "Ogg Opus", (0.95, 0.6)),
+                   None, "WAVE", "Ogg Opus", (0.95, 0.6), 0.45),
         FormatSpec(".mp3", "MP3", (), None, "MPEG_LAYER_III", _MP3_RATES, (8000, 48000),
-                   "VARIABLE", "MP3", "MP3", (0.99, 0.0)),
+                   "VARIABLE", "MP3", "MP3", (0.99, 0.0), 0.8),
     )
 }
+
+
+#: Quality used for each lossy format when none is given (0 = smallest, 1 = best).
+DEFAULT_QUALITY = {suffix: spec.default_quality for suffix, spec in FORMATS.items()
+                   if spec.lossy}
 
 
 @dataclass(frozen=True)
@@ -277,7 +288,7 @@ def _check_depth(spec: FormatSpec, bit_depth) -> str | None:
 
 def _check_quality(spec: FormatSpec, quality) -> float | None:
     if quality is None:
-        return DEFAULT_QUALITY if spec.lossy else None
+        return spec.default_quality
     lossy = ", ".join(s for s, f in FORMATS.items() if f.lossy)
     if not spec.lossy:
         raise UsageError(f"{spec.suffix} ({spec.label}) is lossless and takes no quality; "
@@ -305,7 +316,7 @@ def resolve_format(path, bit_depth=None, quality=None, *, sample_rate: int, fram
         Must be None for lossy formats.
     quality : float or None
         0 (smallest file) .. 1 (best sound) for ``.ogg``, ``.opus``, ``.mp3`` (default
-        :data:`DEFAULT_QUALITY`). Must be None for lossless formats.
+        :data:`DEFAULT_QUALITY`: per format). Must be None for lossless formats.
     sample_rate : int
         Sample rate of the audio (Hz), checked against what the format accepts.
     frames : int

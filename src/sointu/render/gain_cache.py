@@ -4,9 +4,10 @@ Re-renders and live playback of a session measured before start at once.
 
 Entries are keyed by everything the audio depends on: the session preset file's bytes, the
 instrument and engine preset files it uses, seed, length, sample rate, loudness target,
-ceiling and sointu's version. The cache lives in ``$XDG_CACHE_HOME/sointu`` (default
-``~/.cache/sointu``); ``SOINTU_CACHE_DIR`` overrides it, and an empty value turns it off.
-A cache that cannot be read or written is simply not used.
+ceiling and sointu's version (for the headphone mix also the head-related responses). The
+cache lives in ``$XDG_CACHE_HOME/sointu`` (default ``~/.cache/sointu``); ``SOINTU_CACHE_DIR``
+overrides it, and an empty value turns it off. A cache that cannot be read or written is
+simply not used.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def key(audio, target_lufs: float, ceiling_dbtp: float) -> str | None:
     h.update(json.dumps([__version__, audio.timeline.seed, audio.total_frames,
                          audio.sample_rate, target_lufs, ceiling_dbtp,
                          audio.limit_dbfs]).encode())
+    if getattr(audio, "mix", "speakers") != "speakers":  # the head's responses shape the level
+        from ..engine.hrtf import sofa_path
+
+        try:
+            h.update(f"{audio.mix} {sofa_path()}".encode() + sofa_path().read_bytes())
+        except OSError:
+            return None
     return h.hexdigest()
 
 

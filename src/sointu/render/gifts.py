@@ -12,15 +12,19 @@ is the thin command on top:
   (:func:`gift_file_name`, :func:`safe_file_name`, :func:`unique_path`),
 - seeds (:func:`gift_seed`, :func:`normalise_name`),
 - the clients file (:func:`read_clients`) and the batch plan (:func:`plan_gifts`),
-- the manifest (:func:`read_manifest`, :func:`write_manifest`),
+- the manifest (:func:`read_manifest`, :func:`write_manifest`), safe to open in a
+  spreadsheet (:func:`spreadsheet_cell`),
+- what counts as a finished gift on resume (:func:`gift_file_problem`),
 - the batch runner (:func:`run_batch`): one worker process per gift, at most ``jobs`` at a
-  time, resumable, a manifest rewritten atomically as gifts finish, and a clean stop on
-  Ctrl-C or SIGTERM.
+  time, resumable, every row tried even when some fail, a manifest rewritten atomically as
+  gifts finish, and a clean stop on Ctrl-C, SIGTERM or SIGHUP.
 
-Finnish titles use the allative case of the recipient's first name with one simple rule
-(``-lle`` after a vowel, ``-ille`` after a consonant: "Maija" -> "Maijalle", "Aleksander"
--> "Aleksanderille"). Consonant gradation is deliberately not attempted ("Pekka" ->
-"Pekkalle", not "Pekalle"); a title can always be given in full with ``--title``.
+Finnish titles greet the recipient's first name in the allative case, with consonant
+gradation and the common stem types ("Pekka" -> "Pekalle", "Tuomas" -> "Tuomakselle"; see
+:mod:`sointu.render.finnish`). A name whose form is not known with confidence gets a title
+that needs no inflection ("Sointurentoutus - lahja: Klaus") and a note saying so; the form
+can be given (``--for-allative``, a ``name_fi_allative`` column), the whole title too
+(``--title``).
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from ..errors import SointuError, UsageError
-from .atomic import TMP_MARKER, atomic_output, raise_on_sigterm
+from ..errors import OutputError, SointuError, UsageError
+from .atomic import atomic_output, check_name_lengths, raise_on_sigterm, remove_temps_of
+from .finnish import allative
 from .formats import resolve_format
 from .markers import sidecar_paths
 
@@ -63,6 +68,10 @@ __all__ = [
     "first_name",
     "finnish_allative",
     "gift_title",
+    "title_note",
+    "gift_comment",
+    "check_name",
+    "check_allative",
     "gift_seed",
     "dedication",
     "safe_file_name",
@@ -73,6 +82,9 @@ __all__ = [
     "plan_gifts",
     "read_manifest",
     "write_manifest",
+    "spreadsheet_cell",
+    "from_spreadsheet_cell",
+    "gift_file_problem",
     "run_batch",
 ]
 
@@ -83,14 +95,14 @@ LANGUAGES = ("fi", "en")
 DEFAULT_TITLES = {"fi": "Sointurentoutus", "en": "Sound relaxation"}
 
 #: Columns a clients file may have (``name`` is required).
-CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed")
+CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed", "name_fi_allative")
 
 #: The manifest's file name inside the batch folder.
 MANIFEST_NAME = "manifest.csv"
 
 #: Columns of the manifest, in order.
 MANIFEST_COLUMNS = ("file", "recipient", "seed", "title", "loudness_lufs", "true_peak_dbtp",
-                    "status")
+                    "status", "note")
 
 #: Longest recipient or giver name (characters).
 MAX_NAME_CHARS = 100
@@ -98,11 +110,11 @@ MAX_NAME_CHARS = 100
 MAX_MESSAGE_CHARS = 500
 
 _SEED_LIMIT = 2**63
-_VOWELS = set("aeiouyåäö")
 _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
 _MAX_NAME_BYTES = 200  # file names: most file systems allow 255 bytes
+_NAME_BYTES_CAP = 255  # a 'file' cell longer than this many characters is never a name
 
 
 # --------------------------------------------------------------------------- names, titles
@@ -126,18 +138,26 @@ def normalise_name(name: str) -> str:
 
 
 def first_name(name: str) -> str:
-    """The first word of ``name`` (NFC, stripped); the whole name if it has one word."""
+    """The first word of ``name`` that has a letter, without punctuation around it (NFC).
+
+    ``"Maija Meikäläinen"`` -> ``"Maija"``, ``"(Jukka-Pekka)"`` -> ``"Jukka-Pekka"``,
+    ``"1. Maija"`` -> ``"Maija"``; the first word of a name without letters.
+    """
     words = unicodedata.normalize("NFC", name).split()
+    for word in words:
+        letters = [i for i, ch in enumerate(word) if ch.isalpha()]
+        if letters:
+            return word[letters[0]:letters[-1] + 1]
     return words[0] if words else ""
 
 
-def finnish_allative(name: str) -> str:
-    """The recipient's first name in a simple Finnish allative ("to Maija").
+def finnish_allative(name: str) -> str | None:
+    """The recipient's first name in the Finnish allative ("to Pekka": "Pekalle").
 
-    ``-lle`` after a vowel ("Maija" -> "Maijalle", "Jussi" -> "Jussille", "Chloé" ->
-    "Chloélle"), ``-ille`` after anything else ("Aleksander" -> "Aleksanderille"). No
-    consonant gradation ("Pekka" -> "Pekkalle"): always understandable, and the whole title
-    can be overridden. An all-capital name gets a capital ending ("MAIJA" -> "MAIJALLE").
+    With consonant gradation and the common stem types ("Matti" -> "Matille", "Tuomas" ->
+    "Tuomakselle", "Kaarin" -> "Kaarinille"); a double name inflects its last part
+    ("Jukka-Pekka" -> "Jukka-Pekalle"); capitals are kept ("MAIJA" -> "MAIJALLE"). See
+    :func:`sointu.render.finnish.allative`.
 
     Parameters
     ----------
@@ -146,19 +166,15 @@ def finnish_allative(name: str) -> str:
 
     Returns
     -------
-    str
+    str or None
+        None when the form is not known with confidence (a foreign name, a rare stem, a
+        name with more than one form in use).
     """
-    first = first_name(name)
-    if not first:
-        return first
-    last = unicodedata.normalize("NFD", first[-1])[0].casefold()
-    ending = "lle" if last in _VOWELS else "ille"
-    if first.isupper():
-        ending = ending.upper()
-    return first + ending
+    return allative(first_name(name)).form
 
 
-def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
+def gift_title(preset_titles: dict | None, name: str, lang: str = "fi", *,
+               allative_form: str | None = None) -> str:
     """The personal title of a gift.
 
     Parameters
@@ -169,7 +185,12 @@ def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
     name : str
         The recipient's name (the first word is used).
     lang : {"fi", "en"}
-        ``fi``: "Sointurentoutus - Maijalle"; ``en``: "Sound relaxation for Maija".
+        ``fi``: "Sointurentoutus - Maijalle", or "Sointurentoutus - lahja: Klaus" when the
+        allative of the first name is not known with confidence (:func:`title_note` says
+        so); ``en``: "Sound relaxation for Maija".
+    allative_form : str, optional
+        The first name in the allative as the practitioner wrote it ("Matille"), used as
+        is in a Finnish title (checked with :func:`check_allative`).
 
     Returns
     -------
@@ -183,9 +204,51 @@ def gift_title(preset_titles: dict | None, name: str, lang: str = "fi") -> str:
     if lang not in LANGUAGES:
         raise UsageError(f"language '{lang}' is not allowed; allowed: {', '.join(LANGUAGES)}")
     first = ((preset_titles or {}).get(lang) or DEFAULT_TITLES[lang]).strip()
-    if lang == "fi":
-        return f"{first} - {finnish_allative(name)}"
-    return f"{first} for {first_name(name)}"
+    if lang == "en":
+        return f"{first} for {first_name(name)}"
+    form = allative_form or finnish_allative(name)
+    return f"{first} - {form}" if form else f"{first} - lahja: {first_name(name)}"
+
+
+def title_note(name: str, lang: str = "fi", *, allative_form: str | None = None) -> str | None:
+    """Why a gift's title does not inflect the name, for the summary line (None if it does).
+
+    Example: ``Finnish ending of 'Klaus' not known (both Klausille and Klaukselle are in
+    use): titled without it; give it with --for-allative or a name_fi_allative column``.
+    """
+    if lang != "fi" or allative_form:
+        return None
+    result = allative(first_name(name))
+    if result.form is not None:
+        return None
+    return (f"Finnish ending of '{result.name}' not known ({result.why}): titled without it; "
+            f"give it with --for-allative or a name_fi_allative column")
+
+
+def check_name(value: str, max_chars: int = MAX_NAME_CHARS) -> str | None:
+    """Why ``value`` is not a usable name (empty, no letters, too long, a control
+    character), or None if it is fine."""
+    if not value.strip():
+        return "is empty; allowed: the recipient's name, e.g. Maija"
+    why = check_text(value, max_chars)
+    if why:
+        return why
+    if not any(ch.isalpha() for ch in value):
+        return "has no letters; allowed: a name written with letters, e.g. Maija"
+    return None
+
+
+def check_allative(value: str) -> str | None:
+    """Why ``value`` cannot be a first name in the allative (see :func:`check_name`, and it
+    must end in -lle, e.g. "Matille"), or None if it is fine."""
+    why = check_name(value)
+    if why:
+        return why.replace("the recipient's name, e.g. Maija", "the first name in the "
+                           "allative, e.g. Matille")
+    if not value.casefold().endswith("lle") or not any(c.isalpha() for c in value[:-3]):
+        return ("does not end in -lle after the name; allowed: the first name in the "
+                "allative, e.g. Matille, Pekalle")
+    return None
 
 
 def gift_seed(name: str, preset_name: str) -> int:
@@ -211,6 +274,14 @@ def gift_seed(name: str, preset_name: str) -> int:
     return int.from_bytes(digest[:8], "big") % _SEED_LIMIT
 
 
+_COMMENT_WORDS = {
+    "fi": {"preset": "esiasetus", "seed": "siemen", "length": "kesto", "for": "lahja: ",
+           "from": "antaja: ", "message": "viesti: "},
+    "en": {"preset": "preset", "seed": "seed", "length": "length", "for": "gift for ",
+           "from": "from ", "message": "message: "},
+}
+
+
 def dedication(recipient: str, sender: str | None = None, message: str | None = None,
                lang: str = "fi") -> str:
     """The dedication written into the file's comment (one line).
@@ -218,14 +289,43 @@ def dedication(recipient: str, sender: str | None = None, message: str | None = 
     Examples: ``lahja: Maija Meikäläinen; antaja: Pekka; viesti: Hyvää joulua!`` (fi),
     ``gift for Maija; from Pekka; message: Merry Christmas!`` (en).
     """
-    words = {"fi": ("lahja: ", "antaja: ", "viesti: "),
-             "en": ("gift for ", "from ", "message: ")}[lang]
-    parts = [words[0] + " ".join(recipient.split())]
+    words = _COMMENT_WORDS[lang]
+    parts = [words["for"] + " ".join(recipient.split())]
     if sender:
-        parts.append(words[1] + " ".join(sender.split()))
+        parts.append(words["from"] + " ".join(sender.split()))
     if message:
-        parts.append(words[2] + " ".join(message.split()))
+        parts.append(words["message"] + " ".join(message.split()))
     return "; ".join(parts)
+
+
+def gift_comment(gift: Gift, preset_name: str, seed: int, duration_s: float,
+                 mix: str = "") -> str:
+    """The comment tag of a gift, all in the gift's language.
+
+    ``esiasetus classic-60; siemen 42; kesto 1:00:00; sointu 0.1.0; lahja: Maija`` (fi),
+    ``preset classic-60; seed 42; length 1:00:00; sointu 0.1.0; gift for Maija`` (en). The
+    preset's own ``[metadata] comment`` is left out: it is free text in one language.
+
+    Parameters
+    ----------
+    gift : Gift
+    preset_name : str
+    seed : int
+        The composer seed the audio was made with.
+    duration_s : float
+        Length (s).
+    mix : str
+        Which mix, in the gift's language (``kuulokkeille``), after the version; "" leaves
+        it out.
+    """
+    from .. import __version__
+    from ..session.durations import format_duration
+
+    words = _COMMENT_WORDS[gift.lang]
+    parts = [f"{words['preset']} {preset_name}", f"{words['seed']} {seed}",
+             f"{words['length']} {format_duration(duration_s)}", f"sointu {__version__}",
+             mix, gift.dedication]
+    return "; ".join(p for p in parts if p)
 
 
 def _measure_file(path: Path) -> tuple[str, str]:
@@ -275,8 +375,9 @@ def safe_file_name(text: str, suffix: str = "") -> str:
 
 
 def gift_file_name(title: str, suffix: str = ".flac") -> str:
-    """The default file name of a gift: ``Sointurentoutus-Maijalle.flac``."""
-    return safe_file_name(title, suffix)
+    """The default file name of a gift: ``Sointurentoutus-Maijalle.flac``
+    (``Sointurentoutus-lahja-Klaus.flac``: a colon before a space is left out)."""
+    return safe_file_name(title.replace(": ", " "), suffix)
 
 
 def unique_path(folder: Path, name: str) -> Path:
@@ -325,6 +426,9 @@ class Client:
         Output file name inside the batch folder.
     seed : int or None
         Explicit seed (else derived from the name).
+    allative : str or None
+        ``name_fi_allative``: the first name in the Finnish allative ("Matille"), used in
+        a Finnish title as written.
     """
 
     row: int
@@ -334,6 +438,7 @@ class Client:
     lang: str | None = None
     file: str | None = None
     seed: int | None = None
+    allative: str | None = None
 
 
 def _delimiter(first_line: str) -> str:
@@ -349,7 +454,8 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
     A CSV file in UTF-8 (with or without a byte-order mark), separated by commas,
     semicolons (as Excel writes in Finland) or tabs, with a header row. Columns (any
     order, any case): ``name`` (required), ``from``, ``message``, ``lang``, ``file``,
-    ``seed``. Rows whose cells are all empty are ignored.
+    ``seed``, ``name_fi_allative`` (the first name in the Finnish allative, "Matille", for
+    the title). Rows whose cells are all empty are ignored.
 
     Parameters
     ----------
@@ -368,8 +474,9 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
     UsageError
         One line naming the file, the row and column and what is allowed, for the first
         problem: unreadable, not UTF-8, empty, no ``name`` column, an unknown, unnamed or
-        repeated column, a row with more cells than the header, an empty or too long name,
-        a control character, a bad ``lang``, ``seed`` or ``file`` value.
+        repeated column, a row with more cells than the header, an empty or too long name
+        or one without letters, a control character, a bad ``lang``, ``seed``, ``file`` or
+        ``name_fi_allative`` value.
     """
     shown = str(path)
     try:
@@ -435,8 +542,13 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
     name = cell("name")
     if name is None:
         raise bad("name", "is empty; allowed: the recipient's name, e.g. Maija")
-    for column, limit in (("name", MAX_NAME_CHARS), ("from", MAX_NAME_CHARS),
-                          ("message", MAX_MESSAGE_CHARS), ("file", MAX_NAME_CHARS * 2)):
+    for column, check in (("name", check_name), ("name_fi_allative", check_allative)):
+        value = cell(column)
+        why = check(value) if value is not None else None
+        if why:
+            raise bad(column, f"{value[:40]!r} {why}")
+    for column, limit in (("from", MAX_NAME_CHARS), ("message", MAX_MESSAGE_CHARS),
+                          ("file", 4 * _NAME_BYTES_CAP)):
         value = cell(column)
         why = check_text(value, limit) if value is not None else None
         if why:
@@ -463,7 +575,7 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
             raise bad("file", f"'{file}' is not allowed; allowed: a file name without "
                               f': * ? " < > |')
     return Client(row=index, name=name, sender=cell("from"), message=cell("message"),
-                  lang=lang, file=file, seed=seed)
+                  lang=lang, file=file, seed=seed, allative=cell("name_fi_allative"))
 
 
 # --------------------------------------------------------------------------- the plan
@@ -491,6 +603,11 @@ class Gift:
         Composer seed.
     path : Path
         Output file.
+    note : str or None
+        Said in the summary: why the title does not inflect the name (:func:`title_note`).
+    redo : bool
+        Its file exists but is not this gift (another plan, or incomplete): render it
+        again and replace the file when the new one is complete.
     """
 
     row: int | None
@@ -501,6 +618,8 @@ class Gift:
     title: str
     seed: int
     path: Path
+    note: str | None = None
+    redo: bool = False
 
     @property
     def dedication(self) -> str:
@@ -538,13 +657,14 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
     ------
     UsageError
         One line with row and column: two gifts would get the same file (compared without
-        case, as on case-insensitive file systems), a file named like the manifest, or a
+        case, as on case-insensitive file systems), a file named like the manifest, a
+        name too long for the folder's file system (in bytes, its sidecars included), or a
         format that cannot take the options.
     """
     gifts: list[Gift] = []
     used: dict[str, int] = {}
     for c in clients:
-        title = gift_title(preset.title, c.name, c.lang)
+        title = gift_title(preset.title, c.name, c.lang, allative_form=c.allative)
         column = "file" if c.file else "name"
         name = c.file or gift_file_name(title)
         key = unicodedata.normalize("NFC", name).casefold()
@@ -558,6 +678,11 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
                              f"already the file of row {used[key]}; allowed: one file per "
                              f"gift{hint}")
         used[key] = c.row
+        path = Path(folder) / name
+        try:
+            check_name_lengths([path, *sidecar_paths(path)])
+        except OutputError as exc:
+            raise UsageError(f"{source}: row {c.row}, column '{column}': {exc}") from None
         try:
             resolve_format(name, bit_depth=bit_depth, quality=quality,
                            sample_rate=sample_rate, frames=frames)
@@ -566,15 +691,43 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
         seed = c.seed if c.seed is not None else gift_seed(c.name, preset.name)
         gifts.append(Gift(row=c.row, recipient=c.name, sender=c.sender, message=c.message,
                           lang=c.lang or "fi", title=title, seed=seed,
-                          path=Path(folder) / name))
+                          path=Path(folder) / name,
+                          note=title_note(c.name, c.lang or "fi", allative_form=c.allative)))
     return gifts
 
 
 # --------------------------------------------------------------------------- the manifest
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_cell(text: str) -> str:
+    """``text`` as a manifest cell that a spreadsheet shows as text, never as a formula.
+
+    A cell starting with ``= + - @``, a tab or a carriage return gets a leading ``'`` (as
+    spreadsheet-safe exports do: the spreadsheet shows the text after it); so does one
+    that already starts with ``'``, so that :func:`from_spreadsheet_cell` gives back
+    exactly ``text``. Plain numbers (``-16.00``) stay numbers.
+    """
+    if text.startswith(_FORMULA_START + ("'",)) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def from_spreadsheet_cell(cell: str) -> str:
+    """The text a manifest cell was made from (undoes :func:`spreadsheet_cell`)."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_START + ("'",)):
+        return cell[1:]
+    return cell
+
+
 def read_manifest(path) -> dict[str, dict[str, str]]:
     """The rows of an existing manifest by file name ({} if there is none).
+
+    Cells are read back as they were before :func:`spreadsheet_cell`.
 
     Raises
     ------
@@ -586,7 +739,7 @@ def read_manifest(path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:
-        text = path.read_text("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # no newline translation: \r in a cell stays
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{path} is not a readable sointu manifest ({exc}); move it away "
@@ -594,12 +747,19 @@ def read_manifest(path) -> dict[str, dict[str, str]]:
     if rows and "file" not in rows[0]:
         raise UsageError(f"{path} is not a sointu manifest (no 'file' column); move it away "
                          f"and run again")
-    return {r["file"]: {k: r.get(k) or "" for k in MANIFEST_COLUMNS} for r in rows
-            if r.get("file")}
+    out = {}
+    for r in rows:
+        row = {k: from_spreadsheet_cell(r.get(k) or "") for k in MANIFEST_COLUMNS}
+        if row["file"]:
+            out[row["file"]] = row
+    return out
 
 
 def write_manifest(path, rows: Sequence[dict]) -> None:
     """Write the manifest atomically (a temporary file renamed over the old one).
+
+    Every cell goes through :func:`spreadsheet_cell`: a recipient written ``=HYPERLINK(..)``
+    or ``+Maija`` is shown as that text in a spreadsheet, not run as a formula.
 
     Parameters
     ----------
@@ -609,10 +769,12 @@ def write_manifest(path, rows: Sequence[dict]) -> None:
         Keys :data:`MANIFEST_COLUMNS`.
     """
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    # CRLF as RFC 4180 and spreadsheets have it; a cell with a line break is then quoted
+    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k, "") for k in MANIFEST_COLUMNS})
+        writer.writerow({k: spreadsheet_cell(str(row.get(k, "") or ""))
+                         for k in MANIFEST_COLUMNS})
     with atomic_output(path, force=True) as tmp:
         tmp.write_text(buf.getvalue(), "utf-8")
 
@@ -661,10 +823,11 @@ class _QuietHelpers:
     def reset(_obj) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 _QUIET_HELPERS = _QuietHelpers()
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def _identity(path: Path):
@@ -703,6 +866,7 @@ def _child(render_one, gift: Gift, conn) -> None:
     os.setpgid(0, 0)
     signal.signal(signal.SIGINT, _Interrupt(gift.path))
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     multiprocessing.util.register_after_fork(_QUIET_HELPERS, _QuietHelpers.reset)
     try:
         # Blocked by the parent while it forked: a Ctrl-C that came meanwhile is delivered
@@ -740,35 +904,95 @@ def _remove_stale_sidecars(path: Path) -> None:
             side.unlink()
 
 
-def _remove_temps(path: Path) -> None:
-    """Remove temporary files of ``path`` and its sidecars left by a killed worker."""
-    prefixes = tuple(f".{p.name}{TMP_MARKER}" for p in (path, *sidecar_paths(path)))
+def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate: int,
+                      bit_depth=None, quality=None) -> str | None:
+    """Why the file at ``gift.path`` does not count as this gift, or None when it does.
+
+    A finished gift is a regular file that libsndfile opens, in the planned format (major
+    format and subtype: the codec, or the bit depth of WAV and FLAC), at the planned sample
+    rate, in stereo, exactly ``frames`` frames long with its last second decodable (a file
+    cut short is not finished), and whose tags name this gift: its title, and the preset
+    and seed in its comment.
+
+    Parameters
+    ----------
+    gift : Gift
+        The plan (title, seed, path).
+    preset_name : str
+        The session preset's name (``classic-60``).
+    frames : int
+        Planned length (frames).
+    sample_rate : int
+        Hz.
+    bit_depth, quality
+        As given to the batch (see :func:`sointu.render.formats.resolve_format`).
+
+    Returns
+    -------
+    str or None
+        A short reason ("its seed is not 123"), or None.
+    """
+    import soundfile as sf
+
+    path = gift.path
+    if path.is_symlink() or not path.is_file():
+        return "it is not a regular file"
+    if path.stat().st_size == 0:
+        return "it is empty (0 bytes)"
+    fmt = resolve_format(path, bit_depth=bit_depth, quality=quality, sample_rate=sample_rate,
+                         frames=frames)
     try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return
-    for p in entries:
-        if p.name.startswith(prefixes):
-            try:
-                p.unlink()
-            except OSError:
-                pass
+        with sf.SoundFile(path) as f:
+            kind = (f.format, f.subtype)
+            rate, channels, length = f.samplerate, f.channels, f.frames
+            meta = f.copy_metadata()
+            tail = min(length, rate)
+            got = tail
+            if length == frames and tail:
+                f.seek(length - tail)
+                got = len(f.read(tail, dtype="float32"))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        return f"it cannot be read as audio ({' '.join(str(exc).split())})"
+    if kind != (fmt.format, fmt.subtype):
+        return f"it is {kind[0]} {kind[1]}, planned {fmt.format} {fmt.subtype}"
+    if (rate, channels) != (sample_rate, 2):
+        return f"it is {channels} channels at {rate} Hz, planned 2 at {sample_rate} Hz"
+    if length != frames:
+        return f"it is {length} frames long, planned {frames}"
+    if got != tail:
+        return "it is cut short (its end does not decode)"
+    title = meta.get("title", "")
+    if title != gift.title:
+        return f"its title is {title!r}, planned {gift.title!r}"
+    comment = meta.get("comment", "")
+    if not re.search(rf"(?<![0-9]){gift.seed}(?![0-9])", comment):
+        return f"its seed is not {gift.seed}"
+    if not re.search(rf"(?<![\w-]){re.escape(preset_name)}(?![\w-])", comment):
+        return f"it is not of preset {preset_name}"
+    return None
 
 
 def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], folder, *,
               jobs: int = 2, force: bool = False,
               report: Callable[[str, Gift, object], None] | None = None,
-              stop_timeout_s: float = 10.0) -> BatchResult:
+              stop_timeout_s: float = 10.0,
+              check: Callable[[Gift], str | None] | None = None,
+              prepare: Callable[[], None] | None = None) -> BatchResult:
     """Render many gifts in worker processes; resumable, with a manifest kept up to date.
 
-    A gift whose file exists is skipped (files only ever appear complete: renders write a
-    temporary file and rename it), unless ``force``. The ``.cue`` and ``.chapters.json``
-    files left beside a deleted gift are removed before it is rendered again.
-    ``folder/manifest.csv`` is written at the start and rewritten atomically whenever a gift
-    is done; it lists every complete
-    gift file of the batch (rows of skipped files are kept from the previous manifest) and
-    rows of other files in the folder that the previous manifest listed. After a failure no
-    new gift is started; the ones running finish.
+    A gift whose file exists is skipped when it counts as finished (``check``, e.g.
+    :func:`gift_file_problem`; files only ever appear complete: renders write a temporary
+    file and rename it); otherwise it is rendered again with ``redo`` set, and the old
+    file is replaced only when the new one is complete. ``force`` renders every gift again.
+    The ``.cue`` and ``.chapters.json`` files left beside a deleted gift are removed before
+    it is rendered again.
+
+    A gift that fails does not stop the others: every row is tried, the failed ones are
+    returned (and listed in the manifest with status ``failed`` and the reason).
+    ``folder/manifest.csv`` is written at the start and rewritten atomically whenever a
+    gift is done; it lists every gift of the batch that is finished or failed, rows of
+    skipped files kept from the previous manifest, and rows of other files in the folder
+    that the previous manifest listed.
 
     Parameters
     ----------
@@ -776,19 +1000,26 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
         From :func:`plan_gifts` (files inside ``folder``).
     render_one : callable
         ``render_one(gift) -> GiftResult``, run in a worker process (a module-level
-        function where ``fork`` is unavailable). It must write ``gift.path`` atomically.
+        function where ``fork`` is unavailable). It must write ``gift.path`` atomically,
+        replacing an existing file when ``gift.redo``.
     folder : path
         The batch folder (exists).
     jobs : int
-        Worker processes at a time (>= 1).
+        Worker processes at a time (>= 1; never more than there are gifts to render).
     force : bool
         Render gifts whose file exists again (the render replaces it).
     report : callable, optional
         ``report(event, gift, detail)`` in this process, event ``"skipped"`` (detail None),
-        ``"rendered"`` (GiftResult) or ``"failed"`` (one-line reason).
+        ``"redo"`` (why the file there does not count), ``"rendered"`` (GiftResult) or
+        ``"failed"`` (one-line reason).
     stop_timeout_s : float
         On an interrupt, how long (s) workers get to clean up before they and their helper
         processes are killed (their temporary files are then removed here).
+    check : callable, optional
+        ``check(gift) -> reason or None`` for a gift whose file exists; None counts it as
+        finished. Default: any existing file counts.
+    prepare : callable, optional
+        Called once before the first worker starts (not at all when every gift is there).
 
     Returns
     -------
@@ -797,8 +1028,9 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C or SIGTERM (as :class:`~sointu.render.atomic.Terminated`), after the
-        workers stopped, their temporary files are gone and the manifest lists what is done.
+        On Ctrl-C, SIGTERM or SIGHUP (as :class:`~sointu.render.atomic.Terminated`), after
+        the workers stopped, their temporary files are gone and the manifest lists what is
+        done.
     UsageError
         An existing ``manifest.csv`` that is not sointu's.
     """
@@ -806,17 +1038,25 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
     manifest = folder / MANIFEST_NAME
     old = read_manifest(manifest)
     report = report or (lambda event, gift, detail: None)
+    gifts = list(gifts)
     state: dict[int, str] = {}
     results: dict[int, GiftResult] = {}
     failed: list = []
+    reasons: dict[int, str] = {}
     todo: list[int] = []
     for i, g in enumerate(gifts):
-        if g.path.exists() and not force:
+        there = g.path.exists() or g.path.is_symlink()
+        problem = check(g) if there and not force and check is not None else None
+        if there and not force and problem is None:
             state[i] = "skipped"
             report("skipped", g, None)
-        else:
-            state[i] = "pending"
-            todo.append(i)
+            continue
+        if problem is not None:
+            gifts[i] = g = replace(g, redo=True)
+            reasons[i] = f"not finished: {problem}"
+            report("redo", g, problem)
+        state[i] = "pending"
+        todo.append(i)
 
     measured: dict[int, tuple[str, str]] = {}
 
@@ -828,10 +1068,14 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                 r = results[i]
                 out.append(_row(g, "rendered", f"{r.loudness_lufs:.2f}",
                                 f"{r.true_peak_dbtp:.2f}"))
+            elif state[i] == "failed":
+                out.append(_row(g, "failed", "", "", reasons[i]))
+            elif g.redo:  # the file there is not this gift (yet)
+                out.append(_row(g, "pending", "", "", reasons[i]))
             elif g.path.is_file():
                 status = "skipped" if state[i] == "skipped" else "rendered"
-                if g.path.name in old:
-                    out.append({**old[g.path.name], "status": status})
+                if old.get(g.path.name, {}).get("loudness_lufs"):
+                    out.append({**old[g.path.name], "status": status, "note": ""})
                 else:
                     # complete, but its worker was stopped before it reported: measure it
                     if i not in measured:
@@ -843,13 +1087,16 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
         return out
 
     write_manifest(manifest, rows())
+    if todo and prepare is not None:
+        prepare()
+    jobs = max(1, min(int(jobs), len(todo) or 1))
     ctx = _context()
     running: dict[int, tuple] = {}  # gift index -> (process, connection)
     queue = list(todo)
     try:
         with raise_on_sigterm():
             while queue or running:
-                while queue and len(running) < max(1, jobs) and not failed:
+                while queue and len(running) < jobs:
                     i = queue.pop(0)
                     _remove_stale_sidecars(gifts[i].path)
                     receiver, sender = ctx.Pipe(duplex=False)
@@ -883,13 +1130,15 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                         report("rendered", gifts[i], msg[1])
                     else:
                         state[i] = "failed"
+                        reasons[i] = msg[1]
                         failed.append((gifts[i], msg[1]))
-                        _remove_temps(gifts[i].path)
+                        remove_temps_of(folder, proc.pid)
+                        write_manifest(manifest, rows())
                         report("failed", gifts[i], msg[1])
     except KeyboardInterrupt:
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:
-            _stop_workers(gifts, running, results, state, stop_timeout_s)
+            _stop_workers(folder, running, results, state, stop_timeout_s)
             write_manifest(manifest, rows())
         finally:
             if old_int is not None:
@@ -901,10 +1150,10 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
                        manifest=manifest)
 
 
-def _row(g: Gift, status: str, loudness: str, peak: str) -> dict:
+def _row(g: Gift, status: str, loudness: str, peak: str, note: str = "") -> dict:
     return {"file": g.path.name, "recipient": g.recipient, "seed": str(g.seed),
             "title": g.title, "loudness_lufs": loudness, "true_peak_dbtp": peak,
-            "status": status}
+            "status": status, "note": note}
 
 
 def _receive(conn):
@@ -914,7 +1163,8 @@ def _receive(conn):
         return None
 
 
-def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: float) -> None:
+def _stop_workers(folder: Path, running: dict, results: dict, state: dict,
+                  timeout_s: float) -> None:
     """Interrupt every worker once, wait, kill stragglers, keep results that arrived."""
     for proc, _ in running.values():
         if proc.is_alive():
@@ -937,7 +1187,7 @@ def _stop_workers(gifts, running: dict, results: dict, state: dict, timeout_s: f
             state[i], results[i] = "rendered", msg[1]
         else:
             state[i] = "stopped"
-        _remove_temps(gifts[i].path)
+        remove_temps_of(folder, proc.pid)
     running.clear()
 
 

@@ -121,12 +121,14 @@ def wav_marker_chunks(phases, sample_rate: int) -> list[tuple[bytes, bytes]]:
     list of (bytes, bytes)
         ``[(b"cue ", data), (b"LIST", data)]``, or ``[]`` without phases. Cue point ids
         are 1, 2, ...; ``labl`` text is UTF-8, NUL-terminated; ``ltxt`` holds the length
-        in frames with purpose ``rgn ``.
+        in frames with purpose ``rgn ``. All ``labl`` come before all ``ltxt``.
     """
     if not phases:
         return []
     cue = [struct.pack("<I", len(phases))]
-    adtl = [b"adtl"]
+    # every labl before any ltxt: ffmpeg (ffprobe) stops reading titles at the first
+    # sub-chunk that is not a labl
+    labels, texts = [], []
     for cue_id, ph in enumerate(phases, 1):
         start = _frame(ph.start_s, sample_rate)
         length = _frame(ph.end_s, sample_rate) - start
@@ -135,12 +137,12 @@ def wav_marker_chunks(phases, sample_rate: int) -> list[tuple[bytes, bytes]]:
                               f"WAV cue point can address (2**32 frames)")
         # id, position, fccChunk, chunkStart, blockStart, sampleOffset
         cue.append(struct.pack("<II4sIII", cue_id, start, b"data", 0, 0, start))
-        adtl.append(chunk_bytes(b"labl", struct.pack("<I", cue_id)
-                                + ph.name.encode("utf-8") + b"\0"))
+        labels.append(chunk_bytes(b"labl", struct.pack("<I", cue_id)
+                                  + ph.name.encode("utf-8") + b"\0"))
         # id, sample length, purpose, country, language, dialect, code page
-        adtl.append(chunk_bytes(b"ltxt", struct.pack("<II4sHHHH", cue_id, length, b"rgn ",
-                                                     0, 0, 0, 65001)))
-    return [(b"cue ", b"".join(cue)), (b"LIST", b"".join(adtl))]
+        texts.append(chunk_bytes(b"ltxt", struct.pack("<II4sHHHH", cue_id, length, b"rgn ",
+                                                      0, 0, 0, 65001)))
+    return [(b"cue ", b"".join(cue)), (b"LIST", b"".join([b"adtl", *labels, *texts]))]
 
 
 def _hms(t_s: float) -> str:
@@ -264,6 +266,44 @@ def _write_mp3(path: Path, phases) -> None:
     for frame in id3_chapter_frames(phases):
         tag.add(frame)
     tag.save(path, v1=0, v2_version=4)
+    _chapters_in_order(path)
+
+
+def _syncsafe(b: bytes) -> int:
+    return (b[0] << 21) | (b[1] << 14) | (b[2] << 7) | b[3]
+
+
+def _chapters_in_order(path: Path) -> None:
+    """Put the ID3v2.4 tag's ``CTOC`` and then its ``CHAP`` frames, by start time, last.
+
+    mutagen stores frames by size, so the chapters came out in any order (ffprobe and some
+    players list them in stored order). Only frames are moved, within the tag: the file's
+    size and every frame's bytes stay the same.
+    """
+    with open(path, "r+b") as f:
+        head = f.read(10)
+        if len(head) < 10 or head[:3] != b"ID3" or head[3] != 4 or head[5] & 0xC0:
+            return  # not a plain ID3v2.4 tag (as mutagen writes it): leave it
+        body = f.read(_syncsafe(head[6:10]))
+        frames, pos = [], 0
+        while pos + 10 <= len(body) and body[pos:pos + 4] != b"\0\0\0\0":
+            end = pos + 10 + _syncsafe(body[pos + 4:pos + 8])
+            if end > len(body):
+                return
+            frames.append(body[pos:end])
+            pos = end
+        chaps = [fr for fr in frames if fr[:4] == b"CHAP"]
+        rest = [fr for fr in frames if fr[:4] not in (b"CHAP", b"CTOC")]
+        tocs = [fr for fr in frames if fr[:4] == b"CTOC"]
+
+        def start_ms(frame: bytes) -> int:
+            at = frame.index(b"\0", 10) + 1  # after the element id
+            return struct.unpack(">I", frame[at:at + 4])[0]
+
+        ordered = b"".join(rest + tocs + sorted(chaps, key=start_ms))
+        if ordered != body[:pos]:
+            f.seek(10)
+            f.write(ordered)
 
 
 def write_markers(path, fmt, phases, sample_rate: int) -> None:

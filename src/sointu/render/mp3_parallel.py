@@ -15,9 +15,11 @@ follow each other. A session is then cut into parts encoded side by side:
   It runs a few frames past ``K_{i+1}`` so its last kept frames had real signal ahead.
 * ``n = ceil((delay + length + 576) / 1152)``, as LAME's own flush gives: the padding
   after the signal is at least 576 samples, more than a decoder's 529-sample delay.
-* each part streams its kept frames to a hidden file next to the target; the target gets a
-  Xing/LAME frame (frame and byte counts, seek table, encoder delay and padding, so
-  gapless decoders give back exactly ``length`` samples), then the parts' bytes in order.
+* each part streams its kept frames to a hidden temporary file next to the target
+  (:func:`.atomic.new_temp`, so a killed render's parts are recognised and removed
+  later); the target gets a Xing/LAME frame (frame and byte counts, seek table, encoder
+  delay and padding, so gapless decoders give back exactly ``length`` samples), then the
+  parts' bytes in order.
   Memory stays flat for any length; the part files are removed in every case.
 
 The decoder meets, at each join, a frame coded by an encoder that heard the same signal:
@@ -31,9 +33,7 @@ from quiet neighbours); see :data:`sointu.render.formats.FORMATS` for the qualit
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,9 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import new_temp
 from .lame import LameEncoder, load
 from .mp3frames import FrameSplitter, info_frame, main_data_begin, parse_header
-from .parallel_encode import default_parts, run_threads
+from .parallel_encode import PartsProgress, default_parts, run_threads
 
 __all__ = ["FRAME_SAMPLES", "RATES", "available", "plan_parts", "stream_frames",
            "encode_mp3_parallel"]
@@ -97,7 +98,8 @@ class _Part:
 def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]], *,
                         total_frames: int, sample_rate: int, channels: int = 2,
                         vbr_quality: float = 3.0, parts: int | None = None,
-                        preroll_frames: int = 16, tail_frames: int = 3) -> int:
+                        preroll_frames: int = 16, tail_frames: int = 3,
+                        progress: Callable[[int], None] | None = None) -> int:
     """Encode ``total_frames`` frames to an MP3 file at ``path``, parts side by side.
 
     Parameters
@@ -124,6 +126,9 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
         (default 16, 384 ms at 48 kHz).
     tail_frames : int
         Frames each part encodes past its last kept frame.
+    progress : callable, optional
+        Called with the frames (samples per channel) encoded so far by all parts together,
+        from the parts' threads; it ends at ``total_frames``.
 
     Returns
     -------
@@ -135,6 +140,8 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
     ValueError
         libmp3lame is missing, LAME refuses the settings, or a part does not give the
         frames it should (no part files are left behind).
+    OSError
+        Writing failed (a full disk, a file-size limit); no part file is left behind.
     KeyboardInterrupt
         Re-raised after the workers stopped and the part files were removed.
     """
@@ -156,17 +163,23 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
         n_frames = stream_frames(total_frames, delay)
         bounds = starts + [n_frames]
         for i in range(len(starts)):
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.part{i}-", suffix=".mp3part",
-                                        dir=path.parent)
-            work.append(_Part(i, bounds[i], bounds[i + 1], os.fdopen(fd, "w+b"), Path(name)))
+            part_path = new_temp(path.parent, ".mp3part")
+            try:
+                fh = open(part_path, "w+b")
+            except BaseException:
+                part_path.unlink(missing_ok=True)
+                raise
+            work.append(_Part(i, bounds[i], bounds[i + 1], fh, part_path))
         toc_frames = {i * n_frames // 100 for i in range(100)}
         stop = threading.Event()
+        counter = None if progress is None else PartsProgress(len(work), progress)
 
         def run(part: _Part) -> None:
             _encode_part(part, encoders[part.index], source, stop,
                          total_frames=total_frames, sample_rate=sample_rate,
                          preroll=preroll_frames, tail=tail_frames,
-                         final=part.index == len(work) - 1, toc_frames=toc_frames)
+                         final=part.index == len(work) - 1, toc_frames=toc_frames,
+                         progress=counter)
 
         run_threads([lambda p=p: run(p) for p in work], stop)
         _join(path, work, encoders[0], n_frames=n_frames,
@@ -175,14 +188,17 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
         for enc in encoders:
             enc.close()
         for part in work:
-            part.file.close()
+            try:
+                part.file.close()  # flushes: fails again on a full disk, which is known
+            except OSError:
+                pass
             part.path.unlink(missing_ok=True)
     return len(starts)
 
 
 def _encode_part(part: _Part, enc: LameEncoder, source, stop: threading.Event, *,
                  total_frames: int, sample_rate: int, preroll: int, tail: int, final: bool,
-                 toc_frames: set) -> None:
+                 toc_frames: set, progress: PartsProgress | None = None) -> None:
     """Encode one part and write its kept frames to ``part.file``."""
     pre = min(preroll, part.first)
     begin = (part.first - pre) * FRAME_SAMPLES
@@ -216,6 +232,9 @@ def _encode_part(part: _Part, enc: LameEncoder, source, stop: threading.Event, *
             return
         take(enc.encode(block))
         done += len(block)
+        if progress is not None:  # the samples of this part's kept frames
+            progress(part.index, max(0, min(done, total_frames, part.stop * FRAME_SAMPLES)
+                                     - part.first * FRAME_SAMPLES))
         if part.kept == count:
             break
     else:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +46,8 @@ from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
+
+from .atomic import guess_write_errno, new_temp
 
 __all__ = [
     "PACKET_FRAMES",
@@ -61,6 +62,7 @@ __all__ = [
     "plan_parts",
     "encode_opus_parallel",
     "default_parts",
+    "PartsProgress",
     "run_threads",
 ]
 
@@ -261,8 +263,8 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
                          total_frames: int, sample_rate: int = 48000, channels: int = 2,
                          soundfile_kwargs: dict | None = None, parts: int | None = None,
                          preroll_packets: int = 4, tail_packets: int = 2,
-                         attributes: dict | None = None, workers: Callable | None = None
-                         ) -> int:
+                         attributes: dict | None = None, workers: Callable | None = None,
+                         progress: Callable[[int], None] | None = None) -> int:
     """Encode ``total_frames`` frames to an Ogg Opus file at ``path``, parts side by side.
 
     Each part's encoder writes a hidden file next to ``path``; the join then reads them page
@@ -304,6 +306,9 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         ``workers(list of thunks)`` runs the thunks concurrently and re-raises the first
         exception (default: :func:`run_threads` with a stop event the parts check between
         blocks, so a failing part, Ctrl-C or SIGTERM stops them all before cleanup).
+    progress : callable, optional
+        Called with the frames encoded so far by all parts together (pre-roll and tail
+        not counted, so it ends at ``total_frames``), from the parts' threads.
 
     Returns
     -------
@@ -314,6 +319,9 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
     ------
     ValueError
         A sample rate other than 48 kHz, or a part that does not read back as expected.
+    OSError
+        Writing failed (a full disk: ``ENOSPC``, a file-size limit: ``EFBIG``); no part
+        file is left.
     KeyboardInterrupt
         Re-raised after the workers stopped and the part files were removed.
     """
@@ -328,6 +336,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
     path = Path(path)
     tmp_paths: list[Path] = []
     stop = threading.Event()
+    progress = None if progress is None else PartsProgress(len(starts), progress)
 
     def encode(i: int) -> None:
         first, last = bounds[i], bounds[i + 1]
@@ -336,27 +345,35 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         # the final part runs to the real end; the others a few packets past their last
         end = total_frames if i == len(starts) - 1 else min(
             total_frames, (last + tail_packets) * PACKET_FRAMES)
-        with sf.SoundFile(tmp_paths[i], "w", samplerate=sample_rate, channels=channels,
-                          **kwargs) as f:
-            if i == 0:
-                for name, value in (attributes or {}).items():
-                    setattr(f, name, value)
-            done = begin
-            for block in source(begin, end):
-                if stop.is_set():
-                    return
-                f.write(block)
-                done += len(block)
-            if done != end:
-                raise ValueError(f"part {i}: the source gave {done - begin} frames for "
-                                 f"[{begin}, {end})")
+        try:
+            with sf.SoundFile(tmp_paths[i], "w", samplerate=sample_rate, channels=channels,
+                              **kwargs) as f:
+                if i == 0:
+                    for name, value in (attributes or {}).items():
+                        setattr(f, name, value)
+                done = begin
+                for block in source(begin, end):
+                    if stop.is_set():
+                        return
+                    f.write(block)
+                    done += len(block)
+                    if progress is not None:  # the frames of this part's kept packets
+                        progress(i, max(0, min(done, total_frames, last * PACKET_FRAMES)
+                                        - first * PACKET_FRAMES))
+                if done != end:
+                    raise ValueError(f"part {i}: the source gave {done - begin} frames for "
+                                     f"[{begin}, {end})")
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            # libsndfile says "System error." for a full disk or a file-size limit: name it
+            # while the part file is still there to look at
+            code = guess_write_errno(tmp_paths[i])
+            if code is None:
+                raise
+            raise OSError(code, os.strerror(code), str(tmp_paths[i])) from exc
 
     try:
-        for i in range(len(starts)):
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.part{i}-", suffix=".opus",
-                                        dir=path.parent)
-            os.close(fd)
-            tmp_paths.append(Path(name))
+        for _ in starts:
+            tmp_paths.append(new_temp(path.parent, ".opus"))
         thunks = [lambda i=i: encode(i) for i in range(len(starts))]
         if workers is None:
             run_threads(thunks, stop)
@@ -449,6 +466,24 @@ def default_parts() -> int:
     both cores of the machines sointu is made for busy.
     """
     return 2
+
+
+class PartsProgress:
+    """Adds up the frames of parts encoded side by side for one progress callback.
+
+    ``parts_progress(part, frames_done_in_part)`` is called from the parts' threads; the
+    callback gets the sum (at most once per call, under a lock).
+    """
+
+    def __init__(self, parts: int, callback: Callable[[int], None]):
+        self.done = [0] * parts
+        self.callback = callback
+        self.lock = threading.Lock()
+
+    def __call__(self, part: int, frames: int) -> None:
+        with self.lock:
+            self.done[part] = frames
+            self.callback(sum(self.done))
 
 
 def run_threads(thunks, stop: threading.Event | None = None) -> None:

@@ -33,12 +33,13 @@ import numpy as np
 from ..errors import OutputError
 from ..session.audio import SessionAudio
 from . import gain_cache, loudness_curve, mp3_parallel
-from .atomic import check_target, raise_on_sigterm
+from .atomic import check_name_lengths, check_target, raise_on_sigterm
 from .dither import Ditherer
 from .estimate import estimate_gain_db
 from .formats import OutputFormat
 from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
 from .loudness_curve import LoudnessCurve
+from .markers import sidecar_paths
 from .measure import measure_source
 from .parallel_encode import encode_opus_parallel
 from .tags import Tags, soundfile_attributes
@@ -139,7 +140,7 @@ def _span(audio: SessionAudio, start: int, stop: int) -> Iterator[np.ndarray]:
             return
 
 
-def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags):
+def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags, progress=None):
     """An encoder that uses both cores where the format allows clean joins, else None.
 
     Opus packets sit on a fixed 20 ms grid, so parts encoded side by side (each hearing
@@ -156,7 +157,7 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags):
                 mp3_parallel.encode_mp3_parallel(
                     tmp, lambda a, b: _span(audio, a, b), total_frames=audio.total_frames,
                     sample_rate=audio.sample_rate, vbr_quality=10 * fmt.compression_level,
-                    parts=1 if short else None)
+                    parts=1 if short else None, progress=progress)
             except ValueError as exc:
                 raise OutputError(f"encoding {tmp.name} in parallel parts failed: "
                                   f"{exc}") from exc
@@ -171,7 +172,8 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags):
             encode_opus_parallel(tmp, lambda a, b: _span(audio, a, b),
                                  total_frames=audio.total_frames, sample_rate=48000,
                                  soundfile_kwargs=fmt.soundfile_kwargs(),
-                                 attributes=soundfile_attributes(fmt, tags))
+                                 attributes=soundfile_attributes(fmt, tags),
+                                 progress=progress)
         except ValueError as exc:
             raise OutputError(f"encoding {tmp.name} in parallel parts failed: {exc}") from exc
         return audio.total_frames
@@ -352,7 +354,10 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     """
     t0 = time.monotonic()
     path = Path(path)
-    check_target(path, force)
+    targets = [path, *sidecar_paths(path)]  # every name checked before any work
+    check_name_lengths(targets)
+    for target in targets:
+        check_target(target, force)
     key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
     cached = gain_cache.get(key)
     with raise_on_sigterm():
@@ -400,7 +405,7 @@ def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter
            fmt: OutputFormat, tags: Tags, force: bool, progress, check=None, cover=None):
     """One pass: synthesise ``audio`` at ``gain_db`` (metered into ``meter``) and write it."""
     audio.gain_db = gain_db
-    encoder = _parallel_encoder(audio, fmt, tags)
+    encoder = _parallel_encoder(audio, fmt, tags, progress)
     if encoder is not None:
         blocks = None
     else:

@@ -14,6 +14,7 @@ Where each tag goes (all text UTF-8):
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 import unicodedata
@@ -28,6 +29,7 @@ __all__ = [
     "TAG_FIELDS",
     "MAX_COMMENT_CHARS",
     "MAX_TAG_CHARS",
+    "check_date",
     "validate_tag_text",
     "validate_tags",
     "soundfile_attributes",
@@ -55,7 +57,8 @@ class Tags:
     Attributes
     ----------
     title, artist, album, date, genre, comment : str or None
-        The usual tags. ``date`` is free text, ISO 8601 (``2024-05-01``) recommended.
+        The usual tags. ``date`` is an ISO 8601 date: ``2024``, ``2024-05`` or
+        ``2024-05-01`` (see :func:`check_date`).
     extra : dict of str to str
         Further tags: key ``[A-Za-z][A-Za-z0-9_]*`` (up to 64 characters), written as a
         Vorbis comment ``KEY=value`` (FLAC, Ogg) or an ID3 ``TXXX:KEY`` frame (MP3, WAV).
@@ -110,6 +113,51 @@ def validate_tag_text(name: str, value) -> str:
     return value
 
 
+_ISO_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DAY_FIRST = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_DATE_ALLOWED = "allowed: an ISO date YYYY, YYYY-MM or YYYY-MM-DD, e.g. 2026-12-24"
+
+
+def check_date(value: str) -> str:
+    """Check a ``date`` tag: an ISO 8601 calendar date, as every format stores it correctly.
+
+    Parameters
+    ----------
+    value : str
+        ``2026``, ``2026-12`` or ``2026-12-24`` (a real calendar date, year 0001-9999).
+
+    Returns
+    -------
+    str
+        The value, surrounding spaces removed.
+
+    Raises
+    ------
+    UsageError
+        One line naming the value and the allowed forms; for a day-first date such as
+        ``24.12.2026`` it suggests the ISO form.
+    """
+    text = str(value).strip()
+    m = _ISO_DATE.match(text)
+    if m:
+        year, month, day = (int(g) if g else 1 for g in m.groups())
+        try:
+            datetime.date(year, month, day)
+            return text
+        except ValueError:
+            raise UsageError(f"date '{value}' is not a calendar date; {_DATE_ALLOWED}"
+                             ) from None
+    hint = ""
+    d = _DAY_FIRST.match(text)
+    if d:
+        day, month, year = (int(g) for g in d.groups())
+        try:
+            hint = f" (did you mean {datetime.date(year, month, day).isoformat()}?)"
+        except ValueError:
+            pass
+    raise UsageError(f"date '{value}' is not allowed{hint}; {_DATE_ALLOWED}")
+
+
 def validate_tags(tags: Tags) -> Tags:
     """Check every value and ``extra`` key of ``tags`` (see :func:`validate_tag_text`).
 
@@ -126,6 +174,8 @@ def validate_tags(tags: Tags) -> Tags:
         value = getattr(tags, f.name)
         if value is not None:
             validate_tag_text(f.name, value)
+            if f.name == "date" and value:
+                check_date(value)
     if not isinstance(tags.extra, dict):
         raise UsageError(f"extra tags must be a dict of text, got {tags.extra!r}")
     for key, value in tags.extra.items():

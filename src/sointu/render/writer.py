@@ -308,6 +308,10 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
             try:
                 frames = encoder(tmp)
             except OSError as exc:
+                if exc.errno:
+                    raise OutputError(describe_os_error(exc, path)) from exc
+                raise _libsndfile_failure(tmp, path, exc) from exc
+            except (sf.LibsndfileError, RuntimeError) as exc:
                 raise _libsndfile_failure(tmp, path, exc) from exc
         else:
             frames = _encode(tmp, path, blocks, sample_rate=sample_rate,

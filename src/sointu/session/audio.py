@@ -14,13 +14,15 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..engine.fades import fade_out
+from ..engine.hrtf import Head, load_head
 from ..engine.limiter import WINDOW_S, limit_chunks
 from ..engine.piece import Piece, check_sample_rate
 from ..engine.room import Room
 from ..engine.synth import cut_blocks
+from ..errors import UsageError
 from .composer import compose
 from .placement import Placement
-from .presets import SessionPreset, load_session_preset
+from .presets import MIXES, SessionPreset, load_session_preset
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
@@ -50,21 +52,26 @@ class SessionAudio:
     limit_dbfs : float or None
         Sample-peak limit after the gain (dBFS); the rare louder attacks are turned down
         smoothly (:mod:`sointu.engine.limiter`). None: no limiter.
+    head : Head or None
+        The listener's head: the headphone mix. None: the speaker mix.
     """
 
     def __init__(self, timeline: Timeline, placements, *, sample_rate: int = 48000,
                  room: Room | None = None, fade_s: float = 8.0, gain_db: float = 0.0,
-                 limit_dbfs: float | None = LIMIT_DBFS):
+                 limit_dbfs: float | None = LIMIT_DBFS, head: Head | None = None):
         self.timeline = timeline
         self.sample_rate = int(sample_rate)
         self.total_frames = int(round(timeline.duration_s * self.sample_rate))
         self.fade_frames = min(int(round(fade_s * self.sample_rate)), self.total_frames // 4)
         self.gain_db = float(gain_db)
         self.limit_dbfs = limit_dbfs
-        piece = Piece(self.sample_rate, room)
+        #: ``speakers`` or ``headphones``
+        self.mix = "speakers" if head is None else "headphones"
+        piece = Piece(self.sample_rate, room, head)
         for p in placements:
             piece.add_instrument(p.key, p.instrument, azimuth_deg=p.azimuth_deg,
-                                 distance=p.distance, level_db=p.level_db)
+                                 distance=p.distance, level_db=p.level_db,
+                                 elevation_deg=p.elevation_deg, distance_m=p.distance_m)
         for index, ev in enumerate(timeline.events):
             rng = np.random.default_rng([timeline.seed, 0x50174, index])
             if ev.articulation == "rub":
@@ -77,7 +84,8 @@ class SessionAudio:
 
     @classmethod
     def from_preset(cls, preset: str | SessionPreset, *, duration_s: float | None = None,
-                    seed: int | None = None, sample_rate: int | None = None) -> SessionAudio:
+                    seed: int | None = None, sample_rate: int | None = None,
+                    mix: str | None = None, default_mix: str = "speakers") -> SessionAudio:
         """Compose a session preset (name, path or loaded) and make it audible.
 
         Parameters
@@ -90,13 +98,20 @@ class SessionAudio:
             Composer seed; default the preset's.
         sample_rate : int, optional
             Hz; default the preset's.
+        mix : str, optional
+            ``speakers`` or ``headphones``; default the preset's, else ``default_mix``.
         """
+        if mix is not None and mix not in MIXES:
+            raise UsageError(f"--mix {mix!r} is not allowed; allowed: {', '.join(MIXES)}")
         if not isinstance(preset, SessionPreset):
             preset = load_session_preset(preset)
+        mix = mix or preset.defaults.mix or default_mix
+        head = load_head() if mix == "headphones" else None
         rate = check_sample_rate(sample_rate or preset.defaults.sample_rate_hz)
         timeline = compose(preset, seed=seed, duration_s=duration_s)
         audio = cls(timeline, preset.placements(), sample_rate=rate,
-                    room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s)
+                    room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s,
+                    head=head)
         audio.preset = preset
         return audio
 

@@ -16,12 +16,14 @@ __all__ = ["parse_duration", "format_duration", "check_duration", "MAX_DURATION_
 #: The longest session sointu composes (s): 12 hours.
 MAX_DURATION_S = 12 * 3600.0
 
-_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
-_UNITS = re.compile(rf"^(?:{_NUM}h)?(?:{_NUM}m(?:in)?)?(?:{_NUM}s?)?$")
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|min|m|s)?")
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d*)?)$")
+#: Seconds per unit, and the unit a bare number after each unit stands for.
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_NEXT_UNIT = {None: "s", "h": "m", "m": "s"}
 
-_ALLOWED = ("allowed: a length above 0 and at most 12h, e.g. 20m, 90m, 1h30m, 2.5m, "
-            "3600s, 45 (seconds) or 1:30:00")
+_ALLOWED = ("allowed: a length above 0 and at most 12h, e.g. 20m, 90m, 1h30m (or 1h30), "
+            "45m30 (45 min 30 s), 2.5m, 3600s, 45 (seconds) or 1:30:00")
 
 
 def parse_duration(text: str) -> float:
@@ -31,7 +33,9 @@ def parse_duration(text: str) -> float:
     ----------
     text : str
         ``1h``, ``20m``, ``2.5m``, ``1h30m``, ``90m``, ``3600s``, ``45`` (a bare number is
-        seconds) or a clock form ``1:30:00`` / ``20:00``. Spaces and case are ignored.
+        seconds) or a clock form ``1:30:00`` / ``20:00``. A bare number after a unit is the
+        next smaller unit, as people write it: ``1h30`` is 1 h 30 min and ``45m30`` is
+        45 min 30 s. Spaces and case are ignored.
 
     Returns
     -------
@@ -41,17 +45,13 @@ def parse_duration(text: str) -> float:
     Raises
     ------
     UsageError
-        One line quoting ``text`` and listing the allowed forms, for a malformed, zero,
-        negative, non-finite or longer-than-12-hour length.
+        One line quoting ``text`` and listing the allowed forms, for a malformed, ambiguous
+        (``1.5h30``, ``1h75``), zero, negative, non-finite or longer-than-12-hour length.
     """
     raw = str(text)
     s = "".join(raw.split()).lower()
-    seconds: float | None = None
-    m = _UNITS.match(s)
-    if s and m and any(g is not None for g in m.groups()):
-        h, mi, se = (float(g) if g is not None else 0.0 for g in m.groups())
-        seconds = h * 3600.0 + mi * 60.0 + se
-    else:
+    seconds = _units(s, raw)
+    if seconds is None:
         c = _CLOCK.match(s)
         if c:
             h, mi, se = c.groups()
@@ -62,6 +62,46 @@ def parse_duration(text: str) -> float:
             raise UsageError(f"duration '{raw}' is negative; {_ALLOWED}")
         raise UsageError(f"duration '{raw}' is not a length; {_ALLOWED}")
     return check_duration(seconds, raw)
+
+
+def _units(s: str, raw: str) -> float | None:
+    """Seconds of ``1h30m15s``-style text; None if it is not of that form.
+
+    Raises UsageError for the forms that read two ways: a fraction before a smaller unit
+    (``1.5h30``) and minutes or seconds of 60 or more after a larger unit (``1h75``).
+    """
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(s):
+        m = _PART.match(s, pos)
+        if m is None:
+            return None
+        unit = m.group(2)
+        unit = "m" if unit == "min" else unit
+        if unit is None:  # a bare number: the unit after the previous one
+            if m.end() != len(s):
+                return None
+            unit = _NEXT_UNIT.get(parts[-1][1] if parts else None)
+            if unit is None:  # a number after seconds
+                return None
+        if parts and _UNIT_S[unit] >= _UNIT_S[parts[-1][1]]:
+            return None  # units out of order or repeated
+        parts.append((m.group(1), unit))
+        pos = m.end()
+    if not parts:
+        return None
+    for i, (number, unit) in enumerate(parts):
+        if i + 1 < len(parts) and "." in number:
+            raise UsageError(f"duration '{raw}' is ambiguous (a fraction before a smaller "
+                             f"unit); {_ALLOWED}")
+        if i > 0 and float(number) >= 60:
+            raise UsageError(f"duration '{raw}' is ambiguous ({number} {_NAMES[unit]} after "
+                             f"{_NAMES[parts[i - 1][1]]}: write under 60, or one unit "
+                             f"only); {_ALLOWED}")
+    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+
+
+_NAMES = {"h": "hours", "m": "minutes", "s": "seconds"}
 
 
 def check_duration(seconds: float, shown: str | None = None) -> float:

@@ -25,6 +25,10 @@ class Placement:
         Relative distance, 1 = near.
     level_db : float
         Extra gain (dB).
+    elevation_deg : float
+        Headphone mix: -90 below .. 90 above the listener's head.
+    distance_m : float or None
+        Headphone mix: distance from the head (m); None: ``distance`` metres.
     """
 
     key: str
@@ -32,3 +36,5 @@ class Placement:
     azimuth_deg: float = 0.0
     distance: float = 1.0
     level_db: float = 0.0
+    elevation_deg: float = 0.0
+    distance_m: float | None = None

@@ -23,7 +23,7 @@ from ..engine.piece import SAMPLE_RATES
 from ..engine.room import Room
 from ..engine.tuning import to_hz
 from ..errors import PresetError
-from ..presets import Checker, find_preset, list_presets, read_toml
+from ..presets import Checker, find_preset, list_presets, read_text, read_toml
 from .durations import MAX_DURATION_S
 from .placement import Placement
 from .timeline import ARTICULATIONS, MALLETS
@@ -85,6 +85,10 @@ class SessionInstrument:
         Relative distance, 1 = near (the direct sound falls as 1/distance), 1..10.
     level_db : float
         Extra gain of this instrument in the session (dB).
+    elevation_deg : float
+        Headphone mix: height seen from the listener's head, -90 below .. 90 above.
+    distance_m : float or None
+        Headphone mix: distance from the listener's head (m), > 0; None: ``distance`` m.
     """
 
     key: str
@@ -98,6 +102,8 @@ class SessionInstrument:
     azimuth_deg: float = 0.0
     distance: float = 1.0
     level_db: float = 0.0
+    elevation_deg: float = 0.0
+    distance_m: float | None = None
 
     def load(self) -> Instrument:
         """The engine instrument, retuned if the session overrides its tuning."""
@@ -107,7 +113,8 @@ class SessionInstrument:
     def placement(self) -> Placement:
         """This instrument placed in the room, for :class:`~sointu.session.audio.SessionAudio`."""
         return Placement(key=self.key, instrument=self.load(), azimuth_deg=self.azimuth_deg,
-                         distance=self.distance, level_db=self.level_db)
+                         distance=self.distance, level_db=self.level_db,
+                         elevation_deg=self.elevation_deg, distance_m=self.distance_m)
 
 
 @dataclass(frozen=True)
@@ -245,6 +252,9 @@ class Defaults:
         a quarter of the session for short renders.
     fade_out_s : float
         Length of the final fade that guarantees silence at the very end (s).
+    mix : str or None
+        ``speakers`` or ``headphones`` (see :data:`MIXES`); None: speakers, but gifts are
+        made for headphones.
     """
 
     duration_s: float = 3600.0
@@ -253,6 +263,7 @@ class Defaults:
     loudness_lufs: float = -23.0
     ring_out_s: float = 45.0
     fade_out_s: float = 8.0
+    mix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -365,8 +376,8 @@ def _check_path(path: Path) -> tuple[SessionPreset | None, list[str]]:
     except PresetError as exc:
         return None, [str(exc)]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_text(path)
+    except PresetError:
         text = ""
     return session_preset_from_dict(data, str(path), path=path, text=text)
 
@@ -398,10 +409,13 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
 _TOP = {"title", "description", "language", "max_velocity", "defaults", "room", "metadata",
         "instruments", "phases"}
 _DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_s",
-             "fade_out_s"}
+             "fade_out_s", "mix"}
+#: The mixes a session renders to: stereo for speakers, binaural for headphones.
+MIXES = ("speakers", "headphones")
 _ROOM = {"reverb", "width"}
 _METADATA = {"artist", "album", "genre", "comment"}
-_INSTRUMENT = {"instrument", "tuning", "azimuth_deg", "distance", "level_db"}
+_INSTRUMENT = {"instrument", "tuning", "azimuth_deg", "distance", "level_db", "elevation_deg",
+               "distance_m"}
 _PHASE = {"name", "share", "length_s", "instruments", "interval_s", "interval_end_s",
           "velocity", "velocity_end", "mallets", "mallets_end", "quiet_start_s",
           "quiet_end_s", "rub", "cues"}
@@ -635,6 +649,10 @@ class _Validator(Checker):
         lufs = num("loudness_lufs", base.loudness_lufs, -40.0, -10.0)
         ring = num("ring_out_s", base.ring_out_s, 0.0, 600.0)
         fade = num("fade_out_s", base.fade_out_s, 0.0, 60.0)
+        mix = t.get("mix")
+        if mix is not None and mix not in MIXES:
+            self.problem(w + "mix", f"{_show(mix)} is not allowed; allowed: {', '.join(MIXES)}")
+            ok = False
         if not ok:
             return None
         if ring >= duration:
@@ -642,7 +660,7 @@ class _Validator(Checker):
                                            f"duration_s = {duration:g} s; allowed below it")
             return None
         return Defaults(duration_s=duration, sample_rate_hz=rate, seed=seed,
-                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade)
+                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade, mix=mix)
 
     def room(self, t: dict) -> RoomSpec:
         self.keys(t, _ROOM, "room.")
@@ -702,14 +720,20 @@ class _Validator(Checker):
         az = self.opt(self.number, e, "azimuth_deg", w, default=0.0, lo=-180.0, hi=180.0)
         dist = self.opt(self.number, e, "distance", w, default=1.0, lo=1.0, hi=10.0)
         level = self.opt(self.number, e, "level_db", w, default=0.0, lo=-40.0, hi=12.0)
-        if az is None or dist is None or level is None:
+        elev = self.opt(self.number, e, "elevation_deg", w, default=0.0, lo=-90.0, hi=90.0)
+        dist_m = None
+        if "distance_m" in e:
+            dist_m = self.opt(self.number, e, "distance_m", w, lo=0.0, hi=100.0, lo_open=True,
+                              fallback=False)
+        if az is None or dist is None or level is None or elev is None or dist_m is False:
             raise _Skip
         ring = inst.ring_s
         return SessionInstrument(
             key=key, instrument=name, path=path, family=inst.family,
             articulations=tuple(inst.articulations),
             fundamental_hz=tuning_hz if tuning_hz is not None else inst.fundamental_hz,
-            tuning_hz=tuning_hz, ring_s=ring, azimuth_deg=az, distance=dist, level_db=level)
+            tuning_hz=tuning_hz, ring_s=ring, azimuth_deg=az, distance=dist, level_db=level,
+            elevation_deg=elev, distance_m=dist_m)
 
     def resolve_instrument(self, name: str, key: str) -> Path:
         extra = self.path.parent if self.path is not None else None
