@@ -182,7 +182,8 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
                                 force=force, progress=progress,
                                 planned=None if estimate is None else estimate.result,
                                 curve=job is not None,
-                                cover=None if cover is None else cover.start(fmt.suffix))
+                                cover=None if cover is None else cover.start(fmt.suffix),
+                                curve_ready=None if job is None else job.send)
         if job is not None:
             job.finish(report.curve)
         return report

@@ -317,7 +317,8 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
                    progress: Callable[[int], None] | None = None,
                    planned: Callable[[], float] | None = None, curve: bool = False,
-                   cover: Callable[[], object] | None = None) -> RenderReport:
+                   cover: Callable[[], object] | None = None,
+                   curve_ready: Callable[[LoudnessCurve], None] | None = None) -> RenderReport:
     """Render ``audio`` to ``path``, loudness-normalised, tagged and chaptered.
 
     Parameters
@@ -347,6 +348,10 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     cover : callable, optional
         Returns the front cover to embed (a :class:`.cover_art.CoverImage`, or None for
         none), called once the audio is encoded; see :func:`.writer.write_blocks`.
+    curve_ready : callable, optional
+        Called with the loudness curve as soon as it is known before the audio is written
+        (cached, or measured first for the formats encoded in parts), so a picture of it can
+        be drawn while the audio is encoded.
 
     Returns
     -------
@@ -368,6 +373,8 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
             level = session_level(audio, target_lufs, ceiling_dbtp,  # measured first
                                   planned=planned)
         if level is not None:
+            if curve_ready is not None and level.curve is not None:
+                curve_ready(level.curve)
             result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
                             progress=progress, cover=cover)
         else:
