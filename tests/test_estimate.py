@@ -142,7 +142,7 @@ def _samples(path):
 
 @pytest.mark.parametrize("retry_lu", [pipeline.RETRY_LU, 0.0], ids=["as-is", "always-again"])
 def test_render_on_target_and_same_gain_as_live(tmp_path, cache, monkeypatch, retry_lu):
-    monkeypatch.setattr(pipeline, "RETRY_LU", retry_lu)
+    monkeypatch.setattr("sointu.render.level.RETRY_LU", retry_lu)
     report, audio = _render(tmp_path / "a.flac")
     x = _samples(tmp_path / "a.flac")
     meter = LoudnessMeter(48000)

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..library import parse_start
 from . import group
 from .options import mix_option, preset_dir_option
 
@@ -36,15 +37,6 @@ def parse_volume(text: str) -> float:
         raise UsageError(f"volume '{text}' is not allowed; allowed: {lo:g} dB to {hi:+g} dB, "
                          "e.g. -6dB")
     return float(m.group(1))
-
-
-def parse_start(text: str) -> float:
-    """A start time like ``25m``, ``1h5m``, ``90s`` or ``0`` -> seconds (UsageError if bad)."""
-    from ..session.durations import parse_duration
-
-    if re.fullmatch(r"0*(?:\.0*)?\s*[hms]?", str(text).strip().lower()):
-        return 0.0
-    return parse_duration(text)
 
 
 def _env_seconds(name: str) -> float | None:
@@ -118,60 +110,21 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
       sointu play gentle-sleep --mix headphones
     """
     from ..engine.piece import check_sample_rate
-    from ..live.devices import (
-        check_output_settings,
-        list_output_devices,
-        load_sounddevice,
-        resolve_output_device,
-    )
-    from ..live.player import parse_latency, play
-    from ..live.status import phases_summary
+    from ..library import play
+    from ..live.player import parse_latency
     from ..session.durations import format_duration, parse_duration
 
     if start_at is not None and phase is not None:
         raise UsageError("--start-at and --phase cannot be used together; give one of them")
     duration_s = parse_duration(duration) if duration is not None else None
-    start_s = parse_start(start_at) if start_at is not None else None
+    if start_at is not None:
+        parse_start(start_at)  # a bad start is reported before a bad volume
     volume_db = parse_volume(volume)
     latency_value = parse_latency(latency)
     if sample_rate is not None:
         check_sample_rate(sample_rate)
     prefill_s = _env_seconds("SOINTU_LIVE_PREFILL_S")
     stop_at_s = _env_seconds("SOINTU_LIVE_STOP_AT_S")
-
-    sd = load_sounddevice()
-    out = resolve_output_device(device, list_output_devices(sd))
-
-    from ..session.audio import SessionAudio
-    from .level import LiveLevel
-    from .render import named_preset
-
-    kwargs = {"duration_s": duration_s, "seed": seed}
-    if sample_rate is not None:
-        kwargs["sample_rate"] = sample_rate
-    if mix is not None:
-        kwargs["mix"] = mix
-    source = SessionAudio.from_preset(named_preset(preset, folder), **kwargs)
-    sr = int(source.sample_rate)
-    check_output_settings(out, sr, sd)
-
-    timeline = source.timeline
-    total = int(source.total_frames)
-    start_frame = 0
-    if start_s is not None:
-        start_frame = int(round(start_s * sr))
-        if start_frame >= total:
-            raise UsageError(f"--start-at {start_at} is at or past the end of the session "
-                             f"({format_duration(total / sr)}); phases: "
-                             f"{phases_summary(timeline.phases)}")
-    elif phase is not None:
-        match = [p for p in timeline.phases if p.name.lower() == phase.strip().lower()]
-        if not match:
-            raise UsageError(f"unknown phase '{phase}'; phases: "
-                             f"{phases_summary(timeline.phases)}")
-        start_frame = min(int(round(match[0].start_s * sr)), total - 1)
-
-    title = getattr(source, "title", None) or preset
 
     def log(line: str) -> None:
         click.echo(f"sointu: {line}", err=True)
@@ -181,29 +134,15 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
         options["prime_s"] = max(prefill_s, 0.05)
         options["queue_s"] = max(4.0, prefill_s + 1.0)
     if stop_at_s is not None:
-        options["stop_at_frame"] = int(round(stop_at_s * sr))
-    if volume_db > 0:
-        log(f"volume {volume_db:+g} dB: peaks that would pass the render's -1 dBTP ceiling "
-            "are held down")
-    preset_obj = getattr(source, "preset", None)
-    level = None
-    if preset_obj is not None:
-        level = LiveLevel(source, preset_obj.defaults.loudness_lufs)
-        if not level.exact:
-            log("level: first play of this session; starting quieter and gliding to the "
-                "rendered level once it is measured")
-    try:
-        result = play(source, device=out.index, device_label=out.label(), title=title,
-                      start_frame=start_frame, volume_db=volume_db, latency=latency_value,
-                      log=log, sd=sd, level=None if level is None or level.exact else level,
-                      **options)
-    finally:
-        if level is not None:
-            level.close()
-    where = f"{format_duration(result.position_s)} of {format_duration(total / sr)}"
+        options["stop_at_s"] = stop_at_s
+    result = play(preset, folder=folder, device=device, duration=duration_s,
+                  seed=seed, start_at=start_at, phase=phase,
+                  volume_db=volume_db, latency=latency_value, sample_rate=sample_rate,
+                  title=preset, log=log, mix=mix, **options)
+    where = f"{format_duration(result.position_s)} of {format_duration(result.length_s)}"
     runs = f"{result.underruns} underrun{'' if result.underruns == 1 else 's'}"
     if result.outcome == "end":
-        log(f"finished: {format_duration(total / sr)} played, {runs}")
+        log(f"finished: {format_duration(result.length_s)} played, {runs}")
         return 0
     log(f"stopped at {where}, {runs}")
     return 130 if result.outcome == "interrupted" else 0

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from pathlib import Path
 
 import click
 
-from .. import __version__
 from ..errors import UsageError
+from ..library import cover_and_plot as _cover_and_plot
+from ..library import render_preset as _render_preset
+from ..library import session_tags
 from ..session.durations import format_duration
 from . import group
 from .options import (
@@ -23,7 +24,7 @@ from .options import (
 from .progress import Progress
 
 __all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
-           "named_preset"]
+           "named_preset", "session_tags"]
 
 #: ``render`` and ``gift``: the session picture and the front cover.
 cover_options_list = [
@@ -117,99 +118,36 @@ def named_preset(preset: str, folder: Path | None):
     return load_session_preset(preset, folder)
 
 
-def session_tags(audio, *, title=None, artist=None, album=None, comment=None, genre=None,
-                 date=None, dedication=None):
-    """Tags of a session render: preset defaults, overridden by what the user gave."""
-    from ..render.tags import Tags
-
-    preset = audio.preset
-    meta = preset.metadata
-    length = format_duration(audio.duration_s)
-    parts = [f"preset {preset.name}", f"seed {audio.timeline.seed}", f"length {length}",
-             f"{getattr(audio, 'mix', 'speakers')} mix", f"sointu {__version__}"]
-    if dedication:
-        parts.append(dedication)
-    default_comment = "; ".join(parts)
-    if meta.comment:
-        default_comment = f"{meta.comment} ({default_comment})"
-    return Tags(
-        title=title or preset.display_title,
-        artist=artist if artist is not None else meta.artist,
-        album=album if album is not None else meta.album,
-        date=date or datetime.date.today().isoformat(),
-        genre=genre if genre is not None else meta.genre,
-        comment=comment if comment is not None else default_comment,
-    )
-
-
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
                   bit_depth: str | None, quality: float | None, tags, quiet: bool = False,
                   cover=None, plot: Path | None = None):
-    """Render a composed session to ``output``; returns the RenderReport.
+    """:func:`sointu.library.render_preset` with the progress bar (none if
+    ``quiet``); returns the RenderReport.
 
     ``cover`` is a :class:`sointu.pictures.cover.CoverPlan` (None: no cover); ``plot`` the
-    session picture to draw from the loudness measured while rendering (None: none).
+    session picture to draw from the loudness measured while rendering (None: none); both
+    from :func:`cover_and_plot`.
     """
-    from ..render import gain_cache
-    from ..render.estimate import GainEstimate
-    from ..render.formats import resolve_format
-    from .level import CEILING_DBTP
-
-    fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
-                         sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
-    target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
-    # unless it is cached, the gain is estimated in another process while the encoder and
-    # the meter are imported
-    key = gain_cache.key(audio, target, CEILING_DBTP)
-    cached = gain_cache.get(key) is not None
-    job = None
-    if plot is not None:  # drawn in another process meanwhile (sointu.pictures.job)
-        from ..pictures.job import SessionPlotJob
-        from ..render import loudness_curve
-
-        job = SessionPlotJob(plot, audio.preset, audio.timeline, target)
-        if cached:
-            job.send(loudness_curve.get(key, audio.sample_rate))
-    estimate = None if cached else GainEstimate(audio, target)
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
-    progress.begin()  # at once: a session may be measured before frames are written
-    try:
-        from ..render.pipeline import render_session
-
-        report = render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
-                                force=force, progress=progress,
-                                planned=None if estimate is None else estimate.result,
-                                curve=job is not None,
-                                cover=None if cover is None else cover.start(fmt.suffix),
-                                curve_ready=None if job is None else job.send)
-        if job is not None:
-            job.finish(report.curve)
-        return report
-    finally:
-        if estimate is not None:
-            estimate.close()
-        if job is not None:
-            job.close()
-        progress.close()
+    return _render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
+                          quality=quality, tags=tags, progress=progress, cover=cover,
+                          plot=plot)
 
 
 def cover_and_plot(audio, output: Path, tags, cover_file, no_cover: bool, plot: bool,
                    force: bool, recipient: str | None = None, title: str | None = None):
-    """The render's cover plan and session picture path, checked before rendering."""
-    from ..pictures.cover import CoverPlan
+    """The render's cover plan and session picture path from ``--cover FILE``,
+    ``--no-cover`` and ``--plot``, checked before rendering
+    (:func:`sointu.library.cover_and_plot`)."""
+    from ..pictures.cover import check_cover_options
 
-    picture = None
-    if plot:
-        from ..pictures.files import check_picture_path, require
-
-        require("--plot")
-        picture = check_picture_path(output.with_suffix(".png"), force=force)
-    cover = CoverPlan(audio.preset, audio.timeline, title=title or tags.title or "",
-                      artist=tags.artist, recipient=recipient, own_file=cover_file,
-                      enabled=not no_cover)
-    return cover, picture
+    check_cover_options(cover_file, no_cover)
+    return _cover_and_plot(audio, output, tags,
+                           cover=cover_file if cover_file is not None else not no_cover,
+                           plot=plot or None, force=force, recipient=recipient, title=title,
+                           option="--plot")
 
 
 def pictures_summary(cover, picture) -> str:

@@ -6,17 +6,15 @@
    true peak of exactly what is written), dithers and rounds them to PCM, into a short
    queue; the calling thread encodes them to a temporary file (libsndfile releases the
    GIL, so the two overlap), which is renamed into place only when complete.
-3. The estimate leaves out the limiter. Should the measured loudness miss the target by more
-   than :data:`RETRY_LU` (a session whose loud strokes the limiter turns down a lot), the
-   temporary file is dropped and the session rendered again at the gain the measurement
-   asks for. The gain used and the loudness measured are cached, so a second render of the
-   same session, or live playback, starts from them.
+3. Should the measured loudness miss the target by more than
+   :data:`~.level.RETRY_LU` (a session whose loud strokes the limiter turns down a lot),
+   the temporary file is dropped and the session rendered again at the gain the
+   measurement asks for. The gain used and the loudness measured are cached, so a second
+   render of the same session, or live playback, starts from them.
 
 Formats encoded in parallel parts (:func:`_parallel_encoder`) cannot meter in order while
 encoding, so their session is measured on both cores first (:mod:`.measure`), at the same
-gain. A corrected gain is rounded to :data:`_GAIN_STEP_DB`, so that it comes out the same
-from either measurement (they differ in the last bits: the second span's engine state is
-computed in closed form) and from live playback's.
+gain. Which of these a render does is decided in one place, :func:`.level.resolve_level`.
 """
 
 from __future__ import annotations
@@ -32,32 +30,32 @@ import numpy as np
 
 from ..errors import OutputError
 from ..session.audio import SessionAudio
-from . import gain_cache, loudness_curve, mp3_parallel
+from . import mp3_parallel
 from .atomic import check_name_lengths, check_target, raise_on_sigterm
 from .dither import Ditherer
-from .estimate import estimate_gain_db
 from .formats import OutputFormat
-from .loudness import Loudness, LoudnessMeter, gain_for_target, normalisation_gain_db
+from .level import (
+    CEILING_DBTP,
+    RETRY_LU,
+    Level,
+    level_curve,
+    planned_gain_db,
+    remember,
+    resolve_level,
+    session_gain_db,
+    settle,
+)
+from .loudness import Loudness, LoudnessMeter
 from .loudness_curve import LoudnessCurve
 from .markers import sidecar_paths
-from .measure import measure_source
 from .parallel_encode import encode_opus_parallel
 from .tags import Tags, soundfile_attributes
 from .writer import to_pcm32, write_blocks
 
 __all__ = [
-    "RenderReport", "Level", "render_session", "session_level", "session_gain_db",
-    "CEILING_DBTP", "RETRY_LU", "planned_gain_db", "session_curve",
+    "RenderReport", "Level", "render_session", "session_gain_db",
+    "CEILING_DBTP", "RETRY_LU", "planned_gain_db",
 ]
-
-#: True-peak ceiling of every file (dBTP).
-CEILING_DBTP = -1.0
-#: A render whose measured loudness is farther than this from the target (LU) is rendered
-#: again at the corrected gain. The estimate alone lands within 0.06 LU for the shipped
-#: presets wherever the limiter is idle.
-RETRY_LU = 0.15
-#: Grid of corrected gains (dB).
-_GAIN_STEP_DB = 0.001
 
 _BLOCK = 8192
 #: Frames per block handed from synthesis to the meter and on to the encoder. Large blocks
@@ -200,119 +198,6 @@ def _pcm_converter(fmt: OutputFormat, seed: int, meter: LoudnessMeter | None = N
     return convert
 
 
-@dataclass(frozen=True)
-class Level:
-    """A session's normalisation gain and the loudness it gives."""
-
-    gain_db: float
-    loudness: Loudness
-    #: the loudness over time at ``gain_db``, when it was measured or cached
-    curve: LoudnessCurve | None = None
-
-
-def planned_gain_db(audio: SessionAudio, target_lufs: float) -> float:
-    """The gain (dB) a first render uses: estimated from the session's modes, the limiter's
-    share included (:func:`.estimate.estimate_gain_db`)."""
-    old = audio.gain_db
-    try:
-        return estimate_gain_db(audio, target_lufs)
-    finally:
-        audio.gain_db = old
-
-
-def _settle(audio: SessionAudio, gain_db: float, meter: LoudnessMeter, target_lufs: float,
-            ceiling_dbtp: float) -> float | None:
-    """None if ``meter`` (the session measured at ``gain_db``) is on target; else the gain
-    to render at instead."""
-    meter = meter._complete()  # measure any pending frames once, not in every call below
-    extra = gain_for_target(meter, target_lufs)
-    if audio.limit_dbfs is None:  # nothing else keeps the peaks under the ceiling
-        extra = min(extra, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))
-        if meter.true_peak_dbtp() > ceiling_dbtp:
-            return _on_grid(gain_db + extra)
-    if abs(meter.integrated_lufs() - target_lufs) <= RETRY_LU:
-        return None
-    return _on_grid(gain_db + extra)
-
-
-def _on_grid(gain_db: float) -> float:
-    return round(gain_db / _GAIN_STEP_DB) * _GAIN_STEP_DB
-
-
-def session_level(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
-                  *, workers: int | None = None,
-                  planned: Callable[[], float] | None = None) -> Level:
-    """The normalisation gain of a session and the loudness it gives: cached, or measured.
-
-    The same gain a render chooses (see the module notes): the planned gain, corrected once
-    if a full measurement at it, limiter included, misses the target by more than
-    :data:`RETRY_LU`. The result depends only on what is rendered (preset files, seed,
-    length, rate, sointu version), so it is kept in the user's cache and a render, or live
-    playback, gets it at once.
-    """
-    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
-    cached = gain_cache.get(key)
-    if cached is not None:
-        return Level(cached[0], Loudness(*cached[1:]),
-                     loudness_curve.get(key, audio.sample_rate))
-    old = audio.gain_db
-    try:
-        gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
-        audio.gain_db = gain
-        meter = measure_source(audio, workers=workers)
-        better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
-    finally:
-        audio.gain_db = old
-    extra = 0.0 if better is None else better - gain
-    level = Level(gain + extra, Loudness(meter.integrated_lufs_at(extra),
-                                         meter.true_peak_dbtp() + extra,
-                                         meter.sample_peak_dbfs() + extra),
-                  LoudnessCurve.from_meter(meter).scaled(extra))
-    loud = level.loudness
-    gain_cache.put(key, level.gain_db, loud.integrated_lufs, loud.true_peak_dbtp,
-                   loud.sample_peak_dbfs)
-    loudness_curve.put(key, level.curve)
-    return level
-
-
-def session_curve(audio: SessionAudio, target_lufs: float,
-                  ceiling_dbtp: float = CEILING_DBTP) -> LoudnessCurve:
-    """The loudness over time of a session as a render writes it (at its normalisation gain).
-
-    Cached with the gain; otherwise the session is synthesised and measured on both cores
-    (the same measurement a render of a format encoded in parts makes first).
-    """
-    level = session_level(audio, target_lufs, ceiling_dbtp)
-    if level.curve is not None:
-        return level.curve
-    return _measure_curve(audio, level.gain_db, gain_cache.key(audio, target_lufs, ceiling_dbtp))
-
-
-def _measure_curve(audio: SessionAudio, gain_db: float, key: str | None) -> LoudnessCurve:
-    old = audio.gain_db
-    try:
-        audio.gain_db = gain_db
-        curve = LoudnessCurve.from_meter(measure_source(audio))
-    finally:
-        audio.gain_db = old
-    loudness_curve.put(key, curve)
-    return curve
-
-
-def session_gain_db(audio: SessionAudio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
-                    *, workers: int | None = None) -> float:
-    """The normalisation gain (dB) of a session; see :func:`session_level`."""
-    return session_level(audio, target_lufs, ceiling_dbtp, workers=workers).gain_db
-
-
-class _Again(Exception):
-    """The measured loudness missed the target: render again at ``gain_db``."""
-
-    def __init__(self, gain_db: float):
-        super().__init__(gain_db)
-        self.gain_db = gain_db
-
-
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
                    progress: Callable[[int], None] | None = None,
@@ -324,7 +209,8 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     Parameters
     ----------
     audio : SessionAudio
-        The session (its ``gain_db`` is set here).
+        The session (its ``gain_db`` is neither used nor changed: the level is decided
+        here, :func:`.level.resolve_level`).
     path : Path
         Target file; written via a temporary file and renamed when complete.
     fmt : OutputFormat
@@ -363,55 +249,48 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     check_name_lengths(targets)
     for target in targets:
         check_target(target, force)
-    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
-    cached = gain_cache.get(key)
     with raise_on_sigterm():
-        level = None if cached is None else Level(cached[0], Loudness(*cached[1:]),
-                                                  loudness_curve.get(key, audio.sample_rate))
-        if level is None and (_parallel_encoder(audio, fmt, tags) is not None
-                              or audio.limit_dbfs is None):
-            level = session_level(audio, target_lufs, ceiling_dbtp,  # measured first
-                                  planned=planned)
-        if level is not None:
+        level = resolve_level(audio, target_lufs, ceiling_dbtp, planned=planned,
+                              measure_first=_parallel_encoder(audio, fmt, tags) is not None
+                              or audio.limit_dbfs is None,
+                              curve=curve or curve_ready is not None)
+        if level.loudness is not None:  # cached, or measured first
             if curve_ready is not None and level.curve is not None:
                 curve_ready(level.curve)
-            result = _write(audio, path, level.gain_db, None, fmt=fmt, tags=tags, force=force,
-                            progress=progress, cover=cover)
-        else:
-            gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
-            for attempt in range(2):
+            result = _write(audio.at_gain(level.gain_db), path, None, fmt=fmt, tags=tags,
+                            force=force, progress=progress, cover=cover)
+        else:  # metered while written; once more at the corrected gain if off target
+            gain = level.gain_db
+            for last in (False, True):
                 meter = LoudnessMeter(audio.sample_rate, 2)
+                better = None
 
-                def check(gain=gain, meter=meter, last=attempt == 1):
-                    better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
-                    if better is not None and not last:
-                        raise _Again(better)
+                def on_target(gain=gain, meter=meter, last=last) -> bool:
+                    nonlocal better
+                    better = settle(audio, gain, meter, target_lufs, ceiling_dbtp)
+                    return better is None or last
 
-                try:
-                    result = _write(audio, path, gain, meter, fmt=fmt, tags=tags, force=force,
-                                    progress=progress, check=check, cover=cover)
+                result = _write(audio.at_gain(gain), path, meter, fmt=fmt, tags=tags,
+                                force=force, progress=progress, check=on_target, cover=cover)
+                if result is not None:  # kept: on target, or the second pass
                     break
-                except _Again as again:
-                    gain = again.gain_db
-            level = Level(gain, meter.result(), LoudnessCurve.from_meter(meter))
-            loud = level.loudness
-            gain_cache.put(key, gain, loud.integrated_lufs, loud.true_peak_dbtp,
-                           loud.sample_peak_dbfs)
-            loudness_curve.put(key, level.curve)
-        measured = level.curve
-        if curve and measured is None:  # a gain cached without its curve: measure it once
-            measured = _measure_curve(audio, level.gain_db, key)
+                gain = better
+            level = remember(audio, target_lufs, ceiling_dbtp,
+                             Level(gain, meter.result(), LoudnessCurve.from_meter(meter)))
+        measured = None
+        if curve:  # a gain cached without its curve: measured once
+            measured = level_curve(audio, level, target_lufs, ceiling_dbtp)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
                         gain_db=level.gain_db, target_lufs=target_lufs,
                         loudness=level.loudness, wall_s=time.monotonic() - t0,
-                        curve=measured if curve else None)
+                        curve=measured)
 
 
-def _write(audio: SessionAudio, path: Path, gain_db: float, meter: LoudnessMeter | None, *,
+def _write(audio: SessionAudio, path: Path, meter: LoudnessMeter | None, *,
            fmt: OutputFormat, tags: Tags, force: bool, progress, check=None, cover=None):
-    """One pass: synthesise ``audio`` at ``gain_db`` (metered into ``meter``) and write it."""
-    audio.gain_db = gain_db
+    """One pass: synthesise ``audio`` at its gain (metered into ``meter``) and write it;
+    None when ``check`` dropped it."""
     encoder = _parallel_encoder(audio, fmt, tags, progress)
     if encoder is not None:
         blocks = None

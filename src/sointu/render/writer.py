@@ -236,8 +236,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                  ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
                  progress: Callable[[int], None] | None = None,
                  encoder: Callable[[Path], int] | None = None,
-                 check: Callable[[], None] | None = None,
-                 cover: Callable[[], object] | None = None) -> WriteResult:
+                 check: Callable[[], bool] | None = None,
+                 cover: Callable[[], object] | None = None) -> WriteResult | None:
     """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
 
     Parameters
@@ -270,18 +270,20 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         ``blocks`` (e.g. :func:`sointu.render.parallel_encode.encode_opus_parallel`); tags,
         markers, sidecars and the atomic rename are done here as usual.
     check : callable, optional
-        Called once the audio is encoded, before anything is put in place; an exception it
-        raises leaves nothing behind, as any failure does (the render pipeline uses it to
-        render again when the measured loudness misses its target).
+        Called once the audio is encoded, before anything is put in place: when it returns
+        False, nothing is put in place and None is returned (the render pipeline then
+        renders again, the measured loudness having missed its target). An exception it
+        raises leaves nothing behind, as any failure does.
     cover : callable, optional
         Returns the front cover (a :class:`sointu.render.cover_art.CoverImage`) or None;
-        called once the tags are written (so a cover made meanwhile in another thread is
-        waited for only then) and embedded before anything is put in place. Formats that
-        hold no pictures (WAV) get none.
+        called once the file is kept and its tags are written (so a cover made meanwhile in
+        another thread is waited for only then) and embedded before anything is put in
+        place. Formats that hold no pictures (WAV) get none.
 
     Returns
     -------
-    WriteResult
+    WriteResult or None
+        None only when ``check`` returned False.
 
     Raises
     ------
@@ -302,6 +304,26 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                           f"number, got {total_frames!r}")
     phases = validate_phases(phases or (), total_frames / sample_rate)
     sidecars = list(sidecar_paths(path)) if phases else []
+    try:
+        frames = _write_in_place(path, sidecars, blocks, sample_rate=sample_rate,
+                        total_frames=total_frames, fmt=fmt, tags=tags, phases=phases,
+                        force=force, ditherer=ditherer, progress=progress, encoder=encoder,
+                        check=check, cover=cover)
+    except _Dropped:
+        return None
+    return WriteResult(path=path, bytes=path.stat().st_size, frames=frames,
+                       seconds=frames / sample_rate, wall_s=time.monotonic() - t0,
+                       sidecars=tuple(sidecars))
+
+
+class _Dropped(Exception):
+    """``check`` said not to keep the file: leave the atomic outputs without placing it."""
+
+
+def _write_in_place(path: Path, sidecars: list[Path], blocks, *, sample_rate, total_frames,
+                    fmt, tags, phases, force, ditherer, progress, encoder, check,
+                    cover) -> int:
+    """Encode, tag and verify into temporary files and put them in place; the frames."""
     with atomic_outputs([path, *sidecars], force=force) as temps:
         tmp = temps[0]
         if encoder is not None:
@@ -317,8 +339,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
             frames = _encode(tmp, path, blocks, sample_rate=sample_rate,
                              total_frames=int(total_frames), fmt=fmt, tags=tags,
                              ditherer=ditherer, progress=progress)
-        if check is not None:
-            check()
+        if check is not None and not check():
+            raise _Dropped  # atomic_outputs removes every temporary file
         _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
         if cover is not None:
             _add_cover(tmp, path, fmt, cover)
@@ -327,6 +349,4 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
             _write_text(temps[1], cue_sheet(path.name, fmt.cue_type, phases,
                                              title=tags.title, performer=tags.artist))
             _write_text(temps[2], chapters_json(path.name, phases))
-    return WriteResult(path=path, bytes=path.stat().st_size, frames=frames,
-                       seconds=frames / sample_rate, wall_s=time.monotonic() - t0,
-                       sidecars=tuple(sidecars))
+    return frames

@@ -8,6 +8,7 @@ index), so the audio of any span never depends on where rendering started or on 
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterator
 
@@ -114,6 +115,13 @@ class SessionAudio:
                     head=head)
         audio.preset = preset
         return audio
+
+    def at_gain(self, gain_db: float) -> SessionAudio:
+        """The same session at another gain (dB), sharing its synthesis; ``self`` is not
+        changed. How the level decided for a render or playback is passed down."""
+        view = copy.copy(self)
+        view.gain_db = float(gain_db)
+        return view
 
     @property
     def duration_s(self) -> float:
