@@ -318,6 +318,37 @@ def test_own_cover_and_no_cover(tmp_path, cache):
     assert FLAC(out).pictures == []
 
 
+def test_library_render_takes_cover_and_plot(tmp_path, cache, monkeypatch):
+    import sointu
+    from sointu.errors import UsageError
+
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(cache))
+    own = tmp_path / "own.png"
+    own.write_bytes(session_cover(load_session_preset("gong-bath"),
+                                  compose(load_session_preset("gong-bath"), duration_s=600),
+                                  title="Oma kansi", size=640).data)
+    drawn = sointu.render("gong-bath", tmp_path / "a.flac", duration="40s", seed=5,
+                          plot=True)
+    assert drawn.picture == tmp_path / "a.png"
+    w, h = png_size(drawn.picture.read_bytes())
+    assert w >= 1200 and h >= 600
+    assert image_info(read_cover(drawn.path))[0] == "image/png"
+    mine = sointu.render("gong-bath", tmp_path / "b.mp3", duration="40s", seed=5, cover=own,
+                         plot=tmp_path / "b.svg")
+    assert read_cover(mine.path) == own.read_bytes()
+    assert mine.picture.read_bytes().lstrip().startswith((b"<?xml", b"<svg"))
+    bare = sointu.render("gong-bath", tmp_path / "c.flac", duration="40s", seed=5, cover=False)
+    from mutagen.flac import FLAC
+
+    assert FLAC(bare.path).pictures == [] and bare.picture is None
+    a, _ = sf.read(drawn.path, dtype="int32")
+    c, _ = sf.read(bare.path, dtype="int32")
+    assert np.array_equal(a, c)  # a cover and a picture change no sample
+    with pytest.raises(UsageError, match="cover=3"):
+        sointu.render("gong-bath", tmp_path / "d.flac", duration="40s", cover=3)
+    assert not (tmp_path / "d.flac").exists()
+
+
 # -- bad input: one line, non-zero exit, nothing written ----------------------------------
 
 def test_bad_cover_files(tmp_path, cache):
