@@ -3,7 +3,7 @@
 # MP3 encoded on both cores), a virtual environment in .venv and the package itself. Safe to
 # run again; it only installs what is missing.
 #
-#   ./setup.sh          to render and play sessions
+#   ./setup.sh          to render and play sessions, with pictures (the plot extra: matplotlib)
 #   ./setup.sh --test   also what the tests need (pytest, hypothesis, pyloudnorm, PulseAudio)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,8 +32,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 if [ "$test_deps" = 1 ]; then
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,plot]'
 else
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[plot]'
 fi
 echo "setup: ready (.venv/bin/sointu)" >&2

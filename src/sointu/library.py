@@ -11,8 +11,8 @@ over the classes that do the work, as ``soundfile.write()`` is over ``SoundFile`
 :func:`play`           a session live through the speakers (:mod:`sointu.live.player`)
 =====================  ======================================================================
 
-Under them, :func:`session_tags` and :func:`render_preset` render an already composed
-``SessionAudio`` (what ``sointu render`` and ``sointu gift`` call).
+Under them, :func:`session_tags`, :func:`cover_and_plot` and :func:`render_preset` render an
+already composed ``SessionAudio`` (what ``sointu render`` and ``sointu gift`` call).
 
 Errors are :class:`sointu.errors.SointuError` subclasses with a one-line message. Lengths
 and times (``duration``, ``start_at``) are seconds, or text such as ``"20m"``, ``"1h30m"``
@@ -30,7 +30,7 @@ from .errors import UsageError
 
 __all__ = [
     "load_preset", "compose", "strike", "render", "play", "RenderResult", "PlayOutcome",
-    "parse_start", "render_preset", "session_tags",
+    "parse_start", "render_preset", "session_tags", "cover_and_plot",
 ]
 
 #: A length or a time: seconds, or text like ``"20m"``.
@@ -206,6 +206,8 @@ class RenderResult:
         The named phases (``name``, ``start_s``, ``end_s``), also the file's chapters.
     wall_s : float
         Time taken (s).
+    picture : Path or None
+        The session picture drawn with ``plot=``, else None.
     """
 
     path: Path
@@ -220,6 +222,7 @@ class RenderResult:
     sample_peak_dbfs: float
     phases: tuple
     wall_s: float
+    picture: Path | None = None
 
     @property
     def length_s(self) -> float:
@@ -270,8 +273,70 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
     )
 
 
+def cover_and_plot(audio, output: Path, tags, *, cover=True, plot=None, force: bool = False,
+                   recipient: str | None = None, title: str | None = None,
+                   option: str = "plot"):
+    """The front cover and the session picture of a render, checked before rendering.
+
+    Parameters
+    ----------
+    audio : SessionAudio
+        The composed session.
+    output : Path
+        The audio file to be written.
+    tags : Tags
+        Its tags: the cover shows the title (unless ``title``) and the artist.
+    cover : bool, str or Path
+        True: drawn from the session (FLAC, MP3 and Ogg; none without the plot extra);
+        False: none; a path: that PNG or JPEG (up to 10 MB), read and checked here.
+    plot : bool, str or Path, optional
+        True: the session picture beside ``output`` (its name with .png); a path: there
+        (.png, .svg, .pdf); None or False: none.
+    force : bool
+        Replace an existing picture.
+    recipient, title : str, optional
+        A gift's recipient line and title part on the cover
+        (:func:`sointu.pictures.cover.gift_lines`).
+    option : str
+        How errors name the picture (``--plot`` on the command line).
+
+    Returns
+    -------
+    cover_plan : CoverPlan
+        For :func:`render_preset` (``note`` says why a file gets no cover).
+    picture : Path or None
+        The checked picture path.
+
+    Raises
+    ------
+    UsageError, OutputError
+        A bad cover file or picture path, or the plot extra is missing for ``plot``.
+    """
+    import os
+
+    from .pictures.cover import CoverPlan
+
+    for name, value in (("cover", cover), ("plot", plot)):
+        if not (value is None or isinstance(value, bool | str | os.PathLike)):
+            raise UsageError(f"{name}={value!r} is not allowed; allowed: True, False or a "
+                             "file path")
+    picture = None
+    if plot is not None and plot is not False:
+        from .pictures.files import check_picture_path, require
+
+        require(option)
+        picture = check_picture_path(Path(output).with_suffix(".png") if plot is True
+                                     else Path(plot).expanduser(), force=force, option=option)
+    own = None if cover is None or isinstance(cover, bool) else Path(cover).expanduser()
+    plan = CoverPlan(audio.preset, audio.timeline, title=title or tags.title or "",
+                     artist=tags.artist, recipient=recipient, own_file=own,
+                     enabled=own is not None or bool(cover))
+    return plan, picture
+
+
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
-                  bit_depth: str | None, quality: float | None, tags, progress=None):
+                  bit_depth: str | None, quality: float | None, tags, progress=None,
+                  cover=None, plot: Path | None = None):
     """Render a composed session to ``output``.
 
     Parameters
@@ -293,10 +358,18 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
         Called with the frames written so far. If it also has ``begin()`` and ``close()``
         (as the command line's progress bar), they are called when the render starts and
         when it ends.
+    cover : CoverPlan, optional
+        The front cover (:func:`cover_and_plot`), made while the audio is synthesised;
+        None: no cover.
+    plot : Path, optional
+        Draw the session and the loudness the render measured into this picture (checked
+        by :func:`cover_and_plot`), in another process while the audio is synthesised; it
+        is put in place only once the audio file is.
 
     Returns
     -------
     RenderReport
+        With ``curve``, the loudness over time, when ``plot`` is given.
     """
     from .render import gain_cache
     from .render.estimate import GainEstimate
@@ -312,18 +385,33 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     # unless it is cached, the gain is estimated in another process while the encoder and
     # the meter are imported
     cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
+    job = None
+    if plot is not None:  # drawn in another process meanwhile (sointu.pictures.job)
+        from .pictures.job import SessionPlotJob
+
+        job = SessionPlotJob(plot, audio.preset, audio.timeline, target)
     estimate = None if cached else GainEstimate(audio, target)
     if hasattr(progress, "begin"):
         progress.begin()  # at once: a session may be measured before frames are written
     try:
         from .render.pipeline import render_session
 
-        return render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
-                              force=force, progress=progress,
-                              planned=None if estimate is None else estimate.result)
+        # the curve goes to the picture as soon as it is known (cached, or measured
+        # first), else once the render has metered it
+        report = render_session(audio, output, fmt=fmt, tags=tags, target_lufs=target,
+                                force=force, progress=progress,
+                                planned=None if estimate is None else estimate.result,
+                                curve=job is not None,
+                                cover=None if cover is None else cover.start(fmt.suffix),
+                                curve_ready=None if job is None else job.send)
+        if job is not None:
+            job.finish(report.curve)
+        return report
     finally:
         if estimate is not None:
             estimate.close()
+        if job is not None:
+            job.close()
         if hasattr(progress, "close"):
             progress.close()
 
@@ -336,8 +424,8 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
            loudness: float | None = None, tags: Mapping[str, str] | None = None,
            force: bool = False, progress: Callable[[int], None] | None = None,
            sample_rate: int | None = None, bit_depth: str | None = None,
-           quality: float | None = None, mix: str | None = None,
-           voice_intro: str | Path | None = None) -> RenderResult:
+           quality: float | None = None, mix: str | None = None, cover=True,
+           plot=None, voice_intro: str | Path | None = None) -> RenderResult:
     """Render a session to a loudness-normalised, tagged, chaptered audio file.
 
     The same as ``sointu render``: written through a temporary file that is renamed into
@@ -371,6 +459,12 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
         For lossy formats, 0..1.
     mix : {"speakers", "headphones"}, optional
         The mix (default: the preset's, else speakers); headphones is binaural.
+    cover : bool, str or Path
+        The front cover of a FLAC, MP3 or Ogg file: True drawn from the session (needs the
+        plot extra, else none), False none, or a PNG or JPEG file (up to 10 MB).
+    plot : bool, str or Path, optional
+        Also draw the session and its measured loudness: True beside the file (.png), or
+        a picture path (.png .svg .pdf); needs the plot extra. Replaced only with ``force``.
     voice_intro : str or Path, optional
         A spoken welcome (WAV, FLAC, OGG, MP3) 2 s into the first phase, as loud as the
         session; no stroke starts while it plays.
@@ -395,16 +489,20 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
     audio = SessionAudio.from_preset(_preset(preset), duration_s=_seconds(duration),
                                      seed=seed, sample_rate=sample_rate, mix=mix,
                                      recordings=voice_intro_recordings(voice_intro))
-    report = render_preset(audio, Path(path).expanduser(), force=force, loudness=loudness,
-                           bit_depth=bit_depth, quality=quality,
-                           tags=session_tags(audio, **tags), progress=progress)
+    path = Path(path).expanduser()
+    tags = session_tags(audio, **tags)
+    plan, picture = cover_and_plot(audio, path, tags, cover=cover, plot=plot, force=force)
+    report = render_preset(audio, path, force=force, loudness=loudness, bit_depth=bit_depth,
+                           quality=quality, tags=tags, progress=progress, cover=plan,
+                           plot=picture)
     loud = report.loudness
     return RenderResult(path=report.path, bytes=report.bytes, frames=report.frames,
                         sample_rate=report.sample_rate, seed=report.seed,
                         gain_db=report.gain_db, target_lufs=report.target_lufs,
                         loudness_lufs=loud.integrated_lufs, true_peak_dbtp=loud.true_peak_dbtp,
                         sample_peak_dbfs=loud.sample_peak_dbfs,
-                        phases=tuple(audio.timeline.phases), wall_s=report.wall_s)
+                        phases=tuple(audio.timeline.phases), wall_s=report.wall_s,
+                        picture=picture)
 
 
 @dataclass(frozen=True)

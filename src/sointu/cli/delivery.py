@@ -24,7 +24,14 @@ from .options import (
     seed_option,
 )
 from .recordings import voice_intro_option, voice_intro_recordings
-from .render import check_new_output, output_folder, render_preset, session_tags, summary
+from .render import (
+    check_new_output,
+    cover_and_plot,
+    output_folder,
+    render_preset,
+    session_tags,
+    summary,
+)
 
 __all__ = ["gift_cmd", "render_gift"]
 
@@ -56,7 +63,7 @@ _MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True, mix=None, recordings=()):
+                quiet=True, mix=None, recordings=(), cover_file=None, no_cover=False):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -80,6 +87,9 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
         ``speakers`` or ``headphones``; None: the preset's, else headphones.
     recordings : sequence of RecordingSpec
         Recordings added to the preset's (``--voice-intro``).
+    cover_file, no_cover
+        ``--cover FILE`` and ``--no-cover``; by default the cover is drawn from the session
+        with the recipient's line from the gift's title ("Maijalle").
 
     Returns
     -------
@@ -90,13 +100,27 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
                                      default_mix="headphones", recordings=recordings)
+    tags = _gift_tags(audio, gift)
+    cover = _gift_cover(audio, gift, tags, cover_file, no_cover)
     report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
-                           bit_depth=bit_depth, quality=quality, tags=_gift_tags(audio, gift),
-                           quiet=quiet)
+                           bit_depth=bit_depth, quality=quality, tags=tags,
+                           quiet=quiet, cover=cover)
     result = GiftResult(loudness_lufs=report.loudness.integrated_lufs,
                         true_peak_dbtp=report.loudness.true_peak_dbtp, bytes=report.bytes,
                         wall_s=report.wall_s)
     return result, report, audio
+
+
+def _gift_cover(audio, gift, tags, cover_file, no_cover):
+    """The gift's cover: the title's first part and the recipient's line as the title has
+    them (not derived here), the giver at the bottom."""
+    from ..pictures.cover import gift_lines
+    from ..render.gifts import DEFAULT_TITLES
+
+    first = (audio.preset.title or {}).get(gift.lang) or DEFAULT_TITLES.get(gift.lang)
+    title, recipient = gift_lines(gift.title, first)
+    return cover_and_plot(audio, gift.path, tags, cover_file, no_cover, False, False,
+                          recipient=recipient, title=title)[0]
 
 
 def _batch_worker(gift, **settings):
@@ -113,6 +137,12 @@ def _preload() -> None:
         importlib.import_module(f"sointu.{name}")
     import mutagen.flac  # noqa: F401  (tags are completed with mutagen)
     import soundfile  # noqa: F401
+
+    from ..pictures.cover import cover_available
+
+    if cover_available():  # every gift's cover is drawn with Pillow
+        import PIL.ImageDraw  # noqa: F401
+        import PIL.ImageFont  # noqa: F401
 
 
 def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
@@ -162,12 +192,17 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @voice_intro_option
 @output_options
 @preset_dir_option("session")
+@click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
+              metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) instead "
+              "of the one drawn from the session with the recipient's name.")
+@click.option("--no-cover", is_flag=True, help="No front cover.")
 def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: str | None,
              message: str | None, lang: str, title: str | None, clients: Path | None,
              jobs: int | None, output: str | None, duration_s: float | None,
              seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
              quality: float | None, folder: Path | None, mix: str | None = None,
-             voice_intro: Path | None = None) -> None:
+             voice_intro: Path | None = None, cover_file: Path | None = None,
+             no_cover: bool = False) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -210,10 +245,17 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
+    if cover_file is not None:  # checked once, before any gift
+        from ..pictures.cover import check_cover_options
+        from ..render.cover_art import read_cover_file
+
+        check_cover_options(cover_file, no_cover)
+        read_cover_file(cover_file)
     loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
                     bit_depth=bit_depth, quality=quality, force=force, mix=mix,
-                    recordings=voice_intro_recordings(voice_intro))
+                    recordings=voice_intro_recordings(voice_intro),
+                    cover_file=cover_file, no_cover=no_cover)
     if clients is None:
         if recipient is None:
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "

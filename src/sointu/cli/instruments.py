@@ -44,8 +44,11 @@ def instruments_cmd(folder: Path | None) -> int:
 
 @group.command("strike")
 @click.argument("instrument")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Audio file to write (.wav or .flac, chosen by suffix).")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, metavar="PICTURE",
+              help="Draw the stroke (.png .svg .pdf): spectrogram with the partials, and "
+                   "each partial's decay.")
 @click.option("--velocity", type=float, default=0.8, show_default=True, help="Strength, 0..1.")
 @click.option("--mallet", type=click.Choice(["soft", "medium", "hard"]), default="medium",
               show_default=True, help="Mallet hardness: softer is darker.")
@@ -68,11 +71,11 @@ def instruments_cmd(folder: Path | None) -> int:
 @click.option("--distance", "distance_m", type=click.FloatRange(0.0, 100.0, min_open=True),
               default=1.0, show_default=True, help="Headphone mix: metres from the head.")
 @preset_dir_option("instrument")
-def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
+def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: str,
                position_deg: float | None, rub_s: float | None, seconds: float | None,
                seed: int, sample_rate: int, force: bool, folder: Path | None,
                mix: str | None = None, azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
-               distance_m: float = 1.0) -> None:
+               distance_m: float = 1.0, plot: Path | None = None) -> None:
     """Render one stroke (or a rub) of INSTRUMENT ringing out, to a WAV or FLAC file.
 
     INSTRUMENT is a name from `sointu instruments` or a path to your own TOML file.
@@ -84,13 +87,21 @@ def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
       sointu strike heart --rub 20 -o singing.wav
       sointu strike my-bowl.toml -o mine.wav
       sointu strike universal --mix headphones --azimuth 90 -o right.wav
+      sointu strike planet-gong-earth --plot gong.png
     """
     from ..render.atomic import check_target
     from ..render.formats import resolve_format
     from ..render.tags import Tags
     from ..render.writer import write_blocks
 
-    if output.suffix.lower() not in (".wav", ".flac"):
+    if output is None and plot is None:
+        raise UsageError("give -o FILE (the audio), --plot PICTURE, or both")
+    if plot is not None:
+        from ..pictures.files import check_picture_path, require
+
+        require("--plot")
+        check_picture_path(plot, force=force)
+    if output is not None and output.suffix.lower() not in (".wav", ".flac"):
         raise UsageError(f"{output}: unsupported suffix '{output.suffix}'; allowed: .wav, .flac")
     check_sample_rate(sample_rate)
     inst = load_instrument(instrument, folder)
@@ -103,12 +114,33 @@ def strike_cmd(instrument: str, output: Path, velocity: float, mallet: str,
                              position_deg=position_deg, rub_s=rub_s, seconds=seconds, seed=seed,
                              head=head, azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
                              distance_m=distance_m)
-    fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
-    check_new_output(output, force)
-    check_target(output, force)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
     blocks = fade_out(synth.blocks(8192, 0, frames), 0, frames, fade)
     what = f"rub {rub_s:g} s" if rub_s else f"velocity {velocity:g}, {mallet} mallet"
+    if output is not None:
+        fmt = resolve_format(output, sample_rate=sample_rate, frames=frames, channels=2)
+        check_new_output(output, force)
+        check_target(output, force)
+    if plot is not None:
+        import numpy as np
+
+        from ..pictures.strike import MAX_PLOT_S, plot_strike
+
+        if frames > MAX_PLOT_S * sample_rate:
+            raise UsageError(f"--plot draws sounds up to {MAX_PLOT_S:g} s; this one is "
+                             f"{frames / sample_rate:g} s long (allowed: --seconds up to "
+                             f"{MAX_PLOT_S:g}, or a shorter --rub)")
+        samples = np.empty((frames, 2), np.float32)  # drawn and written from the same
+        pos = 0
+        for block in blocks:
+            samples[pos:pos + len(block)] = block
+            pos += len(block)
+        blocks = (samples[i:i + 65536] for i in range(0, pos, 65536))
+        plot_strike(plot, inst, samples[:pos], sample_rate,
+                    title=f"{inst.name}, {inst.family} at {inst.fundamental_hz:.1f} Hz: {what}")
+        click.echo(f"wrote {plot}", err=True)
+        if output is None:
+            return
     where = f"azimuth {azimuth_deg:g}"
     if head is not None:
         where += f", elevation {elevation_deg:g}, {distance_m:g} m"

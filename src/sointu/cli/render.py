@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..library import cover_and_plot as _cover_and_plot
 from ..library import render_preset as _render_preset
 from ..library import session_tags
 from ..session.durations import format_duration
@@ -25,6 +26,24 @@ from .recordings import voice_intro_option, voice_intro_recordings
 
 __all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
            "named_preset", "session_tags"]
+
+#: ``render`` and ``gift``: the session picture and the front cover.
+cover_options_list = [
+    click.option("--plot", is_flag=True,
+                 help="Also draw the session and its loudness, measured while rendering, "
+                      "into a .png beside the file."),
+    click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
+                 metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) "
+                 "instead of the one drawn from the session."),
+    click.option("--no-cover", is_flag=True, help="No front cover."),
+]
+
+
+def cover_options(f):
+    """--plot, --cover FILE, --no-cover."""
+    for option in reversed(cover_options_list):
+        f = option(f)
+    return f
 
 
 def default_output(preset: str, seed: int, duration_s: float, folder: Path | None = None,
@@ -101,14 +120,45 @@ def named_preset(preset: str, folder: Path | None):
 
 
 def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
-                  bit_depth: str | None, quality: float | None, tags, quiet: bool = False):
+                  bit_depth: str | None, quality: float | None, tags, quiet: bool = False,
+                  cover=None, plot: Path | None = None):
     """:func:`sointu.library.render_preset` with the progress bar (none if
-    ``quiet``); returns the RenderReport."""
+    ``quiet``); returns the RenderReport.
+
+    ``cover`` is a :class:`sointu.pictures.cover.CoverPlan` (None: no cover); ``plot`` the
+    session picture to draw from the loudness measured while rendering (None: none); both
+    from :func:`cover_and_plot`.
+    """
     progress = Progress(audio.total_frames, label=output.name)
     if quiet:
         progress.enabled = False
     return _render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
-                          quality=quality, tags=tags, progress=progress)
+                          quality=quality, tags=tags, progress=progress, cover=cover,
+                          plot=plot)
+
+
+def cover_and_plot(audio, output: Path, tags, cover_file, no_cover: bool, plot: bool,
+                   force: bool, recipient: str | None = None, title: str | None = None):
+    """The render's cover plan and session picture path from ``--cover FILE``,
+    ``--no-cover`` and ``--plot``, checked before rendering
+    (:func:`sointu.library.cover_and_plot`)."""
+    from ..pictures.cover import check_cover_options
+
+    check_cover_options(cover_file, no_cover)
+    return _cover_and_plot(audio, output, tags,
+                           cover=cover_file if cover_file is not None else not no_cover,
+                           plot=plot or None, force=force, recipient=recipient, title=title,
+                           option="--plot")
+
+
+def pictures_summary(cover, picture) -> str:
+    """Lines of the summary about the cover and the picture ('' if nothing to say)."""
+    lines = []
+    if picture is not None:
+        lines.append(f"  picture {picture}")
+    if cover is not None and cover.note:
+        lines.append(f"  {cover.note}")
+    return "".join(line + "\n" for line in lines)
 
 
 def summary(report, audio) -> str:
@@ -142,9 +192,11 @@ def summary(report, audio) -> str:
 @output_options
 @tag_options
 @preset_dir_option("session")
+@cover_options
 def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: int | None,
                sample_rate: int | None, force: bool, loudness: float | None,
                bit_depth: str | None, quality: float | None, folder: Path | None,
+               plot: bool = False, cover_file=None, no_cover: bool = False,
                mix: str | None = None, voice_intro: Path | None = None,
                **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
@@ -152,7 +204,9 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
     true-peak ceiling, tagged, and carries the phases as chapters (plus .cue and
     .chapters.json files beside it). It is written to a temporary file and renamed into place
-    when complete; an existing file is kept unless --force.
+    when complete; an existing file is kept unless --force. FLAC, MP3 and Ogg files get a
+    cover drawn from the session (--cover FILE: your own PNG or JPEG; --no-cover: none);
+    --plot also draws the session and its measured loudness next to the file (.png).
 
     \b
     Examples:
@@ -175,6 +229,8 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
         output = Path(output).expanduser()
     check_new_output(output, force)
     tags = session_tags(audio, **tag_values)
+    cover, picture = cover_and_plot(audio, output, tags, cover_file, no_cover, plot, force)
     report = render_preset(audio, output, force=force, loudness=loudness, bit_depth=bit_depth,
-                           quality=quality, tags=tags)
+                           quality=quality, tags=tags, cover=cover, plot=picture)
     click.echo(summary(report, audio), err=True)
+    click.echo(pictures_summary(cover, picture), err=True, nl=False)

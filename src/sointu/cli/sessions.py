@@ -61,24 +61,38 @@ def presets_cmd(folder: Path | None) -> int:
 @group.command("show")
 @click.argument("preset")
 @_DIR
-def show_cmd(preset: str, folder: Path | None) -> None:
+@seed_option
+@duration_option
+@click.option("--plot", "plot", type=click.Path(path_type=Path), default=None,
+              metavar="PICTURE", help="Also draw the session (.png .svg .pdf): phases, "
+              "strokes per instrument, rubs, gong waves and its loudness over time.")
+@click.option("--force", is_flag=True, help="Replace an existing picture.")
+def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: float | None,
+             plot: Path | None, force: bool) -> None:
     """Show a session preset: phases, instruments and where they stand, strike counts.
 
     PRESET is a name from `sointu presets` or a path to a TOML file. Counts are for the
-    preset's default length and seed.
+    preset's default length and seed, or --seed and --duration. --plot draws it; its
+    loudness panel is measured from the session's audio (synthesised once, then cached).
 
     \b
-    Example:
+    Examples:
       sointu show classic-60
+      sointu show gong-bath --plot gong-bath.png
     """
+    if plot is not None:
+        from ..pictures.files import check_picture_path, require
+
+        require("--plot")
+        check_picture_path(plot, force=force)
     p = load_session_preset(preset, folder)
     d = p.defaults
-    tl = compose_with_room(p)
+    tl = compose_with_room(p, seed=seed, duration_s=duration_s)
     titles = " / ".join(p.title.values())
     click.echo(f"{p.name}: {titles}")
     click.echo(f"  {p.description}")
-    click.echo(f"  length {format_duration(d.duration_s)} (ring-out "
-               f"{ring_out_s(p, d.duration_s):g} s), seed {d.seed}, {d.sample_rate_hz} Hz, "
+    click.echo(f"  length {format_duration(tl.duration_s)} (ring-out "
+               f"{ring_out_s(p, tl.duration_s):g} s), seed {tl.seed}, {d.sample_rate_hz} Hz, "
                f"loudness {d.loudness_lufs:g} LUFS, room reverb {p.room.reverb:g} "
                f"width {p.room.width:g}")
     click.echo("")
@@ -111,6 +125,11 @@ def show_cmd(preset: str, folder: Path | None) -> None:
             s, r = counts[(ph.name, k, "strike")], counts[(ph.name, k, "rub")]
             cells.append(f"{s}{f'({r})' if r else ''}".rjust(width))
         click.echo(f"  {ph.name:<{pw}} " + " ".join(cells))
+    if plot is not None:
+        from ..pictures.session import plot_session_preset
+
+        plot_session_preset(plot, p, seed=seed, duration_s=duration_s)
+        click.echo(f"wrote {plot}", err=True)
 
 
 @group.command("score")

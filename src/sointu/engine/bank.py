@@ -82,6 +82,9 @@ class ModalBank:
             raise ValueError("group sizes must add up to the number of modes")
         self.group_bounds = np.cumsum([0] + sizes)
         self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
+        #: (main, companion) modes of gong cloud lines, shape (L, 2): set by the Piece; the
+        #: loudness estimate sums their energy line by line (render/cloud_energy.py)
+        self.cloud_pairs = np.zeros((0, 2), dtype=np.intp)
 
     def free_response(self, first: int, amps: np.ndarray, start: int, stop: int) -> np.ndarray:
         """Samples ``start .. stop-1`` (0 <= start < stop <= K) of the response to ``amps``.
@@ -148,7 +151,9 @@ class ModalBank:
         """
         K, R = self.K, self.R
         z_next = z * self.row_start[R]
-        touched = {self.group_of(first) for _, first, _ in hits}
+        touched = set()  # every group an impulse reaches (an instrument may have several)
+        for _, first, amps in hits:
+            touched.update(range(self.group_of(first), self.group_of(first + len(amps) - 1) + 1))
         idx, basis, row_start, offsets = self._active(z, touched)
         if len(idx) == 0:
             out[:] = 0.0

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import PresetError
 from ..presets import Checker, read_toml, shipped_dir
+from .gong import GongModes, GongStyle, read_gong
 from .transient import TransientStyle, load_transient_styles, parse_style
 from .tuning import to_hz
 
@@ -108,6 +109,7 @@ class Instrument:
     octave_partials: int = 0
     strike: StrikeStyle = field(default_factory=StrikeStyle)
     rub: RubStyle | None = None
+    gong: GongStyle | None = None
     path: Path | None = None
     transient: TransientStyle | None = None
 
@@ -279,13 +281,14 @@ class Instrument:
             glide_partials=glide_partials,
             strike=strike,
             rub=rub,
+            gong=read_gong(c, d.get("gong"), family),
             path=path,
             transient=transient,
         )
 
 
 _TOP_KEYS = {"name", "family", "description", "source", "fundamental", "notes", "level_db",
-             "partials", "glide", "strike", "rub", "transient"}
+             "partials", "glide", "strike", "rub", "transient", "gong"}
 
 
 def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
@@ -298,6 +301,8 @@ def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
     if not isinstance(t, dict):
         raise c.fail("transient", "expected a table")
     return parse_style(t, c, "transient.", base)
+
+
 _PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s", "octave_db",
                  "octave_partials"}
 
@@ -372,6 +377,20 @@ class Modes:
                     # a real bowl's slight nonlinearity: a faint tone at twice the partial,
                     # decaying twice as fast (it grows with the square of the partial)
                     rows.append((2 * f, tau / 2, b * n + j, 2, 10 ** (inst.octave_db / 20)))
+        # a gong's cloud, churn and sharp companions (engine/gong.py)
+        gong = GongModes(inst.gong, inst.notes_hz[0] / inst.fundamental_hz, nyq) \
+            if inst.gong else None
+        sharp = [0.0] * len(rows)
+        if gong is not None:
+            rows, sharp = gong.core_companions(rows, sharp, len(inst.notes_hz) * n)
+        core = self._core = len(rows)
+        if gong is not None:
+            rows += [(f, t, 0, 0, 0.0) for f, t in zip(gong.freq_hz, gong.tau_s, strict=True)]
+        self._gong, self._sharp = gong, np.array(sharp + [0.0] * (len(rows) - core))
+        #: sizes of consecutive mode groups the bank may skip separately once silent
+        self.groups = gong.core_groups + gong.groups if gong is not None else [core]
+        #: (main, companion) mode index of each cloud line (gongs), shape (L, 2)
+        self.cloud_pairs = core + gong.pairs if gong is not None else np.zeros((0, 2), int)
         arr = np.array(rows, dtype=float).reshape(-1, 5)
         self.freq_hz = arr[:, 0]
         self.tau_s = arr[:, 1]
@@ -406,6 +425,10 @@ class Modes:
         n = len(inst.ratio)
         g = self._mallet_gain(self._partial_freqs(), "medium", 1.0) * np.tile(
             self._gain, len(inst.notes_hz))
+        if self._gong is not None:  # its companions start in phase with their partials
+            mallets = load_mallets()  # a full-velocity medium stroke's
+            hardness = mallets["medium"][0] * 1.2 / mallets["hard"][0]
+            g = g * self._gong.peak_boost(self._gong.sharp_factor(1.0, hardness))
         per_body = g.reshape(len(inst.notes_hz), n).sum(axis=1)
         bodies_at_once = len(inst.notes_hz) if inst.strike.bodies == "all" else 1
         peak = np.sort(per_body)[::-1][:bodies_at_once].sum()
@@ -469,6 +492,13 @@ class Modes:
                 for t in times
             ]
         base = level[self.partial] * self.coef * self._position_weight(position_deg)
+        if self._gong is not None:  # engine/gong.py: sharp share, and the cloud's lines
+            mallets = load_mallets()
+            hardness = mallets[mallet][0] * (0.6 + 0.6 * velocity) / mallets["hard"][0]
+            base *= 1.0 + self._sharp * (self._gong.sharp_factor(velocity, hardness) - 1.0)
+            base[self._core:] = self._gong.amplitudes(
+                self._scale * velocity**1.5 * self._gain[0],
+                lambda f: self._mallet_gain(f, mallet, velocity), rng)
         body = self.partial // n
         out = []
         for delay, bodies, g in hits:

@@ -168,8 +168,11 @@ class Piece:
         freq = np.concatenate([p.modes.freq_hz for p in self._placed.values()])
         tau = np.concatenate([p.modes.tau_s for p in self._placed.values()])
         gains = np.concatenate([p.gains for p in self._placed.values()], axis=1)
-        groups = [p.modes.count for p in self._placed.values()]
+        groups = [g for p in self._placed.values() for g in p.modes.groups]
         bank = ModalBank(freq, tau, gains, self.sample_rate, groups=groups)
+        # gong cloud lines (engine/gong.py), which the loudness estimate sums line by line
+        bank.cloud_pairs = np.concatenate(
+            [p.first + p.modes.cloud_pairs for p in self._placed.values()]).astype(np.intp)
         room = self.room
         tail = room_tail(room.name, room.seed, self.sample_rate) if room.reverb > 0 else None
         tone = room_tone(room.name, room.seed, self.sample_rate) if room.tone else None

@@ -41,6 +41,7 @@ from ..background import Background
 from ..engine.limiter import WINDOW_S, limit_chunks
 from ..session.audio import SessionAudio
 from ..session.recordings import mix_chunks
+from .cloud_energy import cloud_sums, split_cloud
 from .loudness import LoudnessMeter, gain_for_target, k_weighting_coefficients
 from .recordings import recording_peaks, recording_sums
 
@@ -48,6 +49,9 @@ __all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db", "Gai
 
 #: Modes closer than this (Hz) are summed with their cross term (doublets, unisons).
 PAIR_HZ = 20.0
+#: Gong cloud lines farther than this (Hz) from every other mode are summed line by line
+#: (cloud_energy.py); nearer ones here, with their neighbours.
+NEAR_HZ = 2.0
 #: Segments computed at once (about 200 s; a few MB for 100 modes).
 _SEGMENT_BLOCK = 2048
 #: Frames between evaluations of a rub (its envelope and beating change over tens of ms).
@@ -56,6 +60,8 @@ _RUB_STRIDE = 64
 _RUB_PIECE_SEGMENTS = 200
 #: Frames between the points at which a room tail's cumulative energy is kept.
 _TAIL_STRIDE = 32
+#: Pairs x segments computed at once (each pair's (L,) products: ~4 MB at 256k).
+_PAIR_SEGMENTS = 1 << 18
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
 
@@ -202,7 +208,7 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
 def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     """Segment sums (2, n) at unit gain, and an upper bound (n,) of each segment's largest
     absolute sample before the limiter (at unit gain, fade left out)."""
-    synth = audio.synth
+    synth, cloud = split_cloud(audio.synth, NEAR_HZ)  # gong cloud lines: summed apart, below
     bank = synth.bank
     fs = audio.sample_rate
     if fs % 10:
@@ -231,7 +237,8 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     diag_w = np.zeros((2, M))  # a mode with itself: |z|^2 times a real weight
     diag_w[:, mi[same]] = whole[:, same].real
     off_m, off_n, off_w = mi[~same], ni[~same], whole[:, ~same]
-    L = min(_SEGMENT_BLOCK, max(n_seg, 1))
+    # fewer segments at once when there are many pairs (a gong's), so memory stays flat
+    L = min(_SEGMENT_BLOCK, max(n_seg, 1), max(64, _PAIR_SEGMENTS // max(len(off_m), 1)))
     decay = np.exp(np.outer(S * lp, np.arange(L)))  # (M, L): state factor after k segments
     sums = np.empty((2, n_seg))
     # |sum_m Re(g_cm x_m(t))| <= sum_m |g_cm| |x_m(t)|, and |x_m| only decays between strokes
@@ -277,9 +284,15 @@ def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
             bound[start // S: (stop - 1) // S + 1] += float(
                 (g_abs[:, r.first + lead] @ r.drive[lead]).max())
 
-    extra, extra_bound = _transient_sums(synth, S, n_seg)
+    extra, extra_bound = _transient_sums(audio.synth, S, n_seg)  # the whole synth's
     sums += extra
     bound += extra_bound
+    if len(cloud):  # gong cloud lines, line by line and stroke by stroke (cloud_energy.py)
+        full = audio.synth.bank
+        k_all = _k_response(fs, np.clip(full.log_pole.imag * fs / (2 * np.pi), 0.0, fs / 2))
+        extra, peak = cloud_sums(audio.synth, cloud, full.gains * k_all[None, :], S, n_seg)
+        sums += extra
+        bound += peak
 
     # the closing fade
     fade_start = audio.total_frames - audio.fade_frames

@@ -15,7 +15,9 @@ place that decides it:
    is on target); everything else measures first on both cores (:mod:`.measure`).
 
 The result is a :class:`Level` value that is passed down: the audio is rendered or played
-as ``audio.at_gain(level.gain_db)``; nothing sets a gain and restores it.
+as ``audio.at_gain(level.gain_db)``; nothing sets a gain and restores it. A measured level
+also carries the session's loudness over time (:mod:`.loudness_curve`, from the same meter),
+cached beside the gain: what a picture of the session draws (:func:`session_curve`).
 
 A corrected gain is rounded to :data:`_GAIN_STEP_DB`, so that it comes out the same from
 either measurement (they differ in the last bits: the second span's engine state is
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..background import Background
@@ -40,10 +42,12 @@ from . import gain_cache
 
 if TYPE_CHECKING:
     from .loudness import Loudness, LoudnessMeter
+    from .loudness_curve import LoudnessCurve
 
 __all__ = [
     "CEILING_DBTP", "RETRY_LU", "PROVISIONAL_RAW_LUFS", "Level", "cached_level",
     "resolve_level", "remember", "settle", "planned_gain_db", "session_gain_db", "LiveLevel",
+    "level_curve", "session_curve",
 ]
 
 #: True-peak ceiling of every file (dBTP).
@@ -70,28 +74,45 @@ class Level:
     loudness : Loudness or None
         Of the session at that gain; None for a planned gain not yet measured (a render
         measures it while writing, see :func:`resolve_level`).
+    curve : LoudnessCurve or None
+        The loudness over time at that gain, when it was measured or (asked for and) cached;
+        extra data, not part of what makes two levels equal.
     """
 
     gain_db: float
     loudness: Loudness | None
+    curve: LoudnessCurve | None = field(default=None, compare=False, repr=False)
 
 
-def cached_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP
-                 ) -> Level | None:
-    """The level a render or playback of this session found before, or None."""
-    cached = gain_cache.get(gain_cache.key(audio, target_lufs, ceiling_dbtp))
+def cached_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP, *,
+                 curve: bool = False) -> Level | None:
+    """The level a render or playback of this session found before, or None; with its
+    loudness curve if ``curve`` and one is cached."""
+    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
+    cached = gain_cache.get(key)
     if cached is None:
         return None
     from .loudness import Loudness
 
-    return Level(cached[0], Loudness(*cached[1:]))
+    kept = None
+    if curve:
+        from . import loudness_curve
+
+        kept = loudness_curve.get(key, audio.sample_rate)
+    return Level(cached[0], Loudness(*cached[1:]), kept)
 
 
 def remember(audio, target_lufs: float, ceiling_dbtp: float, level: Level) -> Level:
-    """Keep a measured ``level`` in the cache (for the next render or playback); return it."""
+    """Keep a measured ``level`` (and its curve, if any) in the cache (for the next render
+    or playback); return it."""
     loud = level.loudness
-    gain_cache.put(gain_cache.key(audio, target_lufs, ceiling_dbtp), level.gain_db,
-                   loud.integrated_lufs, loud.true_peak_dbtp, loud.sample_peak_dbfs)
+    key = gain_cache.key(audio, target_lufs, ceiling_dbtp)
+    gain_cache.put(key, level.gain_db, loud.integrated_lufs, loud.true_peak_dbtp,
+                   loud.sample_peak_dbfs)
+    if level.curve is not None:
+        from . import loudness_curve
+
+        loudness_curve.put(key, level.curve)
     return level
 
 
@@ -126,7 +147,7 @@ def _on_grid(gain_db: float) -> float:
 
 def resolve_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP, *,
                   measure_first: bool = True, workers: int | None = None,
-                  planned: Callable[[], float] | None = None) -> Level:
+                  planned: Callable[[], float] | None = None, curve: bool = False) -> Level:
     """The one decision of a session's level: cache -> estimate -> measure.
 
     Parameters
@@ -146,18 +167,26 @@ def resolve_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
     planned : callable, optional
         Returns the estimated gain (dB) when it is already being computed, as by
         :class:`.estimate.GainEstimate`.
+    curve : bool
+        Also read the loudness curve from the cache when the level is cached (a measured
+        level always carries its curve).
 
     Returns
     -------
     Level
     """
-    level = cached_level(audio, target_lufs, ceiling_dbtp)
+    if getattr(audio, "recordings", ()):  # their levels first: the measurement may fork
+        from .recordings import calibrate
+
+        calibrate(audio)
+    level = cached_level(audio, target_lufs, ceiling_dbtp, curve=curve)
     if level is not None:
         return level
     gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
     if not measure_first:
         return Level(gain, None)
     from .loudness import Loudness
+    from .loudness_curve import LoudnessCurve
     from .measure import measure_source
 
     meter = measure_source(audio.at_gain(gain), workers=workers)
@@ -165,8 +194,33 @@ def resolve_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
     extra = 0.0 if better is None else better - gain
     level = Level(gain + extra, Loudness(meter.integrated_lufs_at(extra),
                                          meter.true_peak_dbtp() + extra,
-                                         meter.sample_peak_dbfs() + extra))
+                                         meter.sample_peak_dbfs() + extra),
+                  LoudnessCurve.from_meter(meter).scaled(extra))
     return remember(audio, target_lufs, ceiling_dbtp, level)
+
+
+def level_curve(audio, level: Level, target_lufs: float,
+                ceiling_dbtp: float = CEILING_DBTP) -> LoudnessCurve:
+    """The loudness over time of the session at ``level.gain_db``: the level's own, else
+    measured once on both cores (a gain cached without its curve) and cached beside it."""
+    if level.curve is not None:
+        return level.curve
+    from . import loudness_curve
+    from .loudness_curve import LoudnessCurve
+    from .measure import measure_source
+
+    curve = LoudnessCurve.from_meter(measure_source(audio.at_gain(level.gain_db)))
+    loudness_curve.put(gain_cache.key(audio, target_lufs, ceiling_dbtp), curve)
+    return curve
+
+
+def session_curve(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP
+                  ) -> LoudnessCurve:
+    """The loudness over time of a session as a render writes it (at its normalisation
+    gain): cached with the gain, or measured on both cores (the same measurement a render of
+    a format encoded in parts makes first) and cached."""
+    return level_curve(audio, resolve_level(audio, target_lufs, ceiling_dbtp, curve=True),
+                       target_lufs, ceiling_dbtp)
 
 
 def session_gain_db(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP, *,

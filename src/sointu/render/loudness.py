@@ -493,6 +493,20 @@ class LoudnessMeter:
         gate &= power > 10.0 ** ((relative - _OFFSET_DB) / 10.0)
         return _OFFSET_DB + 10.0 * math.log10(float(power[gate].mean()))
 
+    def segment_sums(self) -> np.ndarray:
+        """Channel-weighted sums of squared K-weighted samples per 100 ms segment.
+
+        Segment k covers frames ``[k * fs // 10, (k + 1) * fs // 10)``; only whole segments
+        are counted, as in :meth:`integrated_lufs`. What a loudness-over-time picture is
+        drawn from (:mod:`sointu.render.loudness_curve`), at no extra synthesis.
+
+        Returns
+        -------
+        numpy.ndarray, float64, shape (segments,)
+        """
+        done = self._complete()
+        return done._weights @ done._sums[:, : done._segment]
+
     def true_peak_dbtp(self) -> float:
         """True peak (4x oversampled, BS.1770-4 Annex 2) of everything processed so far.
 

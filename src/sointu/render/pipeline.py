@@ -38,6 +38,7 @@ from .level import (
     CEILING_DBTP,
     RETRY_LU,
     Level,
+    level_curve,
     planned_gain_db,
     remember,
     resolve_level,
@@ -45,6 +46,7 @@ from .level import (
     settle,
 )
 from .loudness import Loudness, LoudnessMeter
+from .loudness_curve import LoudnessCurve
 from .markers import sidecar_paths
 from .parallel_encode import encode_opus_parallel
 from .tags import Tags, soundfile_attributes
@@ -81,6 +83,8 @@ class RenderReport:
     target_lufs: float
     loudness: Loudness  # of the written signal, measured before writing it
     wall_s: float
+    #: loudness over time of the written signal, when asked for (``render_session(curve=)``)
+    curve: LoudnessCurve | None = None
 
 
 def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None,
@@ -197,7 +201,9 @@ def _pcm_converter(fmt: OutputFormat, seed: int, meter: LoudnessMeter | None = N
 def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: Tags,
                    target_lufs: float, force: bool = False, ceiling_dbtp: float = CEILING_DBTP,
                    progress: Callable[[int], None] | None = None,
-                   planned: Callable[[], float] | None = None) -> RenderReport:
+                   planned: Callable[[], float] | None = None, curve: bool = False,
+                   cover: Callable[[], object] | None = None,
+                   curve_ready: Callable[[LoudnessCurve], None] | None = None) -> RenderReport:
     """Render ``audio`` to ``path``, loudness-normalised, tagged and chaptered.
 
     Parameters
@@ -222,6 +228,16 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     planned : callable, optional
         Returns the planned gain (dB) when it is already being computed, as by
         :class:`.estimate.GainEstimate`; by default it is computed here.
+    curve : bool
+        Return the loudness over time of the file in the report (``report.curve``): from
+        the render's own meter or the cache, measured again only if neither has it.
+    cover : callable, optional
+        Returns the front cover to embed (a :class:`.cover_art.CoverImage`, or None for
+        none), called once the audio is encoded; see :func:`.writer.write_blocks`.
+    curve_ready : callable, optional
+        Called with the loudness curve as soon as it is known before the audio is written
+        (cached, or measured first for the formats encoded in parts), so a picture of it can
+        be drawn while the audio is encoded.
 
     Returns
     -------
@@ -236,10 +252,13 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     with raise_on_sigterm():
         level = resolve_level(audio, target_lufs, ceiling_dbtp, planned=planned,
                               measure_first=_parallel_encoder(audio, fmt, tags) is not None
-                              or audio.limit_dbfs is None)
+                              or audio.limit_dbfs is None,
+                              curve=curve or curve_ready is not None)
         if level.loudness is not None:  # cached, or measured first
+            if curve_ready is not None and level.curve is not None:
+                curve_ready(level.curve)
             result = _write(audio.at_gain(level.gain_db), path, None, fmt=fmt, tags=tags,
-                            force=force, progress=progress)
+                            force=force, progress=progress, cover=cover)
         else:  # metered while written; once more at the corrected gain if off target
             gain = level.gain_db
             for last in (False, True):
@@ -252,19 +271,24 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
                     return better is None or last
 
                 result = _write(audio.at_gain(gain), path, meter, fmt=fmt, tags=tags,
-                                force=force, progress=progress, check=on_target)
+                                force=force, progress=progress, check=on_target, cover=cover)
                 if result is not None:  # kept: on target, or the second pass
                     break
                 gain = better
-            level = remember(audio, target_lufs, ceiling_dbtp, Level(gain, meter.result()))
+            level = remember(audio, target_lufs, ceiling_dbtp,
+                             Level(gain, meter.result(), LoudnessCurve.from_meter(meter)))
+        measured = None
+        if curve:  # a gain cached without its curve: measured once
+            measured = level_curve(audio, level, target_lufs, ceiling_dbtp)
     return RenderReport(path=path, bytes=result.bytes, frames=audio.total_frames,
                         sample_rate=audio.sample_rate, seed=audio.timeline.seed,
                         gain_db=level.gain_db, target_lufs=target_lufs,
-                        loudness=level.loudness, wall_s=time.monotonic() - t0)
+                        loudness=level.loudness, wall_s=time.monotonic() - t0,
+                        curve=measured)
 
 
 def _write(audio: SessionAudio, path: Path, meter: LoudnessMeter | None, *,
-           fmt: OutputFormat, tags: Tags, force: bool, progress, check=None):
+           fmt: OutputFormat, tags: Tags, force: bool, progress, check=None, cover=None):
     """One pass: synthesise ``audio`` at its gain (metered into ``meter``) and write it;
     None when ``check`` dropped it."""
     encoder = _parallel_encoder(audio, fmt, tags, progress)
@@ -281,4 +305,4 @@ def _write(audio: SessionAudio, path: Path, meter: LoudnessMeter | None, *,
     return write_blocks(path, blocks, sample_rate=audio.sample_rate,
                         total_frames=audio.total_frames, fmt=fmt, tags=tags,
                         phases=list(audio.timeline.phases), force=force,
-                        progress=progress, encoder=encoder, check=check)
+                        progress=progress, encoder=encoder, check=check, cover=cover)

@@ -194,6 +194,26 @@ def _add_metadata(tmp: Path, path: Path, fmt: OutputFormat, tags: Tags, phases,
                           f"nothing was written") from exc
 
 
+def _add_cover(tmp: Path, path: Path, fmt: OutputFormat, cover) -> None:
+    from mutagen import MutagenError
+
+    from .cover_art import embed_cover, holds_pictures
+
+    if not holds_pictures(fmt):
+        return
+    image = cover()
+    if image is None:
+        return
+    try:
+        embed_cover(tmp, fmt, image)
+    except MutagenError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise OutputError(describe_os_error(cause, path)) from exc
+        raise OutputError(f"could not embed the cover in {path.name}: {exc}; nothing was "
+                          f"written") from exc
+
+
 def _verify(tmp: Path, path: Path, frames: int, sample_rate: int) -> None:
     try:
         info = sf.info(str(tmp))
@@ -216,7 +236,8 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
                  ditherer: Callable[[np.ndarray], np.ndarray] | None = None,
                  progress: Callable[[int], None] | None = None,
                  encoder: Callable[[Path], int] | None = None,
-                 check: Callable[[], bool] | None = None) -> WriteResult | None:
+                 check: Callable[[], bool] | None = None,
+                 cover: Callable[[], object] | None = None) -> WriteResult | None:
     """Write audio blocks to ``path`` atomically, with tags, markers and sidecars.
 
     Parameters
@@ -253,6 +274,11 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         False, nothing is put in place and None is returned (the render pipeline then
         renders again, the measured loudness having missed its target). An exception it
         raises leaves nothing behind, as any failure does.
+    cover : callable, optional
+        Returns the front cover (a :class:`sointu.render.cover_art.CoverImage`) or None;
+        called once the file is kept and its tags are written (so a cover made meanwhile in
+        another thread is waited for only then) and embedded before anything is put in
+        place. Formats that hold no pictures (WAV) get none.
 
     Returns
     -------
@@ -282,7 +308,7 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         frames = _write_in_place(path, sidecars, blocks, sample_rate=sample_rate,
                         total_frames=total_frames, fmt=fmt, tags=tags, phases=phases,
                         force=force, ditherer=ditherer, progress=progress, encoder=encoder,
-                        check=check)
+                        check=check, cover=cover)
     except _Dropped:
         return None
     return WriteResult(path=path, bytes=path.stat().st_size, frames=frames,
@@ -295,7 +321,8 @@ class _Dropped(Exception):
 
 
 def _write_in_place(path: Path, sidecars: list[Path], blocks, *, sample_rate, total_frames,
-                    fmt, tags, phases, force, ditherer, progress, encoder, check) -> int:
+                    fmt, tags, phases, force, ditherer, progress, encoder, check,
+                    cover) -> int:
     """Encode, tag and verify into temporary files and put them in place; the frames."""
     with atomic_outputs([path, *sidecars], force=force) as temps:
         tmp = temps[0]
@@ -315,6 +342,8 @@ def _write_in_place(path: Path, sidecars: list[Path], blocks, *, sample_rate, to
         if check is not None and not check():
             raise _Dropped  # atomic_outputs removes every temporary file
         _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
+        if cover is not None:
+            _add_cover(tmp, path, fmt, cover)
         _verify(tmp, path, frames, sample_rate)
         if sidecars:
             _write_text(temps[1], cue_sheet(path.name, fmt.cue_type, phases,
