@@ -86,6 +86,15 @@ def load_preset(name_or_path: str | Path, *, folder: str | Path | None = None):
     return load_session_preset(name_or_path, None if folder is None else Path(folder))
 
 
+def voice_intro_recordings(path: str | Path | None) -> tuple:
+    """The recordings a spoken welcome at ``path`` adds (``--voice-intro``): none without it."""
+    if path is None:
+        return ()
+    from .session.recordings import voice_intro
+
+    return (voice_intro(Path(path).expanduser()),)
+
+
 def _preset(preset, folder=None):
     from .session.presets import SessionPreset
 
@@ -111,9 +120,10 @@ def compose(preset, *, duration: Duration | None = None, seed: int | None = None
         ``events`` (time in s, instrument, velocity, ...), ``phases`` (name, start_s,
         end_s), ``duration_s`` and ``seed``.
     """
-    from .session.composer import compose as compose_timeline
+    from .session.recordings import compose_with_room
 
-    return compose_timeline(_preset(preset), seed=seed, duration_s=_seconds(duration))
+    # as it will sound: strokes a recording of the preset displaces are left out
+    return compose_with_room(_preset(preset), seed=seed, duration_s=_seconds(duration))
 
 
 def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
@@ -332,7 +342,8 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     Parameters
     ----------
     audio : SessionAudio
-        The composed session.
+        The composed session. The levels of its recordings are measured first
+        (:func:`sointu.render.recordings.calibrate`), unless they are set.
     output : Path
         The file; its suffix picks the format.
     force : bool
@@ -364,6 +375,9 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     from .render.estimate import GainEstimate
     from .render.formats import resolve_format
     from .render.level import CEILING_DBTP
+    from .render.recordings import calibrate
+
+    calibrate(audio)  # the recordings' levels, measured, before the gain estimate forks
 
     fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
                          sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
@@ -411,7 +425,7 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
            force: bool = False, progress: Callable[[int], None] | None = None,
            sample_rate: int | None = None, bit_depth: str | None = None,
            quality: float | None = None, mix: str | None = None, cover=True,
-           plot=None) -> RenderResult:
+           plot=None, voice_intro: str | Path | None = None) -> RenderResult:
     """Render a session to a loudness-normalised, tagged, chaptered audio file.
 
     The same as ``sointu render``: written through a temporary file that is renamed into
@@ -451,6 +465,9 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
     plot : bool, str or Path, optional
         Also draw the session and its measured loudness: True beside the file (.png), or
         a picture path (.png .svg .pdf); needs the plot extra. Replaced only with ``force``.
+    voice_intro : str or Path, optional
+        A spoken welcome (WAV, FLAC, OGG, MP3) 2 s into the first phase, as loud as the
+        session; no stroke starts while it plays.
 
     Returns
     -------
@@ -470,7 +487,8 @@ def render(preset, path, *, duration: Duration | None = None, seed: int | None =
         raise UsageError(f"tag {unknown[0]!r} is not known; allowed: "
                          f"{', '.join(sorted(_TAG_NAMES))}")
     audio = SessionAudio.from_preset(_preset(preset), duration_s=_seconds(duration),
-                                     seed=seed, sample_rate=sample_rate, mix=mix)
+                                     seed=seed, sample_rate=sample_rate, mix=mix,
+                                     recordings=voice_intro_recordings(voice_intro))
     path = Path(path).expanduser()
     tags = session_tags(audio, **tags)
     plan, picture = cover_and_plot(audio, path, tags, cover=cover, plot=plot, force=force)
@@ -518,7 +536,7 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
          volume_db: float = 0.0, latency: str | float = "high",
          sample_rate: int | None = None, folder: str | Path | None = None,
          title: str | None = None, log: Callable[[str], None] | None = None,
-         mix: str | None = None, **options):
+         mix: str | None = None, voice_intro: str | Path | None = None, **options):
     """Play a session live through the speakers, at the level a render of it has.
 
     Returns when the session has ended or was stopped (q, or Ctrl-C: a short fade).
@@ -552,6 +570,8 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
         Receives each status line (default: printed to stderr).
     mix : {"speakers", "headphones"}, optional
         The mix (default: the preset's, else speakers).
+    voice_intro : str or Path, optional
+        A spoken welcome 2 s into the first phase (as :func:`render`).
     **options
         Passed to :func:`sointu.live.player.play` (e.g. ``interactive``, ``prime_s``);
         ``stop_at_s`` behaves as if q was pressed that far into the session (s).
@@ -600,8 +620,14 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
         kwargs["sample_rate"] = sample_rate
     if mix is not None:
         kwargs["mix"] = mix
+    if voice_intro is not None:  # passed on only when given (as mix), for stand-in engines
+        kwargs["recordings"] = voice_intro_recordings(voice_intro)
     source = SessionAudio.from_preset(preset if folder is None else _preset(preset, folder),
                                       **kwargs)
+    if getattr(source, "recordings", ()):
+        from .render.recordings import calibrate
+
+        calibrate(source)  # the recordings' levels, as a render sets them (before any fork)
     sr = int(source.sample_rate)
     check_output_settings(out, sr, sd)
 

@@ -105,7 +105,7 @@ def _register() -> None:
         return
     import importlib
 
-    for name in ("instruments", "sessions", "render", "live", "delivery"):
+    for name in ("instruments", "sessions", "render", "live", "delivery", "analyse"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

@@ -23,6 +23,7 @@ from .options import (
     preset_dir_option,
     seed_option,
 )
+from .recordings import voice_intro_option, voice_intro_recordings
 from .render import (
     check_new_output,
     cover_and_plot,
@@ -62,7 +63,7 @@ _MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
-                quiet=True, mix=None, cover_file=None, no_cover=False):
+                quiet=True, mix=None, recordings=(), cover_file=None, no_cover=False):
     """Render one gift (in a batch worker or in this process).
 
     Parameters
@@ -84,6 +85,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
         No progress bar.
     mix : str or None
         ``speakers`` or ``headphones``; None: the preset's, else headphones.
+    recordings : sequence of RecordingSpec
+        Recordings added to the preset's (``--voice-intro``).
     cover_file, no_cover
         ``--cover FILE`` and ``--no-cover``; by default the cover is drawn from the session
         with the recipient's line from the gift's title ("Maijalle").
@@ -96,7 +99,7 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
-                                     default_mix="headphones")
+                                     default_mix="headphones", recordings=recordings)
     tags = _gift_tags(audio, gift)
     cover = _gift_cover(audio, gift, tags, cover_file, no_cover)
     report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
@@ -186,6 +189,7 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @duration_option
 @seed_option
 @mix_option("headphones")
+@voice_intro_option
 @output_options
 @preset_dir_option("session")
 @click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
@@ -197,7 +201,8 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
              jobs: int | None, output: str | None, duration_s: float | None,
              seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
              quality: float | None, folder: Path | None, mix: str | None = None,
-             cover_file: Path | None = None, no_cover: bool = False) -> None:
+             voice_intro: Path | None = None, cover_file: Path | None = None,
+             no_cover: bool = False) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -249,6 +254,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     loaded = load_session_preset(preset, folder)
     settings = dict(preset=loaded, duration_s=duration_s, loudness=loudness,
                     bit_depth=bit_depth, quality=quality, force=force, mix=mix,
+                    recordings=voice_intro_recordings(voice_intro),
                     cover_file=cover_file, no_cover=no_cover)
     if clients is None:
         if recipient is None:

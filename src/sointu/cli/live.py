@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..library import parse_start
 from . import group
 from .options import mix_option, preset_dir_option
+from .recordings import voice_intro_option
 
 __all__ = ["devices_cmd", "play_cmd", "parse_volume", "parse_start"]
 
@@ -93,10 +94,12 @@ def devices_cmd() -> None:
 @click.option("--sample-rate", "sample_rate", type=int, default=None,
               help="Hz (default: the preset's, usually 48000).")
 @mix_option("speakers")
+@voice_intro_option
 @preset_dir_option("session")
 def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | None,
              start_at: str | None, phase: str | None, volume: str, latency: str,
-             sample_rate: int | None, folder: Path | None, mix: str | None = None) -> int:
+             sample_rate: int | None, folder: Path | None, mix: str | None = None,
+             voice_intro: Path | None = None) -> int:
     """Play the session PRESET live through the speakers.
 
     On a terminal: space pauses and resumes, n jumps to the next phase, + and - change the
@@ -108,6 +111,7 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
       sointu play gentle-sleep --duration 45m --volume -6dB
       sointu play classic-60 --phase relaxation --device pulse
       sointu play gentle-sleep --mix headphones
+      sointu play classic-60 --voice-intro welcome.flac
     """
     from ..engine.piece import check_sample_rate
     from ..library import play
@@ -138,7 +142,7 @@ def play_cmd(preset: str, device: str | None, duration: str | None, seed: int | 
     result = play(preset, folder=folder, device=device, duration=duration_s,
                   seed=seed, start_at=start_at, phase=phase,
                   volume_db=volume_db, latency=latency_value, sample_rate=sample_rate,
-                  title=preset, log=log, mix=mix, **options)
+                  title=preset, log=log, mix=mix, voice_intro=voice_intro, **options)
     where = f"{format_duration(result.position_s)} of {format_duration(result.length_s)}"
     runs = f"{result.underruns} underrun{'' if result.underruns == 1 else 's'}"
     if result.outcome == "end":

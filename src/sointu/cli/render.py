@@ -22,6 +22,7 @@ from .options import (
     tag_options,
 )
 from .progress import Progress
+from .recordings import voice_intro_option, voice_intro_recordings
 
 __all__ = ["default_output", "output_folder", "check_new_output", "render_preset",
            "named_preset", "session_tags"]
@@ -187,6 +188,7 @@ def summary(report, audio) -> str:
 @seed_option
 @click.option("--sample-rate", type=int, default=None, help="Hz (default: the preset's).")
 @mix_option("speakers")
+@voice_intro_option
 @output_options
 @tag_options
 @preset_dir_option("session")
@@ -195,7 +197,8 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
                sample_rate: int | None, force: bool, loudness: float | None,
                bit_depth: str | None, quality: float | None, folder: Path | None,
                plot: bool = False, cover_file=None, no_cover: bool = False,
-               mix: str | None = None, **tag_values) -> None:
+               mix: str | None = None, voice_intro: Path | None = None,
+               **tag_values) -> None:
     """Render session PRESET (a name or a .toml path) to an audio file.
 
     The file is loudness-normalised (the preset's target, or --loudness) with a -1 dBTP
@@ -211,11 +214,13 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
       sointu render classic-60 --duration 20m --seed 7 -o short.wav
       sointu render my-session.toml -o mine.mp3 --artist "Maija M."
       sointu render classic-60 --mix headphones -o classic-60-headphones.flac
+      sointu render classic-60 --voice-intro welcome.flac -o with-welcome.flac
     """
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
-                                     seed=seed, sample_rate=sample_rate, mix=mix)
+                                     seed=seed, sample_rate=sample_rate, mix=mix,
+                                     recordings=voice_intro_recordings(voice_intro))
     folder_out = output_folder(output)
     if folder_out is not None:
         output = default_output(preset, audio.timeline.seed, audio.duration_s, folder_out,

@@ -11,13 +11,14 @@ from pathlib import Path
 import click
 
 from ..errors import PresetError
-from ..session.composer import compose, ring_out_s
+from ..session.composer import ring_out_s
 from ..session.durations import format_duration
 from ..session.presets import (
     check_session_file,
     list_session_presets,
     load_session_preset,
 )
+from ..session.recordings import compose_with_room
 from . import group
 from .options import duration_option, preset_dir_option, report_broken, seed_option
 
@@ -86,7 +87,7 @@ def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: flo
         check_picture_path(plot, force=force)
     p = load_session_preset(preset, folder)
     d = p.defaults
-    tl = compose(p, seed=seed, duration_s=duration_s)
+    tl = compose_with_room(p, seed=seed, duration_s=duration_s)
     titles = " / ".join(p.title.values())
     click.echo(f"{p.name}: {titles}")
     click.echo(f"  {p.description}")
@@ -151,7 +152,7 @@ def score_cmd(preset: str, seed: int | None, duration_s: float | None, fmt: str,
       sointu score my-session.toml --format csv
     """
     p = load_session_preset(preset, folder)
-    tl = compose(p, seed=seed, duration_s=duration_s)
+    tl = compose_with_room(p, seed=seed, duration_s=duration_s)
     out = {"json": score_json, "csv": score_csv, "text": score_text}[fmt](p.name, tl)
     click.echo(out, nl=not out.endswith("\n"))
 

@@ -40,8 +40,10 @@ from numpy.polynomial import polynomial as npoly
 from ..background import Background
 from ..engine.limiter import WINDOW_S, limit_chunks
 from ..session.audio import SessionAudio
+from ..session.recordings import mix_chunks
 from .cloud_energy import cloud_sums, split_cloud
 from .loudness import LoudnessMeter, gain_for_target, k_weighting_coefficients
+from .recordings import recording_peaks, recording_sums
 
 __all__ = ["PAIR_HZ", "segment_sums", "estimate_meter", "estimate_gain_db", "GainEstimate"]
 
@@ -199,7 +201,8 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
         As :class:`~sointu.render.loudness.LoudnessMeter` keeps them (segment k covers
         frames ``[k fs // 10, (k + 1) fs // 10)``; a trailing partial segment is left out).
     """
-    return _modal_sums(audio)[0] * 10.0 ** (audio.gain_db / 10.0)
+    sums = _modal_sums(audio)[0] + recording_sums(audio)
+    return sums * 10.0 ** (audio.gain_db / 10.0)
 
 
 def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
@@ -418,6 +421,8 @@ def estimate_gain_db(audio: SessionAudio, target_lufs: float) -> float:
     the gain found again with that difference.
     """
     sums, bound = _modal_sums(audio)
+    sums = sums + recording_sums(audio)  # recordings mix in before the gain, as the bowls
+    bound = bound + recording_peaks(audio)
     rate = audio.sample_rate
     gain = gain_for_target(_meter(sums, rate), target_lufs)
     if audio.limit_dbfs is None:
@@ -466,7 +471,7 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     change = np.zeros((2, n_seg))
     for first, last, own_lo, own_hi in runs:
         lo, hi = max(0, first - 2), min(n_chunks, last + 3)
-        source = audio.synth.chunks(lo)
+        source = mix_chunks(audio.synth.chunks(lo), lo, B, getattr(audio, "recordings", ()))
         plain = [next(source) * gain for _ in range(hi - lo)]
         if lo == 0:  # the limiter looks one chunk back: silence before the start
             plain.insert(0, np.zeros_like(plain[0]))

@@ -45,6 +45,11 @@ def key(audio, target_lufs: float, ceiling_dbtp: float) -> str | None:
             h.update(f.read_bytes())
         except OSError:
             return None
+    recordings = getattr(audio, "recordings", ())
+    if recordings:  # the files they play, and where and how
+        from ..session.recordings import identity
+
+        h.update(json.dumps(identity(recordings)).encode())
     h.update(json.dumps([__version__, audio.timeline.seed, audio.total_frames,
                          audio.sample_rate, target_lufs, ceiling_dbtp,
                          audio.limit_dbfs]).encode())

@@ -175,6 +175,10 @@ def resolve_level(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBTP,
     -------
     Level
     """
+    if getattr(audio, "recordings", ()):  # their levels first: the measurement may fork
+        from .recordings import calibrate
+
+        calibrate(audio)
     level = cached_level(audio, target_lufs, ceiling_dbtp, curve=curve)
     if level is not None:
         return level

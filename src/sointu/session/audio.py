@@ -24,6 +24,7 @@ from ..errors import UsageError
 from .composer import compose
 from .placement import Placement
 from .presets import MIXES, SessionPreset, load_session_preset
+from .recordings import make_room, mix_chunks, place_recordings, place_sampled, sampled_keys
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
@@ -55,11 +56,15 @@ class SessionAudio:
         smoothly (:mod:`sointu.engine.limiter`). None: no limiter.
     head : Head or None
         The listener's head: the headphone mix. None: the speaker mix.
+    recordings : sequence of sointu.session.recordings.Placed
+        Recordings on the timeline, mixed in before the gain (their levels set by
+        :func:`sointu.render.recordings.calibrate`); panned in stereo in either mix.
     """
 
     def __init__(self, timeline: Timeline, placements, *, sample_rate: int = 48000,
                  room: Room | None = None, fade_s: float = 8.0, gain_db: float = 0.0,
-                 limit_dbfs: float | None = LIMIT_DBFS, head: Head | None = None):
+                 limit_dbfs: float | None = LIMIT_DBFS, head: Head | None = None,
+                 recordings=()):
         self.timeline = timeline
         self.sample_rate = int(sample_rate)
         self.total_frames = int(round(timeline.duration_s * self.sample_rate))
@@ -68,12 +73,16 @@ class SessionAudio:
         self.limit_dbfs = limit_dbfs
         #: ``speakers`` or ``headphones``
         self.mix = "speakers" if head is None else "headphones"
+        self.head = head
         piece = Piece(self.sample_rate, room, head)
         for p in placements:
             piece.add_instrument(p.key, p.instrument, azimuth_deg=p.azimuth_deg,
                                  distance=p.distance, level_db=p.level_db,
                                  elevation_deg=p.elevation_deg, distance_m=p.distance_m)
+        sampled = sampled_keys(recordings)
         for index, ev in enumerate(timeline.events):
+            if ev.instrument in sampled and ev.articulation == "strike":
+                continue  # a recording plays this stroke
             rng = np.random.default_rng([timeline.seed, 0x50174, index])
             if ev.articulation == "rub":
                 piece.rub(ev.instrument, ev.time_s, ev.duration_s, velocity=ev.velocity, rng=rng)
@@ -82,11 +91,13 @@ class SessionAudio:
                              position_deg=ev.position_deg, rng=rng)
         self.synth = piece.synth()
         self.preset: SessionPreset | None = None
+        self.recordings = list(recordings)  # Placed (session.recordings), mixed before the gain
 
     @classmethod
     def from_preset(cls, preset: str | SessionPreset, *, duration_s: float | None = None,
                     seed: int | None = None, sample_rate: int | None = None,
-                    mix: str | None = None, default_mix: str = "speakers") -> SessionAudio:
+                    mix: str | None = None, default_mix: str = "speakers",
+                    recordings=()) -> SessionAudio:
         """Compose a session preset (name, path or loaded) and make it audible.
 
         Parameters
@@ -101,6 +112,8 @@ class SessionAudio:
             Hz; default the preset's.
         mix : str, optional
             ``speakers`` or ``headphones``; default the preset's, else ``default_mix``.
+        recordings : sequence of RecordingSpec
+            Recordings placed besides the preset's own (``--voice-intro``).
         """
         if mix is not None and mix not in MIXES:
             raise UsageError(f"--mix {mix!r} is not allowed; allowed: {', '.join(MIXES)}")
@@ -110,9 +123,12 @@ class SessionAudio:
         head = load_head() if mix == "headphones" else None
         rate = check_sample_rate(sample_rate or preset.defaults.sample_rate_hz)
         timeline = compose(preset, seed=seed, duration_s=duration_s)
+        placed = place_recordings((*preset.recordings, *recordings), timeline, rate)
+        timeline = make_room(timeline, placed, rate)
+        placed += place_sampled((*preset.recordings, *recordings), timeline, rate)
         audio = cls(timeline, preset.placements(), sample_rate=rate,
                     room=preset.engine_room(timeline.seed), fade_s=preset.defaults.fade_out_s,
-                    head=head)
+                    head=head, recordings=placed)
         audio.preset = preset
         return audio
 
@@ -133,7 +149,8 @@ class SessionAudio:
             raise ValueError(f"start_frame {start_frame} outside 0..{self.total_frames}")
         B = self.synth.B
         first = start_frame // B
-        chunks = self._gained(self.synth.chunks(max(first - 1, 0)))
+        c0 = max(first - 1, 0)
+        chunks = self._gained(mix_chunks(self.synth.chunks(c0), c0, B, self.recordings))
         if self.limit_dbfs is not None:
             if first == 0:  # the limiter looks one chunk back: silence before the start
                 chunks = itertools.chain([np.zeros((B, 2), np.float32)], chunks)

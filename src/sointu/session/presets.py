@@ -26,6 +26,7 @@ from ..errors import PresetError
 from ..presets import Checker, find_preset, list_presets, read_text, read_toml
 from .durations import MAX_DURATION_S
 from .placement import Placement
+from .recordings import RecordingSpec, read_recordings
 from .timeline import ARTICULATIONS, MALLETS
 
 __all__ = [
@@ -313,6 +314,8 @@ class SessionPreset:
     room : RoomSpec
     defaults : Defaults
     metadata : Metadata
+    recordings : tuple of RecordingSpec
+        Recordings placed on the timeline (``[[recordings]]``, see session.recordings).
     """
 
     name: str
@@ -326,6 +329,7 @@ class SessionPreset:
     room: RoomSpec = field(default_factory=RoomSpec)
     defaults: Defaults = field(default_factory=Defaults)
     metadata: Metadata = field(default_factory=Metadata)
+    recordings: tuple[RecordingSpec, ...] = ()
 
     @property
     def display_title(self) -> str:
@@ -411,7 +415,7 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
 # -- the validator --------------------------------------------------------------------------
 
 _TOP = {"title", "description", "language", "max_velocity", "defaults", "room", "metadata",
-        "instruments", "phases"}
+        "instruments", "phases", "recordings"}
 _DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_s",
              "fade_out_s", "mix"}
 #: The mixes a session renders to: stereo for speakers, binaural for headphones.
@@ -579,12 +583,13 @@ class _Validator(Checker):
         phases = self.phases(d, instruments, max_velocity)
         if self.lengths and all(x is not None for x in self.lengths):
             self.fit(self.lengths, defaults)
+        recordings = read_recordings(self, d, [p.name for p in phases], self.path, instruments)
         if self.problems:
             return None
         return SessionPreset(name=name, path=self.path, title=title, description=description,
                              language=language, max_velocity=max_velocity,
                              instruments=instruments, phases=tuple(phases), room=room,
-                             defaults=defaults, metadata=metadata)
+                             defaults=defaults, metadata=metadata, recordings=recordings)
 
     def titles(self, d: dict) -> dict[str, str]:
         if "title" not in d:

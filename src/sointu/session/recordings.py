@@ -1,0 +1,515 @@
+"""Recordings on the session timeline: a spoken welcome, a real bowl, any sound file.
+
+A session preset lists ``[[recordings]]``; each is placed by phase and offset, read from disk
+in blocks and resampled to the session rate as it plays, so a 30-minute recording is never
+held whole. The resampler (python-soxr at its HQ setting; scipy's polyphase ``upfirdn`` when
+soxr is missing) runs on fixed chunks of the output, each from the same input frames with
+enough context either side: every output frame is computed from the same input the same way
+wherever playback starts, so a render, live play and ``--start-at`` in the middle of a
+recording give the same samples. (soxr's own stream would depend on where it began.)
+
+Speech gets room: no stroke starts while someone speaks (``strokes = "pause"``, the default
+for speech) or strokes that start then are played softer (``"duck"``); strokes already
+ringing are never cut, and the total length holds.
+
+Levels: every recording is set to a loudness relative to the session's (``loudness_lu``),
+measured on the recording itself by :mod:`sointu.render.recordings` before anything is
+rendered; here a recording only carries that pre-gain (:attr:`Placed.gain_db`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import PresetError
+from ..shipped import folder
+from .timeline import Event, Timeline
+
+__all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
+           "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
+           "sampled_keys", "place_sampled"]
+
+_KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
+         "fade_in_s",
+         "fade_out_s", "strokes", "duck_db", "margin_s", "trim"}
+KINDS = ("speech", "sound", "instrument")
+STROKES = ("pause", "duck", "play")
+
+
+@dataclass(frozen=True)
+class RecordingSpec:
+    """One ``[[recordings]]`` table of a session preset (times in s, levels in dB/LU).
+
+    file : the recording as written; path : where it was found.
+    phase : name of the phase it is placed in (None: the first phase).
+    at_s : start, seconds into the phase (>= 0) or before the phase's end (< 0).
+    every_s : repeat this often within the phase (0: once).
+    kind : 'speech', 'sound' or 'instrument' (one stroke of a real instrument, played for
+        every stroke the composer gives the session instrument ``instrument``).
+    instrument : for kind 'instrument', the key of ``[instruments]`` it plays for.
+    loudness_lu : its loudness relative to the session's bowls (LU), measured on both.
+    pan : -1 (left) .. 1 (right).
+    strokes : while it plays, 'pause' (no stroke starts), 'duck' (softer) or 'play'.
+    duck_db : how much softer ducked strokes are.
+    margin_s : strokes also keep this long after it ends.
+    trim : cut it at the end of its phase instead of refusing one that is longer.
+    """
+
+    file: str
+    path: Path
+    phase: str | None = None
+    at_s: float = 0.0
+    every_s: float = 0.0
+    kind: str = "speech"
+    instrument: str | None = None
+    loudness_lu: float = 0.0
+    pan: float = 0.0
+    fade_in_s: float = 0.0
+    fade_out_s: float = 0.0
+    strokes: str = "pause"
+    duck_db: float = -12.0
+    margin_s: float = 1.5
+    trim: bool = False
+    where: str = "recordings[0]"
+
+
+def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, list[Path]]:
+    """Find a sample: relative to the preset file, then ./samples/, then the shipped samples.
+
+    Returns the path found (or None) and every path tried.
+    """
+    p = Path(name).expanduser()
+    if p.is_absolute():
+        return (p if p.is_file() else None), [p]
+    tried = []
+    if preset_path is not None:
+        tried.append(Path(preset_path).parent / p)
+    for t in (Path.cwd() / "samples" / p, folder("samples") / p):
+        if all(t.resolve() != u.resolve() for u in tried):
+            tried.append(t)
+    for t in tried:
+        if t.is_file():
+            return t, tried
+    return None, tried
+
+
+def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None,
+                    instruments=()) -> tuple[RecordingSpec, ...]:
+    """The ``[[recordings]]`` of a preset, read with the preset's validator ``v``.
+
+    Problems are recorded on ``v`` (file, line, key, what is allowed); bad entries are left out.
+    """
+    raw = d.get("recordings", [])
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        v.problem("recordings", "expected [[recordings]] tables (file, phase, at_s, ...)")
+        return ()
+    out = []
+    for i, r in enumerate(raw):
+        w = f"recordings[{i}]."
+        try:
+            out.append(_read_one(v, r, w, phase_names, preset_path, list(instruments)))
+        except PresetError as exc:
+            v.problems.append(str(exc))
+    return tuple(out)
+
+
+def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | None,
+              instruments: list[str]) -> RecordingSpec:
+    v.check_keys(r, _KEYS, w)
+    name = v.string(r, "file", w)
+    path, tried = resolve_sample(name, preset_path)
+    if path is None:
+        raise v.fail(w + "file", f"sample '{name}' not found; tried "
+                                 + ", ".join(str(t) for t in tried))
+    phase = v.string(r, "phase", w, default="") or None
+    if phase is not None and phase not in phase_names:
+        raise v.fail(w + "phase", f"'{phase}' is not a phase of this preset; allowed: "
+                                  + ", ".join(phase_names))
+    kind = v.string(r, "kind", w, default="speech", choices=KINDS)
+    key = v.string(r, "instrument", w, default="") or None
+    if kind == "instrument" and key not in instruments:
+        raise v.fail(w + "instrument", f"{key!r} is not a key of [instruments]; kind = "
+                                       f"\"instrument\" needs one of: {', '.join(instruments)}")
+    if kind != "instrument" and key is not None:
+        raise v.fail(w + "instrument", "only for kind = \"instrument\"")
+    trim = r.get("trim", False)
+    if not isinstance(trim, bool):
+        raise v.fail(w + "trim", f"expected true or false, got {trim!r}")
+    return RecordingSpec(
+        file=name, path=path, phase=phase,
+        at_s=v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0),
+        every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
+        kind=kind, instrument=key,
+        loudness_lu=v.number(r, "loudness_lu", w, default=0.0 if kind == "speech" else -6.0,
+                             lo=-40.0, hi=10.0),
+        pan=v.number(r, "pan", w, default=0.0, lo=-1.0, hi=1.0),
+        fade_in_s=v.number(r, "fade_in_s", w, default=0.0, lo=0.0, hi=600.0),
+        fade_out_s=v.number(r, "fade_out_s", w, default=0.0, lo=0.0, hi=600.0),
+        strokes=v.string(r, "strokes", w, default="pause" if kind == "speech" else "play",
+                         choices=STROKES),
+        duck_db=v.number(r, "duck_db", w, default=-12.0, lo=-60.0, hi=0.0),
+        margin_s=v.number(r, "margin_s", w, default=1.5, lo=0.0, hi=60.0),
+        trim=trim, where=w.rstrip("."))
+
+
+def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
+    """A one-off spoken welcome at the start of the first phase (``--voice-intro FILE``)."""
+    from ..errors import UsageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--voice-intro {path}: no such file")
+    return RecordingSpec(file=str(path), path=path, at_s=at_s, fade_out_s=0.05,
+                         where="--voice-intro")
+
+
+# -- reading and resampling in blocks --------------------------------------------------------
+
+#: Taps either side of the centre per unit of the larger of up/down (scipy's filter length).
+_HALF_ZEROS = 16
+#: Output frames per resampling chunk, about (a multiple of ``up``).
+_CHUNK = 1 << 16
+#: Resampled chunks kept per recording.
+_CHUNKS_KEPT = 4
+#: Input frames of context either side of a chunk for soxr.
+_SOXR_CONTEXT = 2048
+
+
+def _soxr():
+    """The soxr module (python-soxr), or None: then scipy's polyphase filter resamples."""
+    if os.environ.get("SOINTU_RESAMPLER") == "scipy":
+        return None
+    try:
+        import soxr
+    except ImportError:
+        return None
+    return soxr
+
+
+class Reader:
+    """A recording read in blocks at the session rate, mixed to stereo (float32).
+
+    Frames outside the recording read as silence. Any frame range can be read, in any order;
+    each frame's value never depends on the ranges read before.
+    """
+
+    def __init__(self, path: Path, rate: int):
+        import soundfile as sf
+
+        from ..errors import UsageError
+
+        self.path = Path(path)
+        try:
+            info = sf.info(str(self.path))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise UsageError(f"{self.path}: not a readable audio file "
+                             f"({' '.join(str(exc).split())}); allowed: WAV, FLAC, OGG, MP3"
+                             ) from None
+        if info.frames <= 0:
+            raise UsageError(f"{self.path}: the recording is empty (0 frames)")
+        self.in_rate = int(info.samplerate)
+        self.channels = int(info.channels)
+        self.in_frames = int(info.frames)
+        ratio = Fraction(int(rate), self.in_rate)
+        self.up, self.down = ratio.numerator, ratio.denominator
+        self.rate = int(rate)
+        self.frames = -(-self.in_frames * self.up // self.down)
+        self._file = None
+        self._pid = 0
+        self._chunks: dict[int, np.ndarray] = {}
+        if self.up != self.down:
+            self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
+            self._soxr = _soxr()
+            if self._soxr is not None:
+                # soxr's filter reaches < 600 input frames at HQ (measured: chunks with 588
+                # frames of context equal a whole-file resample to float32 rounding)
+                self._pad = -(-_SOXR_CONTEXT // self.down) * self.down
+            else:
+                from scipy.signal import firwin
+
+                m = max(self.up, self.down)
+                # half the filter, a multiple of down so that its centre lands on an output
+                half = -(-_HALF_ZEROS * m // self.down) * self.down
+                self._h = firwin(2 * half + 1, 1.0 / m, window=("kaiser", 8.0)) * self.up
+                self._half = half
+                self._pad = (-(-half // self.up) + 1) * self.down
+
+    def _open(self):
+        # a forked worker (the gain estimate, the meter) opens its own: a shared file
+        # offset would let the processes' seeks race
+        if self._file is None or self._pid != os.getpid():
+            import soundfile as sf
+
+            self._file = sf.SoundFile(str(self.path))
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _read_in(self, a: int, b: int) -> np.ndarray:
+        """Input frames [a, b) as float32 (n, channels), zeros outside the file."""
+        out = np.zeros((b - a, self.channels), dtype=np.float32)
+        lo, hi = max(a, 0), min(b, self.in_frames)
+        if hi > lo:
+            f = self._open()
+            f.seek(lo)
+            data = f.read(hi - lo, dtype="float32", always_2d=True)
+            out[lo - a: lo - a + len(data)] = data
+        return out
+
+    def _stereo(self, x: np.ndarray) -> np.ndarray:
+        if self.channels == 2:
+            return x
+        mono = x.mean(axis=1, keepdims=True) if self.channels > 2 else x
+        return np.repeat(mono, 2, axis=1)
+
+    def _out_chunk(self, j: int) -> np.ndarray:
+        """Output chunk j (m*up frames) of the resampled recording, stereo float32.
+
+        Always computed from the same input frames (the chunk's own and ``_pad`` either
+        side, a multiple of ``down`` so that output frames land on the session's grid).
+        """
+        if j in self._chunks:
+            return self._chunks[j]
+        m, up, down = self._m, self.up, self.down
+        a = j * m * down - self._pad
+        x = self._read_in(a, (j + 1) * m * down + self._pad)
+        if self._soxr is not None:
+            y = self._soxr.resample(x, self.in_rate, self.rate, quality="HQ")
+            first = self._pad * up // down
+        else:
+            from scipy.signal import upfirdn
+
+            y = upfirdn(self._h, x.astype(np.float64), up, down, axis=0)
+            # output n of this chunk <- upsampled index n*down + half, relative to a*up
+            first = (j * m * down - a) * up // down + self._half // down
+        out = self._stereo(np.asarray(y[first: first + m * up], dtype=np.float32))
+        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
+            self._chunks.pop(next(iter(self._chunks)))
+        self._chunks[j] = out
+        return out
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Output frames [a, b) (session rate), float32 (b - a, 2)."""
+        if self.up == self.down:
+            return self._stereo(self._read_in(a, b))
+        out = np.zeros((b - a, 2), dtype=np.float32)
+        size = self._m * self.up
+        lo, hi = max(a, 0), min(b, self.frames)
+        j = lo // size if hi > lo else 0
+        while lo < hi:
+            c0 = j * size
+            chunk = self._out_chunk(j)
+            s, e = lo - c0, min(hi, c0 + size) - c0
+            out[c0 + s - a: c0 + e - a] = chunk[s:e]
+            lo = c0 + e
+            j += 1
+        return out
+
+
+# -- placing on the timeline -----------------------------------------------------------------
+
+@dataclass
+class Placed:
+    """One recording at one place on the timeline (frames at the session rate).
+
+    gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
+        measured loudness; None until then).
+    offset_db : added to it for this one placement (a sampled stroke's velocity).
+    """
+
+    spec: RecordingSpec
+    start: int
+    frames: int
+    reader: Reader
+    gain_db: float | None = None
+    offset_db: float = 0.0
+    unit_sums: np.ndarray | None = field(default=None, repr=False)
+    unit_peaks: np.ndarray | None = field(default=None, repr=False)
+    unit_first: int = 0
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.frames
+
+    def contribution(self, a: int, b: int) -> np.ndarray:
+        """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
+        lo, hi = max(a, self.start), min(b, self.stop)
+        out = np.zeros((b - a, 2), dtype=np.float32)
+        if hi <= lo:
+            return out
+        x = self.reader.read(lo - self.start, hi - self.start)
+        theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
+        pan = (np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)).astype(np.float32)
+        x *= pan
+        rate = self.reader.rate
+        fi = int(round(self.spec.fade_in_s * rate))
+        fo = int(round(self.spec.fade_out_s * rate))
+        if fi and lo - self.start < fi:  # only where a fade is: most blocks have none
+            n = np.arange(lo, min(hi, self.start + fi)) - self.start
+            x[: len(n)] *= (0.5 - 0.5 * np.cos(np.pi * (n + 0.5) / fi)).astype(np.float32)[:, None]
+        if fo and self.stop - hi < fo:
+            n0 = max(lo, self.stop - fo)
+            k = self.stop - np.arange(n0, hi)  # frames to the end
+            x[n0 - lo:] *= (0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo)).astype(np.float32)[:, None]
+        out[lo - a: hi - a] = x
+        return out
+
+
+def _reader(spec: RecordingSpec, rate: int) -> Reader:
+    """A Reader for a placed recording; a bad file names the preset key too."""
+    from ..errors import UsageError
+
+    try:
+        return Reader(spec.path, rate)
+    except UsageError as exc:
+        key = spec.where if spec.where.startswith("--") else f"{spec.where}.file"
+        raise UsageError(f"{key}: {exc}") from None
+
+
+def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
+    """Where each recording plays (every repetition separately), in time order.
+
+    Raises
+    ------
+    PresetError
+        A recording that would run past the end of its phase (unless it may be trimmed) or
+        that starts outside it.
+    """
+    out = []
+    for spec in specs:
+        if spec.kind == "instrument":
+            continue  # place_sampled, once the timeline has made room for speech
+        reader = _reader(spec, rate)
+        phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
+        end_s = phase.end_s
+        first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
+        if not phase.start_s <= first < end_s:
+            raise PresetError(f"{spec.where}: at_s {spec.at_s:g} s is outside phase "
+                              f"'{phase.name}' ({phase.length_s:.1f} s long)")
+        length_s = reader.frames / rate
+        times = [first]
+        if spec.every_s > 0:
+            while times[-1] + spec.every_s + length_s <= end_s:
+                times.append(times[-1] + spec.every_s)
+        for t in times:
+            frames = reader.frames
+            if t + length_s > end_s + 1e-9:
+                if not spec.trim:
+                    raise PresetError(
+                        f"{spec.where}: {spec.file} is {length_s:.1f} s long and starts "
+                        f"{t - phase.start_s:.1f} s into phase '{phase.name}', which is "
+                        f"{phase.length_s:.1f} s long: it would run {t + length_s - end_s:.1f} s"
+                        " past the phase; shorten it, move it, or set trim = true")
+                frames = int((end_s - t) * rate)
+                spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
+            out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
+                              reader=reader))
+    return sorted(out, key=lambda p: p.start)
+
+
+def place_sampled(specs, timeline: Timeline, rate: int) -> list[Placed]:
+    """One placement of each sampled instrument per stroke the composer gave its instrument.
+
+    Velocity v plays it v ** 1.5 as loud (as the engine's strokes); it rings until the
+    session's end at most.
+    """
+    total = int(round(timeline.duration_s * rate))
+    out = []
+    for spec in specs:
+        if spec.kind != "instrument":
+            continue
+        reader = _reader(spec, rate)
+        for ev in timeline.events:
+            if ev.instrument == spec.instrument and ev.articulation == "strike":
+                start = int(round(ev.time_s * rate))
+                out.append(Placed(spec=spec, start=start,
+                                  frames=min(reader.frames, total - start), reader=reader,
+                                  offset_db=30.0 * math.log10(max(ev.velocity, 1e-6))))
+    return sorted(out, key=lambda p: p.start)
+
+
+def sampled_keys(placed) -> set[str]:
+    """Session instruments whose strokes are played by a recording (not synthesised)."""
+    return {p.spec.instrument for p in placed if p.spec.kind == "instrument"}
+
+
+def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
+    """The timeline with no stroke starting while a recording that asks for room plays.
+
+    Strokes already ringing are kept (never cut); a rub that would overlap is left out.
+    Ducked strokes keep their place, softer by ``duck_db`` (velocity ** 1.5 is amplitude).
+    """
+    spans = [(p.start / rate, p.stop / rate + p.spec.margin_s, p.spec) for p in placed
+             if p.spec.strokes != "play"]
+    if not spans:
+        return timeline
+    events: list[Event] = []
+    for ev in timeline.events:
+        hit = next((s for s in spans if ev.time_s < s[1] and ev.time_s + ev.duration_s >= s[0]),
+                   None)
+        if hit is None:
+            events.append(ev)
+        elif hit[2].strokes == "duck" and ev.articulation == "strike":
+            events.append(replace(ev, velocity=ev.velocity * 10 ** (hit[2].duck_db / 30.0)))
+    return replace(timeline, events=tuple(events))
+
+
+def compose_with_room(preset, *, seed: int | None = None, duration_s: float | None = None
+                      ) -> Timeline:
+    """The composed Timeline as it will sound: strokes that a recording displaces left out
+    (for ``sointu show`` and ``score``; the audio does the same in SessionAudio)."""
+    from .composer import compose
+
+    timeline = compose(preset, seed=seed, duration_s=duration_s)
+    if not preset.recordings:
+        return timeline
+    rate = preset.defaults.sample_rate_hz
+    placed = place_recordings(preset.recordings, timeline, rate)
+    for p in placed:
+        p.reader.close()
+    return make_room(timeline, placed, rate)
+
+
+def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
+    """Add the recordings (at their pre-gain) to consecutive synth chunks of B frames."""
+    if not placed:
+        yield from chunks
+        return
+    for p in placed:
+        if p.gain_db is None:
+            raise RuntimeError(f"recording {p.spec.file}: level not set "
+                               "(sointu.render.recordings.calibrate)")
+    c = first_chunk
+    for chunk in chunks:
+        a, b = c * B, (c + 1) * B
+        live = [p for p in placed if p.start < b and p.stop > a]
+        if live:
+            chunk = chunk.copy()
+            for p in live:
+                chunk += p.contribution(a, b) * np.float32(
+                    10.0 ** ((p.gain_db + p.offset_db) / 20.0))
+        yield chunk
+        c += 1
+
+
+def identity(placed: list[Placed]) -> list:
+    """What the audio of the recordings depends on (for the gain cache key)."""
+    out = []
+    for p in placed:
+        st = p.reader.path.stat()
+        out.append([str(p.reader.path), st.st_size, st.st_mtime_ns, p.start, p.frames,
+                    p.spec.loudness_lu, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
+                    p.offset_db,
+                    "soxr" if _soxr() else "scipy"])
+    return out
+
