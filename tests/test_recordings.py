@@ -488,3 +488,19 @@ def test_lossy_recordings_seek_exactly(tmp_path, suffix):
     for a in (12345, 100000, 200001):
         got = Reader(path, SR).read(a, len(whole))
         assert np.array_equal(got, whole[a:]), f"differs when reading from {a}"
+
+
+def test_the_timeline_lists_its_recordings_for_the_session_picture():
+    """The shipped welcome preset's Timeline names both recordings where they sound, and the
+    session picture's recordings lane draws exactly those spans."""
+    from sointu.pictures.session import session_lanes
+
+    audio = SessionAudio.from_preset(PRESET)
+    recs = audio.timeline.recordings
+    assert [r.name for r in recs] == ["tervetuloa-fi.flac", "paluu-fi.flac"]
+    rate = audio.sample_rate
+    for r, placed in zip(recs, sorted(audio.recordings, key=lambda p: p.start), strict=True):
+        assert r.time_s == placed.start / rate
+        assert r.duration_s == placed.frames / rate
+    lanes = {lane.key: lane for lane in session_lanes(audio.preset, audio.timeline)}
+    assert [s[:2] for s in lanes["recordings"].spans] == [(r.time_s, r.duration_s) for r in recs]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import PresetError
 from ..shipped import folder
-from .timeline import Event, Timeline
+from .timeline import Event, Recording, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
            "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
@@ -449,6 +449,9 @@ def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
     Strokes already ringing are kept (never cut); a rub that would overlap is left out.
     Ducked strokes keep their place, softer by ``duck_db`` (velocity ** 1.5 is amplitude).
     """
+    timeline = replace(timeline, recordings=tuple(
+        Recording(p.start / rate, p.frames / rate, Path(p.spec.path).name, p.spec.kind)
+        for p in placed))
     spans = [(p.start / rate, p.stop / rate + p.spec.margin_s, p.spec) for p in placed
              if p.spec.strokes != "play"]
     if not spans:

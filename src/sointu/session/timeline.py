@@ -67,6 +67,17 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Recording:
+    """A recording placed on the timeline (``[[recordings]]``, ``--voice-intro``): where it
+    sounds (s) and what it is (its file name, and 'speech', 'sound' or 'instrument')."""
+
+    time_s: float
+    duration_s: float
+    name: str
+    kind: str = "sound"
+
+
+@dataclass(frozen=True)
 class Timeline:
     """Events sorted by time, the phases that tile [0, duration_s), and the seed used.
 
@@ -80,16 +91,21 @@ class Timeline:
         Sorted by (time_s, instrument, ...): ties have a defined order.
     seed : int
         The seed the composer used.
+    recordings : tuple of Recording
+        Recordings placed on it, in time order (the audio itself is the session's).
     """
 
     duration_s: float
     phases: tuple[Phase, ...]
     events: tuple[Event, ...] = field(default_factory=tuple)
     seed: int = 0
+    recordings: tuple[Recording, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         object.__setattr__(self, "events", tuple(sorted(self.events)))
         object.__setattr__(self, "phases", tuple(self.phases))
+        object.__setattr__(self, "recordings", tuple(sorted(self.recordings,
+                                                            key=lambda r: r.time_s)))
 
     def phase_at(self, time_s: float) -> Phase:
         """The phase containing ``time_s`` (the last one for times at or past the end)."""
