@@ -160,9 +160,10 @@ def _burst_freqs(style: TransientStyle, instrument: str) -> np.ndarray:
 def _burst_bases(style: TransientStyle, instrument: str, sample_rate: int, n: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An instrument's burst modes: frequencies (m,), each mode's state at the start of every
-    row of _ROW frames (rows, m) and its course within a row as a real basis (2m, _ROW): the
-    imaginary parts over the real parts, so that Im(state * course) is one real matrix
-    product (half the work of the complex one); made once, so a strike costs that product."""
+    row of _ROW frames (rows, m) and its course within a row as a real float32 basis
+    (2m, _ROW): the imaginary parts over the real parts, so that Im(state * course) is one
+    real matrix product (half the work of the complex one); made once, so a strike costs
+    that product."""
     fs = sample_rate
     fm = _burst_freqs(style, instrument)
     fm = fm[fm < 0.45 * fs]
@@ -173,7 +174,7 @@ def _burst_bases(style: TransientStyle, instrument: str, sample_rate: int, n: in
     rows = -(-n // _ROW)
     row_start = np.exp(np.arange(rows)[:, None] * _ROW * log_p[None, :])
     course = np.exp(np.arange(_ROW)[None, :] * log_p[:, None])
-    basis = np.concatenate([course.imag, course.real])
+    basis = np.concatenate([course.imag, course.real]).astype(np.float32)  # output is float32
     for a in (fm, row_start, basis):
         a.setflags(write=False)
     return fm, row_start, basis
@@ -236,7 +237,8 @@ def render_transient(tr: Transient, sample_rate: int) -> np.ndarray:
             amp *= 10.0 ** (st.burst_db / 20.0) * math.sqrt(2.0 / len(fm))
             phase = rng.uniform(0.0, 2.0 * math.pi, len(fm))
             start = (amp * np.exp(1j * phase))[None, :] * row_start  # (rows, m)
-            y += (np.concatenate([start.real, start.imag], axis=1) @ basis).ravel()[:n]
+            coef = np.concatenate([start.real, start.imag], axis=1).astype(np.float32)
+            y += (coef @ basis).ravel()[:n]
     # the mallet's contact fades it in (no step), a short taper ends it
     ramp_n = max(int(round(tr.contact_s * fs / 2)), 2)
     y[:ramp_n] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp_n) / ramp_n)
