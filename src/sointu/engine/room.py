@@ -215,7 +215,7 @@ def _rfft_masks(n: int, sample_rate: int) -> np.ndarray:
     weight[0] = 1.0 / n
     if n % 2 == 0:
         weight[-1] = 1.0 / n
-    m = (m * weight).astype(np.float32)
+    m = m * weight
     m.setflags(write=False)
     return m
 
@@ -233,9 +233,8 @@ def _masks(freq_hz: np.ndarray) -> np.ndarray:
 
 def band_energies(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """Energy (sum of squares) of the mono signal ``x`` in each tail band, shape (n_bands,)."""
-    spec = np.fft.rfft(np.asarray(x, dtype=np.float32))  # single precision: half the work
-    power = np.square(spec.real) + np.square(spec.imag)
-    return (_rfft_masks(len(x), sample_rate) @ power).astype(np.float64)
+    spec = np.fft.rfft(x)
+    return _rfft_masks(len(x), sample_rate) @ (np.square(spec.real) + np.square(spec.imag))
 
 
 class RoomTail:
