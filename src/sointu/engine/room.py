@@ -206,9 +206,16 @@ def band_masks(freq_hz: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _rfft_masks(n: int, sample_rate: int) -> np.ndarray:
-    """:func:`band_masks` squared, at the bins of an ``n``-point rfft (cached: every
-    transient of one style has the same length)."""
+    """:func:`band_masks` squared at the bins of an ``n``-point rfft, times Parseval's weight
+    of each bin over n (the bins between DC and Nyquist count twice for a real signal), so
+    that masks @ |rfft(x)|^2 is the band energies (cached: every transient of one style has
+    the same length)."""
     m = band_masks(np.fft.rfftfreq(n, 1.0 / sample_rate)) ** 2
+    weight = np.full(m.shape[1], 2.0 / n)
+    weight[0] = 1.0 / n
+    if n % 2 == 0:
+        weight[-1] = 1.0 / n
+    m = m * weight
     m.setflags(write=False)
     return m
 
@@ -226,13 +233,8 @@ def _masks(freq_hz: np.ndarray) -> np.ndarray:
 
 def band_energies(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """Energy (sum of squares) of the mono signal ``x`` in each tail band, shape (n_bands,)."""
-    spec = np.abs(np.fft.rfft(x)) ** 2
-    # Parseval for a real signal: the bins between DC and Nyquist count twice
-    weight = np.full(len(spec), 2.0)
-    weight[0] = 1.0
-    if len(x) % 2 == 0:
-        weight[-1] = 1.0
-    return _rfft_masks(len(x), sample_rate) @ (spec * weight) / len(x)
+    spec = np.fft.rfft(x)
+    return _rfft_masks(len(x), sample_rate) @ (np.square(spec.real) + np.square(spec.imag))
 
 
 class RoomTail:

@@ -375,7 +375,9 @@ class Synth:
                 bands = self.tail.bands
                 a, b = max(f, c0), min(f + bands.shape[1], c1)
                 if a < b:
-                    out[a - c0: b - c0] += np.tensordot(weights, bands[:, a - f: b - f], 1)
+                    # (n_bands,) @ (n_bands, 2 (b - a)): one product, no tensordot copies
+                    part = bands[:, a - f: b - f].reshape(len(bands), -1)
+                    out[a - c0: b - c0] += (weights @ part).reshape(-1, 2)
             if self._tr_ends[index] <= c1:  # done: the next chunks do not need it
                 self._sounds.pop(index, None)
 

@@ -33,6 +33,7 @@ within 0.15 dB, in 0.1-0.3 s for an hour (``tests/test_estimate.py``).
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 
 import numpy as np
 from numpy.polynomial import polynomial as npoly
@@ -160,6 +161,7 @@ def _k_response(rate: int, freq_hz: np.ndarray) -> np.ndarray:
     return npoly.polyval(w, b) / npoly.polyval(w, a)
 
 
+@lru_cache(maxsize=4)
 def _k_impulse(rate: int) -> np.ndarray:
     """The K-weighting filter's impulse response, long enough to hold all of it.
 
@@ -169,15 +171,33 @@ def _k_impulse(rate: int) -> np.ndarray:
     """
     taps = 1 << int(np.ceil(np.log2(rate / 12)))
     n = 8 * taps
-    return np.fft.irfft(_k_response(rate, np.arange(n // 2 + 1) * rate / n), n)[:taps]
+    h = np.fft.irfft(_k_response(rate, np.arange(n // 2 + 1) * rate / n), n)[:taps]
+    h.setflags(write=False)  # cached: shared by every caller
+    return h
 
 
 def _k_filtered(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """``x`` (n, channels) K-weighted from rest (as ``lfilter`` would, to ~1e-12)."""
     n = len(x)
     size = 1 << int(np.ceil(np.log2(n + len(taps))))
-    spec = np.fft.rfft(x, size, axis=0) * np.fft.rfft(taps, size)[:, None]
+    spec = np.fft.rfft(x, size, axis=0) * _taps_spectrum(taps, size)[:, None]
     return np.fft.irfft(spec, size, axis=0)[:n]
+
+
+#: (id of taps, FFT size) -> (taps, their spectrum): every transient of a style has the same
+#: length, so the filter's spectrum is made once per size, not once per transient.
+_SPECTRA: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _taps_spectrum(taps: np.ndarray, size: int) -> np.ndarray:
+    """``rfft(taps, size)``, cached while ``taps`` is the same array."""
+    got = _SPECTRA.get((id(taps), size))
+    if got is None or got[0] is not taps:
+        if len(_SPECTRA) >= 16:
+            _SPECTRA.clear()
+        got = (taps, np.fft.rfft(taps, size))
+        _SPECTRA[(id(taps), size)] = got
+    return got[1]
 
 
 def _geometric(r: np.ndarray, n: int | np.ndarray) -> np.ndarray:
