@@ -95,9 +95,14 @@ def _add_rub(sums, synth, r, lo: int, hi: int, S: int, C: np.ndarray, freq: np.n
     n = np.arange(lo, hi, _RUB_STRIDE, dtype=np.int64)
     env = synth._envelope(r, n)
     first_seg, last_seg = lo // S, (hi - 1) // S
-    edges = np.arange(first_seg, last_seg + 1) * S
-    edges[0] = lo
-    idx = -(-(edges - lo) // _RUB_STRIDE)
+    # frame n stands for [n, n + stride) cut at hi; a stride that crosses a segment edge
+    # gives each side its own frames (the last stride or a segment's last frames may hold
+    # no evaluation of their own: they must not be lost, nor be an empty piece)
+    seg = n // S - first_seg
+    end = np.minimum(n + _RUB_STRIDE, hi)
+    here = np.minimum(end, (seg + first_seg + 1) * S) - n
+    spill = end - n - here  # > 0 only where the next segment exists (end <= hi)
+    count = last_seg - first_seg + 1
     for m in np.flatnonzero(r.drive):
         lead = r.first + m
         near = np.flatnonzero(np.abs(freq - freq[lead]) < PAIR_HZ)
@@ -107,7 +112,9 @@ def _add_rub(sums, synth, r, lo: int, hi: int, S: int, C: np.ndarray, freq: np.n
             u = C[c, near] @ x
             v = C[c, lead] * rub
             added = 0.5 * (v.real ** 2 + v.imag ** 2) + (u * np.conj(v)).real
-            sums[c, first_seg: last_seg + 1] += np.add.reduceat(added, idx) * _RUB_STRIDE
+            sums[c, first_seg: last_seg + 1] += (
+                np.bincount(seg, weights=added * here, minlength=count)
+                + np.bincount(seg + 1, weights=added * spill, minlength=count + 1)[:count])
 
 
 def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
