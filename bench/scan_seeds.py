@@ -1,0 +1,68 @@
+"""Many seeds of every shipped preset through the gain estimate: does any of them fail?
+
+Not a test (it takes about half an hour for 1000 seeds of each preset): composes each
+preset at its own length for seeds 1..N and runs the gain estimate
+(:func:`sointu.render.estimate.estimate_gain_db`, the limiter's share included) on it,
+without synthesising the session. Prints a markdown table of failures per preset and
+exits 1 if there was any.
+
+    nice .venv/bin/python bench/scan_seeds.py             # 1000 seeds of each preset
+    nice .venv/bin/python bench/scan_seeds.py --seeds 40  # the issue's first scan
+    nice .venv/bin/python bench/scan_seeds.py --preset gift-30 --first 1000 --seeds 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+
+from machine import cpu_count, cpu_model, markdown_table
+
+from sointu.render.estimate import estimate_gain_db
+from sointu.session.audio import SessionAudio
+from sointu.session.presets import list_session_presets, load_session_preset
+
+
+def scan(name: str, seeds: range) -> tuple[list[tuple[int, str]], float, float]:
+    """Failures (seed, error) of one preset, and the lowest and highest gain (dB)."""
+    preset = load_session_preset(name)
+    failures, gains = [], []
+    for seed in seeds:
+        try:
+            audio = SessionAudio.from_preset(preset, seed=seed)
+            gains.append(estimate_gain_db(audio, preset.defaults.loudness_lufs))
+        except Exception as exc:  # the point: count whatever goes wrong
+            failures.append((seed, f"{type(exc).__name__}: {exc}"))
+            traceback.print_exc(file=sys.stderr)
+    return failures, min(gains, default=float("nan")), max(gains, default=float("nan"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=1000, help="seeds per preset (default 1000)")
+    ap.add_argument("--first", type=int, default=1, help="first seed (default 1)")
+    ap.add_argument("--preset", action="append", help="only this preset (repeatable)")
+    args = ap.parse_args()
+    names = args.preset or list(list_session_presets())
+    seeds = range(args.first, args.first + args.seeds)
+    rows, total = [], 0
+    for name in names:
+        t0 = time.perf_counter()
+        failures, lo, hi = scan(name, seeds)
+        took = time.perf_counter() - t0
+        total += len(failures)
+        shown = ", ".join(str(s) for s, _ in failures[:8]) + (" ..." if len(failures) > 8 else "")
+        rows.append([name, f"{seeds.start}-{seeds.stop - 1}", str(len(failures)),
+                     shown or "-", f"{lo:.2f} .. {hi:.2f}", f"{took:.0f} s"])
+        print(f"{name}: {len(failures)} failures in {took:.0f} s", file=sys.stderr, flush=True)
+    print(f"seeds through the gain estimate ({cpu_model()}, {cpu_count()} CPUs)\n")
+    print("\n".join(markdown_table(["preset", "seeds", "failures", "failing seeds",
+                                    "gain dB", "time"], rows)))
+    print(f"\n{total} failures in {len(names) * len(seeds)} estimates")
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
