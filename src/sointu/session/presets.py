@@ -245,6 +245,10 @@ class Defaults:
         a quarter of the session for short renders.
     fade_out_s : float
         Length of the final fade that guarantees silence at the very end (s).
+    thin_halving_s : float or None
+        In a session longer than ``duration_s``: from that time on, the intervals between
+        regular strikes and between rubs grow so that their rate halves every
+        ``thin_halving_s`` seconds (s). None: the rate does not depend on the length.
     """
 
     duration_s: float = 3600.0
@@ -253,6 +257,7 @@ class Defaults:
     loudness_lufs: float = -23.0
     ring_out_s: float = 45.0
     fade_out_s: float = 8.0
+    thin_halving_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -398,7 +403,7 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
 _TOP = {"title", "description", "language", "max_velocity", "defaults", "room", "metadata",
         "instruments", "phases"}
 _DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_s",
-             "fade_out_s"}
+             "fade_out_s", "thin_halving_s"}
 _ROOM = {"reverb", "width"}
 _METADATA = {"artist", "album", "genre", "comment"}
 _INSTRUMENT = {"instrument", "tuning", "azimuth_deg", "distance", "level_db"}
@@ -635,6 +640,8 @@ class _Validator(Checker):
         lufs = num("loudness_lufs", base.loudness_lufs, -40.0, -10.0)
         ring = num("ring_out_s", base.ring_out_s, 0.0, 600.0)
         fade = num("fade_out_s", base.fade_out_s, 0.0, 60.0)
+        thin = num("thin_halving_s", 0.0, 600.0, MAX_DURATION_S) if "thin_halving_s" in t \
+            else None
         if not ok:
             return None
         if ring >= duration:
@@ -642,7 +649,8 @@ class _Validator(Checker):
                                            f"duration_s = {duration:g} s; allowed below it")
             return None
         return Defaults(duration_s=duration, sample_rate_hz=rate, seed=seed,
-                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade)
+                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade,
+                        thin_halving_s=thin)
 
     def room(self, t: dict) -> RoomSpec:
         self.keys(t, _ROOM, "room.")
