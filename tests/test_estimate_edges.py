@@ -234,3 +234,23 @@ def test_overnight_lengths_that_crashed_estimate(preset, seconds):
     sums = estimate.segment_sums(audio)
     assert sums.shape == (2, seconds * 10)
     assert np.all(np.isfinite(sums)) and sums.sum() > 0
+
+
+@pytest.mark.parametrize("rate", [22050, 48000, 192000])
+@pytest.mark.parametrize("seconds", [0.1, 0.35, 0.45, 1.0])
+def test_the_limiters_share_in_sessions_of_a_chunk_or_two(rate, seconds):
+    """The limiter's share looks one chunk around each hot one; a session of one or two
+    chunks (8192 frames and more) has none after its own but the synth goes on."""
+    place = [Placement("bowl", load_instrument("universal"), 0.0, 1.0, 0.0)]
+    tl = Timeline(seconds, (Phase("all", 0.0, seconds),),
+                  (Event(0.0, "bowl", "strike", 0.9, "hard", 0.0),), seed=1)
+    audio = SessionAudio(tl, place, sample_rate=rate, room=Room(), fade_s=0.0)
+    _, bound = estimate._modal_sums(audio)
+    change = estimate._limiter_change(audio, bound, 80.0)  # at +80 dB it acts
+    if len(bound):
+        assert change is not None and change.min() < 0
+    if seconds < 0.4:  # no 400 ms gating block: one clear line, not a crash
+        with pytest.raises(UsageError, match="too short to measure its loudness"):
+            estimate_gain_db(audio, -18.0)
+    else:
+        assert math.isfinite(estimate_gain_db(audio, -18.0))

@@ -376,7 +376,6 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     if hot.size == 0:
         return None
     B = audio.synth.B
-    n_chunks = -(-audio.total_frames // B)
     chunks = np.union1d(hot * S // B, ((hot + 1) * S - 1) // B)
     # runs of chunks the limiter may touch: each with the chunk before and after it (its
     # look-around), one more before for the K-weighting filter to settle (the limiter
@@ -402,7 +401,9 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     window = int(WINDOW_S * audio.sample_rate) | 1
     change = np.zeros((2, n_seg))
     for first, last, own_lo, own_hi in runs:
-        lo, hi = max(0, first - 2), min(n_chunks, last + 3)
+        # past the session's end too, as the render's limiter sees the synth go on (a
+        # session of one or two chunks has no chunk after its own otherwise)
+        lo, hi = max(0, first - 2), last + 3
         source = audio.synth.chunks(lo)
         plain = [next(source) * gain for _ in range(hi - lo)]
         if lo == 0:  # the limiter looks one chunk back: silence before the start

@@ -328,7 +328,7 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         else:
             gain = planned() if planned is not None else planned_gain_db(audio, target_lufs)
             for attempt in range(2):
-                meter = LoudnessMeter(audio.sample_rate, 2)
+                meter = LoudnessMeter(audio.sample_rate, 2, expected_frames=audio.total_frames)
 
                 def check(gain=gain, meter=meter, last=attempt == 1):
                     better = _settle(audio, gain, meter, target_lufs, ceiling_dbtp)
