@@ -41,23 +41,30 @@ def _db(x: float) -> float:
     return 20.0 * np.log10(x) if x > 0 else -np.inf
 
 
-def ring_out(path: Path, seconds: float = 60.0) -> dict:
-    """The file's header, length and how its last ``seconds`` decay."""
+def ring_out(path: Path, minutes: float = 20.0) -> dict:
+    """The file's header and length, and how its last ``minutes`` decay (RMS per 5 s)."""
     with open(path, "rb") as f:
         riff = f.read(4).decode("latin-1")
     info = sf.info(str(path))
-    with sf.SoundFile(str(path)) as f:
-        n = int(seconds * f.samplerate)
-        f.seek(f.frames - n)
-        tail = f.read(n, dtype="float64")
     win = 5 * info.samplerate
-    rms = np.sqrt(np.mean(tail.reshape(-1, win, tail.shape[1]) ** 2, axis=(1, 2)))
-    last_ms = tail[-info.samplerate // 100:]
+    n = int(minutes * 60) // 5 * win
+    rms = []
+    with sf.SoundFile(str(path)) as f:
+        f.seek(f.frames - n)
+        for block in f.blocks(win, dtype="float32"):
+            rms.append(float(np.sqrt(np.mean(block.astype(np.float64) ** 2))))
+            last = block
+    rms = np.array(rms)
+    loud = np.flatnonzero(rms > 10.0 ** (-60 / 20))
+    last_min = rms[-12:]
     return {"riff": riff, "frames": info.frames, "rate": info.samplerate,
-            "subtype": info.subtype, "rms_db": [_db(r) for r in rms],
-            "falling": bool(np.all(np.diff(rms) <= 0)),
-            "last_10ms_peak": float(np.max(np.abs(last_ms))),
-            "tail_peak_db": _db(float(np.max(np.abs(tail))))}
+            "subtype": info.subtype, "minutes": minutes,
+            "rms_per_min_db": [_db(float(np.sqrt(np.mean(m ** 2))))
+                               for m in rms.reshape(-1, 12)],
+            "last_sound_s": None if loud.size == 0 else (len(rms) - loud[-1] - 1) * 5,
+            "falling": bool(np.all(np.diff(last_min) <= 0)),
+            "last_min_db": _db(float(last_min.max())),
+            "last_10ms_peak": float(np.max(np.abs(last[-info.samplerate // 100:])))}
 
 
 def main(argv=None) -> int:
@@ -92,7 +99,10 @@ def main(argv=None) -> int:
         ratio = long_.wall_s / (factor * short.wall_s)
         time_ok = ratio <= TIME_RATIO_TARGET
         frames_ok = tail["frames"] == round(args.hours * 3600 * tail["rate"])
-        silence_ok = tail["falling"] and tail["last_10ms_peak"] == 0.0
+        # sound (above -60 dBFS RMS over 5 s) in the last minutes, then a minute that only
+        # falls, and exact silence at the very end
+        silence_ok = (tail["last_sound_s"] is not None and tail["falling"]
+                      and tail["last_min_db"] < -60 and tail["last_10ms_peak"] == 0.0)
         # a WAV header's 32-bit sizes end at 4 GiB: beyond, the file must be RF64
         want_riff = "RF64" if long_.size_mb * 1e6 >= 2**32 else "RIFF"
         rf64_ok = tail["riff"] == want_riff
@@ -115,9 +125,12 @@ def main(argv=None) -> int:
             ["header", f"{tail['riff']} (needed: {want_riff})", verdict(rf64_ok)],
             ["read by soundfile", f"{tail['frames']} frames at {tail['rate']} Hz, "
              f"{tail['subtype']}", verdict(frames_ok)],
-            ["last minute, RMS per 5 s (dBFS)",
-             " ".join(f"{x:.0f}" for x in tail["rms_db"]), verdict(tail["falling"])],
-            ["last minute peak / last 10 ms peak", f"{tail['tail_peak_db']:.1f} dBFS / "
+            [f"last {tail['minutes']:g} min, RMS per minute (dBFS)",
+             " ".join(f"{x:.0f}" for x in tail["rms_per_min_db"]), "-"],
+            ["last 5 s above -60 dBFS RMS", "none" if tail["last_sound_s"] is None
+             else f"ends {tail['last_sound_s']} s before the end", "-"],
+            ["last minute: RMS per 5 s never rises; its loudest 5 s / the last 10 ms peak",
+             f"{'yes' if tail['falling'] else 'no'}; {tail['last_min_db']:.0f} dBFS / "
              f"{tail['last_10ms_peak']:g}", verdict(silence_ok)],
         ]
         date = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
