@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 
+import numpy as np
 from machine import cpu_count, cpu_model, markdown_table
 
 from sointu.render.estimate import estimate_gain_db
@@ -49,6 +50,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=1000, help="seeds per preset (default 1000)")
     ap.add_argument("--first", type=int, default=1, help="first seed (default 1)")
     ap.add_argument("--preset", action="append", help="only this preset (repeatable)")
+    ap.add_argument("--every", type=int, default=25,
+                    help="print the running figures every N seeds (default 25)")
     ap.add_argument("--overnight", action="store_true",
                     help="instead: each preset at 6-12 h, its default seed")
     args = ap.parse_args()
@@ -56,16 +59,37 @@ def main() -> int:
     if args.overnight:
         return overnight(names)
     seeds = range(args.first, args.first + args.seeds)
-    rows, total = [], 0
+    # seed by seed across the presets, so that a scan cut short has covered each alike
+    failures = {n: [] for n in names}
+    gains = {n: [] for n in names}
+    took = dict.fromkeys(names, 0.0)
+    last = seeds.start - 1
+    try:  # Ctrl-C (SIGINT) ends the scan early with the table of the seeds done
+        for i, seed in enumerate(seeds, 1):
+            for name in names:
+                t0 = time.perf_counter()
+                bad, lo, _ = scan(name, [seed])
+                took[name] += time.perf_counter() - t0
+                failures[name] += bad
+                if not bad:
+                    gains[name].append(lo)
+            last = seed
+            if i % args.every == 0 or i == len(seeds):
+                done = sum(len(f) for f in failures.values())
+                print(f"seeds {seeds.start}-{seed}: {done} failures in {i * len(names)} "
+                      f"estimates", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted: the seeds {seeds.start}-{last} are done", file=sys.stderr)
+    seeds = range(seeds.start, last + 1)
+    rows = []
     for name in names:
-        t0 = time.perf_counter()
-        failures, lo, hi = scan(name, seeds)
-        took = time.perf_counter() - t0
-        total += len(failures)
-        shown = ", ".join(str(s) for s, _ in failures[:8]) + (" ..." if len(failures) > 8 else "")
-        rows.append([name, f"{seeds.start}-{seeds.stop - 1}", str(len(failures)),
-                     shown or "-", f"{lo:.2f} .. {hi:.2f}", f"{took:.0f} s"])
-        print(f"{name}: {len(failures)} failures in {took:.0f} s", file=sys.stderr, flush=True)
+        shown = ", ".join(str(s) for s, _ in failures[name][:8])
+        shown += " ..." if len(failures[name]) > 8 else ""
+        g = gains[name]
+        rows.append([name, f"{seeds.start}-{seeds.stop - 1}", str(len(failures[name])),
+                     shown or "-", f"{min(g, default=np.nan):.2f} .. "
+                     f"{max(g, default=np.nan):.2f}", f"{took[name]:.0f} s"])
+    total = sum(len(f) for f in failures.values())
     print(f"seeds through the gain estimate ({cpu_model()}, {cpu_count()} CPUs)\n")
     print("\n".join(markdown_table(["preset", "seeds", "failures", "failing seeds",
                                     "gain dB", "time"], rows)))
