@@ -3,7 +3,9 @@ that several measurements of the same stroke render it once."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # as the CLI does (sointu/cli/__init__.py): a second BLAS thread makes the engine's small
@@ -52,6 +54,7 @@ def strike_render():
 # one fails, unless it asked for the `internal_errors` fixture.
 
 _CRASH_LOG = Path(tempfile.mkdtemp(prefix="sointu-test-crashes-")) / "crashes.log"
+atexit.register(shutil.rmtree, _CRASH_LOG.parent, True)
 os.environ["SOINTU_CRASH_LOG"] = str(_CRASH_LOG)
 
 
