@@ -3,13 +3,17 @@ that several measurements of the same stroke render it once."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # as the CLI does (sointu/cli/__init__.py): a second BLAS thread makes the engine's small
 # matrix products many times slower on a busy machine; set before numpy is imported
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np
 import pytest
@@ -42,3 +46,38 @@ def strike_render():
                        float(position_deg), int(seed), int(sample_rate))
 
     return render
+
+
+# -- no test may reach the CLI's internal-error path unless it says so ---------------------
+# Every `sointu` this suite runs (in-process or as a subprocess: they inherit the variable)
+# appends the path of any internal-error report it writes to this file; a test that made
+# one fails, unless it asked for the `internal_errors` fixture.
+
+_CRASH_LOG = Path(tempfile.mkdtemp(prefix="sointu-test-crashes-")) / "crashes.log"
+atexit.register(shutil.rmtree, _CRASH_LOG.parent, True)
+os.environ["SOINTU_CRASH_LOG"] = str(_CRASH_LOG)
+
+
+def _crash_lines() -> list[str]:
+    try:
+        return _CRASH_LOG.read_text("utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors(request):
+    os.environ["SOINTU_CRASH_LOG"] = str(_CRASH_LOG)  # even if a test removed it
+    before = len(_crash_lines())
+    yield
+    new = _crash_lines()[before:]
+    if new and "internal_errors" not in request.fixturenames:
+        pytest.fail("the CLI reported an internal error (a bug reached main):\n"
+                    + "\n".join(new), pytrace=False)
+
+
+@pytest.fixture
+def internal_errors():
+    """The internal errors (report path, one-line message) the test's CLI calls made."""
+    start = len(_crash_lines())
+    return lambda: [tuple(line.split("\t", 1)) for line in _crash_lines()[start:]]

@@ -2,7 +2,12 @@
 
 Every command module registers its commands on :data:`group`. :func:`main` turns sointu's
 own errors and click's usage errors into one line on stderr and a non-zero exit, and
-Ctrl-C into exit code 130, never a traceback.
+Ctrl-C into exit code 130, never a traceback. Anything else is a bug: one line
+(``sointu: internal error: ...; details in FILE``) and exit code 70, the details (traceback,
+versions, the command line) in a report file in the cache folder (that of the gain cache,
+else the temporary folder). If ``SOINTU_CRASH_LOG`` names a file, the report's path is also
+appended to it (the test suite fails any test that makes a report it did not expect).
+Partial output is already gone by then: the atomic writer removes it on any exception.
 """
 
 from __future__ import annotations
@@ -63,9 +68,9 @@ def _tune_malloc() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _tune_malloc()  # before any thread allocates
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        _register()
         # not group.main(): on Ctrl-C it prints an empty line before we can say anything
         with group.make_context("sointu", args) as ctx:
             rv = group.invoke(ctx)
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130)
     except BrokenPipeError:
         sys.exit(1)
+    except Exception as exc:  # a bug: one line here, the details in a report
+        _internal_error(exc, args)
     if isinstance(rv, int) and rv:
         sys.exit(rv)
 
@@ -93,6 +100,81 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int) -> None:
     click.echo(f"sointu: error: {' '.join(message.split())}", err=True)
     sys.exit(code)
+
+
+#: Exit code of an internal error (EX_SOFTWARE of sysexits.h).
+INTERNAL_ERROR_EXIT = 70
+
+
+def _internal_error(exc: Exception, args: list[str]) -> None:
+    """Report an unexpected exception: one line on stderr, the details in a file; exit 70."""
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if len(what) > 160:
+        what = what[:157] + "..."
+    report, problem = _write_report(exc, args)
+    where = f"details in {report}" if report else f"no report written ({problem})"
+    click.echo(f"sointu: internal error: {what}; {where}", err=True)
+    log = os.environ.get("SOINTU_CRASH_LOG")
+    if log:
+        try:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"{report or problem}\t{what}\n")
+        except OSError:
+            pass
+    sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _report_text(exc: Exception, args: list[str]) -> str:
+    import platform
+    import shlex
+    import time
+    import traceback
+
+    numpy = sys.modules.get("numpy")
+    lines = [
+        "sointu internal error report",
+        f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z')}",
+        f"command: {shlex.join(['sointu', *args])}",
+        f"sointu: {__version__}",
+        f"python: {' '.join(sys.version.split())} ({sys.executable})",
+        f"numpy: {getattr(numpy, '__version__', 'not imported')}",
+        f"platform: {platform.platform()}",
+        "",
+    ]
+    return "\n".join(lines) + "".join(traceback.format_exception(exc))
+
+
+def _write_report(exc: Exception, args: list[str]) -> tuple[str | None, str]:
+    """Write the report to the cache folder, else the temporary folder: (path, problem)."""
+    import tempfile
+    import time
+
+    folders = []
+    try:
+        from ..render.gain_cache import cache_file
+
+        cache = cache_file()
+        if cache is not None:
+            folders.append(cache.parent)
+    except Exception:  # the report must not fail where the bug is
+        pass
+    folders.append(tempfile.gettempdir())
+    try:
+        text = _report_text(exc, args)
+    except Exception as inner:
+        text = f"sointu internal error report\n{type(exc).__name__}: {exc}\n({inner!r})\n"
+    name = f"sointu-internal-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    problem = "no folder to write it to"
+    for folder in folders:
+        path = os.path.join(str(folder), name)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(text)
+            return path, ""
+        except OSError as err:
+            problem = f"{path}: {err.strerror or err}"
+    return None, problem
 
 
 _registered = False

@@ -67,6 +67,8 @@ _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = -10.0
 #: Segments of 100 ms; a gating block is four consecutive segments (400 ms, 75 % overlap).
 _SEGMENTS_PER_BLOCK = 4
+#: Gating blocks computed at once (a few MB, whatever the signal's length).
+_GATE_PIECE = 1 << 16
 
 # Analogue prototypes of the two K-weighting stages. These parameters reproduce the 48 kHz
 # coefficients of BS.1770-4 (tables 1 and 2) through the bilinear transform below.
@@ -250,14 +252,19 @@ class LoudnessMeter:
         Channel weights of BS.1770. By default 1.0 for the first three channels (L, R, C)
         and 1.41 for the fourth and fifth (surrounds); required for more than five channels.
 
+    expected_frames : int, optional
+        The signal's length if known: the segment sums are then allocated once, instead of
+        growing by doubling (which for 8 hours held 12 MB at once, and 1 MB for one).
+
     Notes
     -----
     Feed the signal in order with :meth:`process`; blocks may have any length. The state
-    kept grows by one float per channel per 100 ms (29 kB per hour of stereo).
+    kept grows by one float per channel per 100 ms (0.6 MB per hour of stereo).
     """
 
     def __init__(self, sample_rate: int, channels: int = 2,
-                 weights: Sequence[float] | None = None) -> None:
+                 weights: Sequence[float] | None = None, *,
+                 expected_frames: int | None = None) -> None:
         self.sample_rate = _check_rate(sample_rate)
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or \
                 channels < 1:
@@ -285,7 +292,9 @@ class LoudnessMeter:
         self._frames = 0
         self._segment = 0  # index of the segment the next frame belongs to
         self._partial = np.zeros(self.channels)  # sum of squares of the open segment
-        self._sums = np.zeros((self.channels, 64))  # completed segments (grows by doubling)
+        room = 64 if expected_frames is None else \
+            max(64, int(expected_frames) * 10 // self.sample_rate + 1)
+        self._sums = np.zeros((self.channels, room))  # completed segments (grows by doubling)
 
         self._buffer = np.zeros((self.channels, _PIECE_FRAMES))  # frames not measured yet
         self._fill = 0
@@ -333,8 +342,13 @@ class LoudnessMeter:
         """This meter if no frames are pending, else a copy that has measured them."""
         if self._fill == 0:
             return self
-        clone = copy.deepcopy(self)
-        clone._process_piece(clone._buffer[:, : clone._fill])
+        # the segment sums are shared, not copied (for a long signal they are most of the
+        # meter): the clone writes only past this meter's last segment, which this meter
+        # overwrites as it goes on
+        clone = copy.copy(self)
+        clone._k_filter = copy.deepcopy(self._k_filter)
+        clone._partial = self._partial.copy()
+        clone._process_piece(self._buffer[:, : self._fill].copy())
         clone._fill = 0
         return clone
 
@@ -472,26 +486,37 @@ class LoudnessMeter:
         n_seg = done._segment
         if n_seg < _SEGMENTS_PER_BLOCK:
             return -math.inf
-        # few arrays of one value per block: a 3-hour session has 108 000 of them
-        seg_power = done._weights @ done._sums[:, :n_seg]  # channel-weighted segment sums
-        n_blocks = n_seg - _SEGMENTS_PER_BLOCK + 1
-        power = seg_power[:n_blocks].copy()
-        for i in range(1, _SEGMENTS_PER_BLOCK):
-            power += seg_power[i : i + n_blocks]
-        del seg_power
-        if scale != 1.0:
-            power *= scale
-        start = np.arange(n_blocks, dtype=np.int64)
-        power /= (start + _SEGMENTS_PER_BLOCK) * self.sample_rate // 10 \
-            - start * self.sample_rate // 10  # block lengths (frames): mean squares
-        del start
         # the gates compare loudness, offset + 10 log10(power), so power against the gate
-        gate = power > 10.0 ** ((_ABSOLUTE_GATE_LUFS - _OFFSET_DB) / 10.0)
-        if not gate.any():
+        absolute = 10.0 ** ((_ABSOLUTE_GATE_LUFS - _OFFSET_DB) / 10.0)
+        total, count = done._gated_sum(scale, absolute)
+        if count == 0:
             return -math.inf
-        relative = _OFFSET_DB + 10.0 * math.log10(float(power[gate].mean())) + _RELATIVE_GATE_LU
-        gate &= power > 10.0 ** ((relative - _OFFSET_DB) / 10.0)
-        return _OFFSET_DB + 10.0 * math.log10(float(power[gate].mean()))
+        relative = _OFFSET_DB + 10.0 * math.log10(total / count) + _RELATIVE_GATE_LU
+        total, count = done._gated_sum(scale, max(absolute,
+                                                  10.0 ** ((relative - _OFFSET_DB) / 10.0)))
+        return _OFFSET_DB + 10.0 * math.log10(total / count)
+
+    def _gated_sum(self, scale: float, floor: float) -> tuple[float, int]:
+        """Sum and count of the gating blocks' mean squares (times ``scale``) above
+        ``floor``, a piece of blocks at a time (memory stays flat for any length)."""
+        n_blocks = self._segment - _SEGMENTS_PER_BLOCK + 1
+        fs = self.sample_rate
+        total, count = 0.0, 0
+        for b0 in range(0, n_blocks, _GATE_PIECE):
+            b1 = min(n_blocks, b0 + _GATE_PIECE)
+            # channel-weighted segment sums, then each block's four
+            seg = self._weights @ self._sums[:, b0: b1 + _SEGMENTS_PER_BLOCK - 1]
+            power = seg[: b1 - b0].copy()
+            for i in range(1, _SEGMENTS_PER_BLOCK):
+                power += seg[i: i + b1 - b0]
+            if scale != 1.0:
+                power *= scale
+            start = np.arange(b0, b1, dtype=np.int64)
+            power /= (start + _SEGMENTS_PER_BLOCK) * fs // 10 - start * fs // 10  # frames
+            kept = power[power > floor]
+            total += float(kept.sum())
+            count += kept.size
+        return total, count
 
     def segment_sums(self) -> np.ndarray:
         """Channel-weighted sums of squared K-weighted samples per 100 ms segment.
@@ -607,6 +632,10 @@ def gain_for_target(meter: LoudnessMeter, target_lufs: float) -> float:
         Integrated loudness wanted (LUFS).
     """
     if not math.isfinite(meter.integrated_lufs()):
+        if meter._frames < 0.4 * meter.sample_rate:  # not one 400 ms gating block
+            raise UsageError(f"{meter._frames / meter.sample_rate:g} s is too short to "
+                             "measure its loudness (BS.1770 needs a 400 ms block); allowed: "
+                             "0.4 s or more")
         raise UsageError("the signal is silent; it cannot be normalised")
     gain = target_lufs - meter.integrated_lufs()
     for _ in range(20):

@@ -41,7 +41,7 @@ def _quiet_worker() -> None:
 def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
     start, stop = span
     src = _SOURCE
-    meter = LoudnessMeter(src.sample_rate, 2)
+    meter = LoudnessMeter(src.sample_rate, 2, expected_frames=stop - start)
     pos = start
     for block in src.blocks(8192, start):
         if pos + len(block) > stop:

@@ -262,7 +262,7 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         else:  # metered while written; once more at the corrected gain if off target
             gain = level.gain_db
             for last in (False, True):
-                meter = LoudnessMeter(audio.sample_rate, 2)
+                meter = LoudnessMeter(audio.sample_rate, 2, expected_frames=audio.total_frames)
                 better = None
 
                 def on_target(gain=gain, meter=meter, last=last) -> bool:

@@ -16,6 +16,11 @@ How a session is laid out (all lengths in seconds):
   0.9 x the last instrument's ring time (``ring_s``), never below the range's low end.
   An instrument that is being rubbed or played in a cue is not struck meanwhile; the stroke
   goes to another instrument of the phase (chosen with the same random number) or is left out.
+- Thinning (``defaults.thin_halving_s``): in a session longer than the preset's own
+  ``duration_s``, every interval between regular strikes and between rubs that starts at a
+  time t past that length is multiplied by ``2 ** ((t - duration_s) / thin_halving_s)``,
+  so the rate halves every ``thin_halving_s`` seconds (an overnight session thins out). At
+  or below the preset's own length the factor is exactly 1: nothing changes.
 - A rub never overlaps another rub (or cue) of the same bowl; one that would is moved after it
   or, if it then no longer fits, left out. The number of random draws never depends on such
   decisions, so they do not ripple into later strokes.
@@ -112,8 +117,9 @@ def compose(preset: SessionPreset, *, seed: int | None = None,
     playing = total - ring_out_s(preset, total)
     busy: dict[str, list[tuple[float, float]]] = {}
     events: list[Event] = []
+    thin = _thinning(preset.defaults.duration_s, preset.defaults.thin_halving_s)
     for spec, (start, end) in zip(preset.phases, spans, strict=True):
-        ctx = _Phase(spec, start, end, seed)
+        ctx = _Phase(spec, start, end, seed, thin)
         events += ctx.cues(busy)
         events += ctx.rubs(busy, preset)
         events += ctx.strikes(busy, {k: si.ring_s for k, si in preset.instruments.items()})
@@ -121,6 +127,14 @@ def compose(preset: SessionPreset, *, seed: int | None = None,
     phases = [Phase(p.name, s, e) for p, (s, e) in zip(preset.phases, spans, strict=True)]
     phases[-1] = Phase(phases[-1].name, phases[-1].start_s, total)
     return Timeline(duration_s=total, phases=tuple(phases), events=tuple(events), seed=seed)
+
+
+def _thinning(own_s: float, halving_s: float | None):
+    """The factor (t -> float) of an interval starting at t s: 1 up to ``own_s``, then
+    doubling every ``halving_s`` s (always 1 if ``halving_s`` is None)."""
+    if halving_s is None:
+        return lambda t: 1.0
+    return lambda t: 1.0 if t <= own_s else 2.0 ** ((t - own_s) / halving_s)
 
 
 def _check_seed(seed) -> int:
@@ -174,8 +188,9 @@ def _after_busy(busy, key: str, t: float, dur: float, gap: float) -> float:
 class _Phase:
     """One phase being composed: its span, its streams."""
 
-    def __init__(self, spec: PhaseSpec, start: float, end: float, seed: int):
+    def __init__(self, spec: PhaseSpec, start: float, end: float, seed: int, thin):
         self.spec = spec
+        self.thin = thin  # t -> factor of the interval that starts at t
         self.start = start
         self.end = end
         self.length = max(end - start, 0.0)
@@ -259,7 +274,7 @@ class _Phase:
                                  velocity=float(vel), mallet="soft", position_deg=float(pos),
                                  duration_s=float(dur), phase=self.spec.name))
                 busy.setdefault(key, []).append((start, start + dur))
-            t += step
+            t += step * self.thin(t)
         return out
 
     # strikes ----------------------------------------------------------------------------
@@ -288,5 +303,5 @@ class _Phase:
             step = ilo + (ihi - ilo) * u_step
             if prev is not None:  # strike again as the last one nearly fades, not after
                 step = max(ilo, min(step, _FADE_SHARE * ring_s[prev]))
-            t += step
+            t += step * self.thin(t)
         return out

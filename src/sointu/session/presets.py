@@ -256,6 +256,10 @@ class Defaults:
     mix : str or None
         ``speakers`` or ``headphones`` (see :data:`MIXES`); None: speakers, but gifts are
         made for headphones.
+    thin_halving_s : float or None
+        In a session longer than ``duration_s``: from that time on, the intervals between
+        regular strikes and between rubs grow so that their rate halves every
+        ``thin_halving_s`` seconds (s). None: the rate does not depend on the length.
     """
 
     duration_s: float = 3600.0
@@ -265,6 +269,7 @@ class Defaults:
     ring_out_s: float = 45.0
     fade_out_s: float = 8.0
     mix: str | None = None
+    thin_halving_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -417,7 +422,7 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
 _TOP = {"title", "description", "language", "max_velocity", "defaults", "room", "metadata",
         "instruments", "phases", "recordings"}
 _DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_s",
-             "fade_out_s", "mix"}
+             "fade_out_s", "mix", "thin_halving_s"}
 #: The mixes a session renders to: stereo for speakers, binaural for headphones.
 MIXES = ("speakers", "headphones")
 _ROOM = {"name", "reverb", "width", "tone"}
@@ -662,6 +667,8 @@ class _Validator(Checker):
         if mix is not None and mix not in MIXES:
             self.problem(w + "mix", f"{_show(mix)} is not allowed; allowed: {', '.join(MIXES)}")
             ok = False
+        thin = num("thin_halving_s", 0.0, 600.0, MAX_DURATION_S) if "thin_halving_s" in t \
+            else None
         if not ok:
             return None
         if ring >= duration:
@@ -669,7 +676,8 @@ class _Validator(Checker):
                                            f"duration_s = {duration:g} s; allowed below it")
             return None
         return Defaults(duration_s=duration, sample_rate_hz=rate, seed=seed,
-                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade, mix=mix)
+                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade, mix=mix,
+                        thin_halving_s=thin)
 
     def room(self, t: dict) -> RoomSpec:
         self.keys(t, _ROOM, "room.")
