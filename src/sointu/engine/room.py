@@ -242,10 +242,17 @@ class RoomTail:
     after the predelay, each band and channel of unit energy (sum of squares 1), seeded; it
     is made on first use (tens of milliseconds), so that starting playback does not wait
     for it. ``frames`` (n) is known at once.
+
+    ``coherence`` (a function of frequency in Hz, values in [-1, 1]) makes the two channels
+    that coherent at each frequency: the headphone mix passes the diffuse-field coherence
+    of the listener's ears (:meth:`sointu.engine.hrtf.Head.diffuse_coherence`), since a
+    late tail arrives from every direction at once. None: independent channels (two spaced
+    microphones far apart compared with the wavelengths that matter).
     """
 
-    def __init__(self, name: str, seed: int, sample_rate: int):
+    def __init__(self, name: str, seed: int, sample_rate: int, coherence=None):
         self.name, self.seed, self.sample_rate = name, int(seed), int(sample_rate)
+        self.coherence = coherence
         kind = load_rooms()[name]
         self._pre = int(round(kind.predelay_ms / 1000.0 * sample_rate))
         self.frames = self._pre + int(math.ceil(1.1 * max(kind.tail_t60_s) * sample_rate))
@@ -258,6 +265,11 @@ class RoomTail:
         rng = np.random.default_rng([self.seed, 0x7A11])
         white = np.fft.rfft(rng.standard_normal((size, 2)), axis=0)
         f = np.fft.rfftfreq(size, 1.0 / fs)
+        if self.coherence is not None:
+            # the right ear: the left's noise where the ears are coherent, an independent
+            # noise where not (expected cross-spectrum / power = the coherence)
+            g = np.clip(np.asarray(self.coherence(f), dtype=float), -1.0, 1.0)
+            white[:, 1] = g * white[:, 0] + np.sqrt(1.0 - g * g) * white[:, 1]
         t = np.arange(n - pre) / fs
         ramp = np.minimum(1.0, t / 0.005)  # 5 ms onset after the predelay
         masks = band_masks(f)
@@ -275,9 +287,10 @@ class RoomTail:
 
 
 @lru_cache(maxsize=4)
-def room_tail(name: str, seed: int, sample_rate: int) -> RoomTail:
-    """The tail of room ``name`` at ``sample_rate`` (seeded; its noise made on first use)."""
-    return RoomTail(name, seed, sample_rate)
+def room_tail(name: str, seed: int, sample_rate: int, coherence=None) -> RoomTail:
+    """The tail of room ``name`` at ``sample_rate`` (seeded; its noise made on first use);
+    ``coherence`` as for :class:`RoomTail` (a hashable function: one tail per head)."""
+    return RoomTail(name, seed, sample_rate, coherence)
 
 
 @lru_cache(maxsize=2)
