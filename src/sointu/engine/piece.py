@@ -100,11 +100,12 @@ class Piece:
             # transients: the head's responses from this direction give the ears their
             # differences; centred gains, no microphone delays. Their late tail is diffuse
             # (from every direction at once), so it is the same at any placement: the
-            # room's decaying band noise, the ears as coherent as a diffuse field makes
-            # them (see synth()), each ear with the same energy
+            # room's decaying band noise at its headphone_tail_db, the ears as coherent as
+            # a diffuse field makes them (see synth()), each ear with the same energy
             impulse = self.head.ears(azimuth_deg, elevation_deg).impulse(self.sample_rate)
             direct, _, tail = transient_gains(self.room, self.sample_rate, azimuth_deg=0.0,
-                                              distance=distance, level_db=level_db)
+                                              distance=distance, level_db=level_db,
+                                              headphones=True)
             place = (direct, lag, tail)  # each ear silent until its onset, as the modes
         self._placed[key] = _Placed(key, modes, self._count, gains, place, lag,
                                     (float(azimuth_deg), float(elevation_deg)), impulse)

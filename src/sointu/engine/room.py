@@ -55,6 +55,7 @@ class RoomKind:
     reflections_ms: tuple[float, float]
     tail_t60_s: tuple[float, float, float, float]
     tail_db: float
+    headphone_tail_db: float
     predelay_ms: float
     mic_spacing_m: float
     tone_db: float
@@ -105,7 +106,8 @@ def load_rooms() -> dict[str, RoomKind]:
             raise c.fail(name, "expected a table")
         w = f"{name}."
         c.check_keys(t, {"description", "diffuse", "reflections", "reflections_ms",
-                         "tail_t60_s", "tail_db", "predelay_ms", "mic_spacing_m", "tone_db"}, w)
+                         "tail_t60_s", "tail_db", "headphone_tail_db", "predelay_ms",
+                         "mic_spacing_m", "tone_db"}, w)
         refl = c.numbers(t, "reflections_ms", w, length=2, lo=0.5, hi=300.0)
         if refl[0] >= refl[1]:
             raise c.fail(w + "reflections_ms", f"expected [low, high], got {refl}")
@@ -120,6 +122,7 @@ def load_rooms() -> dict[str, RoomKind]:
             reflections_ms=(refl[0], refl[1]),
             tail_t60_s=tuple(c.numbers(t, "tail_t60_s", w, length=4, lo=0.05, hi=6.0)),
             tail_db=c.number(t, "tail_db", w, lo=-60.0, hi=6.0),
+            headphone_tail_db=c.number(t, "headphone_tail_db", w, lo=-80.0, hi=6.0),
             predelay_ms=c.number(t, "predelay_ms", w, lo=0.0, hi=100.0),
             mic_spacing_m=c.number(t, "mic_spacing_m", w, lo=0.0, hi=2.0),
             tone_db=c.number(t, "tone_db", w, lo=-120.0, hi=-30.0),
@@ -179,9 +182,10 @@ def mode_gains(freq_hz: np.ndarray, room: Room, *, azimuth_deg: float = 0.0,
 
 
 def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
-                    distance: float = 1.0, level_db: float = 0.0
+                    distance: float = 1.0, level_db: float = 0.0, headphones: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, float]:
-    """How a strike transient (a mono signal) reaches the two channels.
+    """How a strike transient (a mono signal) reaches the two channels (``headphones``:
+    the tail at the room's ``headphone_tail_db``).
 
     Returns
     -------
@@ -195,7 +199,8 @@ def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
     direct, arrive = _pan(room, azimuth_deg, distance)
     frames = np.round((arrive - arrive.min()) * sample_rate).astype(int)
     level = 10.0 ** (level_db / 20.0) / math.sqrt(2.0)
-    tail = 10.0 ** (room.kind.tail_db / 20.0) * room.reverb / 0.35 * level
+    tail_db = room.kind.headphone_tail_db if headphones else room.kind.tail_db
+    tail = 10.0 ** (tail_db / 20.0) * room.reverb / 0.35 * level
     return direct * level, frames, float(tail)
 
 
