@@ -183,6 +183,25 @@ class Head:
         delay = w @ self.delay_s[near]
         return Ears(self.freq_hz, mag, delay - delay.min())
 
+    def diffuse_coherence(self, freq_hz: np.ndarray) -> np.ndarray:
+        """Interaural coherence (real, -1 .. 1) of a diffuse field at ``freq_hz`` (Hz).
+
+        Sound arriving from every measured direction at once, each ear's response being its
+        magnitude and onset delay (as for the modes): Re(sum H_L conj(H_R)) over the root
+        of the two ears' summed powers. For the MIT KEMAR set it is ~0.95 below 150 Hz,
+        0.83 at 250 Hz, 0.38 at 500 Hz and within +-0.06 of 0 from 750 Hz up: the ears
+        hear one sound in the bass and two unrelated ones above (the late tail's width).
+        The set's directions cover the sphere about evenly (none below -40 degrees).
+        """
+        curve = getattr(self, "_coherence", None)
+        if curve is None:
+            m = self.magnitude.astype(float)
+            lag = (self.delay_s[:, 0] - self.delay_s[:, 1])[:, None]
+            cross = np.sum(m[:, 0] * m[:, 1] * np.exp(-2j * np.pi * self.freq_hz * lag), axis=0)
+            power = np.sqrt(np.sum(m[:, 0] ** 2, axis=0) * np.sum(m[:, 1] ** 2, axis=0))
+            curve = self._coherence = cross.real / np.maximum(power, 1e-30)
+        return np.interp(np.asarray(freq_hz, dtype=float), self.freq_hz, curve)
+
 
 def _onsets(ir: np.ndarray) -> np.ndarray:
     """Onset (samples, fractional) of each response in (N, 2, L): where |h| first reaches

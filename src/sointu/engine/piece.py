@@ -98,13 +98,15 @@ class Piece:
             lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)
                         for d in delay_s)
             # transients: the head's responses from this direction give the ears their
-            # differences; centred gains, no microphone delays, and (for now) no late tail:
-            # the speakers' tail is one seeded noise per channel, not a diffuse field at
-            # the ears, and would break the head's left/right symmetry
+            # differences; centred gains, no microphone delays. Their late tail is diffuse
+            # (from every direction at once), so it is the same at any placement: the
+            # room's decaying band noise at its headphone_tail_db, the ears as coherent as
+            # a diffuse field makes them (see synth()), each ear with the same energy
             impulse = self.head.ears(azimuth_deg, elevation_deg).impulse(self.sample_rate)
-            direct, _, _ = transient_gains(self.room, self.sample_rate, azimuth_deg=0.0,
-                                           distance=distance, level_db=level_db)
-            place = (direct, lag, 0.0)  # each ear silent until its onset, as the modes
+            direct, _, tail = transient_gains(self.room, self.sample_rate, azimuth_deg=0.0,
+                                              distance=distance, level_db=level_db,
+                                              headphones=True)
+            place = (direct, lag, tail)  # each ear silent until its onset, as the modes
         self._placed[key] = _Placed(key, modes, self._count, gains, place, lag,
                                     (float(azimuth_deg), float(elevation_deg)), impulse)
         self._count += modes.count
@@ -174,7 +176,11 @@ class Piece:
         bank.cloud_pairs = np.concatenate(
             [p.first + p.modes.cloud_pairs for p in self._placed.values()]).astype(np.intp)
         room = self.room
-        tail = room_tail(room.name, room.seed, self.sample_rate) if room.reverb > 0 else None
+        # headphones: the tail's two channels get the diffuse-field coherence of the ears
+        # (bass in both alike, above ~700 Hz unrelated); speakers: independent channels
+        coherence = None if self.head is None else self.head.diffuse_coherence
+        tail = (room_tail(room.name, room.seed, self.sample_rate, coherence)
+                if room.reverb > 0 else None)
         tone = room_tone(room.name, room.seed, self.sample_rate) if room.tone else None
         return Synth(bank, self._impulses, self._rubs, transients=self._transients,
                      tail=tail, tone=tone)

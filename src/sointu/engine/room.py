@@ -55,6 +55,7 @@ class RoomKind:
     reflections_ms: tuple[float, float]
     tail_t60_s: tuple[float, float, float, float]
     tail_db: float
+    headphone_tail_db: float
     predelay_ms: float
     mic_spacing_m: float
     tone_db: float
@@ -105,7 +106,8 @@ def load_rooms() -> dict[str, RoomKind]:
             raise c.fail(name, "expected a table")
         w = f"{name}."
         c.check_keys(t, {"description", "diffuse", "reflections", "reflections_ms",
-                         "tail_t60_s", "tail_db", "predelay_ms", "mic_spacing_m", "tone_db"}, w)
+                         "tail_t60_s", "tail_db", "headphone_tail_db", "predelay_ms",
+                         "mic_spacing_m", "tone_db"}, w)
         refl = c.numbers(t, "reflections_ms", w, length=2, lo=0.5, hi=300.0)
         if refl[0] >= refl[1]:
             raise c.fail(w + "reflections_ms", f"expected [low, high], got {refl}")
@@ -120,6 +122,7 @@ def load_rooms() -> dict[str, RoomKind]:
             reflections_ms=(refl[0], refl[1]),
             tail_t60_s=tuple(c.numbers(t, "tail_t60_s", w, length=4, lo=0.05, hi=6.0)),
             tail_db=c.number(t, "tail_db", w, lo=-60.0, hi=6.0),
+            headphone_tail_db=c.number(t, "headphone_tail_db", w, lo=-80.0, hi=6.0),
             predelay_ms=c.number(t, "predelay_ms", w, lo=0.0, hi=100.0),
             mic_spacing_m=c.number(t, "mic_spacing_m", w, lo=0.0, hi=2.0),
             tone_db=c.number(t, "tone_db", w, lo=-120.0, hi=-30.0),
@@ -179,9 +182,10 @@ def mode_gains(freq_hz: np.ndarray, room: Room, *, azimuth_deg: float = 0.0,
 
 
 def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
-                    distance: float = 1.0, level_db: float = 0.0
+                    distance: float = 1.0, level_db: float = 0.0, headphones: bool = False
                     ) -> tuple[np.ndarray, np.ndarray, float]:
-    """How a strike transient (a mono signal) reaches the two channels.
+    """How a strike transient (a mono signal) reaches the two channels (``headphones``:
+    the tail at the room's ``headphone_tail_db``).
 
     Returns
     -------
@@ -195,7 +199,8 @@ def transient_gains(room: Room, sample_rate: int, *, azimuth_deg: float = 0.0,
     direct, arrive = _pan(room, azimuth_deg, distance)
     frames = np.round((arrive - arrive.min()) * sample_rate).astype(int)
     level = 10.0 ** (level_db / 20.0) / math.sqrt(2.0)
-    tail = 10.0 ** (room.kind.tail_db / 20.0) * room.reverb / 0.35 * level
+    tail_db = room.kind.headphone_tail_db if headphones else room.kind.tail_db
+    tail = 10.0 ** (tail_db / 20.0) * room.reverb / 0.35 * level
     return direct * level, frames, float(tail)
 
 
@@ -244,10 +249,17 @@ class RoomTail:
     after the predelay, each band and channel of unit energy (sum of squares 1), seeded; it
     is made on first use (tens of milliseconds), so that starting playback does not wait
     for it. ``frames`` (n) is known at once.
+
+    ``coherence`` (a function of frequency in Hz, values in [-1, 1]) makes the two channels
+    that coherent at each frequency: the headphone mix passes the diffuse-field coherence
+    of the listener's ears (:meth:`sointu.engine.hrtf.Head.diffuse_coherence`), since a
+    late tail arrives from every direction at once. None: independent channels (two spaced
+    microphones far apart compared with the wavelengths that matter).
     """
 
-    def __init__(self, name: str, seed: int, sample_rate: int):
+    def __init__(self, name: str, seed: int, sample_rate: int, coherence=None):
         self.name, self.seed, self.sample_rate = name, int(seed), int(sample_rate)
+        self.coherence = coherence
         kind = load_rooms()[name]
         self._pre = int(round(kind.predelay_ms / 1000.0 * sample_rate))
         self.frames = self._pre + int(math.ceil(1.1 * max(kind.tail_t60_s) * sample_rate))
@@ -260,6 +272,11 @@ class RoomTail:
         rng = np.random.default_rng([self.seed, 0x7A11])
         white = np.fft.rfft(rng.standard_normal((size, 2)), axis=0)
         f = np.fft.rfftfreq(size, 1.0 / fs)
+        if self.coherence is not None:
+            # the right ear: the left's noise where the ears are coherent, an independent
+            # noise where not (expected cross-spectrum / power = the coherence)
+            g = np.clip(np.asarray(self.coherence(f), dtype=float), -1.0, 1.0)
+            white[:, 1] = g * white[:, 0] + np.sqrt(1.0 - g * g) * white[:, 1]
         t = np.arange(n - pre) / fs
         ramp = np.minimum(1.0, t / 0.005)  # 5 ms onset after the predelay
         masks = band_masks(f)
@@ -277,9 +294,10 @@ class RoomTail:
 
 
 @lru_cache(maxsize=4)
-def room_tail(name: str, seed: int, sample_rate: int) -> RoomTail:
-    """The tail of room ``name`` at ``sample_rate`` (seeded; its noise made on first use)."""
-    return RoomTail(name, seed, sample_rate)
+def room_tail(name: str, seed: int, sample_rate: int, coherence=None) -> RoomTail:
+    """The tail of room ``name`` at ``sample_rate`` (seeded; its noise made on first use);
+    ``coherence`` as for :class:`RoomTail` (a hashable function: one tail per head)."""
+    return RoomTail(name, seed, sample_rate, coherence)
 
 
 @lru_cache(maxsize=2)
