@@ -45,3 +45,21 @@ def test_render_matches_its_golden_fingerprint(folder, kind, name):
     assert not diffs, (f"{kind} {name} sounds different from its golden render "
                        f"(tests/golden/README.md says how to regenerate on purpose):\n  "
                        + "\n  ".join(diffs))
+
+
+def test_comparison_catches_a_tenth_of_a_db_but_not_the_last_bit(folder):
+    """The tolerances: a 0.1 dB level change fails, a random +-1 LSB of 24 bit on every sample
+    (far more than the last bits another BLAS changes) passes."""
+    import numpy as np
+    import soundfile as sf
+
+    source = gp.render_case("strike", "universal", folder)
+    x, rate = sf.read(str(source), dtype="float64")
+    golden = gp.load("strike", "universal")
+    noisy = x + np.random.default_rng(5).integers(-1, 2, x.shape) / 2 ** 23
+    louder = x * 10 ** (0.1 / 20)
+    for samples, expect_same in ((noisy, True), (louder, False)):
+        out = folder / "changed.flac"
+        sf.write(str(out), samples, rate, subtype="PCM_24")
+        diffs = gp.differences(golden, gp.fingerprint(out))
+        assert (not diffs) == expect_same, diffs
