@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -208,14 +209,30 @@ def calibrate(audio) -> None:
         return  # measured before: live play and re-renders start at once
     rate = audio.sample_rate
     n_seg = audio.total_frames // (rate // 10)
-    _set_unit(placed, rate, n_seg)
+    # the recordings are read and measured while the bowls' energy is computed (numpy and
+    # the decoder release the interpreter's lock)
+    failed: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            _set_unit(placed, rate, n_seg)
+        except BaseException as exc:  # noqa: BLE001 (raised again below, in the caller)
+            failed.append(exc)
+
+    reading = threading.Thread(target=measure, name="sointu-recording-levels")
+    reading.start()
+    try:
+        bowls = _modal_sums(audio)[0]
+    finally:
+        reading.join()
+    if failed:
+        raise failed[0]
     own = {}
     for p in placed:
         own[id(p)] = _lufs(p.unit_sums, rate)
         if not math.isfinite(own[id(p)]):
             raise UsageError(f"recording {p.reader.path}: silent (its loudness cannot be "
                              "measured); give a recording with sound in it")
-    bowls = _modal_sums(audio)[0]
     level = _lufs(bowls, rate)
     if not math.isfinite(level):  # no strokes at all: the recordings set the level
         level = -23.0
