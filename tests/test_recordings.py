@@ -70,6 +70,9 @@ def test_reader_resamples_exactly_wherever_reading_starts(tmp_path, rate, channe
                  for a, b in zip(starts, starts[1:] + [r.frames], strict=True)]
         got = np.concatenate(parts)
         assert np.array_equal(got, whole[starts[0]:]), "depends on where reading started"
+    one = Reader(path, SR)  # one reader, back and forth (its kept frames, then a seek)
+    for a, b in ((70001, r.frames), (0, 70001), (65000, 66000), (123, 90000)):
+        assert np.array_equal(one.read(a, b), whole[a:b]), f"frames {a}..{b} read after others"
     mid = whole[int(0.5 * SR): int(1.5 * SR)]
     for ch, f in enumerate(freqs if channels == 2 else freqs * 2):
         spec = np.abs(np.fft.rfft(mid[:, ch] * np.hanning(len(mid)), 8 * len(mid)))
