@@ -256,6 +256,26 @@ loudness_lu = {loudness_lu}
     assert np.all(recording_sums(audio) >= 0)
 
 
+def test_bowls_energy_is_computed_once_for_levels_and_gain(tmp_path, monkeypatch):
+    """calibrate and the gain estimate share the modal energy of one session (it is kept on
+    the session for its synthesis); a session with another synthesis computes its own."""
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    from sointu.render import estimate
+
+    calls = []
+    real = estimate._modal_sums_of
+    monkeypatch.setattr(estimate, "_modal_sums_of", lambda a: calls.append(a) or real(a))
+    audio = SessionAudio.from_preset(PRESET, duration_s=120.0)
+    calibrate(audio)
+    g = estimate.estimate_gain_db(audio, -18.0)
+    assert len(calls) == 1
+    other = SessionAudio.from_preset(PRESET, duration_s=120.0, seed=2)
+    estimate.estimate_gain_db(other, -18.0)
+    assert len(calls) == 2
+    audio._modal_memo = None  # computed afresh: the same gain
+    assert estimate.estimate_gain_db(audio, -18.0) == g and len(calls) == 3
+
+
 # -- the commands ----------------------------------------------------------------------------
 
 def test_shipped_preset_renders_with_its_speech_on_target(tmp_path):

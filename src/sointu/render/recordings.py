@@ -1,13 +1,13 @@
 """Levels of the recordings on a session's timeline, measured, and their share of its loudness.
 
-Each recording is streamed once (resampled, faded and panned exactly as it will sound)
-through the loudness meter: that gives its K-weighted energy in every 100 ms segment of the
-session and, gated, its own loudness. Its pre-gain is then chosen so that it sounds
-``loudness_lu`` above (or below) the session's bowls, whose integrated loudness comes from
-their modes (:mod:`.estimate`). (Relative to the whole mix instead, a long or loud speech
-would chase its own loudness.) Nothing depends on the loudness target: the session's gain
-scales bowls and recordings alike, so a speech at 0 LU is as loud as the bowls whatever the
-target.
+Each recording is read once at its own rate (not resampled: K-weighted at that rate, faded
+and panned as it will sound), in a thread while the bowls' energy is computed: that gives
+its K-weighted energy in every 100 ms segment of the session and, gated, its own loudness.
+Its pre-gain is then chosen so that it sounds ``loudness_lu`` above (or below) the session's
+bowls, whose integrated loudness comes from their modes (:mod:`.estimate`). (Relative to the
+whole mix instead, a long or loud speech would chase its own loudness.) Nothing depends on
+the loudness target: the session's gain scales bowls and recordings alike, so a speech at 0
+LU is as loud as the bowls whatever the target.
 
 The same per-segment energies enter the session's gain estimate, so a render with a long
 spoken part still meets its loudness target on the first pass.
