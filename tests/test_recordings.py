@@ -70,6 +70,9 @@ def test_reader_resamples_exactly_wherever_reading_starts(tmp_path, rate, channe
                  for a, b in zip(starts, starts[1:] + [r.frames], strict=True)]
         got = np.concatenate(parts)
         assert np.array_equal(got, whole[starts[0]:]), "depends on where reading started"
+    one = Reader(path, SR)  # one reader, back and forth (its kept frames, then a seek)
+    for a, b in ((70001, r.frames), (0, 70001), (65000, 66000), (123, 90000)):
+        assert np.array_equal(one.read(a, b), whole[a:b]), f"frames {a}..{b} read after others"
     mid = whole[int(0.5 * SR): int(1.5 * SR)]
     for ch, f in enumerate(freqs if channels == 2 else freqs * 2):
         spec = np.abs(np.fft.rfft(mid[:, ch] * np.hanning(len(mid)), 8 * len(mid)))
@@ -253,6 +256,26 @@ loudness_lu = {loudness_lu}
     assert np.all(recording_sums(audio) >= 0)
 
 
+def test_bowls_energy_is_computed_once_for_levels_and_gain(tmp_path, monkeypatch):
+    """calibrate and the gain estimate share the modal energy of one session (it is kept on
+    the session for its synthesis); a session with another synthesis computes its own."""
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    from sointu.render import estimate
+
+    calls = []
+    real = estimate._modal_sums_of
+    monkeypatch.setattr(estimate, "_modal_sums_of", lambda a: calls.append(a) or real(a))
+    audio = SessionAudio.from_preset(PRESET, duration_s=120.0)
+    calibrate(audio)
+    g = estimate.estimate_gain_db(audio, -18.0)
+    assert len(calls) == 1
+    other = SessionAudio.from_preset(PRESET, duration_s=120.0, seed=2)
+    estimate.estimate_gain_db(other, -18.0)
+    assert len(calls) == 2
+    audio._modal_memo = None  # computed afresh: the same gain
+    assert estimate.estimate_gain_db(audio, -18.0) == g and len(calls) == 3
+
+
 # -- the commands ----------------------------------------------------------------------------
 
 def test_shipped_preset_renders_with_its_speech_on_target(tmp_path):
@@ -404,6 +427,54 @@ def test_fades_and_pan_shape_the_recording(tmp_path):
     g[-SR // 5:] = 0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / (SR // 5))
     for ch, c in enumerate((math.cos(theta), math.sin(theta))):
         np.testing.assert_allclose(y[:, ch], 0.5 * g * c * math.sqrt(2), atol=1e-6)
+
+
+@pytest.mark.parametrize("rate, channels", [(44100, 2), (22050, 1), (48000, 2)])
+def test_level_measured_at_the_files_rate_matches_the_resampled_sound(tmp_path, rate,
+                                                                       channels):
+    """The recording is measured at its own rate (no resampling): its per-segment K-weighted
+    energy within 2 % (0.09 dB; the K-weighting designed at 22.05 kHz differs a little at
+    the top) of the resampled, panned, faded and trimmed sound metered at the session rate,
+    and its per-segment peaks a bound (at most 1.4x) of the resampled samples."""
+    from sointu.render.loudness import LoudnessMeter
+    from sointu.render.recordings import _unit_sums
+    from sointu.session.recordings import Placed, RecordingSpec
+
+    rng = np.random.default_rng(3)
+    n = int(7.3 * rate)
+    t = np.arange(n) / rate
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 0.7 * t)))[:, None]
+    # noise up to 8 kHz (speech's band; the resampler removes what lies above ~0.9 of the
+    # file's Nyquist frequency, which the measurement at the file's rate would count)
+    from scipy.signal import butter, sosfilt
+
+    noise = sosfilt(butter(8, 8000, fs=rate, output="sos"), rng.standard_normal((n, channels)),
+                    axis=0)
+    x = x + 0.1 * noise
+    path = tmp_path / "r.flac"
+    sf.write(path, x, rate, subtype="PCM_24")
+    spec = RecordingSpec(file="r.flac", path=path, fade_in_s=0.3, fade_out_s=0.5, pan=-0.4)
+    reader = Reader(path, SR)
+    S = SR // 10
+    start = 12 * S + 1234  # between segment boundaries
+    p = Placed(spec=spec, start=start, frames=reader.frames - SR // 3, reader=reader)
+    n_seg = 200
+    sums, peaks, first = _unit_sums(p, SR, n_seg)
+    assert first == 12
+    meter = LoudnessMeter(SR, 2)
+    meter.process(np.zeros((start - first * S, 2)))
+    y = p.contribution(start, (first + sums.shape[1]) * S)
+    meter.process(y)
+    want = meter._complete()._sums[:, : sums.shape[1]]  # per channel
+    assert sums.shape[1] == -(-p.stop // S) - first
+    loud = want > 1e-3 * want.max()
+    np.testing.assert_allclose(sums[loud], want[loud], rtol=0.02)
+    assert np.all(sums[~loud] < 2e-3 * want.max())
+    full = np.concatenate([np.zeros((start - first * S, 2)), y])
+    got = np.abs(full[: sums.shape[1] * S]).max(axis=1).reshape(-1, S).max(axis=1)
+    worst = np.min(peaks / np.maximum(got, 1e-9))
+    assert np.all(peaks >= got * (1 - 1e-6)), f"peak bound {worst:.3f} of the samples"
+    assert np.all(peaks <= 1.4 * got + 1e-6)
 
 
 def test_score_lists_the_strokes_that_sound():

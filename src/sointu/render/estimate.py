@@ -263,7 +263,23 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
 
 def _modal_sums(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     """Segment sums (2, n) at unit gain, and an upper bound (n,) of each segment's largest
-    absolute sample before the limiter (at unit gain, fade left out)."""
+    absolute sample before the limiter (at unit gain, fade left out); read-only.
+
+    Kept on ``audio`` for its synthesis, length and fade (a session with recordings needs
+    them twice: for the recordings' levels, then for the gain).
+    """
+    key = (audio.total_frames, audio.fade_frames, audio.sample_rate)
+    memo = getattr(audio, "_modal_memo", None)
+    if memo is not None and memo[0] is audio.synth and memo[1] == key:
+        return memo[2]
+    out = _modal_sums_of(audio)
+    for a in out:
+        a.setflags(write=False)
+    audio._modal_memo = (audio.synth, key, out)
+    return out
+
+
+def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     synth, cloud = split_cloud(audio.synth, NEAR_HZ)  # gong cloud lines: summed apart, below
     bank = synth.bank
     fs = audio.sample_rate

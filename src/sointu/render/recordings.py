@@ -1,13 +1,13 @@
 """Levels of the recordings on a session's timeline, measured, and their share of its loudness.
 
-Each recording is streamed once (resampled, faded and panned exactly as it will sound)
-through the loudness meter: that gives its K-weighted energy in every 100 ms segment of the
-session and, gated, its own loudness. Its pre-gain is then chosen so that it sounds
-``loudness_lu`` above (or below) the session's bowls, whose integrated loudness comes from
-their modes (:mod:`.estimate`). (Relative to the whole mix instead, a long or loud speech
-would chase its own loudness.) Nothing depends on the loudness target: the session's gain
-scales bowls and recordings alike, so a speech at 0 LU is as loud as the bowls whatever the
-target.
+Each recording is read once at its own rate (not resampled: K-weighted at that rate, faded
+and panned as it will sound), in a thread while the bowls' energy is computed: that gives
+its K-weighted energy in every 100 ms segment of the session and, gated, its own loudness.
+Its pre-gain is then chosen so that it sounds ``loudness_lu`` above (or below) the session's
+bowls, whose integrated loudness comes from their modes (:mod:`.estimate`). (Relative to the
+whole mix instead, a long or loud speech would chase its own loudness.) Nothing depends on
+the loudness target: the session's gain scales bowls and recordings alike, so a speech at 0
+LU is as loud as the bowls whatever the target.
 
 The same per-segment energies enter the session's gain estimate, so a render with a long
 spoken part still meets its loudness target on the first pass.
@@ -18,16 +18,22 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from dataclasses import replace
 
 import numpy as np
 
-from .loudness import LoudnessMeter
+from .blockfilter import BlockCascade
+from .loudness import LoudnessMeter, k_weighting_coefficients
 
 __all__ = ["calibrate", "recording_sums", "recording_peaks"]
 
-#: 100 ms segments per block when streaming a recording through the meter.
-_BLOCK_SEGMENTS = 40
+#: Input frames per block when measuring a recording at its own rate.
+_NATIVE_BLOCK = 1 << 17
+#: Resampling puts samples between the file's (up to 1.7 dB above its largest, measured on
+#: noise up to 0.73 of a 22.05 kHz file's Nyquist frequency): the per-segment peaks of a
+#: resampled recording are raised by this factor (2 dB) to stay a bound.
+_PEAK_MARGIN = 10.0 ** (2.0 / 20.0)
 
 
 def _meter_of(sums: np.ndarray, rate: int) -> LoudnessMeter:
@@ -44,27 +50,96 @@ def _lufs(sums: np.ndarray, rate: int) -> float:
 
 def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     """K-weighted sums of squares (2, k) of one placed recording at unit pre-gain over the k
-    segments it touches, its largest absolute sample in each (k,), and the first one's index.
+    session segments it touches, an upper bound of its largest absolute sample in each (k,),
+    and the first one's index.
+
+    Measured at the file's own rate, without resampling (the K-weighting designed at that
+    rate; energy is rate-independent for a band-limited signal, so the sums are scaled by
+    ``rate / in_rate``). A session segment boundary falls between two input frames; the
+    energy of that frame is split linearly, so each sum is off by at most one input frame's
+    energy (1/4410 of a segment at 44.1 kHz). Pan, fades and trim are applied as
+    :meth:`Placed.contribution` applies them.
     """
+    import soundfile as sf
+
     S = rate // 10
+    r = p.reader
     first = p.start // S
-    meter = LoudnessMeter(rate, 2)
-    a = first * S
-    stop = min(p.stop, n_seg * S)
-    end = -(-stop // S) * S  # whole segments
-    peaks = []
-    while a < end:
-        b = min(end, a + _BLOCK_SEGMENTS * S)
-        x = p.contribution(a, b)
-        meter.process(x)
-        seg = np.maximum(np.abs(x[:, 0]), np.abs(x[:, 1]))
-        n = len(seg) // S
-        peaks.append(seg[: n * S].reshape(n, S).max(axis=1))
-        a = b
-    done = meter._complete()
-    k = min(done._segment, n_seg - first)
-    peak = np.concatenate(peaks)[:k] if peaks else np.zeros(0)
-    return done._sums[:, :k].copy(), peak, first
+    k = max(-(-min(p.stop, n_seg * S) // S) - first, 0)
+    # segment boundaries, relative to the recording's start, in input frames (fractional)
+    pos = (np.arange(first, first + k + 1, dtype=np.int64) * S - p.start) * (r.down / r.up)
+    n_read = max(0, min(r.in_frames, -(-p.frames * r.down // r.up),
+                        int(math.floor(pos[-1])) + 1 if k else 0))
+    cum = np.zeros((2, k + 1))  # cumulative energy at each boundary
+    peak = np.zeros(k)
+    if k == 0:
+        return cum[:, :0], peak, first
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(r.in_rate)
+    kfilter = BlockCascade([(shelf_b, shelf_a), (hp_b, hp_a)], 2)
+    theta = (p.spec.pan + 1.0) * math.pi / 4.0
+    pan = np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    fi = int(round(p.spec.fade_in_s * rate))
+    fo = int(round(p.spec.fade_out_s * rate))
+    idx = np.floor(pos).astype(np.int64)  # the input frame each boundary falls in
+    frac = pos - idx
+    carry = np.zeros(2)
+    with sf.SoundFile(str(r.path)) as f:
+        b0 = 0
+        while b0 < n_read:
+            x = f.read(min(_NATIVE_BLOCK, n_read - b0), dtype="float32", always_2d=True)
+            L = len(x)
+            if L == 0:
+                break
+            x = r._stereo(x)
+            a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
+            x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
+            x *= pan[:, None]
+            if (fi and b0 * r.up / r.down < fi) or (
+                    fo and p.frames - (b0 + L) * r.up / r.down < fo):
+                g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
+                x *= g
+                a = a * g
+            sq = kfilter(x)
+            np.square(sq, out=sq)
+            # the energy before each boundary in this block: whole frames, then a fraction
+            lo, hi = np.searchsorted(idx, [b0, b0 + L])
+            pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
+            before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
+            if hi > lo:
+                j = idx[lo:hi] - b0
+                if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
+                    before -= sq[:, :1]
+                cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
+            # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
+            s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
+            s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
+            if s1 > s0:
+                starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
+                seg = np.maximum.reduceat(a, starts)
+                ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
+                inside = (ends >= 0) & (ends < L)
+                seg[inside] = np.maximum(seg[inside], a[ends[inside]])
+                peak[s0:s1] = np.maximum(peak[s0:s1], seg)
+            carry = before[:, -1]
+            b0 += L
+    cum[:, idx >= b0] = carry[:, None]  # boundaries past what was read
+    cum[:, idx < 0] = 0.0
+    sums = np.maximum(np.diff(cum, axis=1), 0.0) * (r.up / r.down)
+    return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
+
+
+def _fades(n: np.ndarray, fi: int, fo: int, frames: int) -> np.ndarray:
+    """Gain of the fades at session frames ``n`` (fractional) from a recording's start, as
+    :meth:`Placed.contribution` applies them (raised cosines of ``fi``, ``fo`` frames)."""
+    g = np.ones(len(n))
+    if fi:
+        m = n < fi
+        g[m] = 0.5 - 0.5 * np.cos(np.pi * (n[m] + 0.5) / fi)
+    if fo:
+        left = frames - n
+        m = left < fo
+        g[m] *= 0.5 - 0.5 * np.cos(np.pi * np.clip(left[m] - 0.5, 0.0, None) / fo)
+    return g
 
 
 def _set_unit(placed: list, rate: int, n_seg: int) -> None:
@@ -134,14 +209,30 @@ def calibrate(audio) -> None:
         return  # measured before: live play and re-renders start at once
     rate = audio.sample_rate
     n_seg = audio.total_frames // (rate // 10)
-    _set_unit(placed, rate, n_seg)
+    # the recordings are read and measured while the bowls' energy is computed (numpy and
+    # the decoder release the interpreter's lock)
+    failed: list[BaseException] = []
+
+    def measure() -> None:
+        try:
+            _set_unit(placed, rate, n_seg)
+        except BaseException as exc:  # noqa: BLE001 (raised again below, in the caller)
+            failed.append(exc)
+
+    reading = threading.Thread(target=measure, name="sointu-recording-levels")
+    reading.start()
+    try:
+        bowls = _modal_sums(audio)[0]
+    finally:
+        reading.join()
+    if failed:
+        raise failed[0]
     own = {}
     for p in placed:
         own[id(p)] = _lufs(p.unit_sums, rate)
         if not math.isfinite(own[id(p)]):
             raise UsageError(f"recording {p.reader.path}: silent (its loudness cannot be "
                              "measured); give a recording with sound in it")
-    bowls = _modal_sums(audio)[0]
     level = _lufs(bowls, rate)
     if not math.isfinite(level):  # no strokes at all: the recordings set the level
         level = -23.0

@@ -179,6 +179,9 @@ _CHUNK = 1 << 16
 _CHUNKS_KEPT = 4
 #: Input frames of context either side of a chunk for soxr.
 _SOXR_CONTEXT = 2048
+#: Input frames kept from the last read (more than twice any context): the next chunk starts
+#: within them.
+_TAIL = 1 << 14
 
 
 def _soxr():
@@ -248,6 +251,8 @@ class Reader:
 
             self._file = sf.SoundFile(str(self.path))
             self._pid = os.getpid()
+            self._tail = np.zeros((0, self.channels), dtype=np.float32)
+            self._pos = 0  # where the file is; _tail holds the frames just before it
         return self._file
 
     def close(self) -> None:
@@ -261,9 +266,20 @@ class Reader:
         lo, hi = max(a, 0), min(b, self.in_frames)
         if hi > lo:
             f = self._open()
-            f.seek(lo)
-            data = f.read(hi - lo, dtype="float32", always_2d=True)
-            out[lo - a: lo - a + len(data)] = data
+            # chunks read in order overlap by their context: those frames are kept, and the
+            # rest read on without a seek (a seek in a FLAC or MP3 file decodes again)
+            kept = len(self._tail)
+            if self._pos - kept <= lo <= self._pos < hi:
+                done = self._pos - lo
+                out[lo - a: lo - a + done] = self._tail[kept - done:]
+            else:
+                f.seek(lo)
+                self._pos, done = lo, 0
+            data = f.read(hi - lo - done, dtype="float32", always_2d=True)
+            out[lo - a + done: lo - a + done + len(data)] = data
+            self._pos += len(data)
+            end = lo - a + done + len(data)
+            self._tail = out[max(0, end - _TAIL): end].copy()  # callers may scale out
         return out
 
     def _stereo(self, x: np.ndarray) -> np.ndarray:
