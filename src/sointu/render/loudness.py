@@ -636,7 +636,9 @@ def gain_for_target(meter: LoudnessMeter, target_lufs: float) -> float:
             raise UsageError(f"{meter._frames / meter.sample_rate:g} s is too short to "
                              "measure its loudness (BS.1770 needs a 400 ms block); allowed: "
                              "0.4 s or more")
-        raise UsageError("the signal is silent; it cannot be normalised")
+        raise UsageError("the session is silent: nothing sounds within its length, so it "
+                         "cannot be normalised; allowed: a longer duration (a preset that "
+                         "starts quietly, such as gentle-sleep, needs a minute or more)")
     gain = target_lufs - meter.integrated_lufs()
     for _ in range(20):
         error = target_lufs - meter.integrated_lufs_at(gain)
