@@ -27,7 +27,7 @@ from ..session.durations import format_duration
 from .devices import load_sounddevice
 from .feeder import Feeder
 from .playback import STOP_FADE_S, Playback
-from .status import phases_summary, status_line
+from .status import KEYS_HINT, phases_summary, status_line
 from .terminal import Terminal, is_interactive
 
 __all__ = ["PlayResult", "play", "next_phase_frame", "parse_latency", "LATENCIES",
@@ -260,6 +260,8 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
     next_status = 0.0
     if term is None:
         log(f"{format_duration(start_frame / sr)} {timeline.phases[logged].name}")
+    else:  # once, above the status line, which drops the keys first on a narrow terminal
+        log(f"keys: {KEYS_HINT}")
     with term if term is not None else _Nothing():
         while not playback.done.is_set():
             try:

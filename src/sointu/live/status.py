@@ -6,10 +6,12 @@ import math
 
 from ..session.durations import format_duration
 
-__all__ = ["level_meter", "status_line", "phases_summary", "METER_FLOOR_DB"]
+__all__ = ["level_meter", "status_line", "phases_summary", "METER_FLOOR_DB", "KEYS_HINT"]
 
 #: Level shown as an empty meter (dBFS).
 METER_FLOOR_DB = -60.0
+#: The keys of live playback, as the status line and the first log line show them.
+KEYS_HINT = "[space pause, n next, +/- volume, q stop]"
 
 
 def level_meter(peak: float, width: int = 12) -> str:
@@ -68,7 +70,7 @@ def status_line(*, phase: str, position_s: float, total_s: float, peak: float,
              (volume, 5)]
     if underruns:
         parts.append((f"underruns {underruns}", 4))
-    parts.append(("[space pause, n next, +/- volume, q stop]", 0))
+    parts.append((KEYS_HINT, 0))
     if note:
         parts.append((note, 1))
     if width is not None:
