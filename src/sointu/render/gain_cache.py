@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..presets import shipped_dir
 
-__all__ = ["key", "get", "put", "cache_file"]
+__all__ = ["key", "get", "put", "cache_file", "read_entries", "write_entry"]
 
 
 def cache_file() -> Path | None:
@@ -63,7 +63,8 @@ def key(audio, target_lufs: float, ceiling_dbtp: float) -> str | None:
     return h.hexdigest()
 
 
-def _load(path: Path) -> dict:
+def read_entries(path: Path) -> dict:
+    """The entries of a JSON cache file (key -> list of floats); empty if unreadable."""
     try:
         data = json.loads(path.read_text("utf-8"))
         return data if isinstance(data, dict) else {}
@@ -71,12 +72,30 @@ def _load(path: Path) -> dict:
         return {}
 
 
+def write_entry(path: Path, k: str, values, limit: int) -> None:
+    """Set entry ``k`` of the JSON cache file ``path`` to ``values`` (floats), keeping the
+    newest ``limit`` entries; written atomically. A cache that cannot be written is not
+    used (OSError is swallowed)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = read_entries(path)
+        data.pop(k, None)
+        data[k] = [float(x) for x in values]
+        while len(data) > limit:
+            data.pop(next(iter(data)))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def get(k: str | None) -> tuple[float, float, float, float] | None:
     """The cached (gain_db, integrated_lufs, true_peak_dbtp, sample_peak_dbfs) for ``k``."""
     path = cache_file()
     if k is None or path is None:
         return None
-    v = _load(path).get(k)
+    v = read_entries(path).get(k)
     if isinstance(v, list) and len(v) == 4 and all(isinstance(x, float) for x in v):
         return tuple(v)
     return None
@@ -88,16 +107,4 @@ def put(k: str | None, gain_db: float, integrated_lufs: float, true_peak_dbtp: f
     path = cache_file()
     if k is None or path is None:
         return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = _load(path)
-        data.pop(k, None)
-        data[k] = [float(gain_db), float(integrated_lufs), float(true_peak_dbtp),
-                   float(sample_peak_dbfs)]
-        while len(data) > 1000:
-            data.pop(next(iter(data)))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_entry(path, k, (gain_db, integrated_lufs, true_peak_dbtp, sample_peak_dbfs), 1000)

@@ -15,9 +15,7 @@ spoken part still meets its loudness target on the first pass.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import threading
 from dataclasses import replace
 
@@ -275,38 +273,23 @@ def _levels_key(audio) -> str | None:
 
 
 def _cached_levels(key: str | None) -> list[float] | None:
+    from .gain_cache import read_entries
+
     path = _levels_file()
     if key is None or path is None:
         return None
-    try:
-        v = json.loads(path.read_text("utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
+    v = read_entries(path).get(key)
     if isinstance(v, list) and all(isinstance(x, float) for x in v):
         return v
     return None
 
 
 def _cache_levels(key: str | None, levels: list[float]) -> None:
+    from .gain_cache import write_entry
+
     path = _levels_file()
-    if key is None or path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            data = json.loads(path.read_text("utf-8"))
-            data = data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            data = {}
-        data.pop(key, None)
-        data[key] = [float(x) for x in levels]
-        while len(data) > 200:
-            data.pop(next(iter(data)))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    if key is not None and path is not None:
+        write_entry(path, key, levels, 200)
 
 
 def recording_peaks(audio) -> np.ndarray:
