@@ -345,7 +345,7 @@ def dump_table(obj, keys: tuple[Key, ...], context: dict | None = None) -> list[
 # -- docs -----------------------------------------------------------------------------------
 
 _TYPES = {"number": "number", "integer": "integer", "text": "text", "flag": "true/false",
-          "range": "[low, high]", "weights": "table name -> weight", "table": "table",
+          "range": "[low, high]", "table": "table",
           "tables": "array of tables", "titles": "table lang -> text", "language": "text",
           "instrument": "text", "tuning": "number or text", "key": "text"}
 
@@ -360,8 +360,9 @@ def _allowed(k: Key) -> str:
     if k.choices is not None:
         return ", ".join(f"`{c}`" for c in k.allowed())
     if k.names:
-        return ", ".join(f"`{c}`" for c in k.names) if isinstance(k.names, tuple) \
-            else "a KEY of `[instruments]`"
+        names = "KEYs of `[instruments]`" if k.names == "instruments" else \
+            ", ".join(f"`{c}`" for c in k.names)
+        return f"{names}; weights 0..1000, one > 0"
     if k.lo is None:
         return k.unit
     if k.kind == "integer":
@@ -378,8 +379,8 @@ def _default(k: Key) -> str:
         return "required"
     if isinstance(d, Like):
         return f"`{d.key}`"
-    if d is None or k.kind in ("table", "tables"):
-        return "none" if d is None else ""
+    if k.kind in ("table", "tables") or d is None:
+        return "" if k.kind in ("table", "tables") else "none"
     text = toml_value(d).replace(".0,", ",").replace(".0]", "]").replace(".0 }", " }")
     text = text[:-2] if text.endswith(".0") else text
     more = "".join(f"; {_num(v)} for {kind}" for kind, v in k.by_kind)
@@ -391,6 +392,8 @@ def markdown(keys: tuple[Key, ...]) -> str:
     rows = ["| key | type | allowed | default | meaning |", "|---|---|---|---|---|"]
     for k in keys:
         kind = _TYPES.get(k.kind) or ("integer" if k.name.endswith("_hz") else "text")
+        if k.kind == "weights":
+            kind = f"table {'KEY' if k.names == 'instruments' else 'mallet'} -> weight"
         rows.append(f"| `{k.name}` | {kind} | {_allowed(k)} | {_default(k)} | {k.doc} |")
     return "\n".join(rows) + "\n"
 
