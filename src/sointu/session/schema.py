@@ -1,9 +1,10 @@
-"""The session preset schema, declared once: every key's type, default, unit, range and meaning.
+"""The session preset schema, declared once: every key's type, default, unit and range.
 
 The validator (:mod:`sointu.session.presets`) reads each table key by key from these
 declarations, the dataclasses take their defaults from them (:func:`defaults_from`), a preset
 is written back in their order (:func:`dump_table`), and the reference tables of
-``docs/presets.md`` are made from them::
+``docs/presets.md`` are made from them (their last column, each key's meaning, is prose kept
+in the docs)::
 
     python -m sointu.session.schema --markdown docs/presets.md   # rewrite the tables
     python -m sointu.session.schema --markdown                   # print them
@@ -73,8 +74,6 @@ class Key:
         Unit shown in the docs (``s``, ``dB``, ``deg`` ...).
     choices : tuple or callable
         Allowed values (a callable is asked when checking: the rooms are data).
-    doc : str
-        Meaning, one line of ``docs/presets.md``.
     field : str
         Dataclass field, when it is not ``name``.
     needs : str
@@ -102,7 +101,6 @@ class Key:
     lo_open: bool = False
     unit: str = ""
     choices: tuple | object = None
-    doc: str = ""
     field: str = ""
     needs: str = ""
     only: tuple[str, str] | None = None
@@ -123,160 +121,109 @@ class Key:
         return self.choices() if callable(self.choices) else self.choices
 
 
-def _n(name, default=None, lo=None, hi=None, unit="", doc="", **kw) -> Key:
-    return Key(name, "number", default, lo, hi, unit=unit, doc=doc, **kw)
+def _n(name, default=None, lo=None, hi=None, unit="", **kw) -> Key:
+    return Key(name, "number", default, lo, hi, unit=unit, **kw)
 
 
-def _r(name, default=None, lo=None, hi=None, unit="", doc="", **kw) -> Key:
-    return Key(name, "range", default, lo, hi, unit=unit, doc=doc, **kw)
+def _r(name, default=None, lo=None, hi=None, unit="", **kw) -> Key:
+    return Key(name, "range", default, lo, hi, unit=unit, **kw)
 
 
 TOP = (
-    Key("title", "titles", REQUIRED, show="two-letter codes",
-        doc='e.g. `{ fi = "Sointurentoutus", en = "Sound relaxation" }` (a plain string '
-            "counts as `en`)"),
-    Key("description", "text", "", show="one line", doc="shown by `sointu presets`"),
-    Key("language", "language", "en", show="ISO 639-1 code",
-        doc="main language; picks the title shown"),
-    _n("max_velocity", 1.0, 0.0, 1.0, lo_open=True,
-       doc="no stroke of the session may be stronger; every velocity range is checked "
-           "against it"),
-    Key("defaults", "table", doc="see `[defaults]`"),
-    Key("room", "table", doc="see `[room]`"),
-    Key("metadata", "table", doc="see `[metadata]`"),
-    Key("instruments", "table", REQUIRED, show="at least one",
-        doc="`[instruments.KEY]`: the instruments"),
-    Key("phases", "tables", REQUIRED, show="at least one", doc="`[[phases]]`, in order"),
-    Key("recordings", "tables", show_default="none", doc="`[[recordings]]`, see below"),
+    Key("title", "titles", REQUIRED, show="two-letter codes"),
+    Key("description", "text", "", show="one line"),
+    Key("language", "language", "en", show="ISO 639-1 code"),
+    _n("max_velocity", 1.0, 0.0, 1.0, lo_open=True),
+    Key("defaults", "table"),
+    Key("room", "table"),
+    Key("metadata", "table"),
+    Key("instruments", "table", REQUIRED, show="at least one"),
+    Key("phases", "tables", REQUIRED, show="at least one"),
+    Key("recordings", "tables", show_default="none"),
 )
 
 DEFAULTS = (
-    _n("duration_s", 3600.0, 0.0, MAX_DURATION_S, "s", lo_open=True,
-       doc="total length, ring-out included (`--duration` overrides)"),
-    Key("sample_rate_hz", "choice", 48000, choices=SAMPLE_RATES, unit="Hz", doc="render rate"),
-    Key("seed", "integer", 0, 0, MAX_SEED, doc="composer seed (`--seed` overrides)"),
-    _n("loudness_lufs", -23.0, -40.0, -10.0, "LUFS",
-       doc="integrated loudness of a rendered file (sointu keeps true peaks at or below "
-           "-1 dBTP with a limiter that only touches the loudest attacks)"),
-    _n("ring_out_s", 45.0, 0.0, 600.0, "s", show="[0, 600] s, below `duration_s`",
-       doc="at the end, no sound starts (a rub is released before it); for short renders "
-           "it is cut to a quarter of the length"),
-    _n("fade_out_s", 8.0, 0.0, 60.0, "s", doc="closing fade so the file ends in silence"),
-    Key("mix", "choice", None, choices=MIXES, show_default="none: speakers; gifts headphones",
-        doc="the mix `render`, `play` and `gift` make unless `--mix` says otherwise"),
-    _n("thin_halving_s", None, 600.0, MAX_DURATION_S, "s",
-       doc="overnight thinning: in a session longer than `duration_s`, every interval "
-           "between regular strikes and between rubs that starts at t s past `duration_s` is "
-           "multiplied by 2^(t / `thin_halving_s`), so their rate halves every "
-           "`thin_halving_s` seconds; at or below the preset's own length nothing changes "
-           "(gentle-sleep: 10800, an 8 h night strikes about a third as often in hour 7 as "
-           "without it); cues are not thinned"),
+    _n("duration_s", 3600.0, 0.0, MAX_DURATION_S, "s", lo_open=True),
+    Key("sample_rate_hz", "choice", 48000, choices=SAMPLE_RATES, unit="Hz"),
+    Key("seed", "integer", 0, 0, MAX_SEED),
+    _n("loudness_lufs", -23.0, -40.0, -10.0, "LUFS"),
+    _n("ring_out_s", 45.0, 0.0, 600.0, "s", show="[0, 600] s, below `duration_s`"),
+    _n("fade_out_s", 8.0, 0.0, 60.0, "s"),
+    Key("mix", "choice", None, choices=MIXES, show_default="none: speakers; gifts headphones"),
+    _n("thin_halving_s", None, 600.0, MAX_DURATION_S, "s"),
 )
 
 ROOM = (
-    _n("reverb", 0.35, 0.0, 1.0, doc="0 dry .. 1 very reverberant (the share of the room's "
-       "reverberant sound and the level of the transients' tail)"),
-    _n("width", 0.8, 0.0, 1.0, doc="0 everything in the middle (both channels equal) .. 1 "
-       "instruments at their full azimuth and microphone spacing"),
-    Key("name", "text", "treatment-room", choices=load_rooms,
-        doc="which room (`presets/engine/rooms.toml`): its reverberant field, the late tail "
-            "of strike transients, the spacing of the two microphones"),
-    Key("tone", "flag", False, doc="a quiet room-tone bed (air, a far hum) under the whole "
-        "session, at the room's `tone_db`"),
+    _n("reverb", 0.35, 0.0, 1.0),
+    _n("width", 0.8, 0.0, 1.0),
+    Key("name", "text", "treatment-room", choices=load_rooms),
+    Key("tone", "flag", False),
 )
 
 METADATA = (
-    Key("album", "text", "", doc="file tag"),
-    Key("artist", "text", "", doc="file tag"),
-    Key("comment", "text", "", doc="file tag"),
-    Key("genre", "text", "Meditation", doc="file tag"),
+    Key("album", "text", ""),
+    Key("artist", "text", ""),
+    Key("comment", "text", ""),
+    Key("genre", "text", "Meditation"),
 )
 
 INSTRUMENT = (
     Key("instrument", "instrument", Like("key"), show_default="`KEY`",
-        show="a name from `sointu instruments`, or a path (relative to the session file)",
-        doc="which instrument preset"),
+        show="a name from `sointu instruments`, or a path (relative to the session file)"),
     Key("tuning", "tuning", None, field="tuning_hz", show_default="the preset's",
-        show='20..20000 Hz, a note (`"G3"`, `"C#4"`) or a Cousto name (`"earth-year"`)',
-        doc="retunes every partial"),
-    _n("azimuth_deg", 0.0, -180.0, 180.0, "deg",
-       doc="-90 left, 0 front, 90 right, beyond +-90 behind"),
-    _n("distance", 1.0, 1.0, 10.0, "relative",
-       doc="1 = near; the direct sound falls as 1/distance, the room stays"),
-    _n("level_db", 0.0, -40.0, 12.0, "dB", doc="extra gain in this session"),
-    _n("elevation_deg", 0.0, -90.0, 90.0, "deg",
-       doc="headphone mix: below (-) or above (+) the head"),
-    _n("distance_m", None, 0.0, 100.0, "m", lo_open=True, show_default="`distance` m",
-       doc="headphone mix: from the middle of the head; the direct sound falls as "
-           "1/distance (no louder than at 0.5 m), the room stays"),
+        show='20..20000 Hz, a note (`"G3"`, `"C#4"`) or a Cousto name (`"earth-year"`)'),
+    _n("azimuth_deg", 0.0, -180.0, 180.0, "deg"),
+    _n("distance", 1.0, 1.0, 10.0, "relative"),
+    _n("level_db", 0.0, -40.0, 12.0, "dB"),
+    _n("elevation_deg", 0.0, -90.0, 90.0, "deg"),
+    _n("distance_m", None, 0.0, 100.0, "m", lo_open=True, show_default="`distance` m"),
 )
 
 _SHARE = ("give exactly one of share (fraction of the session, 0..1) and length_s (fixed "
           "seconds)")
 PHASE = (
-    Key("name", "text", REQUIRED, show="unique", check="nonempty",
-        doc="e.g. `introduction`, `relaxation`, `recovery`"),
+    Key("name", "text", REQUIRED, show="unique", check="nonempty"),
     _n("share", None, 0.0, 1.0, lo_open=True, alt=("length_s", _SHARE),
-       show_default="one of share/length_s",
-       doc="fraction of the shared playing time; all shares sum to 1 (within 1e-6)"),
-    _n("length_s", None, 0.0, MAX_DURATION_S, "s", lo_open=True, alt=("share", ""),
-       doc="fixed length, kept when rescaled; fixed lengths must fit the default duration"),
-    Key("instruments", "weights", (), names="instruments", show_default="none",
-        doc="which instruments are struck, how often relative to each other (none: no "
-            "regular strikes)"),
+       show_default="one of share/length_s"),
+    _n("length_s", None, 0.0, MAX_DURATION_S, "s", lo_open=True, alt=("share", "")),
+    Key("instruments", "weights", (), names="instruments", show_default="none"),
     _r("interval_s", (30.0, 30.0), 2.0, 900.0, "s", needs="instruments",
-       show_default="required with `instruments`",
-       doc="time between strikes at the start of the phase"),
-    _r("interval_end_s", Like("interval_s"), 2.0, 900.0, "s",
-       doc="... at the end (linear in between): larger = slower"),
-    _r("velocity", (0.4, 0.6), 0.0, 1.0, check="max_velocity",
-       doc="strike strength at the start"),
-    _r("velocity_end", Like("velocity"), 0.0, 1.0, check="max_velocity",
-       doc="... at the end"),
-    Key("mallets", "weights", (("medium", 1.0),), names=MALLETS,
-        doc="mallet choice at the start"),
-    Key("mallets_end", "weights", Like("mallets"), names=MALLETS,
-        doc="... at the end (weights blend linearly)"),
-    _n("quiet_start_s", 0.0, 0.0, 3600.0, "s",
-       doc="no regular strikes or rubs at the start (room for an opening signal)"),
-    _n("quiet_end_s", 0.0, 0.0, 3600.0, "s", doc="... at the end (room for a closing "
-       "signal); each at most a quarter of the phase"),
-    Key("rub", "table", doc="`[phases.rub]`: rubbed (singing) bowls, below"),
-    Key("cues", "tables", (), show_default="none", doc="`[[phases.cues]]`: special moments, "
-        "below"),
+       show_default="required with `instruments`"),
+    _r("interval_end_s", Like("interval_s"), 2.0, 900.0, "s"),
+    _r("velocity", (0.4, 0.6), 0.0, 1.0, check="max_velocity"),
+    _r("velocity_end", Like("velocity"), 0.0, 1.0, check="max_velocity"),
+    Key("mallets", "weights", (("medium", 1.0),), names=MALLETS),
+    Key("mallets_end", "weights", Like("mallets"), names=MALLETS),
+    _n("quiet_start_s", 0.0, 0.0, 3600.0, "s"),
+    _n("quiet_end_s", 0.0, 0.0, 3600.0, "s"),
+    Key("rub", "table"),
+    Key("cues", "tables", (), show_default="none"),
 )
 
 RUB = (
     Key("instruments", "weights", REQUIRED, names="instruments", check="rubbable",
-        show="bowls and crystal bowls only", doc="which bowls sing"),
-    _r("interval_s", REQUIRED, 5.0, 1800.0, "s", doc="time between the starts of two rubs"),
-    _r("duration_s", REQUIRED, 3.0, 300.0, "s",
-       doc="how long the rim is rubbed before release"),
-    _r("velocity", (0.4, 0.6), 0.0, 1.0, check="max_velocity", doc="rubbing strength"),
+        show="bowls and crystal bowls only"),
+    _r("interval_s", REQUIRED, 5.0, 1800.0, "s"),
+    _r("duration_s", REQUIRED, 3.0, 300.0, "s"),
+    _r("velocity", (0.4, 0.6), 0.0, 1.0, check="max_velocity"),
 )
 
 _AT = ("give exactly one of at_s (seconds from the phase start; negative: before its end) "
        "and at (fraction 0..1)")
 CUE = (
-    Key("kind", "text", REQUIRED, choices=CUE_KINDS,
-        doc="`signal`: one or a few strokes (open/close); `wave`: a swelling series of soft "
-            "strokes (gong wave)"),
-    Key("instrument", "key", REQUIRED, show="a KEY of `[instruments]`",
-        doc="the instrument played"),
+    Key("kind", "text", REQUIRED, choices=CUE_KINDS),
+    Key("instrument", "key", REQUIRED, show="a KEY of `[instruments]`"),
     _n("at_s", None, -MAX_DURATION_S, MAX_DURATION_S, "s", alt=("at", _AT),
-       show_default="one of at_s/at", doc="first stroke, seconds after the phase start; "
-       "negative: before the end of the phase's playing span"),
-    _n("at", None, 0.0, 1.0, alt=("at_s", ""), doc="first stroke as a fraction of the phase"),
+       show_default="one of at_s/at"),
+    _n("at", None, 0.0, 1.0, alt=("at_s", "")),
     _n("count", 1.0, 1.0, 64.0, by_kind=(("wave", 8.0),), check="whole",
-       show="whole number 1..64", doc="strokes"),
-    _r("gap_s", (3.0, 5.0), 0.5, 600.0, "s", doc="time between strokes"),
-    _r("velocity", (0.3, 0.5), 0.0, 1.0, check="max_velocity",
-       doc="signal: each stroke in the range; wave: from low up to high mid-wave and back"),
-    Key("mallet", "text", "soft", choices=MALLETS, doc="the mallet"),
-    Key("articulation", "text", "strike", choices=ARTICULATIONS,
-        doc="`rub` only on bowls and crystal bowls"),
+       show="whole number 1..64"),
+    _r("gap_s", (3.0, 5.0), 0.5, 600.0, "s"),
+    _r("velocity", (0.3, 0.5), 0.0, 1.0, check="max_velocity"),
+    Key("mallet", "text", "soft", choices=MALLETS),
+    Key("articulation", "text", "strike", choices=ARTICULATIONS),
     _r("duration_s", REQUIRED, 3.0, 300.0, "s", only=("articulation", "rub"),
-       show_default="required for rub", doc="rub length"),
+       show_default="required for rub"),
 )
 
 #: Every declared table: the heading of its section in docs/presets.md -> its keys.
@@ -387,14 +334,16 @@ def _default(k: Key) -> str:
     return f"`{text}`{more}"
 
 
-def markdown(keys: tuple[Key, ...]) -> str:
-    """The reference table of one section for docs/presets.md."""
+def markdown(keys: tuple[Key, ...], meanings: dict[str, str] | None = None) -> str:
+    """The reference table of one section for docs/presets.md (``meanings``: key -> the
+    prose of the last column, which the docs keep)."""
     rows = ["| key | type | allowed | default | meaning |", "|---|---|---|---|---|"]
     for k in keys:
         kind = _TYPES.get(k.kind) or ("integer" if k.name.endswith("_hz") else "text")
         if k.kind == "weights":
             kind = f"table {'KEY' if k.names == 'instruments' else 'mallet'} -> weight"
-        rows.append(f"| `{k.name}` | {kind} | {_allowed(k)} | {_default(k)} | {k.doc} |")
+        meaning = (meanings or {}).get(k.name, "")
+        rows.append(f"| `{k.name}` | {kind} | {_allowed(k)} | {_default(k)} | {meaning} |")
     return "\n".join(rows) + "\n"
 
 
@@ -402,12 +351,17 @@ _BLOCK = re.compile(r"(<!-- schema: (\w+) -->\n)(.*?)(<!-- /schema -->)", re.S)
 
 
 def render_docs(text: str) -> str:
-    """``text`` (docs/presets.md) with every ``<!-- schema: NAME -->`` block regenerated."""
-    return _BLOCK.sub(lambda m: m.group(1) + markdown(SECTIONS[m.group(2)]) + m.group(4), text)
+    """``text`` (docs/presets.md) with every ``<!-- schema: NAME -->`` table made again from
+    the schema: key, type, allowed values, default; each key's meaning is kept."""
+    def table(m: re.Match) -> str:
+        rows = [r[2:-2].split(" | ", 4) for r in m.group(3).splitlines()[2:]]
+        meanings = {r[0].strip("`"): r[4] for r in rows if len(r) == 5}
+        return m.group(1) + markdown(SECTIONS[m.group(2)], meanings) + m.group(4)
+    return _BLOCK.sub(table, text)
 
 
 def main(argv: list[str]) -> int:
-    """``--markdown [FILE]``: print every table, or rewrite FILE's schema blocks."""
+    """``--markdown [FILE]``: print every table, or make FILE's schema tables again."""
     if argv[:1] != ["--markdown"]:
         print("usage: python -m sointu.session.schema --markdown [docs/presets.md]")
         return 2
