@@ -52,6 +52,17 @@ def test_docs_check_fails_on_a_changed_default():
     assert edited != text and schema.render_docs(edited) == text
 
 
+def test_markdown_command_makes_the_tables_again(tmp_path, capsys):
+    text = DOCS.read_text(encoding="utf-8")
+    f = tmp_path / "presets.md"
+    f.write_text(text.replace("| `seed` | integer | 0 .. 2^63-1 | `0` |",
+                              "| `seed` | number | any | `7` |"), encoding="utf-8")
+    assert schema.main(["--markdown", str(f)]) == 0
+    assert f.read_text(encoding="utf-8") == text
+    assert schema.main(["--markdown"]) == 0
+    assert "| `thin_halving_s` | number | [600, 43200] s | none |" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("keys, cls, derived", TABLES, ids=[t[1].__name__ for t in TABLES])
 def test_every_key_is_a_field_and_every_field_a_key(keys, cls, derived):
     names = {f.name for f in fields(cls)}

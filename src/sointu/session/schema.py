@@ -367,7 +367,9 @@ def main(argv: list[str]) -> int:
         return 2
     if len(argv) > 1:
         path = Path(argv[1])
-        path.write_text(render_docs(path.read_text(encoding="utf-8")), encoding="utf-8")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render_docs(path.read_text(encoding="utf-8")), encoding="utf-8")
+        tmp.replace(path)
     else:
         print("\n".join(f"<!-- schema: {n} -->\n{markdown(s)}" for n, s in SECTIONS.items()))
     return 0
