@@ -465,16 +465,14 @@ class _Validator(Checker):
             if k.alt[1]:
                 self.problem(name, k.alt[1])
             return None
-        if k.name not in t:
-            if k.default is not REQUIRED and not (k.needs and values.get(k.needs)):
-                value = default_of(k, {**ctx, **values})
-                if k.check and value is not None:
-                    getattr(self, "check_" + k.check)(value, k, name, ctx)
-                return value
+        if k.name in t:
+            value = getattr(self, "read_" + k.kind)(t[k.name], k, name, ctx)
+        elif k.default is REQUIRED or (k.needs and values.get(k.needs)):
             what = "instrument" if k.names == "instruments" else "mallet"
             raise self.fail(name, _MISSING.get(k.kind, "missing").format(what=what))
-        value = getattr(self, "read_" + k.kind)(t[k.name], k, name, ctx)
-        if k.check:
+        else:
+            value = default_of(k, values)
+        if k.check and value is not None:
             getattr(self, "check_" + k.check)(value, k, name, ctx)
         return value
 
