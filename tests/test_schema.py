@@ -1,5 +1,6 @@
 """The session preset schema declared once: docs, dataclasses and writing agree with it."""
 
+import re
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -209,3 +210,47 @@ def test_random_valid_presets_round_trip(data):
     p, problems = session_preset_from_dict(data, "random.toml", path=path)
     assert problems == []
     assert reload(dump_session_preset(p), path) == p
+
+
+# -- instrument presets: their tables are declared in the engine, the docs are checked ------
+
+def _doc_rows(heading: str) -> dict[str, list[str]]:
+    """key -> cells of the first table under ``heading`` in docs/presets.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    rows = {}
+    for line in text[text.index(heading):].splitlines()[1:]:
+        if rows and not line.startswith("|"):
+            break
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def _numbers(cell: str) -> list[float]:
+    return [2.0**31 if x == "2^31" else float(x)
+            for x in re.findall(r"2\^31|-?\d+(?:\.\d+)?", cell)]
+
+
+def test_docs_gong_table_is_the_engine_declaration():
+    from sointu.engine.gong import KEYS, GongStyle
+
+    rows = _doc_rows("the `[gong]` table")
+    assert list(rows) == list(KEYS)
+    style = GongStyle()
+    for key, (default, lo, hi) in KEYS.items():
+        _, _, allowed, doc_default, _ = rows[key]
+        assert _numbers(allowed) == [lo, hi], key
+        assert _numbers(doc_default)[:2] == (default if isinstance(default, list)
+                                             else [default]), key
+        value = getattr(style, key)  # the dataclass default, declared a second time
+        assert (list(value) if isinstance(value, tuple) else value) == default, key
+
+
+def test_docs_transient_table_is_the_engine_declaration():
+    from sointu.engine.transient import _RANGES
+
+    rows = _doc_rows("## `[transient]`")
+    assert list(rows) == list(_RANGES)
+    for key, (lo, hi, _) in _RANGES.items():
+        assert _numbers(rows[key][2]) == [lo, hi], key
