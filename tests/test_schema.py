@@ -155,7 +155,7 @@ def _value(k: schema.Key):
         return st.booleans()
     if k.kind == "weights" and isinstance(k.names, tuple):
         return st.dictionaries(st.sampled_from(k.names), st.integers(1, 5), min_size=1)
-    return st.text("abcxyz ", min_size=1, max_size=8).filter(str.strip)
+    return st.text(min_size=1, max_size=12).filter(str.strip)  # any text: quotes, \n, DEL
 
 
 def _table(keys, skip=()):
@@ -178,10 +178,13 @@ def presets(draw):
     defaults["ring_out_s"] = draw(st.floats(0.0, 120.0))
     n = draw(st.integers(1, 3))
     shares = [1.0] if n == 1 else [0.25, 0.75] if n == 2 else [0.25, 0.5, 0.25]
+    if draw(st.booleans()):  # a fixed-length phase first (it fits: playing time >= 480 s)
+        shares.insert(0, None)
     phases = []
     for i, share in enumerate(shares):
         ph = draw(_table(schema.PHASE, skip=("name",)))
-        ph.update(name=f"p{i}", share=share)
+        ph.update(name=f"p{i}")
+        ph["share" if share else "length_s"] = share or draw(st.floats(1.0, 300.0))
         if draw(st.booleans()):
             ph["instruments"] = draw(st.dictionaries(st.sampled_from(BOWLS), st.integers(1, 5),
                                                      min_size=1))
@@ -197,7 +200,13 @@ def presets(draw):
         ph["cues"] = cues
         phases.append(ph)
     instruments = {key: draw(_table(schema.INSTRUMENT)) for key in BOWLS}
-    return {"title": {"en": "x"}, "defaults": defaults, "room": draw(_table(schema.ROOM)),
+    for table in instruments.values():
+        if draw(st.booleans()):
+            table["tuning"] = draw(st.floats(20.0, 20000.0))
+    title = draw(st.dictionaries(st.sampled_from(["fi", "en", "sv"]), _value(schema.TOP[1]),
+                                 min_size=1))
+    return {"title": title, "description": draw(_value(schema.TOP[1])),
+            "defaults": defaults, "room": draw(_table(schema.ROOM)),
             "metadata": draw(_table(schema.METADATA)), "instruments": instruments,
             "phases": phases}
 
