@@ -24,6 +24,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MAX_CLIENTS_BYTES = 1024 * 1024
 #: Shortest recording (s).
 MIN_RECORDING_S = 0.1
+#: The folder's subfolders: the practitioner's presets, recordings and renders.
+SUBFOLDERS = ("presets", "samples", "renders")
 SUFFIX = {"flac": ".flac", "wav": ".wav", "mp3": ".mp3", "opus": ".opus"}
 
 
@@ -36,7 +38,17 @@ class Workspace:
     """
 
     def __init__(self, folder: Path):
+        from ..errors import OutputError
+
         self.folder = Path(folder).resolve()
+        # made at once: a recording is found beside the preset (../samples/NAME) only
+        # through a presets folder that exists
+        for sub in SUBFOLDERS:
+            try:
+                (self.folder / sub).mkdir(exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot make {self.folder / sub}: {exc.strerror}; choose a "
+                                  f"folder you can write to") from None
         self.scratch = Path(tempfile.mkdtemp(prefix="sointu-studio-"))
         atexit.register(shutil.rmtree, self.scratch, True)
         self.names = threading.Lock()  # output names are chosen one at a time
@@ -157,7 +169,7 @@ def register(app) -> None:
         from ..presets import read_text
         from ..session.presets import load_session_preset
 
-        path = D.find_session(folder, name, "name")
+        path = D.find_session(folder, name, "name", 404)
         load_session_preset(str(path))  # a broken file: its first problem, one line
         doc, _ = D.base_document(folder, name)
         return jsonify(name=name, source=D.source_of(path), toml=read_text(path),
@@ -188,7 +200,10 @@ def register(app) -> None:
         seconds = _number(body.get("seconds", 60), "seconds", 1.0, S.PREVIEW_MAX_S)
         mix = _one_of(body.get("mix"), MIXES, "mix")
         key = (hashlib.sha256(text.encode()).hexdigest(), mix)
-        data, headers = S.preview_wav(preset, key, start_s=start, seconds=seconds, mix=mix)
+        try:
+            data, headers = S.preview_wav(preset, key, start_s=start, seconds=seconds, mix=mix)
+        except UsageError as exc:  # a start at or past the end
+            raise Refusal(400, " ".join(str(exc).split()), "start_s") from None
         return Response(data, mimetype="audio/wav", headers=headers)
 
     @app.post("/api/presets")

@@ -72,13 +72,14 @@ def preset_list(folder: Path) -> list[dict]:
     return out
 
 
-def find_session(folder: Path, name, field: str = "base") -> Path:
-    """The file of session preset ``name`` (the folder's, else shipped); 404 if unknown."""
+def find_session(folder: Path, name, field: str = "base", status: int = 400) -> Path:
+    """The file of session preset ``name`` (the folder's, else shipped); a :class:`Refusal`
+    with ``status`` if unknown."""
     name = safe_name(name, field, what="preset name")
     found = _sessions(folder)
     if name not in found:
         known = ", ".join(sorted(found))
-        raise Refusal(404, f"unknown session preset '{name}'; known: {known}", field)
+        raise Refusal(status, f"unknown session preset '{name}'; known: {known}", field)
     return found[name]
 
 
