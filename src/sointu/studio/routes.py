@@ -204,7 +204,7 @@ def register(app) -> None:
             data, headers = S.preview_wav(preset, key, start_s=start, seconds=seconds, mix=mix)
         except UsageError as exc:  # a start at or past the end
             raise Refusal(400, " ".join(str(exc).split()), "start_s") from None
-        return Response(data, mimetype="audio/wav", headers=headers)
+        return Response(data, mimetype="audio/wav", headers=headers, direct_passthrough=True)
 
     @app.post("/api/presets")
     def save_preset():

@@ -56,6 +56,10 @@ def source_of(path: Path) -> str:
         else "folder"
 
 
+#: Listing entries by (file, modification time): loading a preset checks its instruments.
+_LISTED: dict[tuple[str, int], dict | None] = {}
+
+
 def preset_list(folder: Path) -> list[dict]:
     """``GET /api/presets``: every good session preset; broken files are left out."""
     from ..session.presets import load_session_preset
@@ -63,12 +67,19 @@ def preset_list(folder: Path) -> list[dict]:
     out = []
     for name, path in _sessions(folder).items():
         try:
-            p = load_session_preset(str(path))
-        except PresetError:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
             continue
-        out.append({"name": name, "title": p.display_title, "titles": dict(p.title),
-                    "description": p.description, "duration_s": p.defaults.duration_s,
-                    "source": source_of(path)})
+        if key not in _LISTED:
+            try:
+                p = load_session_preset(str(path))
+                _LISTED[key] = {"title": p.display_title, "titles": dict(p.title),
+                                "description": p.description,
+                                "duration_s": p.defaults.duration_s}
+            except PresetError:
+                _LISTED[key] = None
+        if _LISTED[key] is not None:
+            out.append({"name": name, **_LISTED[key], "source": source_of(path)})
     return out
 
 
