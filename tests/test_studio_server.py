@@ -523,3 +523,34 @@ def test_unknown_job_and_json_body_errors(client):
     _bad(_post(client, "/api/render", data="not json"), None, words="not a JSON object")
     _bad(_post(client, "/api/render", json={"session": {"base": "classic-60", "tempo": 3}}),
          "tempo", words="unknown key")
+
+
+def test_ctrl_c_stops_a_running_render_and_leaves_no_file(tmp_path):
+    import json
+
+    p = subprocess.Popen(_sointu("studio", "--no-browser", "--folder", str(tmp_path)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        url = re.search(r"http://\S+", p.stdout.readline()).group(0)
+        base = url.split("/?")[0]
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        opener.open(url, timeout=30).read()
+        session = json.loads(opener.open(f"{base}/api/presets/classic-60", timeout=30).read())
+        req = urllib.request.Request(f"{base}/api/render", method="POST",
+                                     data=json.dumps({"session": session["session"]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        job = json.loads(opener.open(req, timeout=60).read())["job"]
+        end = time.monotonic() + 120
+        while time.monotonic() < end:  # until it writes: the file is being made
+            j = json.loads(opener.open(f"{base}/api/jobs/{job}", timeout=30).read())
+            if j["progress"] > 0 or j["state"] != "running":
+                break
+            time.sleep(0.2)
+        assert j["state"] == "running" and 0 < j["progress"] < 1, j
+        assert any((tmp_path / "renders").iterdir())
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and out.strip() == "sointu studio: stopped" and err == "", err
+    assert list((tmp_path / "renders").iterdir()) == []  # the half-written file is gone
