@@ -147,9 +147,10 @@ def register(app) -> None:
     @app.get("/api/strike.wav")
     def strike_wav():
         params = S.audition_params(request.args, folder)
-        data, seconds = S.audition_wav(params)
-        return Response(data, mimetype="audio/wav",
+        data, seconds = S.audition_stream(params)
+        return Response(data, mimetype="audio/wav", direct_passthrough=True,
                         headers={"X-Sointu-Seconds": f"{seconds:g}",
+                                 "Content-Length": str(44 + int(round(seconds * 48000)) * 4),
                                  "Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/strike.png")

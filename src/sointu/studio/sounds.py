@@ -26,6 +26,8 @@ __all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_pn
 #: Default audition length (s) by family: gongs bloom and ring longer.
 SECONDS = {"gong": 15.0, "tam-tam": 15.0}
 DEFAULT_SECONDS = 12.0
+#: Frames per streamed audition block (0.1 s at 48 kHz).
+AUDITION_BLOCK = 4800
 #: Longest audition (s).
 MAX_SECONDS = 120.0
 #: How long a rub audition rubs the rim (s); it rings on after.
@@ -185,17 +187,34 @@ def _audition_key(path: Path, mallet, velocity, position, rub, seconds) -> tuple
 
 def audition_wav(params) -> tuple[bytes, float]:
     """The audition as WAV bytes (16-bit stereo, 48 kHz) and its length (s), cached."""
-    from ..library import strike
+    data = b"".join(audition_stream(params)[0])
+    return data, params[-1]
+
+
+def audition_stream(params):
+    """The audition as WAV bytes, streamed as it is synthesised when it is not cached (the
+    browser plays from the first block), and its length (s). The whole is cached once
+    sent."""
+    from ..library import strike_blocks
 
     inst, path, mallet, velocity, position, rub, seconds = params
     key = _audition_key(path, mallet, velocity, position, rub, seconds)
+    cached = _WAVS.peek(key)
+    if cached is not None:
+        return iter([cached]), seconds
+    frames, blocks = strike_blocks(inst, velocity=velocity, mallet=mallet, position=position,
+                                   seconds=seconds, rub=RUB_S if rub else None, seed=0,
+                                   sample_rate=48000, block_frames=AUDITION_BLOCK)
 
-    def make():
-        x = strike(inst, velocity=velocity, mallet=mallet, position=position,
-                   seconds=seconds, rub=RUB_S if rub else None, seed=0, sample_rate=48000)
-        return wav_bytes(x, 48000)
+    def stream():
+        parts = [wav_header(frames, 48000)]
+        yield parts[0]
+        for block in blocks:
+            parts.append(pcm16(block))
+            yield parts[-1]
+        _WAVS.put(key, b"".join(parts))
 
-    return _WAVS.get(key, make), seconds
+    return stream(), seconds
 
 
 def strike_png(params) -> bytes:
@@ -334,8 +353,10 @@ def wav_header(frames: int, sample_rate: int, channels: int = 2) -> bytes:
 
 
 def pcm16(block: np.ndarray) -> bytes:
-    """Float samples (full scale 1.0) as little-endian 16-bit PCM, rounded and clipped."""
-    return np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    """Float samples (full scale 1.0) as little-endian 16-bit PCM, rounded and clipped (the
+    scale libsndfile reads back: 32768 steps to full scale)."""
+    scaled = np.round(np.asarray(block, np.float32) * np.float32(32768.0))
+    return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
 
 
 def preview_wav(preset, key, *, start_s: float, seconds: float, mix=None):
