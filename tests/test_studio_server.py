@@ -267,6 +267,7 @@ def test_save_round_trips_and_validates(client, folder):
     assert text.startswith("# The classic hour of sound relaxation")  # comments kept
     assert "interval_s = [30, 44]        # the bowls overlap" in text  # and the line's comment
     assert 'file = "../samples/welcome.wav"' in text
+    assert "level_db = 0" not in text and "velocity = [0.4, 0.6]" not in text  # no defaults
     v = subprocess.run(_sointu("validate", str(path)), capture_output=True, text=True,
                        timeout=120, cwd=folder)
     assert v.returncode == 0 and v.stdout.strip() == f"{path}: ok", v.stderr
@@ -554,3 +555,12 @@ def test_ctrl_c_stops_a_running_render_and_leaves_no_file(tmp_path):
         out, err = p.communicate(timeout=60)
     assert p.returncode == 0 and out.strip() == "sointu studio: stopped" and err == "", err
     assert list((tmp_path / "renders").iterdir()) == []  # the half-written file is gone
+
+
+@pytest.mark.parametrize("base", ["classic-60", "gong-bath", "tervetuloa-20", "gentle-sleep",
+                                  "workplace-25", "gift-30"])
+def test_an_unchanged_session_saves_the_base_file_byte_for_byte(client, folder, base):
+    r = _post(client, "/api/presets", json={"name": "copy", "session": _session(client, base)})
+    assert r.status_code == 201, r.json
+    shipped = (ROOT / "presets" / "sessions" / f"{base}.toml").read_text("utf-8")
+    assert (folder / "presets" / "copy.toml").read_text("utf-8") == shipped

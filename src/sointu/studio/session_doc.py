@@ -190,9 +190,19 @@ def _plain(value, field: str):
     raise Refusal(400, f"{field}: {type(value).__name__} is not allowed", field)
 
 
+#: What the view shows for a key the document leaves out: sent back unchanged, the key
+#: stays out (the saved file does not fill up with defaults).
+_VIEW_DEFAULTS = {"interval_s": [30.0, 30.0], "velocity": [0.4, 0.6],
+                  "mallets": {"medium": 1}, "level_db": 0.0, "azimuth_deg": 0.0,
+                  "description": "", "duration_s": 3600.0, "seed": 0,
+                  "loudness_lufs": -23.0}
+
+
 def _set(table, key: str, value, field: str) -> None:
     """Set ``table[key]`` only if it changes (keeping the line's comment and layout)."""
     value = _plain(value, field)
+    if key not in table and key in _VIEW_DEFAULTS and value == _VIEW_DEFAULTS[key]:
+        return
     old = table.get(key)
     old = old.unwrap() if hasattr(old, "unwrap") else old
     if old == value and type(old) is type(value):
