@@ -60,6 +60,20 @@ def _listen(port: int) -> socket.socket:
     return sock
 
 
+def _open_browser(url: str, say: Callable[[str], None]) -> None:
+    """Open ``url`` in the default browser, unless there is no desktop to show one on (a
+    console browser would take over this terminal)."""
+    import os
+    import sys
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        say("sointu studio: no desktop to open a browser on; open the address above in one")
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+
 def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
           say: Callable[[str], None] = print, secret: str | None = None,
           ready: Callable[[str, object], None] | None = None) -> str:
@@ -106,9 +120,7 @@ def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
     url = f"http://127.0.0.1:{bound}/?token={secret}"
     say(f"sointu studio: {url}  (folder {Path(folder).resolve()}; Ctrl-C stops it)")
     if open_browser:
-        import webbrowser
-
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        _open_browser(url, say)
     if ready is not None:
         ready(url, server)
     try:
