@@ -564,3 +564,22 @@ def test_an_unchanged_session_saves_the_base_file_byte_for_byte(client, folder, 
     assert r.status_code == 201, r.json
     shipped = (ROOT / "presets" / "sessions" / f"{base}.toml").read_text("utf-8")
     assert (folder / "presets" / "copy.toml").read_text("utf-8") == shipped
+
+
+def test_a_checked_session_previews_by_get_as_an_audio_element_streams_it(client):
+    s = _short(client, 180)
+    check = _post(client, "/api/session/check", json=s).json
+    pic = _post(client, "/api/session/picture.png", json=s)
+    key = pic.headers["X-Sointu-Session-Key"]
+    assert check["key"] == key and len(key) == 32
+    post = _post(client, "/api/session/preview.wav", json={"session": s, "start_s": 30,
+                                                           "seconds": 20})
+    get = _get(client, f"/api/session/{key}/preview.wav?start_s=30&seconds=20")
+    assert get.status_code == 200 and get.mimetype == "audio/wav"
+    assert get.headers["Content-Length"] == str(44 + 20 * 48000 * 4) == post.headers[
+        "Content-Length"]
+    assert get.data == post.data and len(_wav(get.data)[0]) == 20 * 48000
+    _bad(_get(client, f"/api/session/{key}/preview.wav?start_s=soon"), "start_s",
+         words="is not a number")
+    _bad(_get(client, "/api/session/0123456789abcdef/preview.wav"), None, 404,
+         "is not known here")
