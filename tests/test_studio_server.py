@@ -583,3 +583,33 @@ def test_a_checked_session_previews_by_get_as_an_audio_element_streams_it(client
          words="is not a number")
     _bad(_get(client, "/api/session/0123456789abcdef/preview.wav"), None, 404,
          "is not known here")
+
+
+def test_a_gift_sounds_as_the_cli_gift_sample_for_sample(client, folder, tmp_path):
+    s = _short(client, 60)
+    r = _post(client, "/api/gift", json={"session": s, "recipient": "Tuomas",
+                                         "sender": "Anna", "lang": "fi"})
+    job, _ = _wait(client, r.json["job"])
+    assert job["state"] == "done", job
+    cli = tmp_path / "cli.flac"
+    done = subprocess.run(_sointu("gift", "gift-30", "--for", "Tuomas", "--from", "Anna",
+                                  "--duration", "1m", "-o", str(cli)),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ours, rate = sf.read(str(folder / "renders" / job["files"][0]), dtype="int32")
+    theirs, rate2 = sf.read(str(cli), dtype="int32")
+    assert rate == rate2 == 48000 and ours.shape == theirs.shape == (60 * 48000, 2)
+    assert np.array_equal(ours, theirs)
+
+
+def test_a_render_sounds_as_sointu_render_sample_for_sample(client, folder, tmp_path):
+    s = _short(client, 60)
+    job, _ = _wait(client, _post(client, "/api/render",
+                                 json={"session": s, "format": "flac"}).json["job"])
+    assert job["state"] == "done", job
+    cli = tmp_path / "cli.flac"
+    done = subprocess.run(_sointu("render", "gift-30", "--duration", "1m", "-o", str(cli)),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ours = sf.read(str(folder / "renders" / job["files"][0]), dtype="int32")[0]
+    assert np.array_equal(ours, sf.read(str(cli), dtype="int32")[0])
