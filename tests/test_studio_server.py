@@ -477,6 +477,15 @@ def test_clients_file_makes_one_gift_per_row_with_progress_each(client, folder):
     assert job["files"][0] == "Sointulahja-Maijalle.flac"
     for name in job["files"]:
         assert sf.info(str(folder / "renders" / name)).frames == 45 * 48000
+    import csv
+
+    assert job["manifest"] == "manifest.csv"
+    with open(folder / "renders" / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["file"], r["recipient"], r["status"]) for r in rows] == [
+        (job["files"][0], "Maija", "rendered"), (job["files"][1], "John", "rendered")]
+    for r, item in zip(rows, job["items"], strict=True):
+        assert float(r["loudness_lufs"]) == item["info"]["loudness_lufs"]
 
 
 def test_a_bad_clients_file_is_one_line_with_row_and_column(client, folder):
