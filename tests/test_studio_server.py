@@ -168,6 +168,10 @@ def test_strike_audition_is_a_48k_stereo_wav_of_the_stated_length_and_cached(cli
     spec = np.abs(np.fft.rfft(x[: 2 * rate, 0] * np.hanning(2 * rate)))
     peak_hz = np.argmax(spec) * rate / (2 * rate)
     assert abs(peak_hz - f0) < 3, (peak_hz, f0)
+    from sointu.studio import sounds
+
+    assert sounds._WAVS.peek(sounds._audition_key(
+        ROOT / "presets/instruments/heart.toml", "soft", 0.6, 30.0, False, 12.0)) == r.data
     t0 = time.perf_counter()
     again = _get(client, q)
     assert again.data == r.data and time.perf_counter() - t0 < max(0.05, first / 2)
@@ -647,3 +651,31 @@ def test_the_voice_is_heard_in_the_preview(client):
     quiet = _wav(_post(client, "/api/session/preview.wav",
                        json={"session": s, "start_s": 0, "seconds": 8}).data)[0]
     assert not np.array_equal(quiet, x)
+
+
+def test_a_preview_starts_provisional_then_plays_at_the_estimated_level(client):
+    from sointu.render.level import PROVISIONAL_RAW_LUFS, planned_gain_db
+    from sointu.session.audio import SessionAudio
+
+    s = _short(client, 150)
+    s["seed"] = 987654321  # never rendered: no level cached
+    body = {"session": s, "start_s": 10, "seconds": 2}
+    first = _post(client, "/api/session/preview.wav", json=body)
+    assert first.headers["X-Sointu-Level"] == "provisional"
+    assert float(first.headers["X-Sointu-Gain-dB"]) == pytest.approx(-18 - PROVISIONAL_RAW_LUFS)
+    end = time.monotonic() + 120
+    while time.monotonic() < end:  # estimated meanwhile, in another process
+        r = _post(client, "/api/session/preview.wav", json=body)
+        if r.headers["X-Sointu-Level"] != "provisional":
+            break
+        time.sleep(0.5)
+    assert r.headers["X-Sointu-Level"] == "estimated"
+    import dataclasses
+
+    from sointu.session.presets import load_session_preset
+
+    p = load_session_preset("gift-30")
+    p = dataclasses.replace(p, defaults=dataclasses.replace(p.defaults, duration_s=150,
+                                                            seed=987654321))
+    want = planned_gain_db(SessionAudio.from_preset(p), -18.0)
+    assert float(r.headers["X-Sointu-Gain-dB"]) == pytest.approx(want, abs=0.006)

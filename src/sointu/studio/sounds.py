@@ -207,12 +207,14 @@ def audition_stream(params):
                                    sample_rate=48000, block_frames=AUDITION_BLOCK)
 
     def stream():
-        parts = [wav_header(frames, 48000)]
+        parts, pos = [wav_header(frames, 48000)], 0
         yield parts[0]
         for block in blocks:
             parts.append(pcm16(block))
+            pos += len(block)
+            if pos >= frames:  # cached before the last block goes: a reader that stops at
+                _WAVS.put(key, b"".join(parts))  # Content-Length never asks for more
             yield parts[-1]
-        _WAVS.put(key, b"".join(parts))
 
     return stream(), seconds
 
@@ -398,23 +400,25 @@ def preview_wav(preset, key, *, start_s: float, seconds: float, mix=None):
     want = min(int(round(seconds * rate)), audio.total_frames - start)
 
     def stream():
-        yield wav_header(want, rate)
         pos = 0
-        with _PLAY:
-            blocks = audio.at_gain(gain).blocks(PREVIEW_BLOCK, start)
-            try:
-                for block in blocks:
-                    n = min(len(block), want - pos)
-                    yield pcm16(block[:n])
-                    pos += n
-                    if pos >= want:
-                        break
-            finally:
-                blocks.close()
-        if pos < want:  # cannot happen (the session has these frames); keep the length true
-            yield bytes((want - pos) * 4)
-        if how == "provisional":  # estimated for the next preview, not against this one
-            preview_level(audio, key)
+        try:
+            yield wav_header(want, rate)
+            with _PLAY:
+                blocks = audio.at_gain(gain).blocks(PREVIEW_BLOCK, start)
+                try:
+                    for block in blocks:
+                        n = min(len(block), want - pos)
+                        yield pcm16(block[:n])
+                        pos += n
+                        if pos >= want:
+                            break
+                finally:
+                    blocks.close()
+            if pos < want:  # cannot happen (the session has these frames): the length holds
+                yield bytes((want - pos) * 4)
+        finally:  # also when the reader stops at Content-Length and closes the stream
+            if how == "provisional":  # estimated for the next preview, not against this one
+                preview_level(audio, key)
 
     headers = {"X-Sointu-Start-S": f"{start / rate:g}", "X-Sointu-Seconds": f"{want / rate:g}",
                "X-Sointu-Level": how, "X-Sointu-Gain-dB": f"{gain:.2f}",
