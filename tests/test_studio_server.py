@@ -45,7 +45,14 @@ def test_studio_command_serves_the_page_and_stops_on_ctrl_c(tmp_path, stop):
         p.send_signal(stop)
         out, err = p.communicate(timeout=20)
     assert p.returncode == 0, err
-    assert out.strip().splitlines() == ["sointu studio: stopped"] and err == ""
+    assert out.strip().splitlines() == ["sointu studio: stopped"]
+    assert _quiet(err), err
+
+
+def _quiet(err: str) -> bool:
+    """Nothing on stderr but what matplotlib may say once on a fresh machine (it builds its
+    font cache while the studio warms up)."""
+    return all("font cache" in line for line in err.splitlines())
 
 
 def test_a_port_in_use_is_one_line(tmp_path):
@@ -567,7 +574,7 @@ def test_ctrl_c_stops_a_running_render_and_leaves_no_file(tmp_path):
     finally:
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
-    assert p.returncode == 0 and out.strip() == "sointu studio: stopped" and err == "", err
+    assert p.returncode == 0 and out.strip() == "sointu studio: stopped" and _quiet(err), err
     assert list((tmp_path / "renders").iterdir()) == []  # the half-written file is gone
 
 
