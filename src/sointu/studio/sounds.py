@@ -158,8 +158,8 @@ def audition_params(args, folder: Path) -> tuple:
     name = args.get("instrument")
     files = _instrument_files(folder)
     if name not in files:
-        raise Refusal(400 if name else 400, f"unknown instrument {name!r}; known: "
-                                            f"{', '.join(sorted(files))}", "instrument")
+        raise Refusal(400, f"unknown instrument {name!r}; known: {', '.join(sorted(files))}",
+                      "instrument")
     path = files[name]
     inst = load_instrument(str(path))
     mallet = args.get("mallet") or "medium"
