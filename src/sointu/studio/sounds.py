@@ -20,7 +20,7 @@ from ..errors import UsageError
 from .guard import Refusal
 
 __all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png",
-           "preview_wav", "preview_level", "wav_bytes", "wav_header", "pcm16",
+           "audition_stream", "preview_wav", "preview_level", "wav_header", "pcm16",
            "instrument_list", "default_seconds", "warm_up", "PREVIEW_MAX_S", "RUB_S"]
 
 #: Default audition length (s) by family: gongs bloom and ring longer.
@@ -36,7 +36,7 @@ RUB_S = 8.0
 PREVIEW_MAX_S = 120.0
 #: Frames per streamed preview block (0.17 s at 48 kHz): the first is heard quickly.
 PREVIEW_BLOCK = 8192
-#: Pixels per inch of the pictures (1600 x 900 inches / 100 in the CLI): 1280 x 720.
+#: Dots per inch of the pictures: the CLI's 16 x 9 inch figures at 80 dpi, 1280 x 720.
 PICTURE_DPI = 80
 _DRAW = threading.Lock()
 
@@ -74,18 +74,6 @@ class Cache:
 
 _WAVS = Cache(24)
 _PNGS = Cache(16)
-
-
-def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit stereo WAV of float samples (full scale 1.0, clipped)."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    x = np.clip(np.asarray(samples, np.float32), -1.0, 1.0)
-    if x.ndim == 1:
-        x = np.stack([x, x], axis=1)
-    sf.write(buf, x, int(sample_rate), format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 def png_bytes(fig) -> bytes:
