@@ -686,3 +686,19 @@ def test_a_preview_starts_provisional_then_plays_at_the_estimated_level(client):
                                                             seed=987654321))
     want = planned_gain_db(SessionAudio.from_preset(p), -18.0)
     assert float(r.headers["X-Sointu-Gain-dB"]) == pytest.approx(want, abs=0.006)
+
+
+def test_a_renamed_phase_keeps_its_recordings(client, folder):
+    s = _session(client, "tervetuloa-20")
+    assert s["voice"] == "tervetuloa-fi.flac"
+    s["phases"][0]["name"] = "welcome"
+    s["phases"][2]["name"] = "return"
+    assert _post(client, "/api/session/check", json=s).json["problems"] == []
+    assert _post(client, "/api/presets", json={"name": "renamed", "session": s}).status_code == 201
+    import tomllib
+
+    saved = tomllib.loads((folder / "presets" / "renamed.toml").read_text("utf-8"))
+    assert [r["phase"] for r in saved["recordings"]] == ["welcome", "return"]
+    back = _get(client, "/api/presets/renamed").json["session"]
+    assert back["voice"] == "tervetuloa-fi.flac"
+    assert [p["name"] for p in back["phases"]] == ["welcome", "relaxation", "return"]

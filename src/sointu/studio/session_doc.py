@@ -300,6 +300,7 @@ def _apply_phases(doc, phases, folder: Path) -> None:
         del aot[len(aot) - 1]
     families = _instrument_families(doc.unwrap(), folder)
     gongs = [k for k, f in families.items() if f in GONG_FAMILIES]
+    renamed = {}
     for i, ph in enumerate(phases):
         where = f"phases[{i}]"
         ph = _table(ph, where)
@@ -307,6 +308,9 @@ def _apply_phases(doc, phases, folder: Path) -> None:
             t = tomlkit.table()
             aot.append(t)
         t = aot[i]
+        old, new = t.get("name"), ph.get("name")
+        if isinstance(old, str) and isinstance(new, str) and new != old:
+            renamed[str(old)] = new
         for key, value in ph.items():
             field = f"{where}.{key}"
             if key not in _PHASE:
@@ -322,6 +326,9 @@ def _apply_phases(doc, phases, folder: Path) -> None:
                 t.pop(key, None)
             else:
                 _set(t, key, value, field)
+    for r in doc.get("recordings") or []:  # a recording placed in a renamed phase follows it
+        if r.get("phase") in renamed:
+            r["phase"] = renamed[str(r["phase"])]
 
 
 def _set_waves(phase, n, gongs: list[str], field: str) -> None:
