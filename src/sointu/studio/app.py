@@ -82,23 +82,13 @@ def build(folder: Path, secret: str, port: int, warm: bool = False) -> Flask:
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
         # a bug: one line to the page and the terminal, the details in a report file
-        import os
         import sys
 
-        from ..cli import _write_report
+        from ..cli import report_internal_error
 
-        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        report, _ = _write_report(exc, ["studio", request.method, request.path])
-        where = f"; details in {report}" if report else ""
-        print(f"sointu studio: internal error: {what}{where}", file=sys.stderr, flush=True)
-        log = os.environ.get("SOINTU_CRASH_LOG")  # as the command line (the test suite)
-        if log:
-            try:
-                with open(log, "a", encoding="utf-8") as f:
-                    f.write(f"{report}\t{what}\n")
-            except OSError:
-                pass
-        return _error(500, f"internal error: {what}{where}", None)
+        line = report_internal_error(exc, ["studio", request.method, request.path])
+        print(f"sointu studio: internal error: {line}", file=sys.stderr, flush=True)
+        return _error(500, f"internal error: {line}", None)
 
     @app.after_request
     def _headers(response: Response):
