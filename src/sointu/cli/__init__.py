@@ -187,7 +187,8 @@ def _register() -> None:
         return
     import importlib
 
-    for name in ("instruments", "sessions", "render", "live", "delivery", "analyse"):
+    for name in ("instruments", "sessions", "render", "live", "delivery", "analyse",
+                 "studio"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
