@@ -88,6 +88,7 @@
     fillPresetSelects();
     if (state.session) drawSessionForm();
     updateMessageCount();
+    showClientsFile();
   }
 
   // -- talking to the server ----------------------------------------------------------------
@@ -471,8 +472,8 @@
       const id = `f${++uid}`;
       const l = document.createElement("label");
       l.htmlFor = id;
-      l.className = "sub";
-      l.textContent = t(k ? "form.high" : "form.low");
+      l.className = "sr-only";
+      l.textContent = `${opts.label}: ${t(k ? "form.high" : "form.low")}`;
       const input = document.createElement("input");
       input.type = "text";
       input.inputMode = "decimal";
@@ -481,6 +482,13 @@
       input.dataset.field = opts.path;
       input.value = opts.show(opts.get()[k]);
       input.addEventListener("change", sessionChanged);
+      if (k) {
+        const dash = document.createElement("span");
+        dash.className = "dash";
+        dash.setAttribute("aria-hidden", "true");
+        dash.textContent = "–";
+        box.append(dash);
+      }
       box.append(l, input);
       return input;
     });
@@ -991,6 +999,11 @@
     }
   }
 
+  function showClientsFile() {
+    const f = $("#clients").files[0];
+    $("#clients-name").textContent = f ? f.name : t("form.no_file");
+  }
+
   function updateMessageCount() {
     const n = $("#message").value.trim().length;
     $("#message-count").textContent = t("gift.count", { n, max: GIFT_LIMITS.message });
@@ -1064,11 +1077,13 @@
     $("#render").addEventListener("click", render);
     $("#voice").addEventListener("change", () => { sessionBody(); drawSessionPicture(); });
     $("#voice-file").addEventListener("change", upload);
+    $("#clients").addEventListener("change", showClientsFile);
     $("#session-form").addEventListener("submit", (ev) => ev.preventDefault());
     $("#gift-form").addEventListener("submit", makeGift);
     $("#gifts-form").addEventListener("submit", makeGifts);
     $("#message").addEventListener("input", updateMessageCount);
     updateMessageCount();
+    showClientsFile();
     const tab = location.hash.slice(1);
     openTab(["instruments", "session", "gifts"].includes(tab) ? tab : "instruments");
     document.body.classList.remove("loading");
