@@ -56,7 +56,8 @@ def anon(app):
 def client(app):
     """A client with the studio's cookie, as the page has it."""
     c = app.test_client()
-    c.set_cookie(COOKIE, SECRET, domain="127.0.0.1")
+    for domain in ("127.0.0.1", "localhost"):
+        c.set_cookie(COOKIE, SECRET, domain=domain)
     return c
 
 

@@ -39,7 +39,12 @@ def studio_cmd(port: int, no_browser: bool, folder: Path | None) -> None:
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise UsageError(f"--folder {folder} {what}; allowed: an existing folder")
+    import os
+
     from ..studio import serve
 
+    folder = folder.resolve()
+    # as if sointu ran there: its ./presets and ./samples are the folder's, nothing else's
+    os.chdir(folder)
     serve(folder, port=port, open_browser=not no_browser,
           say=lambda line: click.echo(line, err=False))

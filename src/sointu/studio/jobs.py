@@ -30,10 +30,11 @@ class Item:
     progress: float = 0.0
     file: str | None = None
     error: str | None = None
+    info: dict | None = None
 
     def view(self) -> dict:
         return {"label": self.label, "state": self.state, "progress": round(self.progress, 4),
-                "file": self.file, "error": self.error}
+                "file": self.file, "error": self.error, "info": self.info}
 
 
 @dataclass
