@@ -284,8 +284,8 @@
   }
 
   function presetLabel(p) {
-    const title = typeof p.title === "object" && p.title
-      ? (p.title[state.lang] || p.title.en || Object.values(p.title)[0]) : p.title;
+    const titles = p.titles || (typeof p.title === "object" ? p.title : null) || {};
+    const title = titles[state.lang] || p.title || titles.en;
     const own = p.source === "folder" ? ` · ${t("sess.own")}` : "";
     return title && title !== p.name ? `${title} (${p.name})${own}` : `${p.name}${own}`;
   }
@@ -614,20 +614,36 @@
       }));
       if (Array.isArray(ph.interval_s)) {
         grid.append(pairField({
-          path: `${p}.interval_s`, label: t("sess.interval"), rule: { min: 2, max: 900 },
+          path: `${p}.interval_s`,
+          label: t(Array.isArray(ph.interval_end_s) ? "sess.interval_start" : "sess.interval"), rule: { min: 2, max: 900 },
           get: () => ph.interval_s, show: (x) => num(x, 1), set: (v) => { ph.interval_s = v; },
+        }));
+      }
+      if (Array.isArray(ph.interval_end_s)) {
+        grid.append(pairField({
+          path: `${p}.interval_end_s`, label: t("sess.interval_end"), rule: { min: 2, max: 900 },
+          get: () => ph.interval_end_s, show: (x) => num(x, 1),
+          set: (v) => { ph.interval_end_s = v; },
         }));
       }
       if (Array.isArray(ph.velocity)) {
         grid.append(pairField({
-          path: `${p}.velocity`, label: t("sess.velocity"), rule: { min: 0, max: 1 },
+          path: `${p}.velocity`,
+          label: t(Array.isArray(ph.velocity_end) ? "sess.velocity_start" : "sess.velocity"), rule: { min: 0, max: 1 },
           get: () => ph.velocity, show: (x) => num(x, 2), set: (v) => { ph.velocity = v; },
+        }));
+      }
+      if (Array.isArray(ph.velocity_end)) {
+        grid.append(pairField({
+          path: `${p}.velocity_end`, label: t("sess.velocity_end"), rule: { min: 0, max: 1 },
+          get: () => ph.velocity_end, show: (x) => num(x, 2),
+          set: (v) => { ph.velocity_end = v; },
         }));
       }
       if (ph.gong_waves !== null && ph.gong_waves !== undefined) {
         grid.append(numberField({
           path: `${p}.gong_waves`, label: t("sess.gong_waves"), cls: "short",
-          rule: { min: 0, max: 16, integer: true },
+          rule: { min: 0, max: 12, integer: true },
           get: () => ph.gong_waves, show: (x) => String(x), set: (x) => { ph.gong_waves = x; },
         }));
       }
@@ -989,7 +1005,6 @@
       data.append("preset", $("#gifts-preset").value);
       data.append("lang", $("#gifts-lang").value);
       data.append("mix", $("#gifts-mix").value);
-      data.append("format", $("#gifts-format").value);
       const { job } = await (await api("/api/gifts", { method: "POST", body: data })).json();
       await followJob(job, jobUI("gifts", form, true));
     } catch (e) {
