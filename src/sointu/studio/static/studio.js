@@ -442,7 +442,10 @@
     input.autocomplete = "off";
     input.dataset.field = opts.path;
     input.value = opts.show(opts.get());
-    input._check = () => opts.set(checkNumber(input.value, opts.rule));
+    input._shown = input.value;
+    input._check = () => {
+      if (input.value !== input._shown) opts.set(checkNumber(input.value, opts.rule));
+    };
     input.addEventListener("change", sessionChanged);
     wrap.append(label, input);
     if (opts.hint) {
@@ -456,6 +459,12 @@
     err.hidden = true;
     wrap.append(err);
     return wrap;
+  }
+
+  /** The value an input was drawn with while its text is unchanged (a share shown as
+   * 16,7 % stays 0.1666667), else the newly typed number, checked. */
+  function keptOr(input, rule) {
+    return input.value === input._shown ? input._was : checkNumber(input.value, rule);
   }
 
   /** A [low, high] pair as two inputs in one field. */
@@ -481,6 +490,8 @@
       input.autocomplete = "off";
       input.dataset.field = opts.path;
       input.value = opts.show(opts.get()[k]);
+      input._shown = input.value;
+      input._was = opts.get()[k];
       input.addEventListener("change", sessionChanged);
       if (k) {
         const dash = document.createElement("span");
@@ -493,8 +504,7 @@
       return input;
     });
     inputs[0]._check = () => {
-      const lo = checkNumber(inputs[0].value, opts.rule);
-      const hi = checkNumber(inputs[1].value, opts.rule);
+      const [lo, hi] = inputs.map((i) => keptOr(i, opts.rule));
       if (lo > hi) throw new Error(t("err.order"));
       opts.set([lo, hi]);
     };
@@ -532,6 +542,8 @@
       input.dataset.name = name;
       const w = opts.get()[name];
       input.value = showNumber(w === undefined ? 0 : w);
+      input._shown = input.value;
+      input._was = w === undefined ? 0 : w;
       input.addEventListener("change", sessionChanged);
       cell.append(l, input);
       box.append(cell);
@@ -542,7 +554,7 @@
       let bad = null;
       for (const input of inputs) {
         try {
-          const w = checkNumber(input.value, rule);
+          const w = keptOr(input, rule);
           if (w > 0 || opts.keep(input.dataset.name)) out[input.dataset.name] = w;
         } catch (e) {
           bad = bad || [input.dataset.field, e.message];
@@ -783,12 +795,15 @@
     }
   }
 
+  let presetAsked = 0;
   async function choosePreset(name) {
     if (!name) return;
     const form = $("#session-form");
     clearErrors(form);
+    const asked = ++presetAsked;
     try {
       const data = await getJSON(`/api/presets/${encodeURIComponent(name)}`);
+      if (asked !== presetAsked) return;  // another preset was chosen meanwhile
       state.preset = name;
       state.session = data.session;
       state.original = data.session.phases.map((p) => Object.keys(p.instruments || {}));
