@@ -152,6 +152,8 @@ def test_every_text_of_the_page_is_in_both_language_files():
     same = [k for k in en if fi[k] == en[k] and not k.startswith(("app.title", "family.t",
                                                                   "instrument.t", "format."))]
     assert same == [], f"untranslated in fi.json: {same}"
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     # nothing is loaded from the internet
     for text in (html, js, (STATIC / "studio.css").read_text(encoding="utf-8")):
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), "a remote URL"
@@ -320,7 +322,7 @@ def test_a_gift_is_made_and_downloaded(studio, page, browser):
     d.find_element("id", "recipient").send_keys("Maija")
     d.find_element("id", "sender").send_keys("Anna")
     d.find_element("id", "message").send_keys("Levollista iltaa")
-    d.find_element("id", "gift").click()
+    d.find_element("id", "gift-make").click()
     link = _wait(d, "return document.querySelector('#gift-files a.download');", timeout=180,
                  what="the gift's download link")
     name = link.get_attribute("download")
@@ -341,7 +343,7 @@ def test_many_gifts_show_progress_per_gift(studio, page, tmp_path):
                        encoding="utf-8")
     d.find_element("id", "clients").send_keys(str(clients))
     _js(d, "document.getElementById('gifts-preset').value = 'short-test';")
-    d.find_element("id", "gifts").click()
+    d.find_element("id", "gifts-make").click()
     _wait(d, "return document.getElementById('gifts-status').textContent === arguments[0];",
           _texts("en")["job.done"], timeout=240, what="the gifts done")
     rows = d.find_elements("css selector", "#gifts-items .item")
@@ -385,7 +387,7 @@ def test_errors_are_shown_beside_their_fields(studio, page):
     assert taken.read_text(encoding="utf-8") == "# mine\n"  # nothing on disk changed
     # the gift form: the page checks the recipient
     _tab(d, "gifts")
-    d.find_element("id", "gift").click()
+    d.find_element("id", "gift-make").click()
     assert _error_beside(d, "recipient") == _texts("en")["err.recipient"]
 
 

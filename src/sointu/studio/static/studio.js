@@ -12,7 +12,7 @@
   const LANG_KEY = "sointu-studio-lang";
   const MALLETS = ["soft", "medium", "hard"];
   const MAX_DURATION_MIN = 720;          // 12 h, sointu.session.durations.MAX_DURATION_S
-  const SHARE_TOLERANCE = 1e-3;          // shares must sum to 1 within this
+  const SHARE_TOLERANCE = 1e-6;          // shares must sum to 1 within this (the validator's)
   const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;   // a preset name, as the server checks it
   const GIFT_LIMITS = { recipient: 100, sender: 100, message: 500 };
   const PREVIEW_S = 60;
@@ -30,6 +30,7 @@
     instrument: null,       // the chosen instrument's name
     preset: null,           // the chosen preset's name
     session: null,          // the SESSION being edited (the server's editable view)
+    sessionOk: true,        // whether it passed the page's checks at the last change
     original: null,         // its instruments' keys per phase, as loaded
     picture: { busy: false, again: false, drawn: 0, ms: null },
     auditioned: null,       // {url, seconds} of the last stroke heard
@@ -741,8 +742,9 @@
     const sum = shares.reduce((a, b) => a + b, 0);
     if (ok && shares.length && Math.abs(sum - 1) > SHARE_TOLERANCE) {
       ok = false;
-      showError(form, "phases", t("err.shares", { sum: showNumber(sum * 100, 1) }));
+      showError(form, "phases", t("err.shares", { sum: showNumber(sum * 100, 4) }));
     }
+    state.sessionOk = ok;
     return ok;
   }
 
@@ -791,7 +793,8 @@
       showApiError($("#session-form"), e);
     } finally {
       pic.busy = false;
-      if (pic.again) drawSessionPicture();
+      // a change made meanwhile, if it passed the page's checks (a refused one waits)
+      if (pic.again && state.sessionOk) drawSessionPicture();
     }
   }
 
@@ -806,6 +809,7 @@
       if (asked !== presetAsked) return;  // another preset was chosen meanwhile
       state.preset = name;
       state.session = data.session;
+      state.sessionOk = true;
       state.original = data.session.phases.map((p) => Object.keys(p.instruments || {}));
       $("#preset").value = name;
       const p = state.presets.find((x) => x.name === name);
@@ -989,7 +993,7 @@
     const form = $("#gift-form");
     clearErrors(form);
     if (!checkGift(form)) return;
-    const btn = $("#gift");
+    const btn = $("#gift-make");
     btn.disabled = true;
     try {
       const body = {
@@ -1012,7 +1016,7 @@
     clearErrors(form);
     const file = $("#clients").files[0];
     if (!file) { showError(form, "clients", t("err.clients")); return; }
-    const btn = $("#gifts");
+    const btn = $("#gifts-make");
     btn.disabled = true;
     try {
       const data = new FormData();
