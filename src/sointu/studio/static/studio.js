@@ -295,7 +295,8 @@
     const names = state.presets.map((p) => p.name);
     const label = (n) => presetLabel(state.presets.find((p) => p.name === n));
     fillSelect($("#preset"), names, label, state.preset || $("#preset").value);
-    for (const sel of $$("select.presets")) fillSelect(sel, names, label);
+    const gift = names.includes("gift-30") ? "gift-30" : names[0];
+    for (const sel of $$("select.presets")) fillSelect(sel, names, label, sel.value || gift);
   }
 
   // -- instruments ---------------------------------------------------------------------------
@@ -310,7 +311,9 @@
 
   function drawInstrumentList() {
     const list = $("#instrument-list");
-    list.replaceChildren(...state.instruments.map((inst) => {
+    const byTitle = state.instruments.slice().sort((a, b) =>
+      instrumentText(a).title.localeCompare(instrumentText(b).title, state.lang));
+    list.replaceChildren(...byTitle.map((inst) => {
       const words = instrumentText(inst);
       const label = document.createElement("label");
       label.className = "instrument";
