@@ -120,13 +120,15 @@ def open_studio(browser: Browser, studio: Studio, *, timeout: float = 30.0) -> N
 
 
 def wait_ready(browser: Browser, *, timeout: float = 30.0) -> None:
-    """Wait until the page has drawn what it loaded, or fail with its error line."""
+    """Wait until the page has drawn what it loaded (the presets too), or fail with its
+    error line."""
     d = browser.driver
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         state = d.execute_script(
             "const e = document.getElementById('page-error');"
-            "return [document.body && document.body.dataset.ready === '1',"
+            "return [document.body && document.body.dataset.ready === '1'"
+            "        && document.body.dataset.presets === '1',"
             "        e && !e.hidden ? e.textContent : null];")
         if state[0]:
             return

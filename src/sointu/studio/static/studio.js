@@ -1077,23 +1077,20 @@
 
   async function start() {
     const lang = pickLang();
-    const loads = [
-      loadTexts(lang),
-      getJSON("/api/info"),
-      getJSON("/api/instruments"),
-      getJSON("/api/presets"),
-      getJSON("/api/recordings").catch(() => []),
-    ];
+    // the first view (instruments) waits for these; the presets (the server validates
+    // every one) and recordings fill their lists when they come
+    const loads = [loadTexts(lang), getJSON("/api/info"), getJSON("/api/instruments")];
+    const presets = getJSON("/api/presets");
+    const recordings = getJSON("/api/recordings").catch(() => []);
+    presets.catch(() => {});  // shown by presetsArrived
     try {
-      const [, info, instruments, presets, recordings] = await Promise.all(loads);
-      Object.assign(state, { info, instruments, presets, recordings });
+      const [, info, instruments] = await Promise.all(loads);
+      Object.assign(state, { info, instruments });
     } catch (e) {
       if (!Object.keys(state.texts).length) await loadTexts("en").catch(() => {});
       applyTexts(document);
       document.body.classList.remove("loading");
-      const p = $("#page-error");
-      p.textContent = e.message;
-      p.hidden = false;
+      pageError(e);
       return;
     }
     state.instrument = (state.instruments[0] || {}).name || null;
@@ -1127,6 +1124,28 @@
     state.ready = true;
     document.body.dataset.ready = "1";
     performance.mark("studio-ready");
+    presetsArrived(presets, recordings);
+  }
+
+  async function presetsArrived(presets, recordings) {
+    try {
+      state.presets = await presets;
+    } catch (e) {
+      pageError(e);
+      return;
+    }
+    state.recordings = await recordings;
+    fillPresetSelects();
+    if (state.session) fillVoices();
+    if (!$("#session").hidden && !state.session) choosePreset($("#preset").value);
+    document.body.dataset.presets = "1";
+    performance.mark("studio-presets");
+  }
+
+  function pageError(e) {
+    const p = $("#page-error");
+    p.textContent = e.message;
+    p.hidden = false;
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
