@@ -31,7 +31,7 @@ from .errors import UsageError
 __all__ = [
     "load_preset", "compose", "strike", "render", "play", "RenderResult", "PlayOutcome",
     "parse_start", "render_preset", "session_tags", "cover_and_plot", "gift_tags",
-    "gift_cover", "render_gift",
+    "gift_cover", "render_gift", "strike_blocks",
 ]
 
 #: A length or a time: seconds, or text like ``"20m"``.
@@ -163,6 +163,26 @@ def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
     """
     import numpy as np
 
+    _, blocks = strike_blocks(instrument, velocity=velocity, mallet=mallet, position=position,
+                              seconds=seconds, seed=seed, sample_rate=sample_rate,
+                              folder=folder, rub=rub)
+    return np.concatenate(list(blocks)).astype(np.float32, copy=False)
+
+
+def strike_blocks(instrument, *, velocity: float = 0.8, mallet: str = "medium",
+                  position: float | None = None, seconds: float | None = None, seed: int = 0,
+                  sample_rate: int = 48000, folder: str | Path | None = None,
+                  rub: float | None = None, block_frames: int = 8192):
+    """:func:`strike` as it is synthesised: its length and its blocks, so that it can be
+    played or sent before the whole sound is made (the same samples).
+
+    Returns
+    -------
+    frames : int
+        Its length (frames).
+    blocks : iterator of numpy.ndarray, float32, shape (n, 2)
+        ``block_frames`` frames each (the last one shorter).
+    """
     from .engine.audition import audition
     from .engine.fades import fade_out
     from .engine.instrument import Instrument
@@ -177,8 +197,7 @@ def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
                              position_deg=position, rub_s=rub, seconds=seconds, seed=seed)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
-    blocks = list(fade_out(synth.blocks(8192, 0, frames), 0, frames, fade))
-    return np.concatenate(blocks).astype(np.float32, copy=False)
+    return frames, fade_out(synth.blocks(block_frames, 0, frames), 0, frames, fade)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ["create_app", "serve"]
 
 
-def create_app(folder: Path, secret: str, *, port: int = 0):
+def create_app(folder: Path, secret: str, *, port: int = 0, warm: bool = False):
     """The studio application for ``folder`` (where presets, samples and renders live).
 
     Parameters
@@ -26,8 +26,9 @@ def create_app(folder: Path, secret: str, *, port: int = 0):
     secret : str
         The launch secret every request must carry (``?token=`` then the cookie).
     port : int
-        The port it is served on (the Host and Origin checks need it); :func:`serve` sets it
-        once bound.
+        The port it is served on (the Host and Origin checks need it).
+    warm : bool
+        Import and run once, in the background, what the first clicks need.
 
     Returns
     -------
@@ -35,7 +36,7 @@ def create_app(folder: Path, secret: str, *, port: int = 0):
     """
     from .app import build
 
-    return build(Path(folder), secret, port)
+    return build(Path(folder), secret, port, warm)
 
 
 def _listen(port: int) -> socket.socket:
@@ -57,6 +58,20 @@ def _listen(port: int) -> socket.socket:
                              f"1024..65535, or 0 for a free one") from None
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
     return sock
+
+
+def _open_browser(url: str, say: Callable[[str], None]) -> None:
+    """Open ``url`` in the default browser, unless there is no desktop to show one on (a
+    console browser would take over this terminal)."""
+    import os
+    import sys
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        say("sointu studio: no desktop to open a browser on; open the address above in one")
+        return
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
 
 def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
@@ -97,7 +112,7 @@ def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
     secret = secret or new_secret()
     sock = _listen(port)
     bound = sock.getsockname()[1]
-    app = create_app(folder, secret, port=bound)
+    app = create_app(folder, secret, port=bound, warm=True)
     try:
         server = make_server("127.0.0.1", bound, app, threaded=True, fd=sock.fileno())
     finally:
@@ -105,9 +120,7 @@ def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
     url = f"http://127.0.0.1:{bound}/?token={secret}"
     say(f"sointu studio: {url}  (folder {Path(folder).resolve()}; Ctrl-C stops it)")
     if open_browser:
-        import webbrowser
-
-        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        _open_browser(url, say)
     if ready is not None:
         ready(url, server)
     try:

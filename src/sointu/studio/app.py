@@ -25,7 +25,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 STATIC = Path(__file__).parent / "static"
 
 
-def build(folder: Path, secret: str, port: int) -> Flask:
+def build(folder: Path, secret: str, port: int, warm: bool = False) -> Flask:
     """The Flask app (see :func:`sointu.studio.create_app`)."""
     from .jobs import Jobs
 
@@ -101,6 +101,13 @@ def build(folder: Path, secret: str, port: int) -> Flask:
     from . import routes
 
     routes.register(app)
+    if warm:
+        import threading
+
+        from .sounds import warm_up
+
+        threading.Thread(target=warm_up, args=(app.config["STUDIO_FOLDER"],), daemon=True,
+                         name="sointu-studio-warm-up").start()
     return app
 
 

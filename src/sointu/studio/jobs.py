@@ -66,7 +66,8 @@ class Job:
         def report(frames: int) -> None:
             if self.stop.is_set():
                 raise Stopped("the studio stopped")
-            item.progress = min(0.999, frames / total)
+            # never backwards: a render done again (its gain corrected) counts from 0 again
+            item.progress = max(item.progress, min(0.999, frames / total))
 
         return report
 

@@ -24,6 +24,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MAX_CLIENTS_BYTES = 1024 * 1024
 #: Shortest recording (s).
 MIN_RECORDING_S = 0.1
+#: The folder's subfolders: the practitioner's presets, recordings and renders.
+SUBFOLDERS = ("presets", "samples", "renders")
 SUFFIX = {"flac": ".flac", "wav": ".wav", "mp3": ".mp3", "opus": ".opus"}
 
 
@@ -36,7 +38,17 @@ class Workspace:
     """
 
     def __init__(self, folder: Path):
+        from ..errors import OutputError
+
         self.folder = Path(folder).resolve()
+        # made at once: a recording is found beside the preset (../samples/NAME) only
+        # through a presets folder that exists
+        for sub in SUBFOLDERS:
+            try:
+                (self.folder / sub).mkdir(exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot make {self.folder / sub}: {exc.strerror}; choose a "
+                                  f"folder you can write to") from None
         self.scratch = Path(tempfile.mkdtemp(prefix="sointu-studio-"))
         atexit.register(shutil.rmtree, self.scratch, True)
         self.names = threading.Lock()  # output names are chosen one at a time
@@ -113,9 +125,11 @@ def register(app) -> None:
     jobs = app.extensions["sointu_jobs"]
     folder = ws.folder
 
+    sessions = S.Cache(32)  # checked sessions by key, for GET previews
+
     def prepared(session, field: str = "session"):
-        """SESSION -> (checked preset at its scratch file, TOML text); the first problem
-        as a 400 naming its field."""
+        """SESSION -> (checked preset at its scratch file, its key); the first problem as a
+        400 naming its field."""
         if not isinstance(session, dict):
             raise Refusal(400, f"{field}: expected a SESSION object", field)
         base = session.get("base")
@@ -124,7 +138,22 @@ def register(app) -> None:
         preset, problems, text = D.check_session(doc, str(base), folder)
         if problems:
             raise Refusal(400, problems[0]["error"], problems[0]["field"])
-        return replace(preset, path=ws.text_file(text)), text
+        key = hashlib.sha256(text.encode()).hexdigest()[:32]
+        preset = replace(preset, path=ws.text_file(text))
+        sessions.put(key, preset)
+        return preset, key
+
+    def preview_of(preset, key, start, seconds, mix):
+        start = _number(start, "start_s", 0.0, preset.defaults.duration_s, "start_s")
+        seconds = _number(seconds, "seconds", 1.0, S.PREVIEW_MAX_S)
+        mix = _one_of(mix, MIXES, "mix")
+        try:
+            data, headers = S.preview_wav(preset, (key, mix), start_s=start, seconds=seconds,
+                                          mix=mix)
+        except UsageError as exc:  # a start at or past the end
+            raise Refusal(400, " ".join(str(exc).split()), "start_s") from None
+        headers["X-Sointu-Session-Key"] = key
+        return Response(data, mimetype="audio/wav", headers=headers, direct_passthrough=True)
 
     # -- instruments ---------------------------------------------------------------------
 
@@ -135,9 +164,10 @@ def register(app) -> None:
     @app.get("/api/strike.wav")
     def strike_wav():
         params = S.audition_params(request.args, folder)
-        data, seconds = S.audition_wav(params)
-        return Response(data, mimetype="audio/wav",
+        data, seconds = S.audition_stream(params)
+        return Response(data, mimetype="audio/wav", direct_passthrough=True,
                         headers={"X-Sointu-Seconds": f"{seconds:g}",
+                                 "Content-Length": str(44 + int(round(seconds * 48000)) * 4),
                                  "Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/strike.png")
@@ -157,7 +187,7 @@ def register(app) -> None:
         from ..presets import read_text
         from ..session.presets import load_session_preset
 
-        path = D.find_session(folder, name, "name")
+        path = D.find_session(folder, name, "name", 404)
         load_session_preset(str(path))  # a broken file: its first problem, one line
         doc, _ = D.base_document(folder, name)
         return jsonify(name=name, source=D.source_of(path), toml=read_text(path),
@@ -170,26 +200,45 @@ def register(app) -> None:
             raise Refusal(400, "base: missing; the preset the session starts from", "base")
         doc, _ = D.base_document(folder, session.get("base"))
         doc = D.apply_session(doc, session, folder)
-        _, problems, text = D.check_session(doc, str(session["base"]), folder)
-        return jsonify(problems=problems, toml=text)
+        preset, problems, text = D.check_session(doc, str(session["base"]), folder)
+        key = None
+        if not problems:
+            key = hashlib.sha256(text.encode()).hexdigest()[:32]
+            sessions.put(key, replace(preset, path=ws.text_file(text)))
+        return jsonify(problems=problems, toml=text, key=key)
 
     @app.post("/api/session/picture.png")
     def picture():
-        preset, text = prepared(_body())
-        key = hashlib.sha256(text.encode()).hexdigest()
-        return Response(S.session_png(preset, key), mimetype="image/png")
+        preset, key = prepared(_body())
+        return Response(S.session_png(preset, key), mimetype="image/png",
+                        headers={"X-Sointu-Session-Key": key})
 
     @app.post("/api/session/preview.wav")
     def preview():
         body = _body()
-        preset, text = prepared(body.get("session"))
-        start = _number(body.get("start_s", 0), "start_s", 0.0, preset.defaults.duration_s,
-                        "start_s")
-        seconds = _number(body.get("seconds", 60), "seconds", 1.0, S.PREVIEW_MAX_S)
-        mix = _one_of(body.get("mix"), MIXES, "mix")
-        key = (hashlib.sha256(text.encode()).hexdigest(), mix)
-        data, headers = S.preview_wav(preset, key, start_s=start, seconds=seconds, mix=mix)
-        return Response(data, mimetype="audio/wav", headers=headers)
+        preset, key = prepared(body.get("session"))
+        return preview_of(preset, key, body.get("start_s", 0), body.get("seconds", 60),
+                          body.get("mix"))
+
+    @app.get("/api/session/<key>/preview.wav")
+    def preview_get(key: str):
+        preset = sessions.peek(key)
+        if preset is None:
+            raise Refusal(404, f"session {key[:40]!r} is not known here (the studio keeps the "
+                               f"last 32 it checked); send it again", None)
+        args = request.args
+
+        def number(name, default):
+            raw = args.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                return raw  # refused by preview_of with the field
+
+        return preview_of(preset, key, number("start_s", 0.0), number("seconds", 60.0),
+                          args.get("mix") or None)
 
     @app.post("/api/presets")
     def save_preset():

@@ -56,6 +56,10 @@ def source_of(path: Path) -> str:
         else "folder"
 
 
+#: Listing entries by (file, modification time): loading a preset checks its instruments.
+_LISTED: dict[tuple[str, int], dict | None] = {}
+
+
 def preset_list(folder: Path) -> list[dict]:
     """``GET /api/presets``: every good session preset; broken files are left out."""
     from ..session.presets import load_session_preset
@@ -63,22 +67,30 @@ def preset_list(folder: Path) -> list[dict]:
     out = []
     for name, path in _sessions(folder).items():
         try:
-            p = load_session_preset(str(path))
-        except PresetError:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
             continue
-        out.append({"name": name, "title": p.display_title, "titles": dict(p.title),
-                    "description": p.description, "duration_s": p.defaults.duration_s,
-                    "source": source_of(path)})
+        if key not in _LISTED:
+            try:
+                p = load_session_preset(str(path))
+                _LISTED[key] = {"title": p.display_title, "titles": dict(p.title),
+                                "description": p.description,
+                                "duration_s": p.defaults.duration_s}
+            except PresetError:
+                _LISTED[key] = None
+        if _LISTED[key] is not None:
+            out.append({"name": name, **_LISTED[key], "source": source_of(path)})
     return out
 
 
-def find_session(folder: Path, name, field: str = "base") -> Path:
-    """The file of session preset ``name`` (the folder's, else shipped); 404 if unknown."""
+def find_session(folder: Path, name, field: str = "base", status: int = 400) -> Path:
+    """The file of session preset ``name`` (the folder's, else shipped); a :class:`Refusal`
+    with ``status`` if unknown."""
     name = safe_name(name, field, what="preset name")
     found = _sessions(folder)
     if name not in found:
         known = ", ".join(sorted(found))
-        raise Refusal(404, f"unknown session preset '{name}'; known: {known}", field)
+        raise Refusal(status, f"unknown session preset '{name}'; known: {known}", field)
     return found[name]
 
 
@@ -178,9 +190,19 @@ def _plain(value, field: str):
     raise Refusal(400, f"{field}: {type(value).__name__} is not allowed", field)
 
 
+#: What the view shows for a key the document leaves out: sent back unchanged, the key
+#: stays out (the saved file does not fill up with defaults).
+_VIEW_DEFAULTS = {"interval_s": [30.0, 30.0], "velocity": [0.4, 0.6],
+                  "mallets": {"medium": 1}, "level_db": 0.0, "azimuth_deg": 0.0,
+                  "description": "", "duration_s": 3600.0, "seed": 0,
+                  "loudness_lufs": -23.0}
+
+
 def _set(table, key: str, value, field: str) -> None:
     """Set ``table[key]`` only if it changes (keeping the line's comment and layout)."""
     value = _plain(value, field)
+    if key not in table and key in _VIEW_DEFAULTS and value == _VIEW_DEFAULTS[key]:
+        return
     old = table.get(key)
     old = old.unwrap() if hasattr(old, "unwrap") else old
     if old == value and type(old) is type(value):

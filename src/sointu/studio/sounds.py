@@ -20,18 +20,22 @@ from ..errors import UsageError
 from .guard import Refusal
 
 __all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png",
-           "preview_wav", "preview_level", "wav_bytes", "instrument_list", "default_seconds",
-           "PREVIEW_MAX_S", "RUB_S"]
+           "preview_wav", "preview_level", "wav_bytes", "wav_header", "pcm16",
+           "instrument_list", "default_seconds", "warm_up", "PREVIEW_MAX_S", "RUB_S"]
 
 #: Default audition length (s) by family: gongs bloom and ring longer.
 SECONDS = {"gong": 15.0, "tam-tam": 15.0}
 DEFAULT_SECONDS = 12.0
+#: Frames per streamed audition block (0.1 s at 48 kHz).
+AUDITION_BLOCK = 4800
 #: Longest audition (s).
 MAX_SECONDS = 120.0
 #: How long a rub audition rubs the rim (s); it rings on after.
 RUB_S = 8.0
 #: Longest preview (s).
 PREVIEW_MAX_S = 120.0
+#: Frames per streamed preview block (0.17 s at 48 kHz): the first is heard quickly.
+PREVIEW_BLOCK = 8192
 #: Pixels per inch of the pictures (1600 x 900 inches / 100 in the CLI): 1280 x 720.
 PICTURE_DPI = 80
 _DRAW = threading.Lock()
@@ -90,7 +94,8 @@ def png_bytes(fig) -> bytes:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PICTURE_DPI, metadata={"Software": f"sointu "
-                                                                          f"{__version__}"})
+                                                                          f"{__version__}"},
+                pil_kwargs={"compress_level": 1})  # quicker to pack, a little larger
     return buf.getvalue()
 
 
@@ -182,17 +187,34 @@ def _audition_key(path: Path, mallet, velocity, position, rub, seconds) -> tuple
 
 def audition_wav(params) -> tuple[bytes, float]:
     """The audition as WAV bytes (16-bit stereo, 48 kHz) and its length (s), cached."""
-    from ..library import strike
+    data = b"".join(audition_stream(params)[0])
+    return data, params[-1]
+
+
+def audition_stream(params):
+    """The audition as WAV bytes, streamed as it is synthesised when it is not cached (the
+    browser plays from the first block), and its length (s). The whole is cached once
+    sent."""
+    from ..library import strike_blocks
 
     inst, path, mallet, velocity, position, rub, seconds = params
     key = _audition_key(path, mallet, velocity, position, rub, seconds)
+    cached = _WAVS.peek(key)
+    if cached is not None:
+        return iter([cached]), seconds
+    frames, blocks = strike_blocks(inst, velocity=velocity, mallet=mallet, position=position,
+                                   seconds=seconds, rub=RUB_S if rub else None, seed=0,
+                                   sample_rate=48000, block_frames=AUDITION_BLOCK)
 
-    def make():
-        x = strike(inst, velocity=velocity, mallet=mallet, position=position,
-                   seconds=seconds, rub=RUB_S if rub else None, seed=0, sample_rate=48000)
-        return wav_bytes(x, 48000)
+    def stream():
+        parts = [wav_header(frames, 48000)]
+        yield parts[0]
+        for block in blocks:
+            parts.append(pcm16(block))
+            yield parts[-1]
+        _WAVS.put(key, b"".join(parts))
 
-    return _WAVS.get(key, make), seconds
+    return stream(), seconds
 
 
 def strike_png(params) -> bytes:
@@ -229,15 +251,33 @@ def session_png(preset, key) -> bytes:
 
     def make():
         from ..pictures.session import session_figure
-        from ..render.level import cached_level
+        from ..session.recordings import compose_with_room
 
-        audio = _audio(preset, (key, None), mix=None)
-        level = cached_level(audio, preset.defaults.loudness_lufs, curve=True)
+        timeline = compose_with_room(preset)
+        curve = _cached_curve(preset, timeline, key)
         with _DRAW:
-            return png_bytes(session_figure(preset, audio.timeline,
-                                            None if level is None else level.curve))
+            return png_bytes(session_figure(preset, timeline, curve))
 
     return _PNGS.get(("session", key), make)
+
+
+def _cached_curve(preset, timeline, key):
+    """The loudness curve cached for this session (a render or ``show --plot`` of it, in
+    the speaker mix it is drawn for), else None."""
+    from types import SimpleNamespace
+
+    from ..render.level import cached_level
+    from ..session.audio import LIMIT_DBFS
+
+    if preset.recordings:  # the recordings are part of the key: the session made audible
+        audio = _audio(preset, (key, None), mix="speakers")
+    else:  # what the cache's key reads, without building the synthesiser
+        rate = preset.defaults.sample_rate_hz
+        audio = SimpleNamespace(preset=preset, timeline=timeline, sample_rate=rate,
+                                total_frames=int(round(timeline.duration_s * rate)),
+                                limit_dbfs=LIMIT_DBFS, recordings=(), mix="speakers")
+    level = cached_level(audio, preset.defaults.loudness_lufs, curve=True)
+    return None if level is None else level.curve
 
 
 #: Sessions made audible, by their TOML text, length, seed and mix.
@@ -257,7 +297,7 @@ def _audio(preset, key, *, mix):
     return _AUDIO.get(key, lambda: SessionAudio.from_preset(preset, mix=mix))
 
 
-def preview_level(audio, key) -> tuple[float, str]:
+def preview_level(audio, key, *, estimate: bool = True) -> tuple[float, str]:
     """The gain (dB) a preview plays at and how it was found: ``measured`` (a render or
     playback of this session cached it), ``estimated`` (estimated here earlier), or
     ``provisional`` (the quiet start live playback uses, while the estimate is made in the
@@ -272,7 +312,7 @@ def preview_level(audio, key) -> tuple[float, str]:
         known = _GAINS.get(key)
         if isinstance(known, float):
             return known, "estimated"
-        if known is None:
+        if known is None and estimate:
             _GAINS[key] = "pending"
             threading.Thread(target=_estimate, args=(audio, key, target), daemon=True,
                              name="sointu-studio-estimate").start()
@@ -280,8 +320,15 @@ def preview_level(audio, key) -> tuple[float, str]:
 
 
 def _estimate(audio, key, target: float) -> None:
+    """Estimate the gain in this thread, at a low priority (the next click comes first)."""
+    import os
+
     from ..render.level import planned_gain_db
 
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only
+    except (AttributeError, OSError):
+        pass
     try:
         gain = float(planned_gain_db(audio, target))
     except Exception:  # the preview stays provisional; a render reports real problems
@@ -294,15 +341,34 @@ def _estimate(audio, key, target: float) -> None:
             _GAINS.pop(next(iter(_GAINS)))
 
 
-def preview_wav(preset, key, *, start_s: float, seconds: float,
-                mix=None) -> tuple[bytes, dict]:
+def wav_header(frames: int, sample_rate: int, channels: int = 2) -> bytes:
+    """The 44-byte header of a 16-bit PCM WAV of ``frames`` frames."""
+    import struct
+
+    data = frames * channels * 2
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate,
+                          sample_rate * channels * 2, channels * 2, 16)
+            + b"data" + struct.pack("<I", data))
+
+
+def pcm16(block: np.ndarray) -> bytes:
+    """Float samples (full scale 1.0) as little-endian 16-bit PCM, rounded and clipped (the
+    scale libsndfile reads back: 32768 steps to full scale)."""
+    scaled = np.round(np.asarray(block, np.float32) * np.float32(32768.0))
+    return np.clip(scaled, -32768, 32767).astype("<i2").tobytes()
+
+
+def preview_wav(preset, key, *, start_s: float, seconds: float, mix=None):
     """``seconds`` of the session from ``start_s`` as ``play --start-at`` sounds it: the
     session composed whole, only that span synthesised, at the rendered level.
 
     Returns
     -------
-    (bytes, dict)
-        The WAV (16-bit stereo at the session's rate) and headers about it.
+    (iterator of bytes, dict)
+        The WAV (16-bit stereo at the session's rate), streamed as it is synthesised (its
+        header first, with the length: the browser starts playing at the first block), and
+        headers about it.
     """
     from ..session.durations import format_duration
 
@@ -312,20 +378,58 @@ def preview_wav(preset, key, *, start_s: float, seconds: float,
     if start >= audio.total_frames:
         raise UsageError(f"--start-at {format_duration(start_s)} is at or past the end of "
                          f"the session ({format_duration(audio.duration_s)})")
-    gain, how = preview_level(audio, key)
+    gain, how = preview_level(audio, key, estimate=False)
     want = min(int(round(seconds * rate)), audio.total_frames - start)
-    out = np.empty((want, 2), np.float32)
-    pos = 0
-    with _PLAY:
-        blocks = audio.at_gain(gain).blocks(16384, start)
-        for block in blocks:
-            n = min(len(block), want - pos)
-            out[pos:pos + n] = block[:n]
-            pos += n
-            if pos >= want:
-                break
-        blocks.close()
-    headers = {"X-Sointu-Start-S": f"{start / rate:g}", "X-Sointu-Seconds": f"{pos / rate:g}",
+
+    def stream():
+        yield wav_header(want, rate)
+        pos = 0
+        with _PLAY:
+            blocks = audio.at_gain(gain).blocks(PREVIEW_BLOCK, start)
+            try:
+                for block in blocks:
+                    n = min(len(block), want - pos)
+                    yield pcm16(block[:n])
+                    pos += n
+                    if pos >= want:
+                        break
+            finally:
+                blocks.close()
+        if pos < want:  # cannot happen (the session has these frames); keep the length true
+            yield bytes((want - pos) * 4)
+        if how == "provisional":  # estimated for the next preview, not against this one
+            preview_level(audio, key)
+
+    headers = {"X-Sointu-Start-S": f"{start / rate:g}", "X-Sointu-Seconds": f"{want / rate:g}",
                "X-Sointu-Level": how, "X-Sointu-Gain-dB": f"{gain:.2f}",
-               "X-Sointu-Session-S": f"{audio.duration_s:g}"}
-    return wav_bytes(out[:pos], rate), headers
+               "X-Sointu-Session-S": f"{audio.duration_s:g}",
+               "Content-Length": str(44 + want * 4)}
+    return stream(), headers
+
+
+def warm_up(folder: Path) -> None:
+    """Import and run once what the first clicks need (matplotlib's fonts, the engine, the
+    preset listing), so the first audition and picture are as quick as the next ones."""
+    from ..pictures.files import available
+
+    try:
+        from . import session_doc
+
+        session_doc.preset_list(folder)
+        instrument_list(folder)
+        from ..render import level  # noqa: F401
+        from ..session import audio  # noqa: F401
+
+        if available():
+            from matplotlib.figure import Figure
+
+            from ..pictures import session, strike  # noqa: F401
+
+            with _DRAW:
+                fig = Figure(figsize=(2, 1), dpi=50)
+                fig.subplots().plot([0, 1], [0, 1], label="x")
+                fig.legend()
+                fig.suptitle("warm-up")
+                png_bytes(fig)
+    except Exception:  # warming up is only for speed; real requests report real problems
+        pass
