@@ -31,6 +31,8 @@
     preset: null,           // the chosen preset's name
     session: null,          // the SESSION being edited (the server's editable view)
     sessionOk: true,        // whether it passed the page's checks at the last change
+    sessionKey: null,       // the server's name for it, while unchanged (streamed previews)
+    changes: 0,             // edits so far (a key answered for an older state is not kept)
     original: null,         // its instruments' keys per phase, as loaded
     picture: { busy: false, again: false, drawn: 0, ms: null },
     auditioned: null,       // {url, seconds} of the last stroke heard
@@ -385,6 +387,34 @@
     }, 120);
   }
 
+  /**
+   * Plays ``url`` in ``audio`` as the server streams it (the first block plays at once).
+   * Resolves when it plays; a refused request is fetched again to read its one-line error.
+   */
+  function stream(audio, url) {
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        audio.removeEventListener("playing", ok);
+        audio.removeEventListener("error", bad);
+      };
+      const ok = () => { cleanup(); resolve(); };
+      const bad = async () => {
+        cleanup();
+        try {
+          await api(url);  // the server's {"error", "field"}, if it refused
+          reject(new ApiError(t("err.audio"), null, 0));
+        } catch (e) {
+          reject(e);
+        }
+      };
+      audio.addEventListener("playing", ok);
+      audio.addEventListener("error", bad);
+      if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
+      audio.src = url;
+      audio.play().catch(() => { /* autoplay refused: the controls are there */ });
+    });
+  }
+
   async function audition(ev) {
     if (ev) ev.preventDefault();
     const form = $("#audition-form");
@@ -393,16 +423,11 @@
     const status = $("#audition-status");
     const audio = $("#inst-audio");
     status.textContent = t("status.working");
-    const clicked = performance.now();
+    const url = `/api/strike.wav?${strikeQuery()}`;
+    state.auditioned = { url, clicked: performance.now() };
     try {
-      const r = await api(`/api/strike.wav?${strikeQuery()}`);
-      const seconds = Number(r.headers.get("X-Sointu-Seconds"));
-      const blob = await r.blob();
-      if (state.auditioned) URL.revokeObjectURL(state.auditioned.url);
-      const url = URL.createObjectURL(blob);
-      state.auditioned = { url, seconds, clicked };
-      audio.src = url;
-      await audio.play().catch(() => { /* autoplay refused: the controls are there */ });
+      await stream(audio, url);
+      const seconds = audio.duration;
       status.textContent = Number.isFinite(seconds) && seconds > 0
         ? t("inst.heard", { seconds: showNumber(seconds, 1) }) : "";
     } catch (e) {
@@ -753,6 +778,8 @@
 
   function sessionChanged() {
     if (!state.session) return;
+    state.changes += 1;
+    state.sessionKey = null;
     const ok = checkSession();
     updateTimes();
     if (ok) drawSessionPicture();
@@ -774,8 +801,10 @@
     const t0 = performance.now();
     const status = $("#picture-status");
     status.textContent = t("status.drawing");
+    const changes = state.changes;
     try {
       const r = await api("/api/session/picture.png", { json: sessionBody() });
+      if (changes === state.changes) state.sessionKey = r.headers.get("X-Sointu-Session-Key");
       const blob = await r.blob();
       const img = $("#session-picture");
       const old = img.src;
@@ -813,6 +842,8 @@
       state.preset = name;
       state.session = data.session;
       state.sessionOk = true;
+      state.sessionKey = null;
+      state.changes += 1;
       state.original = data.session.phases.map((p) => Object.keys(p.instruments || {}));
       $("#preset").value = name;
       const p = state.presets.find((x) => x.name === name);
@@ -825,6 +856,18 @@
     }
   }
 
+  /** The key the server knows the current session by (from its picture or a check). */
+  async function sessionKey() {
+    if (state.sessionKey) return state.sessionKey;
+    const form = $("#session-form");
+    const out = await postJSON("/api/session/check", sessionBody());
+    if (out.problems && out.problems.length) {
+      for (const p of out.problems) showError(form, p.field, p.error);
+      return null;
+    }
+    return out.key;
+  }
+
   async function preview() {
     const form = $("#session-form");
     clearErrors($("#preview").closest(".card"));
@@ -833,17 +876,14 @@
     status.textContent = t("status.working");
     const start = Number($("#start").value);
     try {
-      const r = await api("/api/session/preview.wav", {
-        json: { session: sessionBody(), start_s: start, seconds: PREVIEW_S },
-      });
-      const blob = await r.blob();
-      const audio = $("#session-audio");
-      if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
-      audio.src = URL.createObjectURL(blob);
-      await audio.play().catch(() => { /* the controls are there */ });
+      const key = await sessionKey();
+      if (!key) { status.textContent = ""; return; }
+      const q = new URLSearchParams({ start_s: String(start), seconds: String(PREVIEW_S) });
+      await stream($("#session-audio"), `/api/session/${encodeURIComponent(key)}/preview.wav?${q}`);
       status.textContent = t("sess.playing_from", { at: clock(start) });
     } catch (e) {
       status.textContent = "";
+      state.sessionKey = null;  // forgotten by the server (it keeps the last 32): ask again
       showApiError(form, e);
     }
   }
@@ -1109,7 +1149,7 @@
     $("#preview").addEventListener("click", preview);
     $("#save").addEventListener("click", savePreset);
     $("#render").addEventListener("click", render);
-    $("#voice").addEventListener("change", () => { sessionBody(); drawSessionPicture(); });
+    $("#voice").addEventListener("change", sessionChanged);
     $("#voice-file").addEventListener("change", upload);
     $("#clients").addEventListener("change", showClientsFile);
     $("#session-form").addEventListener("submit", (ev) => ev.preventDefault());
