@@ -173,13 +173,14 @@ def open_preset(driver, preset: str) -> None:
     raise RuntimeError(f"preset {preset} did not load")
 
 
-def _timed(driver, button: str, audio: str, url: str) -> tuple[float, float, float]:
+def _timed(driver, button: str, audio: str, url: str) -> tuple:
     """Click ``button`` -> ``audio`` plays: (ms to playing, to the answer's first byte, to
-    its last byte)."""
+    its last byte); the last two are None while the answer still streams (the browser
+    records a request's timing once it has ended)."""
     out = driver.execute_async_script(_CLICK_TO_PLAYING, button, audio, url)
     if not isinstance(out, list) or out[0] < 0:
         raise RuntimeError(f"no 'playing' from #{audio} within 30 s")
-    return float(out[0]), float(out[1] or 0.0), float(out[2] or 0.0)
+    return float(out[0]), out[1], out[2]
 
 
 def _ms(value) -> float:
@@ -198,9 +199,12 @@ def row(name: str, runs: list, note: str = "") -> list[str]:
     else:
         verdict = "PASS" if statistics.median(ms) < target else "FAIL"
     parts = "-"
-    if runs and isinstance(runs[0], tuple):
-        parts = (f"{statistics.median(r[1] for r in runs):.0f} / "
-                 f"{statistics.median(r[2] for r in runs):.0f}")
+    timed = [r for r in runs if isinstance(r, tuple) and r[1] is not None]
+    if timed:
+        parts = (f"{statistics.median(r[1] for r in timed):.0f} / "
+                 f"{statistics.median(r[2] for r in timed):.0f}")
+    elif runs and isinstance(runs[0], tuple):
+        parts = "still streaming"
     return [name + (f" ({note})" if note else ""), f"{min(ms):.0f}",
             f"{statistics.median(ms):.0f}", f"{max(ms):.0f}", parts,
             f"< {target:.0f}" if target else "-", verdict]
