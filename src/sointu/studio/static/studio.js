@@ -748,7 +748,13 @@
     const start = $("#start");
     start.max = String(Math.max(0, Math.floor((s.duration_s - 1) / 15) * 15));
     if (Number(start.value) > Number(start.max)) start.value = start.max;
-    $("#start-out").textContent = clock(Number(start.value));
+    showStart();
+  }
+
+  /** The chosen start and the session's length, as a clock (12:30 / 1:00:00). */
+  function showStart() {
+    const at = clock(Number($("#start").value));
+    $("#start-out").textContent = state.session ? `${at} / ${clock(state.session.duration_s)}` : at;
   }
 
   /** Checks every session field in the page; true when all are good (errors shown). */
@@ -1145,7 +1151,7 @@
     setupInstruments();
     $("#lang").addEventListener("change", (ev) => switchLang(ev.target.value));
     $("#preset").addEventListener("change", (ev) => choosePreset(ev.target.value));
-    $("#start").addEventListener("input", () => { $("#start-out").textContent = clock(Number($("#start").value)); });
+    $("#start").addEventListener("input", showStart);
     $("#preview").addEventListener("click", preview);
     $("#save").addEventListener("click", savePreset);
     $("#render").addEventListener("click", render);
