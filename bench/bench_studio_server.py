@@ -10,7 +10,9 @@ own part (decoding, drawing) is measured in the browser by the page's bench.
 Each figure is the median and the worst of N requests:
 
 - ``strike first``: an audition not asked for before (every instrument, a new velocity each
-  round: nothing cached); ``strike again``: the same audition again (cached);
+  round: nothing cached), to its first 0.1 s (it is streamed as it is synthesised);
+  ``whole stroke``: to its last byte; ``strike again``: the same audition again (cached,
+  whole);
 - ``picture change``: the session picture after a change (a new seed each time);
 - ``preview first`` / ``preview again``: a minute from a random start (seeded) of a session
   just changed (its composition not cached) / of the same session (composed before), to
@@ -37,6 +39,8 @@ import urllib.request
 
 #: The WAV header and the first 0.17 s of a preview: what a browser starts playing from.
 FIRST_BYTES = 44 + 8192 * 4
+#: The same for an audition: its first 0.1 s.
+FIRST_STRIKE_BYTES = 44 + 4800 * 4
 
 
 def _start(folder: str):
@@ -86,11 +90,13 @@ def main() -> None:
             time.sleep(args.warm_s)
             page = [_timed(opener, f"{base}/")[0] for _ in range(args.rounds)]
             names = [i["name"] for i in json.loads(_timed(opener, f"{base}/api/instruments")[1])]
-            first, again = [], []
+            first, first_all, again = [], [], []
             for r in range(args.rounds):
                 for n in names:
                     q = f"{base}/api/strike.wav?instrument={n}&velocity={0.5 + 0.01 * r:g}"
-                    first.append(_timed(opener, q)[0])
+                    a, b = _timed(opener, q, first=FIRST_STRIKE_BYTES)
+                    first.append(a)
+                    first_all.append(b)
                     again.append(_timed(opener, q)[0])
             session = json.loads(_timed(opener, f"{base}/api/presets/{args.preset}")[1])[
                 "session"]
@@ -111,6 +117,7 @@ def main() -> None:
     print(f"sointu studio server, preset {args.preset}, {args.rounds} rounds")
     print(_row("page", page, 300))
     print(_row("strike first", first, 200))
+    print(_row("  whole stroke", first_all, None))
     print(_row("strike again", again, 200))
     print(_row("picture change", pictures, 500))
     print(_row("preview first", cold, 500))

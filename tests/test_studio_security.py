@@ -191,3 +191,41 @@ def test_non_audio_and_oversized_uploads_write_nothing(client, folder, monkeypat
     assert r.status_code in (400, 403) and r.json["field"] == "file"
     assert _tree(folder) == before
     assert not (folder.parent / "evil.wav").exists()
+
+
+def test_links_out_are_neither_written_through_nor_listed(client, folder):
+    outside = folder.parent / "outside.txt"
+    before = outside.read_bytes()
+    (folder / "samples" / "voice.wav").symlink_to(outside)
+    (folder / "presets" / "mine.toml").symlink_to(outside)
+    r = client.post("/api/recordings", base_url=BASE, content_type="multipart/form-data",
+                    data={"file": (io.BytesIO(_wav_bytes(0.5)), "voice.wav")})
+    assert r.status_code == 201 and r.json["name"] == "voice-2.wav"  # not through the link
+    names = [x["name"] for x in client.get("/api/recordings", base_url=BASE).json
+             if x["source"] == "folder"]
+    assert names == ["voice-2.wav"]
+    session = client.get("/api/presets/classic-60", base_url=BASE).json["session"]
+    r = client.post("/api/presets", base_url=BASE, json={"name": "mine", "session": session})
+    assert r.status_code == 400 and r.json["field"] == "name"
+    assert outside.read_bytes() == before
+
+
+@pytest.mark.parametrize("voice", ["../outside.txt", "/etc/passwd", "..\\outside.txt",
+                                   "a/../../outside.txt", "voice.wav\x00.txt"])
+def test_the_voice_name_never_leaves_the_samples(client, folder, voice):
+    before = _tree(folder)
+    session = client.get("/api/presets/classic-60", base_url=BASE).json["session"]
+    session["voice"] = voice
+    for path in ("/api/session/check", "/api/session/picture.png"):
+        r = client.post(path, base_url=BASE, json=session)
+        assert r.status_code == 400 and r.json["field"] == "voice", r.json
+    r = client.post("/api/presets", base_url=BASE, json={"name": "evil", "session": session})
+    assert r.status_code == 400 and r.json["field"] == "voice"
+    assert _tree(folder) == before
+
+
+def test_a_refused_token_or_host_sets_no_cookie_and_redirects_nowhere(anon):
+    for headers in ({"Host": "evil.example"}, {"Origin": "http://evil.example"}):
+        r = anon.get(f"/?token={SECRET}", base_url=BASE, headers=headers)
+        assert r.status_code == 403 and "Set-Cookie" not in r.headers
+        assert "Location" not in r.headers

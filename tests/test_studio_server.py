@@ -477,6 +477,15 @@ def test_clients_file_makes_one_gift_per_row_with_progress_each(client, folder):
     assert job["files"][0] == "Sointulahja-Maijalle.flac"
     for name in job["files"]:
         assert sf.info(str(folder / "renders" / name)).frames == 45 * 48000
+    import csv
+
+    assert job["manifest"] == "manifest.csv"
+    with open(folder / "renders" / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["file"], r["recipient"], r["status"]) for r in rows] == [
+        (job["files"][0], "Maija", "rendered"), (job["files"][1], "John", "rendered")]
+    for r, item in zip(rows, job["items"], strict=True):
+        assert float(r["loudness_lufs"]) == item["info"]["loudness_lufs"]
 
 
 def test_a_bad_clients_file_is_one_line_with_row_and_column(client, folder):
@@ -583,3 +592,33 @@ def test_a_checked_session_previews_by_get_as_an_audio_element_streams_it(client
          words="is not a number")
     _bad(_get(client, "/api/session/0123456789abcdef/preview.wav"), None, 404,
          "is not known here")
+
+
+def test_a_gift_sounds_as_the_cli_gift_sample_for_sample(client, folder, tmp_path):
+    s = _short(client, 60)
+    r = _post(client, "/api/gift", json={"session": s, "recipient": "Tuomas",
+                                         "sender": "Anna", "lang": "fi"})
+    job, _ = _wait(client, r.json["job"])
+    assert job["state"] == "done", job
+    cli = tmp_path / "cli.flac"
+    done = subprocess.run(_sointu("gift", "gift-30", "--for", "Tuomas", "--from", "Anna",
+                                  "--duration", "1m", "-o", str(cli)),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ours, rate = sf.read(str(folder / "renders" / job["files"][0]), dtype="int32")
+    theirs, rate2 = sf.read(str(cli), dtype="int32")
+    assert rate == rate2 == 48000 and ours.shape == theirs.shape == (60 * 48000, 2)
+    assert np.array_equal(ours, theirs)
+
+
+def test_a_render_sounds_as_sointu_render_sample_for_sample(client, folder, tmp_path):
+    s = _short(client, 60)
+    job, _ = _wait(client, _post(client, "/api/render",
+                                 json={"session": s, "format": "flac"}).json["job"])
+    assert job["state"] == "done", job
+    cli = tmp_path / "cli.flac"
+    done = subprocess.run(_sointu("render", "gift-30", "--duration", "1m", "-o", str(cli)),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    ours = sf.read(str(folder / "renders" / job["files"][0]), dtype="int32")[0]
+    assert np.array_equal(ours, sf.read(str(cli), dtype="int32")[0])

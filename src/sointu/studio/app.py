@@ -32,8 +32,7 @@ def build(folder: Path, secret: str, port: int, warm: bool = False) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # "/api/files//etc/passwd" is refused, not redirected
     app.config.update(STUDIO_FOLDER=Path(folder).resolve(), STUDIO_SECRET=secret,
-                      STUDIO_PORT=int(port), MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES + (1 << 20),
-                      JSON_SORT_KEYS=False)
+                      STUDIO_PORT=int(port), MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES + (1 << 20))
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["sointu_jobs"] = Jobs()

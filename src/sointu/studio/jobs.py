@@ -49,6 +49,8 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    #: A clients batch's manifest (a file name in renders/), once written.
+    manifest: str | None = None
 
     def view(self) -> dict:
         n = max(1, len(self.items))
@@ -57,7 +59,7 @@ class Job:
                 "progress": round(min(1.0, progress), 4),
                 "items": [i.view() for i in self.items],
                 "files": [i.file for i in self.items if i.file and i.state == "done"],
-                "error": self.error}
+                "error": self.error, "manifest": self.manifest}
 
     def progress(self, item: Item, total_frames: int) -> Callable[[int], None]:
         """A render's progress callback for ``item`` (frames done of ``total_frames``)."""

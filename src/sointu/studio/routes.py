@@ -443,8 +443,13 @@ def register(app) -> None:
             for g in chosen:
                 ws.release(g.path)
             raise
-        job = jobs.start("gifts", [f"row {g.row}: {g.recipient}" for g in chosen],
-                         lambda job: _gift_work(job, chosen, preset, mix))
+        def work(job):
+            try:
+                _gift_work(job, chosen, preset, mix)
+            finally:  # who got which file, also when some failed or the studio stopped
+                _write_manifest(ws, job, chosen)
+
+        job = jobs.start("gifts", [f"row {g.row}: {g.recipient}" for g in chosen], work)
         return jsonify(job=job.id, files=[g.path.name for g in chosen]), 202
 
     @app.get("/api/jobs/<job_id>")
@@ -482,6 +487,27 @@ def register(app) -> None:
         seconds = _check_audio(upload.stream, name)
         upload.stream.seek(0)
         return jsonify(name=_store(ws, upload.stream, name), seconds=round(seconds, 3)), 201
+
+
+def _write_manifest(ws: Workspace, job, gifts) -> None:
+    """``renders/manifest.csv`` (numbered if taken) of a clients batch, as ``sointu gift
+    --clients`` writes it: file, recipient, seed, title, loudness, true peak, status, note."""
+    from ..render.gifts import MANIFEST_NAME, write_manifest
+
+    rows = []
+    for item, g in zip(job.items, gifts, strict=True):
+        info = item.info or {}
+        status = {"done": "rendered", "failed": "failed"}.get(item.state, "pending")
+        rows.append({"file": g.path.name, "recipient": g.recipient, "seed": str(g.seed),
+                     "title": g.title, "status": status, "note": item.error or g.note or "",
+                     "loudness_lufs": f"{info['loudness_lufs']:.2f}" if info else "",
+                     "true_peak_dbtp": f"{info['true_peak_dbtp']:.2f}" if info else ""})
+    path = ws.new_output(MANIFEST_NAME)
+    try:
+        write_manifest(path, rows)
+        job.manifest = path.name
+    finally:
+        ws.release(path)
 
 
 def _check_audio(stream, name: str) -> float:
