@@ -313,6 +313,39 @@ def test_a_minute_from_the_middle_is_heard(page):
     assert duration == pytest.approx(60.0, abs=0.05)
 
 
+def test_a_recording_is_uploaded_and_chosen_and_a_bad_one_refused(studio, page, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    d = page
+    _choose_preset(d, "classic-60")
+    _wait(d, "return window.studio.picture.drawn >= 1 && !window.studio.picture.busy;",
+          what="the first session picture")
+    drawn = _drawn(d)
+    t = np.arange(48000 * 2) / 48000
+    tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(tmp_path / "my-welcome.wav", np.stack([tone, tone], axis=1), 48000)
+    d.find_element("id", "voice-file").send_keys(str(tmp_path / "my-welcome.wav"))
+    _wait(d, "return document.getElementById('voice').value.startsWith('my-welcome');",
+          what="the uploaded recording chosen")
+    name = _js(d, "return document.getElementById('voice').value;")
+    assert (studio.folder / "samples" / name).read_bytes() == \
+        (tmp_path / "my-welcome.wav").read_bytes()
+    assert _js(d, "return window.studio.session.voice;") == name
+    _wait(d, "return window.studio.picture.drawn > arguments[0] && !window.studio.picture.busy;",
+          drawn, what="the picture with the welcome")
+    assert _shown_errors(d, "#session") == []
+    # not audio: refused by the server, its line beside the file chooser, nothing written
+    before = sorted(p.name for p in (studio.folder / "samples").iterdir())
+    (tmp_path / "notes.wav").write_bytes(b"RIFF but not a sound at all" * 10)
+    d.find_element("id", "voice-file").send_keys(str(tmp_path / "notes.wav"))
+    message = _wait(d, """const p = document.querySelector('.field[data-field="file"] > .error');
+                          return p && !p.hidden ? p.textContent : null;""",
+                    what="the refusal of a file that is not audio")
+    assert "notes.wav" in message
+    assert sorted(p.name for p in (studio.folder / "samples").iterdir()) == before
+
+
 def test_a_gift_is_made_and_downloaded(studio, page, browser):
     d = page
     _tab(d, "gifts")

@@ -181,9 +181,16 @@
     return p;
   }
 
-  function showApiError(root, e) {
+  /** Moves the keyboard to the first field marked wrong in ``root`` (after a button). */
+  function focusFirstError(root) {
+    const bad = $("[aria-invalid=true]", root);
+    if (bad) bad.focus();
+  }
+
+  function showApiError(root, e, focus = true) {
     if (e instanceof ApiError) showError(root, e.field, e.message);
     else showError(root, null, String(e && e.message ? e.message : e));
+    if (focus) focusFirstError(root);
   }
 
   // -- numbers typed by people (a comma is a decimal point in Finnish) ------------------------
@@ -828,7 +835,7 @@
       status.textContent = "";
     } catch (e) {
       status.textContent = "";
-      showApiError($("#session-form"), e);
+      showApiError($("#session-form"), e, false);  // drawn after a change: keep the focus
     } finally {
       pic.busy = false;
       // a change made meanwhile, if it passed the page's checks (a refused one waits)
@@ -877,7 +884,7 @@
   async function preview() {
     const form = $("#session-form");
     clearErrors($("#preview").closest(".card"));
-    if (!state.session || !checkSession()) return;
+    if (!state.session || !checkSession()) { focusFirstError($("#session-form")); return; }
     const status = $("#preview-status");
     status.textContent = t("status.working");
     const start = Number($("#start").value);
@@ -903,7 +910,7 @@
     const name = $("#save-name").value.trim();
     if (!name) { showError(card, "name", t("err.required")); return; }
     if (!NAME_RE.test(name)) { showError(card, "name", t("err.name")); return; }
-    if (!state.session || !checkSession()) return;
+    if (!state.session || !checkSession()) { focusFirstError($("#session-form")); return; }
     status.textContent = t("status.saving");
     try {
       const out = await postJSON("/api/presets", { name, session: sessionBody() });
@@ -1007,7 +1014,7 @@
   async function render() {
     const form = $("#session-form");
     clearErrors($("#render").closest(".card"));
-    if (!state.session || !checkSession()) return;
+    if (!state.session || !checkSession()) { focusFirstError($("#session-form")); return; }
     const btn = $("#render");
     btn.disabled = true;
     try {
@@ -1041,7 +1048,7 @@
     ev.preventDefault();
     const form = $("#gift-form");
     clearErrors(form);
-    if (!checkGift(form)) return;
+    if (!checkGift(form)) { focusFirstError(form); return; }
     const btn = $("#gift-make");
     btn.disabled = true;
     try {
@@ -1050,8 +1057,10 @@
         sender: $("#sender").value.trim() || null, message: $("#message").value.trim() || null,
         lang: $("#gift-lang").value, mix: $("#gift-mix").value, format: $("#gift-format").value,
       };
-      const { job } = await postJSON("/api/gift", body);
-      await followJob(job, jobUI("gift", form));
+      const out = await postJSON("/api/gift", body);
+      const ui = jobUI("gift", form);
+      await followJob(out.job, ui);
+      if (out.note) ui.status.textContent = `${ui.status.textContent} · ${out.note}`;
     } catch (e) {
       showApiError(form, e);
     } finally {
