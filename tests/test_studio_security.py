@@ -229,3 +229,21 @@ def test_a_refused_token_or_host_sets_no_cookie_and_redirects_nowhere(anon):
         r = anon.get(f"/?token={SECRET}", base_url=BASE, headers=headers)
         assert r.status_code == 403 and "Set-Cookie" not in r.headers
         assert "Location" not in r.headers
+
+
+def test_a_bug_is_one_line_not_a_traceback(client, monkeypatch, capsys, internal_errors):
+    from sointu.studio import sounds
+
+    def broken(folder):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(sounds, "instrument_list", broken)
+    r = client.get("/api/instruments", base_url=BASE)
+    assert r.status_code == 500 and r.json["field"] is None
+    assert r.json["error"].startswith("internal error: RuntimeError: boom second line")
+    assert "Traceback" not in r.get_data(as_text=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "details in" in err
+    ((report, what),) = internal_errors()
+    assert Path(report).is_file() and what.startswith("RuntimeError: boom")
+    Path(report).unlink()

@@ -622,3 +622,27 @@ def test_a_render_sounds_as_sointu_render_sample_for_sample(client, folder, tmp_
     assert done.returncode == 0, done.stderr
     ours = sf.read(str(folder / "renders" / job["files"][0]), dtype="int32")[0]
     assert np.array_equal(ours, sf.read(str(cli), dtype="int32")[0])
+
+
+def test_the_voice_is_heard_in_the_preview(client):
+    up = _post(client, "/api/recordings", content_type="multipart/form-data",
+               data={"file": (io.BytesIO(_tone_wav(3.0)), "hello.wav")})
+    assert up.status_code == 201
+    s = _short(client, 120)
+    s["voice"] = "hello.wav"
+    r = _post(client, "/api/session/preview.wav", json={"session": s, "start_s": 0,
+                                                        "seconds": 8})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    x, rate = _wav(r.data)
+
+    def tone_db(a, b):  # the 200 Hz line of the recording, in a span (s)
+        seg = x[int(a * rate):int(b * rate), 0]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+        k = int(round(200 * len(seg) / rate))
+        return 20 * np.log10(spec[k - 2:k + 3].max() / len(seg) + 1e-12)
+
+    assert tone_db(2.5, 4.5) > tone_db(6.0, 8.0) + 20  # it speaks from 2 s, for 3 s
+    s["voice"] = None
+    quiet = _wav(_post(client, "/api/session/preview.wav",
+                       json={"session": s, "start_s": 0, "seconds": 8}).data)[0]
+    assert not np.array_equal(quiet, x)

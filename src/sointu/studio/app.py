@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response, jsonify, redirect, request, send_from_directory
+from werkzeug.exceptions import HTTPException
 
 from ..errors import SointuError
 from .guard import COOKIE, Refusal, check_request
@@ -73,6 +74,31 @@ def build(folder: Path, secret: str, port: int, warm: bool = False) -> Flask:
     @app.errorhandler(405)
     def _bad_method(exc):
         return _error(405, f"{request.method} is not allowed on {request.path}", None)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return _error(exc.code or 500, f"{exc.name}: {exc.description}", None)
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        # a bug: one line to the page and the terminal, the details in a report file
+        import os
+        import sys
+
+        from ..cli import _write_report
+
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        report, _ = _write_report(exc, ["studio", request.method, request.path])
+        where = f"; details in {report}" if report else ""
+        print(f"sointu studio: internal error: {what}{where}", file=sys.stderr, flush=True)
+        log = os.environ.get("SOINTU_CRASH_LOG")  # as the command line (the test suite)
+        if log:
+            try:
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write(f"{report}\t{what}\n")
+            except OSError:
+                pass
+        return _error(500, f"internal error: {what}{where}", None)
 
     @app.after_request
     def _headers(response: Response):

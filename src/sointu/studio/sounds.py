@@ -292,9 +292,17 @@ _PLAY = threading.Lock()
 
 
 def _audio(preset, key, *, mix):
+    """The session made audible (cached), its recordings' levels set as a render sets them
+    (measured once, then cached on disk by the render's own cache)."""
+    from ..render.recordings import calibrate
     from ..session.audio import SessionAudio
 
-    return _AUDIO.get(key, lambda: SessionAudio.from_preset(preset, mix=mix))
+    def make():
+        audio = SessionAudio.from_preset(preset, mix=mix)
+        calibrate(audio)
+        return audio
+
+    return _AUDIO.get(key, make)
 
 
 def preview_level(audio, key, *, estimate: bool = True) -> tuple[float, str]:
