@@ -106,6 +106,8 @@ def start_browser(downloads: Path, *, lang: str = "en", width: int = 1440,
         "safebrowsing.enabled": False,
     })
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    # --window-size stops at 500 px wide; resizing the window reaches a phone's 390
+    driver.set_window_size(width, height)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                            {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_script_timeout(120)

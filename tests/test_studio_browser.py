@@ -237,6 +237,27 @@ def test_an_instrument_is_heard_with_the_length_the_server_made(page):
              "return i.complete && i.naturalWidth > 100;", what="the strike picture")
 
 
+def test_the_areas_are_reached_by_keyboard(page):
+    from selenium.webdriver.common.keys import Keys
+
+    d = page
+    tab = d.find_element("id", "tab-instruments")
+    tab.send_keys(Keys.ARROW_RIGHT)
+    assert d.switch_to.active_element.get_attribute("id") == "tab-session"
+    assert d.find_element("id", "session").is_displayed()
+    assert not d.find_element("id", "instruments").is_displayed()
+    d.switch_to.active_element.send_keys(Keys.END)
+    assert d.switch_to.active_element.get_attribute("id") == "tab-gifts"
+    assert d.find_element("id", "tab-gifts").get_attribute("aria-selected") == "true"
+    # every field of the page, the session's too, has a label a screen reader reads
+    _choose_preset(d, "classic-60")
+    fields, unlabelled = _js(d, """const all = Array.from(document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea'));
+        return [all.length, all.filter(e => !(e.labels && e.labels.length)
+                && !e.getAttribute('aria-label')).map(e => e.id)];""")
+    assert fields > 60 and unlabelled == []
+
+
 def test_a_gong_cannot_be_rubbed_in_the_page(page):
     d = page
     d.find_element("css selector", "#instrument-list input[value=planet-gong-earth]").click()
@@ -443,7 +464,9 @@ def test_no_sideways_scrolling_at_390_and_1440_px(studio, tmp_path, width):
                 if tab == "session":
                     _choose_preset(d, "classic-60")
                     _wait(d, "return window.studio.picture.drawn >= 1;", what="the picture")
-                over = _js(d, "return document.documentElement.scrollWidth - window.innerWidth;")
+                assert _js(d, "return document.documentElement.clientWidth;") <= width
+                over = _js(d, "return document.documentElement.scrollWidth"
+                              " - document.documentElement.clientWidth;")
                 assert over <= 0, f"{lang} {tab} at {width} px scrolls sideways by {over} px"
                 if keep:
                     Path(keep).mkdir(parents=True, exist_ok=True)
