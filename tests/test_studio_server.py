@@ -20,7 +20,8 @@ def _sointu(*args, cwd=None):
     return [sys.executable, "-m", "sointu", *args]
 
 
-def test_studio_command_serves_the_page_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_studio_command_serves_the_page_and_stops_on_ctrl_c(tmp_path, stop):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen(_sointu("studio", "--no-browser", "--port", "0", "--folder",
                                  str(tmp_path)),
@@ -41,7 +42,7 @@ def test_studio_command_serves_the_page_and_stops_on_ctrl_c(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=10)
         assert refused.value.code == 403
     finally:
-        p.send_signal(signal.SIGINT)
+        p.send_signal(stop)
         out, err = p.communicate(timeout=20)
     assert p.returncode == 0, err
     assert out.strip().splitlines() == ["sointu studio: stopped"] and err == ""

@@ -123,6 +123,13 @@ def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
         _open_browser(url, say)
     if ready is not None:
         ready(url, server)
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        def stop(signum, frame):  # SIGTERM (a service manager, kill) stops it as Ctrl-C does
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()  # werkzeug's returns on Ctrl-C (KeyboardInterrupt)
     except KeyboardInterrupt:

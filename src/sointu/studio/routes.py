@@ -127,6 +127,11 @@ def register(app) -> None:
 
     sessions = S.Cache(32)  # checked sessions by key, for GET previews
 
+    def session_key(text: str) -> str:
+        """A session's key: its TOML text in this folder (a relative recording or
+        instrument is another file in another folder)."""
+        return hashlib.sha256(f"{folder}\n{text}".encode()).hexdigest()[:32]
+
     def prepared(session, field: str = "session"):
         """SESSION -> (checked preset at its scratch file, its key); the first problem as a
         400 naming its field."""
@@ -138,7 +143,7 @@ def register(app) -> None:
         preset, problems, text = D.check_session(doc, str(base), folder)
         if problems:
             raise Refusal(400, problems[0]["error"], problems[0]["field"])
-        key = hashlib.sha256(text.encode()).hexdigest()[:32]
+        key = session_key(text)
         preset = replace(preset, path=ws.text_file(text))
         sessions.put(key, preset)
         return preset, key
@@ -203,7 +208,7 @@ def register(app) -> None:
         preset, problems, text = D.check_session(doc, str(session["base"]), folder)
         key = None
         if not problems:
-            key = hashlib.sha256(text.encode()).hexdigest()[:32]
+            key = session_key(text)
             sessions.put(key, replace(preset, path=ws.text_file(text)))
         return jsonify(problems=problems, toml=text, key=key)
 
