@@ -399,8 +399,9 @@ def test_many_gifts_show_progress_per_gift(studio, page, tmp_path):
     d = page
     _tab(d, "gifts")
     clients = tmp_path / "clients.csv"
-    clients.write_text("name,from,message\nMaija,Anna,Hyvää yötä\nPekka,Anna,\n",
-                       encoding="utf-8")
+    clients.write_text("name,message\nMaija,Hyvää yötä\nPekka,\n", encoding="utf-8")
+    d.find_element("id", "gifts-sender").send_keys("Anna")
+    d.find_element("id", "gifts-message").send_keys("Levollista iltaa")
     d.find_element("id", "clients").send_keys(str(clients))
     _js(d, "document.getElementById('gifts-preset').value = 'short-test';")
     d.find_element("id", "gifts-make").click()
@@ -416,6 +417,14 @@ def test_many_gifts_show_progress_per_gift(studio, page, tmp_path):
     files = [a.get_attribute("download") for a in
              d.find_elements("css selector", "#gifts-items a.download")]
     assert len(files) == 2 and all((studio.folder / "renders" / f).is_file() for f in files)
+    # the form's sender for both, its message only where the file has none (the tags say)
+    import mutagen
+
+    tags = {f: mutagen.File(studio.folder / "renders" / f) for f in files}
+    text = {f: " ".join(str(v) for vs in t.tags.values() for v in vs) for f, t in tags.items()}
+    assert all("Anna" in x for x in text.values()), text
+    assert sum("Hyvää yötä" in x for x in text.values()) == 1
+    assert sum("Levollista iltaa" in x for x in text.values()) == 1
 
 
 def test_errors_are_shown_beside_their_fields(studio, page):

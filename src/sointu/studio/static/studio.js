@@ -857,6 +857,7 @@
       state.sessionOk = true;
       state.sessionKey = null;
       state.changes += 1;
+      if (data.session.mix) $("#render-mix").value = data.session.mix;
       state.original = data.session.phases.map((p) => Object.keys(p.instruments || {}));
       $("#preset").value = name;
       const p = state.presets.find((x) => x.name === name);
@@ -1073,7 +1074,15 @@
     const form = $("#gifts-form");
     clearErrors(form);
     const file = $("#clients").files[0];
-    if (!file) { showError(form, "clients", t("err.clients")); return; }
+    let ok = true;
+    if (!file) { showError(form, "clients", t("err.clients")); ok = false; }
+    for (const [key, id] of [["sender", "#gifts-sender"], ["message", "#gifts-message"]]) {
+      if ($(id).value.trim().length > GIFT_LIMITS[key]) {
+        showError(form, key, t("err.too_long", { max: GIFT_LIMITS[key] }));
+        ok = false;
+      }
+    }
+    if (!ok) { focusFirstError(form); return; }
     const btn = $("#gifts-make");
     btn.disabled = true;
     try {
@@ -1082,6 +1091,8 @@
       data.append("preset", $("#gifts-preset").value);
       data.append("lang", $("#gifts-lang").value);
       data.append("mix", $("#gifts-mix").value);
+      data.append("sender", $("#gifts-sender").value.trim());
+      data.append("message", $("#gifts-message").value.trim());
       const { job } = await (await api("/api/gifts", { method: "POST", body: data })).json();
       await followJob(job, jobUI("gifts", form, true));
     } catch (e) {
