@@ -328,21 +328,29 @@ def preview_level(audio, key, *, estimate: bool = True) -> tuple[float, str]:
 
 
 def _estimate(audio, key, target: float) -> None:
-    """Estimate the gain in this thread, at a low priority (the next click comes first)."""
+    """Estimate the gain in a forked process (the render's own :class:`GainEstimate`), at a
+    low priority: in this process it held the interpreter against the pictures (a session
+    picture took twice as long meanwhile), and the next click comes first (the process
+    inherits this thread's priority)."""
     import os
 
-    from ..render.level import planned_gain_db
+    from ..render.estimate import GainEstimate
 
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only
     except (AttributeError, OSError):
         pass
+    estimate = None
     try:
-        gain = float(planned_gain_db(audio, target))
+        estimate = GainEstimate(audio, target)
+        gain = float(estimate.result())
     except Exception:  # the preview stays provisional; a render reports real problems
         with _GAINS_LOCK:
             _GAINS.pop(key, None)
         return
+    finally:
+        if estimate is not None:
+            estimate.close()
     with _GAINS_LOCK:
         _GAINS[key] = gain
         while len(_GAINS) > 64:
