@@ -58,8 +58,6 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     energy (1/4410 of a segment at 44.1 kHz). Pan, fades and trim are applied as
     :meth:`Placed.contribution` applies them.
     """
-    import soundfile as sf
-
     S = rate // 10
     r = p.reader
     first = p.start // S
@@ -81,49 +79,122 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     idx = np.floor(pos).astype(np.int64)  # the input frame each boundary falls in
     frac = pos - idx
     carry = np.zeros(2)
-    with sf.SoundFile(str(r.path)) as f:
-        b0 = 0
-        while b0 < n_read:
-            x = f.read(min(_NATIVE_BLOCK, n_read - b0), dtype="float32", always_2d=True)
-            L = len(x)
-            if L == 0:
-                break
-            x = r._stereo(x)
-            a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
-            x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
-            x *= pan[:, None]
-            if (fi and b0 * r.up / r.down < fi) or (
-                    fo and p.frames - (b0 + L) * r.up / r.down < fo):
-                g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
-                x *= g
-                a = a * g
-            sq = kfilter(x)
-            np.square(sq, out=sq)
-            # the energy before each boundary in this block: whole frames, then a fraction
-            lo, hi = np.searchsorted(idx, [b0, b0 + L])
-            pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
-            before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
-            if hi > lo:
-                j = idx[lo:hi] - b0
-                if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
-                    before -= sq[:, :1]
-                cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
-            # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
-            s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
-            s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
-            if s1 > s0:
-                starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
-                seg = np.maximum.reduceat(a, starts)
-                ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
-                inside = (ends >= 0) & (ends < L)
-                seg[inside] = np.maximum(seg[inside], a[ends[inside]])
-                peak[s0:s1] = np.maximum(peak[s0:s1], seg)
-            carry = before[:, -1]
-            b0 += L
+    b0 = 0
+    for x in _native_blocks(r, n_read):
+        L = len(x)
+        x = r._stereo(x)
+        a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
+        x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
+        x *= pan[:, None]
+        if (fi and b0 * r.up / r.down < fi) or (
+                fo and p.frames - (b0 + L) * r.up / r.down < fo):
+            g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
+            x *= g
+            a = a * g
+        sq = kfilter(x)
+        np.square(sq, out=sq)
+        # the energy before each boundary in this block: whole frames, then a fraction
+        lo, hi = np.searchsorted(idx, [b0, b0 + L])
+        pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
+        before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
+        if hi > lo:
+            j = idx[lo:hi] - b0
+            if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
+                before -= sq[:, :1]
+            cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
+        # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
+        s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
+        s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
+        if s1 > s0:
+            starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
+            seg = np.maximum.reduceat(a, starts)
+            ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
+            inside = (ends >= 0) & (ends < L)
+            seg[inside] = np.maximum(seg[inside], a[ends[inside]])
+            peak[s0:s1] = np.maximum(peak[s0:s1], seg)
+        carry = before[:, -1]
+        b0 += L
     cum[:, idx >= b0] = carry[:, None]  # boundaries past what was read
     cum[:, idx < 0] = 0.0
     sums = np.maximum(np.diff(cum, axis=1), 0.0) * (r.up / r.down)
     return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
+
+
+def _native_blocks(r, n_read: int):
+    """Frames [0, n_read) of recording reader ``r`` in blocks of :data:`_NATIVE_BLOCK`
+    (float32, the file's channels; the last may be shorter, and fewer if the file ends).
+
+    From the reader's :class:`~sointu.session.recordings.Spill` when it holds them; else
+    decoded in a thread one block ahead (the decoder releases the interpreter's lock, so the
+    next block is decoded while this one is measured) and kept in a new spill for playing:
+    read on to the file's end when less than a block is left past ``n_read``, as the last
+    resampled chunk needs its context.
+    """
+    import queue
+
+    import soundfile as sf
+
+    from ..session.recordings import Spill
+
+    sp = r.spill
+    if sp is not None and n_read <= sp.frames:
+        for b0 in range(0, n_read, _NATIVE_BLOCK):
+            yield sp.read(b0, min(b0 + _NATIVE_BLOCK, n_read))
+        return
+    if sp is None:
+        try:
+            sp = Spill(r.channels)
+        except OSError:  # no temporary folder to write in: decode again when playing
+            sp = None
+    else:  # a shorter one (another placement, trimmed): this one starts again
+        sp.close()
+        sp = Spill(r.channels)
+    end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
+    blocks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def decode() -> None:
+        try:
+            with sf.SoundFile(str(r.path)) as f:
+                b0 = 0
+                while b0 < end and not stop.is_set():
+                    stop_at = n_read if b0 < n_read else end  # measured blocks as before
+                    x = f.read(min(_NATIVE_BLOCK, stop_at - b0), dtype="float32",
+                               always_2d=True)
+                    if len(x) == 0:
+                        break
+                    if sp is not None:
+                        sp.append(x)  # if it fails, the spill is given up
+                    if b0 < n_read:
+                        blocks.put(x)
+                    b0 += len(x)
+        except BaseException as exc:  # noqa: BLE001 (raised in the measuring thread)
+            blocks.put(exc)
+            return
+        blocks.put(None)
+
+    worker = threading.Thread(target=decode, name="sointu-recording-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            x = blocks.get()
+            if x is None:
+                break
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a decoder waiting to put
+            try:
+                blocks.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+    if sp is not None and sp.frames >= min(end, r.in_frames) and sp.frames:
+        r.spill = sp
+    elif sp is not None:
+        sp.close()
 
 
 def _fades(n: np.ndarray, fi: int, fo: int, frames: int) -> np.ndarray:

@@ -195,6 +195,50 @@ def _soxr():
     return soxr
 
 
+class Spill:
+    """A recording's decoded frames kept in an unnamed temporary file, so that a recording
+    measured before it plays is decoded once (a FLAC or MP3 decoder costs ~1 s of CPU per
+    30 minutes of 44.1 kHz stereo; reading the frames back, a few hundredths of that).
+
+    Frames (float32, the file's channels) are appended in order from the recording's first;
+    any range written can be read back, from any process the file is shared with (positioned
+    reads: no shared offset). Nothing is left on disk: the file has no name. When it cannot
+    be written (a full disk), it is given up and the recording is decoded again as before.
+    """
+
+    def __init__(self, channels: int):
+        import tempfile
+
+        self.channels = int(channels)
+        self.frames = 0  # frames written
+        self._file = tempfile.TemporaryFile(prefix="sointu-recording-")
+
+    def append(self, x: np.ndarray) -> bool:
+        """Append frames ``x`` (n, channels) float32; False (and closed) if writing failed."""
+        if self._file is None:
+            return False
+        try:
+            self._file.write(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+            self._file.flush()
+        except OSError:
+            self.close()
+            return False
+        self.frames += len(x)
+        return True
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi) (0 <= lo <= hi <= frames), float32 (hi - lo, channels)."""
+        size = 4 * self.channels
+        data = os.pread(self._file.fileno(), (hi - lo) * size, lo * size)
+        return np.frombuffer(data, dtype=np.float32).reshape(-1, self.channels)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.frames = 0
+
+
 class Reader:
     """A recording read in blocks at the session rate, mixed to stereo (float32).
 
@@ -226,6 +270,8 @@ class Reader:
         self._file = None
         self._pid = 0
         self._chunks: dict[int, np.ndarray] = {}
+        #: The decoded frames, when the level measurement kept them (:class:`Spill`).
+        self.spill: Spill | None = None
         if self.up != self.down:
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
             self._soxr = _soxr()
@@ -259,12 +305,17 @@ class Reader:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
 
     def _read_in(self, a: int, b: int) -> np.ndarray:
         """Input frames [a, b) as float32 (n, channels), zeros outside the file."""
         out = np.zeros((b - a, self.channels), dtype=np.float32)
         lo, hi = max(a, 0), min(b, self.in_frames)
-        if hi > lo:
+        if self.spill is not None and lo < hi <= self.spill.frames:
+            out[lo - a: hi - a] = self.spill.read(lo, hi)  # the same frames, decoded once
+        elif hi > lo:
             f = self._open()
             # chunks read in order overlap by their context: those frames are kept, and the
             # rest read on without a seek (a seek in a FLAC or MP3 file decodes again)
