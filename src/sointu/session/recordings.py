@@ -33,13 +33,15 @@ from .timeline import Event, Recording, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
            "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
-           "sampled_keys", "place_sampled"]
+           "sampled_keys", "place_sampled", "fit_phases"]
 
 _KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
          "fade_in_s",
-         "fade_out_s", "strokes", "duck_db", "margin_s", "trim"}
+         "fade_out_s", "strokes", "duck_db", "margin_s", "trim", "fit"}
 KINDS = ("speech", "sound", "instrument")
 STROKES = ("pause", "duck", "play")
+#: What happens to a recording longer than what is left of its phase.
+FITS = ("refuse", "trim", "lengthen")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class RecordingSpec:
     duck_db : how much softer ducked strokes are.
     margin_s : strokes also keep this long after it ends.
     trim : cut it at the end of its phase instead of refusing one that is longer.
+    fit : 'refuse' (one that is longer than what is left of its phase is an error), 'trim'
+        (the same as ``trim``) or 'lengthen' (its phase grows to hold it and the other
+        phases shrink in proportion; the total length holds).
     """
 
     file: str
@@ -77,6 +82,7 @@ class RecordingSpec:
     margin_s: float = 1.5
     trim: bool = False
     where: str = "recordings[0]"
+    fit: str = "refuse"
 
 
 def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, list[Path]]:
@@ -141,10 +147,19 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
     trim = r.get("trim", False)
     if not isinstance(trim, bool):
         raise v.fail(w + "trim", f"expected true or false, got {trim!r}")
+    fit = v.string(r, "fit", w, default="trim" if trim else "refuse", choices=FITS)
+    if trim and fit != "trim":
+        raise v.fail(w + "fit", f"'{fit}' contradicts trim = true; give one of them")
+    if fit == "lengthen" and kind == "instrument":
+        raise v.fail(w + "fit", "'lengthen' is for a speech or sound placed in a phase, not "
+                                "for kind = \"instrument\"; allowed here: refuse, trim")
+    at_s = v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0)
+    if fit == "lengthen" and at_s < 0:
+        raise v.fail(w + "fit", "'lengthen' needs at_s >= 0 (a recording placed before the "
+                                "end of its phase does not fit better in a longer phase)")
     return RecordingSpec(
         file=name, path=path, phase=phase,
-        at_s=v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0),
-        every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
+        at_s=at_s, every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
         kind=kind, instrument=key,
         loudness_lu=v.number(r, "loudness_lu", w, default=0.0 if kind == "speech" else -6.0,
                              lo=-40.0, hi=10.0),
@@ -155,7 +170,7 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
                          choices=STROKES),
         duck_db=v.number(r, "duck_db", w, default=-12.0, lo=-60.0, hi=0.0),
         margin_s=v.number(r, "margin_s", w, default=1.5, lo=0.0, hi=60.0),
-        trim=trim, where=w.rstrip("."))
+        trim=fit == "trim", where=w.rstrip("."), fit=fit)
 
 
 def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
@@ -476,7 +491,8 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
                         f"{spec.where}: {spec.file} is {length_s:.1f} s long and starts "
                         f"{t - phase.start_s:.1f} s into phase '{phase.name}', which is "
                         f"{phase.length_s:.1f} s long: it would run {t + length_s - end_s:.1f} s"
-                        " past the phase; shorten it, move it, or set trim = true")
+                        " past the phase; shorten it, move it, or set fit = \"lengthen\" or"
+                        " trim = true")
                 frames = int((end_s - t) * rate)
                 spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
@@ -534,13 +550,82 @@ def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
     return replace(timeline, events=tuple(events))
 
 
+def fit_phases(preset, extra=(), *, duration_s: float | None = None,
+               rate: int | None = None):
+    """``preset`` with its phases' lengths set so that every recording asking for it
+    (``fit = "lengthen"``) fits in its phase: such a phase grows to the recording's start
+    plus its length, the other phases shrink in proportion to their lengths, and the total
+    length holds. ``preset`` itself when no phase needs to grow.
+
+    Parameters
+    ----------
+    preset : SessionPreset
+    extra : sequence of RecordingSpec
+        Recordings placed besides the preset's own.
+    duration_s : float, optional
+        The session's total length (s); default the preset's.
+    rate : int, optional
+        Session sample rate (Hz; the recording's length at that rate); default the preset's.
+
+    Raises
+    ------
+    PresetError
+        When the phases that must grow need more than the session's playing time.
+    """
+    import soundfile as sf
+
+    from .composer import phase_spans, ring_out_s
+    from .durations import check_duration
+
+    specs = [s for s in (*preset.recordings, *extra) if s.fit == "lengthen"]
+    if not specs:
+        return preset
+    rate = int(rate or preset.defaults.sample_rate_hz)
+    total = preset.defaults.duration_s if duration_s is None else check_duration(duration_s)
+    names = [p.name for p in preset.phases]
+    spans = phase_spans(preset, total)
+    lengths = [e - s for s, e in spans]
+    need = dict.fromkeys(range(len(names)), 0.0)
+    why = {}
+    for spec in specs:
+        i = names.index(spec.phase) if spec.phase in names else 0
+        try:
+            info = sf.info(str(spec.path))
+        except (RuntimeError, OSError, ValueError):
+            continue  # the reader says what is wrong with it, with its key
+        seconds = -(-int(info.frames) * rate // int(info.samplerate)) / rate
+        if spec.at_s + seconds > need[i]:
+            need[i], why[i] = spec.at_s + seconds + 1e-6, (spec, seconds)
+    grow = {i: n for i, n in need.items() if n > lengths[i]}
+    if not grow:
+        return preset
+    playing = total - ring_out_s(preset, total)
+    rest = sum(n for i, n in enumerate(lengths) if i not in grow)
+    left = playing - sum(grow.values())
+    if left <= 0.0 or rest <= 0.0:
+        i = max(grow, key=grow.get)
+        spec, seconds = why[i]
+        raise PresetError(
+            f"{spec.where}: {spec.file} is {seconds:.1f} s long and starts {spec.at_s:g} s "
+            f"into phase '{names[i]}': fit = \"lengthen\" would make the phases it grows "
+            f"{sum(grow.values()):.1f} s long, leaving nothing of the session's "
+            f"{playing:.1f} s of playing time (the ring-out excluded) to the others; give a "
+            "longer --duration, or trim = true")
+    scale = left / rest
+    new = [grow.get(i, n * scale) for i, n in enumerate(lengths)]
+    phases = tuple(replace(p, length_s=n, share=None) for p, n in zip(preset.phases, new,
+                                                                       strict=True))
+    return replace(preset, phases=phases)
+
+
 def compose_with_room(preset, *, seed: int | None = None, duration_s: float | None = None
                       ) -> Timeline:
     """The composed Timeline as it will sound: strokes that a recording displaces left out
     (for ``sointu show`` and ``score``; the audio does the same in SessionAudio)."""
     from .composer import compose
 
-    timeline = compose(preset, seed=seed, duration_s=duration_s)
+    timeline = compose(fit_phases(preset, duration_s=duration_s), seed=seed,
+                       duration_s=duration_s)
     if not preset.recordings:
         return timeline
     rate = preset.defaults.sample_rate_hz
