@@ -33,7 +33,8 @@ from .timeline import Event, Recording, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
            "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
-           "sampled_keys", "place_sampled", "fit_phases"]
+           "sampled_keys", "place_sampled", "fit_phases", "spoken_message",
+           "check_recording_file"]
 
 _KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
          "fade_in_s",
@@ -182,6 +183,56 @@ def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
         raise UsageError(f"--voice-intro {path}: no such file")
     return RecordingSpec(file=str(path), path=path, at_s=at_s, fade_out_s=0.05,
                          where="--voice-intro")
+
+
+def check_recording_file(path: Path) -> str | None:
+    """Why ``path`` cannot be played as a recording (missing, not audio, empty), or None."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        return f"{path}: no such file"
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError, ValueError) as exc:
+        return (f"{path}: not a readable audio file ({' '.join(str(exc).split())}); "
+                "allowed: WAV, FLAC, OGG, MP3")
+    if info.frames <= 0:
+        return f"{path}: the recording is empty (0 frames)"
+    return None
+
+
+def spoken_message(path: Path, preset, extra=(), *, where: str = "--message-recording"
+                   ) -> RecordingSpec:
+    """A gift's personal message as a recording, where the message belongs: in the first
+    phase, 2 s in or 1 s after the spoken welcomes placed there (the preset's own and
+    ``extra``, e.g. ``--voice-intro``), as loud as the session (measured, as the welcome).
+    Its phase is lengthened to hold it (``fit = "lengthen"``): the total length holds.
+
+    Raises
+    ------
+    UsageError
+        The file is missing or not readable audio (one line, starting with ``where``).
+    """
+    import soundfile as sf
+
+    from ..errors import UsageError
+
+    path = Path(path)
+    why = check_recording_file(path)
+    if why:
+        raise UsageError(f"{where}: {why}")
+    first = preset.phases[0].name
+    at = 2.0
+    for s in (*preset.recordings, *extra):
+        if s.kind == "speech" and s.at_s >= 0 and s.every_s == 0 and s.phase in (None, first):
+            try:
+                info = sf.info(str(s.path))
+            except (RuntimeError, OSError, ValueError):
+                continue  # its own reader reports it
+            at = max(at, s.at_s + info.frames / info.samplerate + 1.0)
+    return RecordingSpec(file=str(path), path=path, phase=first, at_s=round(at, 3),
+                         fade_out_s=0.05, where=where, fit="lengthen")
 
 
 # -- reading and resampling in blocks --------------------------------------------------------
@@ -454,7 +505,8 @@ def _reader(spec: RecordingSpec, rate: int) -> Reader:
     try:
         return Reader(spec.path, rate)
     except UsageError as exc:
-        key = spec.where if spec.where.startswith("--") else f"{spec.where}.file"
+        # a preset's key names its file; an option or a clients-file cell is named whole
+        key = f"{spec.where}.file" if spec.where.startswith("recordings[") else spec.where
         raise UsageError(f"{key}: {exc}") from None
 
 
