@@ -91,3 +91,45 @@ def test_spill_reads_back_what_was_written_and_leaves_nothing(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []  # an unnamed file
     sp.close()
     assert not sp.append(parts[0]) and sp.frames == 0
+
+
+def test_measured_once_per_file_and_placement(tmp_path, monkeypatch):
+    """Another seed of the same session (its own gain-cache key) takes the recording's
+    measurement from the cache, and gets the pre-gain a fresh measurement gives; a file
+    changed in place (same size and time) is measured again."""
+    import os
+
+    import sointu.render.recordings as R
+
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(5)
+    x = 0.1 * rng.standard_normal((30 * 44100, 2))
+    sf.write(tmp_path / "rec.wav", x, 44100, subtype="PCM_16")
+    preset = _preset(tmp_path, 44100, 2, 1.0)
+    text = preset.read_text("utf-8").replace('file = "rec.flac"', 'file = "rec.wav"')
+    preset.write_text(text, "utf-8")
+    first = SessionAudio.from_preset(preset, duration_s=180.0, seed=1)
+    calibrate(first)
+    calls = []
+    measure = R._unit_sums
+    monkeypatch.setattr(R, "_unit_sums", lambda *a: calls.append(1) or measure(*a))
+    again = SessionAudio.from_preset(preset, duration_s=180.0, seed=2)
+    calibrate(again)
+    assert calls == []  # from the cache
+    assert np.array_equal(again.recordings[0].unit_sums, first.recordings[0].unit_sums)
+    monkeypatch.setenv("SOINTU_CACHE_DIR", "")  # no cache: measured
+    fresh = SessionAudio.from_preset(preset, duration_s=180.0, seed=2)
+    calibrate(fresh)
+    assert calls == [1]
+    assert fresh.recordings[0].gain_db == again.recordings[0].gain_db
+    # the same size and time, other samples at its end: measured again
+    monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
+    st = (tmp_path / "rec.wav").stat()
+    with sf.SoundFile(tmp_path / "rec.wav", "r+") as f:
+        f.seek(f.frames - 1000)
+        f.write(np.zeros((1000, 2)))
+    os.utime(tmp_path / "rec.wav", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (tmp_path / "rec.wav").stat().st_size == st.st_size
+    changed = SessionAudio.from_preset(preset, duration_s=180.0, seed=3)
+    calibrate(changed)
+    assert calls == [1, 1]

@@ -221,12 +221,92 @@ def _set_unit(placed: list, rate: int, n_seg: int) -> None:
             key = (p.spec.path, p.frames)
             if key not in shared:
                 probe = replace(p, start=0, gain_db=None)
-                shared[key] = _unit_sums(probe, rate, n_seg)[:2]
+                shared[key] = _measured(probe, rate, n_seg)[:2]
             sums, peaks = shared[key]
             k = min(sums.shape[1], n_seg - p.start // S)
             p.unit_sums, p.unit_peaks, p.unit_first = sums[:, :k], peaks[:k], p.start // S
         else:
-            p.unit_sums, p.unit_peaks, p.unit_first = _unit_sums(p, rate, n_seg)
+            p.unit_sums, p.unit_peaks, p.unit_first = _measured(p, rate, n_seg)
+
+
+# -- the measurements, cached by the recording file's identity and its placement (a gift
+# batch, another seed or length of the same session: the same recording is not measured
+# again) -----------------------------------------------------------------------------------
+
+#: Measurements kept (the newest; a 30-minute recording's takes ~0.4 MB).
+_UNIT_KEEP = 64
+#: Bytes of the file's head and tail hashed with its size and modification time.
+_HASHED = 1 << 16
+
+
+def _unit_folder():
+    from . import gain_cache
+
+    f = gain_cache.cache_file()
+    return None if f is None else f.with_name("recordings")
+
+
+def _unit_key(p, rate: int, n_seg: int) -> str | None:
+    """What a placement's measurement depends on: the file (path, size, modification time,
+    its first and last 64 KiB), the session rate and where in a segment it starts, its
+    length, the segments it covers, pan, fades; None if the file cannot be read."""
+    import hashlib
+    import json
+
+    from .. import __version__
+
+    S = rate // 10
+    first = p.start // S
+    k = max(-(-min(p.stop, n_seg * S) // S) - first, 0)
+    try:
+        st = p.reader.path.stat()
+        with open(p.reader.path, "rb") as f:
+            head = f.read(_HASHED)
+            f.seek(max(0, st.st_size - _HASHED))
+            tail = f.read(_HASHED)
+    except OSError:
+        return None
+    h = hashlib.sha256(json.dumps([
+        __version__, str(p.reader.path.resolve()), st.st_size, st.st_mtime_ns, rate,
+        p.start % S, p.frames, k, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
+    ]).encode())
+    h.update(head)
+    h.update(tail)
+    return h.hexdigest()[:32]
+
+
+def _measured(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_unit_sums` of a placement, from the cache when it was measured before."""
+    folder = _unit_folder()
+    key = None if folder is None else _unit_key(p, rate, n_seg)
+    if key is not None:
+        try:
+            with np.load(folder / f"{key}.npz") as z:
+                sums, peaks = z["sums"], z["peaks"]
+            if sums.ndim == 2 and sums.shape[0] == 2 and peaks.shape == sums.shape[1:]:
+                return sums, peaks, p.start // (rate // 10)
+        except (OSError, ValueError, KeyError):
+            pass  # not there, or unreadable: measured
+    out = _unit_sums(p, rate, n_seg)
+    if key is not None:
+        _keep_unit(folder, key, out[0], out[1])
+    return out
+
+
+def _keep_unit(folder, key: str, sums: np.ndarray, peaks: np.ndarray) -> None:
+    """Write one measurement (atomically), keeping the newest :data:`_UNIT_KEEP`."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, sums=sums, peaks=peaks)
+        os.replace(tmp, folder / f"{key}.npz")
+        kept = sorted(folder.glob("[0-9a-f]*.npz"), key=lambda f: f.stat().st_mtime_ns)
+        for old in kept[:-_UNIT_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written is not used
 
 
 def _stroke_loudness(audio, key: str, seconds: float) -> float | None:
