@@ -80,6 +80,11 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     frac = pos - idx
     carry = np.zeros(2)
     b0 = 0
+    h = p.hrir_native  # the headphone mix: heard through the head's responses
+    if h is not None:
+        pan = np.ones(2)
+        past = np.zeros(len(h) - 1)  # the source's frames before this block
+        spectra: dict = {}
     for x in _native_blocks(r, n_read):
         L = len(x)
         x = r._stereo(x)
@@ -91,6 +96,9 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
             g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
             x *= g
             a = a * g
+        if h is not None:
+            x, past = _through(h, x.mean(axis=0), past, spectra)
+            a = np.abs(x).max(axis=0)
         sq = kfilter(x)
         np.square(sq, out=sq)
         # the energy before each boundary in this block: whole frames, then a fraction
@@ -118,6 +126,19 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     cum[:, idx < 0] = 0.0
     sums = np.maximum(np.diff(cum, axis=1), 0.0) * (r.up / r.down)
     return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
+
+
+def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray, spectra: dict
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Block ``m`` (n,) of a source heard through impulse response ``h`` (L, 2): both ears'
+    signals (2, n), and the source's last L - 1 frames for the next block (``spectra``:
+    the response's FFT by size, filled as needed)."""
+    ext = np.concatenate([past, m])
+    size = 1 << max(1, math.ceil(math.log2(len(ext))))
+    if size not in spectra:
+        spectra[size] = np.fft.rfft(h.astype(np.float64), size, axis=0)
+    y = np.fft.irfft(np.fft.rfft(ext, size)[:, None] * spectra[size], size, axis=0)
+    return np.ascontiguousarray(y[len(past): len(ext)].T), ext[len(ext) - len(past):]
 
 
 def _native_blocks(r, n_read: int):
@@ -272,6 +293,8 @@ def _unit_key(p, rate: int, n_seg: int) -> str | None:
     ]).encode())
     h.update(head)
     h.update(tail)
+    if p.hrir_native is not None:  # heard through the head's responses
+        h.update(np.ascontiguousarray(p.hrir_native).tobytes())
     return h.hexdigest()[:32]
 
 

@@ -132,7 +132,7 @@ class SessionAudio:
         # a phase that a recording asks to lengthen grows; the total holds
         timeline = compose(fit_phases(preset, recordings, duration_s=duration_s, rate=rate),
                            seed=seed, duration_s=duration_s)
-        placed = place_recordings((*preset.recordings, *recordings), timeline, rate)
+        placed = place_recordings((*preset.recordings, *recordings), timeline, rate, head)
         timeline = make_room(timeline, placed, rate)
         placed += place_sampled((*preset.recordings, *recordings), timeline, rate)
         audio = cls(timeline, preset.placements(), sample_rate=rate,

@@ -458,6 +458,10 @@ class Placed:
     gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
         measured loudness; None until then).
     offset_db : added to it for this one placement (a sampled stroke's velocity).
+    hrir, hrir_native : on the headphone mix, the head-related impulse response it is heard
+        through (float32 (L, 2), at the session rate and at the file's rate, for measuring):
+        its channels' mean is a point source at azimuth ``pan`` * 90 degrees, straight ahead
+        by default, dry (no room: close). None: panned in stereo.
     """
 
     spec: RecordingSpec
@@ -469,16 +473,58 @@ class Placed:
     unit_sums: np.ndarray | None = field(default=None, repr=False)
     unit_peaks: np.ndarray | None = field(default=None, repr=False)
     unit_first: int = 0
+    hrir: np.ndarray | None = field(default=None, repr=False)
+    hrir_native: np.ndarray | None = field(default=None, repr=False)
+    _spectra: dict = field(default_factory=dict, repr=False)  # FFT size -> rfft of hrir
 
     @property
     def stop(self) -> int:
         return self.start + self.frames
+
+    def _fades(self, n0: int, n1: int) -> np.ndarray:
+        """Gain of the fades (float32) at frames n0 .. n1 from its start (0 before it)."""
+        rate = self.reader.rate
+        fi = int(round(self.spec.fade_in_s * rate))
+        fo = int(round(self.spec.fade_out_s * rate))
+        n = np.arange(n0, n1)
+        g = (n >= 0).astype(np.float32)
+        if fi:
+            m = (n >= 0) & (n < fi)
+            g[m] = (0.5 - 0.5 * np.cos(np.pi * (n[m] + 0.5) / fi)).astype(np.float32)
+        if fo:
+            k = self.frames - n
+            m = k <= fo
+            g[m] *= (0.5 - 0.5 * np.cos(np.pi * (k[m] - 0.5) / fo)).astype(np.float32)
+        return g
+
+    def _binaural(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi) (session) heard through :attr:`hrir`, float32 (hi - lo, 2).
+
+        The convolution of the faded source (its channels' mean) with both ears' responses,
+        from the frames before ``lo`` that reach into it; one FFT of a fixed size for each
+        range. mix_chunks asks for the synth's chunks, the same ranges wherever playback
+        starts, so live play equals the render.
+        """
+        h = self.hrir
+        taps = len(h)
+        n0 = lo - self.start - (taps - 1)
+        x = self.reader.read(n0, hi - self.start)
+        m = x.mean(axis=1, dtype=np.float64) * self._fades(n0, hi - self.start)
+        size = 1 << max(1, math.ceil(math.log2(len(m))))
+        spec = self._spectra.get(size)
+        if spec is None:
+            spec = self._spectra[size] = np.fft.rfft(h.astype(np.float64), size, axis=0)
+        y = np.fft.irfft(np.fft.rfft(m, size)[:, None] * spec, size, axis=0)
+        return y[taps - 1: len(m)].astype(np.float32)
 
     def contribution(self, a: int, b: int) -> np.ndarray:
         """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
         lo, hi = max(a, self.start), min(b, self.stop)
         out = np.zeros((b - a, 2), dtype=np.float32)
         if hi <= lo:
+            return out
+        if self.hrir is not None:
+            out[lo - a: hi - a] = self._binaural(lo, hi)
             return out
         x = self.reader.read(lo - self.start, hi - self.start)
         theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
@@ -510,8 +556,11 @@ def _reader(spec: RecordingSpec, rate: int) -> Reader:
         raise UsageError(f"{key}: {exc}") from None
 
 
-def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
+def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Placed]:
     """Where each recording plays (every repetition separately), in time order.
+
+    With ``head`` (the headphone mix's :class:`~sointu.engine.hrtf.Head`) each is heard
+    through the head-related responses from azimuth ``pan`` * 90 degrees (0: ahead).
 
     Raises
     ------
@@ -524,6 +573,9 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
         if spec.kind == "instrument":
             continue  # place_sampled, once the timeline has made room for speech
         reader = _reader(spec, rate)
+        ears = None if head is None else head.ears(90.0 * spec.pan, 0.0)
+        hrir = None if ears is None else ears.impulse(rate)
+        native = None if ears is None else ears.impulse(reader.in_rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
         first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
@@ -548,7 +600,7 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
                 frames = int((end_s - t) * rate)
                 spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
-                              reader=reader))
+                              reader=reader, hrir=hrir, hrir_native=native))
     return sorted(out, key=lambda p: p.start)
 
 
