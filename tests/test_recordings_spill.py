@@ -17,11 +17,11 @@ from sointu.session.recordings import Reader, Spill
 SR = 48000
 
 
-def _preset(tmp_path, rate: int, channels: int, seconds: float):
+def _preset(tmp_path, rate: int, channels: int, seconds: float, subtype: str = "PCM_16"):
     """A 3-minute session preset with a noisy recording 20 s into its relaxation."""
     rng = np.random.default_rng(7)
     x = 0.1 * rng.standard_normal((int(seconds * rate), channels))
-    sf.write(tmp_path / "rec.flac", x, rate, subtype="PCM_16")
+    sf.write(tmp_path / "rec.flac", x, rate, subtype=subtype)
     from sointu.shipped import folder
 
     text = (folder("presets") / "sessions" / "workplace-25.toml").read_text("utf-8")
@@ -38,16 +38,20 @@ fade_out_s = 0.5
     return tmp_path / "p.toml"
 
 
-@pytest.mark.parametrize("rate, channels", [(44100, 2), (22050, 1), (48000, 2)])
-def test_played_from_the_spill_equals_decoding_again(tmp_path, monkeypatch, rate, channels):
-    """After the levels are measured the recording plays from its spill: the same samples as
-    a fresh reader decoding the file, even once the file is gone."""
+@pytest.mark.parametrize("rate, channels, subtype", [
+    (44100, 2, "PCM_16"), (22050, 1, "PCM_24"), (48000, 2, "PCM_16"), (48000, 1, "PCM_24")])
+def test_played_from_the_spill_equals_decoding_again(tmp_path, monkeypatch, rate, channels,
+                                                     subtype):
+    """After the levels are measured the recording plays from its spill (16-bit files kept
+    as integers): the same samples as a fresh reader decoding the file, even once the file
+    is gone."""
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
-    preset = _preset(tmp_path, rate, channels, 40.0)
+    preset = _preset(tmp_path, rate, channels, 40.0, subtype)
     audio = SessionAudio.from_preset(preset, duration_s=180.0)
     calibrate(audio)
     p = audio.recordings[0]
     assert p.reader.spill is not None and p.reader.spill.frames == p.reader.in_frames
+    assert p.reader.spill._dtype == (np.int16 if subtype == "PCM_16" else np.float32)
     fresh = Reader(tmp_path / "rec.flac", SR)
     want = fresh.read(0, fresh.frames)
     (tmp_path / "rec.flac").rename(tmp_path / "gone.flac")  # no decoding from here on

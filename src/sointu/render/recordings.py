@@ -164,12 +164,12 @@ def _native_blocks(r, n_read: int):
         return
     if sp is None:
         try:
-            sp = Spill(r.channels)
+            sp = Spill(r.channels, r.pcm16)
         except OSError:  # no temporary folder to write in: decode again when playing
             sp = None
     else:  # a shorter one (another placement, trimmed): this one starts again
         sp.close()
-        sp = Spill(r.channels)
+        sp = Spill(r.channels, r.pcm16)
     end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
     blocks: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()

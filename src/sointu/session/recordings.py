@@ -270,21 +270,26 @@ class Spill:
     any range written can be read back, from any process the file is shared with (positioned
     reads: no shared offset). Nothing is left on disk: the file has no name. When it cannot
     be written (a full disk), it is given up and the recording is decoded again as before.
+    A 16-bit file's frames are kept as 16-bit integers, half the bytes to write and read
+    (the decoder's float32 is the integer / 32768, exactly).
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, pcm16: bool = False):
         import tempfile
 
         self.channels = int(channels)
         self.frames = 0  # frames written
+        self._dtype = np.dtype(np.int16 if pcm16 else np.float32)
         self._file = tempfile.TemporaryFile(prefix="sointu-recording-")
 
     def append(self, x: np.ndarray) -> bool:
         """Append frames ``x`` (n, channels) float32; False (and closed) if writing failed."""
         if self._file is None:
             return False
+        if self._dtype == np.int16:
+            x = (x * np.float32(32768.0)).astype(np.int16)
         try:
-            self._file.write(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).tobytes())
             self._file.flush()
         except OSError:
             self.close()
@@ -294,9 +299,12 @@ class Spill:
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Frames [lo, hi) (0 <= lo <= hi <= frames), float32 (hi - lo, channels)."""
-        size = 4 * self.channels
+        size = self._dtype.itemsize * self.channels
         data = os.pread(self._file.fileno(), (hi - lo) * size, lo * size)
-        return np.frombuffer(data, dtype=np.float32).reshape(-1, self.channels)
+        x = np.frombuffer(data, dtype=self._dtype).reshape(-1, self.channels)
+        if self._dtype == np.int16:
+            return x.astype(np.float32) * np.float32(1.0 / 32768.0)
+        return x
 
     def close(self) -> None:
         if self._file is not None:
@@ -329,6 +337,7 @@ class Reader:
         self.in_rate = int(info.samplerate)
         self.channels = int(info.channels)
         self.in_frames = int(info.frames)
+        self.pcm16 = info.subtype == "PCM_16"  # decoded as integer / 32768 exactly
         ratio = Fraction(int(rate), self.in_rate)
         self.up, self.down = ratio.numerator, ratio.denominator
         self.rate = int(rate)
