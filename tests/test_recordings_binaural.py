@@ -108,3 +108,17 @@ def test_binaural_chunks_equal_wherever_playback_starts(tmp_path):
         assert np.array_equal(q.contribution(c * B, (c + 1) * B), whole[c]), c
     speech = np.concatenate([whole[c] for c in chunks])
     assert np.sqrt(np.mean(speech ** 2)) > 0.01
+
+
+@pytest.mark.parametrize("n", [256, 300, 8192 + 255, 131072 + 255])
+def test_heard_is_the_convolution(n):
+    """The overlap-save convolution equals a direct one (valid part), every length."""
+    from sointu.session.recordings import heard
+
+    rng = np.random.default_rng(n)
+    h = rng.standard_normal((256, 2))
+    m = rng.standard_normal(n)
+    want = np.stack([np.convolve(m, h[:, c], mode="valid") for c in range(2)])
+    got = heard(m, h)
+    assert got.shape == want.shape == (2, n - 255)
+    assert np.max(np.abs(got - want)) < 1e-10

@@ -84,7 +84,6 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     if h is not None:
         pan = np.ones(2)
         past = np.zeros(len(h) - 1)  # the source's frames before this block
-        spectra: dict = {}
     for x in _native_blocks(r, n_read):
         L = len(x)
         x = r._stereo(x)
@@ -97,7 +96,7 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
             x *= g
             a = a * g
         if h is not None:
-            x, past = _through(h, x.mean(axis=0), past, spectra)
+            x, past = _through(h, x.mean(axis=0), past)
             a = np.abs(x).max(axis=0)
         sq = kfilter(x)
         np.square(sq, out=sq)
@@ -128,17 +127,14 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
 
 
-def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray, spectra: dict
+def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
     """Block ``m`` (n,) of a source heard through impulse response ``h`` (L, 2): both ears'
-    signals (2, n), and the source's last L - 1 frames for the next block (``spectra``:
-    the response's FFT by size, filled as needed)."""
+    signals (2, n), and the source's last L - 1 frames for the next block."""
+    from ..session.recordings import heard
+
     ext = np.concatenate([past, m])
-    size = 1 << max(1, math.ceil(math.log2(len(ext))))
-    if size not in spectra:
-        spectra[size] = np.fft.rfft(h.astype(np.float64), size, axis=0)
-    y = np.fft.irfft(np.fft.rfft(ext, size)[:, None] * spectra[size], size, axis=0)
-    return np.ascontiguousarray(y[len(past): len(ext)].T), ext[len(ext) - len(past):]
+    return heard(ext, h), ext[len(ext) - len(past):]
 
 
 def _native_blocks(r, n_read: int):

@@ -484,7 +484,7 @@ class Placed:
     unit_first: int = 0
     hrir: np.ndarray | None = field(default=None, repr=False)
     hrir_native: np.ndarray | None = field(default=None, repr=False)
-    _spectra: dict = field(default_factory=dict, repr=False)  # FFT size -> rfft of hrir
+    _hspec: list = field(default_factory=list, repr=False)  # the hrir's spectrum, once
 
     @property
     def stop(self) -> int:
@@ -514,17 +514,17 @@ class Placed:
         range. mix_chunks asks for the synth's chunks, the same ranges wherever playback
         starts, so live play equals the render.
         """
-        h = self.hrir
-        taps = len(h)
-        n0 = lo - self.start - (taps - 1)
+        n0 = lo - self.start - (len(self.hrir) - 1)
         x = self.reader.read(n0, hi - self.start)
-        m = x.mean(axis=1, dtype=np.float64) * self._fades(n0, hi - self.start)
-        size = 1 << max(1, math.ceil(math.log2(len(m))))
-        spec = self._spectra.get(size)
-        if spec is None:
-            spec = self._spectra[size] = np.fft.rfft(h.astype(np.float64), size, axis=0)
-        y = np.fft.irfft(np.fft.rfft(m, size)[:, None] * spec, size, axis=0)
-        return y[taps - 1: len(m)].astype(np.float32)
+        m = np.add(x[:, 0], x[:, 1], dtype=np.float64)
+        m *= 0.5  # the channels' mean
+        rate = self.reader.rate
+        if n0 < max(1, round(self.spec.fade_in_s * rate)) or \
+                self.frames - (hi - self.start) < round(self.spec.fade_out_s * rate) + 1:
+            m *= self._fades(n0, hi - self.start)  # only where a fade (or the start) is
+        if not self._hspec:
+            self._hspec.append(heard_spectrum(self.hrir))
+        return heard(m, self.hrir, self._hspec[0]).T.astype(np.float32)
 
     def contribution(self, a: int, b: int) -> np.ndarray:
         """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
@@ -551,6 +551,43 @@ class Placed:
             x[n0 - lo:] *= (0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo)).astype(np.float32)[:, None]
         out[lo - a: hi - a] = x
         return out
+
+
+#: FFT size of the head-response convolution (overlap-save: segments of this many frames).
+_SEGMENT = 4096
+
+
+def _segment(taps: int) -> int:
+    return max(_SEGMENT, 1 << math.ceil(math.log2(4 * taps)))
+
+
+def heard_spectrum(h: np.ndarray) -> np.ndarray:
+    """The spectrum (2, F) of impulse response ``h`` (L, 2) that :func:`heard` uses."""
+    return np.fft.rfft(np.asarray(h, np.float64).T, _segment(len(h)), axis=1)
+
+
+def heard(m: np.ndarray, h: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """A source ``m`` (n,) heard through impulse response ``h`` (L, 2): both ears (2, n - L +
+    1), the frames whose whole past is in ``m`` (a "valid" convolution).
+
+    Overlap-save in segments of :data:`_SEGMENT` frames, all in one FFT call: the same
+    frames in give the same samples out. ``spec``: :func:`heard_spectrum` of ``h``, made
+    once for many calls.
+    """
+    taps = len(h)
+    size = _segment(taps)
+    hop = size - (taps - 1)
+    n = len(m) - (taps - 1)
+    if n <= 0:
+        return np.zeros((2, 0))
+    count = -(-n // hop)
+    ext = np.zeros(count * hop + taps - 1)
+    ext[: len(m)] = m
+    segs = np.lib.stride_tricks.sliding_window_view(ext, size)[::hop]
+    if spec is None:
+        spec = heard_spectrum(h)
+    y = np.fft.irfft(np.fft.rfft(segs, axis=1)[None] * spec[:, None], size, axis=2)
+    return y[:, :, taps - 1:].reshape(2, -1)[:, :n]
 
 
 def _reader(spec: RecordingSpec, rate: int) -> Reader:
