@@ -158,14 +158,12 @@ def _native_blocks(r, n_read: int):
         for b0 in range(0, n_read, _NATIVE_BLOCK):
             yield sp.read(b0, min(b0 + _NATIVE_BLOCK, n_read))
         return
-    if sp is None:
-        try:
-            sp = Spill(r.channels, r.pcm16)
-        except OSError:  # no temporary folder to write in: decode again when playing
-            sp = None
-    else:  # a shorter one (another placement, trimmed): this one starts again
+    if sp is not None:  # a shorter one (another placement, trimmed): this one starts again
         sp.close()
+    try:
         sp = Spill(r.channels, r.pcm16)
+    except OSError:  # no temporary folder to write in: decode again when playing
+        sp = None
     end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
     blocks: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
