@@ -23,6 +23,7 @@ from .room import RoomTail
 from .transient import (
     Transient,
     mix_weights,
+    quantised_cutoff,
     stroke_mono,
     stroke_template,
     template_key,
@@ -224,6 +225,7 @@ class Synth:
         self.tail = tail
         self.tone = tone
         self._made = _Kept(_MADE_BYTES)  # unit tails and heard variants, per template
+        self._templates: dict = {}  # see _template
         self._tr_ends = np.array([t.frame + self._reach(t) for t in self.transients],
                                  dtype=np.int64)
         self._tr_reach = int((self._tr_ends - self._tr_frames).max()) if self.transients else 0
@@ -421,7 +423,7 @@ class Synth:
         for older callers and does nothing: the block generator adds each stroke whole when
         it starts, so nothing needs keeping.)"""
         tr = self.transients[index]
-        tmpl = stroke_template(tr, self.sample_rate)
+        tmpl = self._template(tr)
         direct = self._direct(tr, tmpl)
         weights = None
         if tr.tail and self.tail is not None:
@@ -469,7 +471,7 @@ class Synth:
         key = ("tail", template_key(tr))
         got = self._made.get(key)
         if got is None:
-            amps = stroke_template(tr, self.sample_rate).band_amps.astype(np.float32)
+            amps = self._template(tr).band_amps.astype(np.float32)
             bands = self.tail.bands
             got = self._made.put(key, (amps @ bands.reshape(len(bands), -1)).reshape(-1, 2))
         return got
@@ -484,11 +486,20 @@ class Synth:
             if ends[k] > c0:
                 tr = self.transients[k]
                 f = int(frames[k])
-                ahead.add(f, c0, self._direct(tr, stroke_template(tr, self.sample_rate)))
+                ahead.add(f, c0, self._direct(tr, self._template(tr)))
                 if tr.tail and self.tail is not None:
                     ahead.add(f, c0, self._tail_shape(tr), tr.tail * tr.level)
             k += 1
         ahead.next = k
+
+    def _template(self, tr: Transient):
+        """``stroke_template(tr)``, looked up by the identity of its style (a dataclass's
+        hash and equality cost several microseconds a stroke)."""
+        key = (id(tr.style), tr.instrument, quantised_cutoff(tr.cutoff_hz), tr.contact_s)
+        got = self._templates.get(key)
+        if got is None:
+            got = self._templates[key] = stroke_template(tr, self.sample_rate)
+        return got
 
     def _add_tone(self, c0: int, out: np.ndarray) -> None:
         """Add the room-tone loop (frame k plays tone[k % n])."""

@@ -161,6 +161,7 @@ class Transient:
                        delay=tuple(int(d) for d in delay), tail=float(tail))
 
 
+@lru_cache(maxsize=64)
 def transient_frames(style: TransientStyle, sample_rate: int) -> int:
     """Length (frames) of a transient of ``style``."""
     longest = max(style.noise_t60_s, max(style.burst_t60_s) if style.burst_modes else 0.0)
@@ -305,9 +306,7 @@ def mix_weights(tr: Transient) -> tuple[float, float]:
 
 def stroke_mono(tr: Transient, tmpl: Template) -> np.ndarray:
     """Stroke ``tr``'s transient, mono float32 (n,): its click and its mix of the variants."""
-    a, b = mix_weights(tr)
-    mono = np.float32(a) * tmpl.variants[0]
-    mono += np.float32(b) * tmpl.variants[1]
+    mono = np.array(mix_weights(tr), dtype=np.float32) @ tmpl.variants
     nc = len(tmpl.click)
     mono[:nc] += np.float32(tr.level) * tmpl.click
     return mono
