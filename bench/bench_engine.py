@@ -219,9 +219,16 @@ def build_gong_waves(minutes: float, seed: int):
 # -- timing ------------------------------------------------------------------------------------
 
 def time_engine(pc, frames: int, repeats: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU time (all threads) of ``pc.synth()`` plus the block loop, ``repeats`` times."""
+    """Wall and CPU time (all threads) of ``pc.synth()`` plus the block loop, ``repeats`` times.
+
+    Every run starts without the strike transients' templates (a process keeps them from
+    one render to the next): each run pays for making those it plays.
+    """
+    from sointu.engine.transient import transient_template
+
     times, cpu = [], []
     for _ in range(repeats):
+        transient_template.cache_clear()
         c0, t0 = time.process_time(), time.perf_counter()
         syn = pc.synth()
         for _b in syn.blocks(BLOCK_FRAMES, 0, frames):

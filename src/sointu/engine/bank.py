@@ -81,6 +81,7 @@ class ModalBank:
         if sum(sizes) != M:
             raise ValueError("group sizes must add up to the number of modes")
         self.group_bounds = np.cumsum([0] + sizes)
+        self._reach: dict = {}  # (first mode, count) -> groups, see _groups_of
         self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
         #: (main, companion) modes of gong cloud lines, shape (L, 2): set by the Piece; the
         #: loudness estimate sums their energy line by line (render/cloud_energy.py)
@@ -131,6 +132,16 @@ class ModalBank:
     def group_of(self, mode: int) -> int:
         return int(np.searchsorted(self.group_bounds, mode, side="right") - 1)
 
+    def _groups_of(self, first: int, count: int) -> range:
+        """The groups modes first .. first+count-1 reach (cached: impulses of an instrument
+        all start at its first mode)."""
+        key = (first, count)
+        got = self._reach.get(key)
+        if got is None:
+            got = range(self.group_of(first), self.group_of(first + count - 1) + 1)
+            self._reach[key] = got
+        return got
+
     def render_chunk(self, z: np.ndarray, hits, out: np.ndarray) -> np.ndarray:
         """Write one chunk (B frames) into ``out`` and return the state after it.
 
@@ -153,7 +164,7 @@ class ModalBank:
         z_next = z * self.row_start[R]
         touched = set()  # every group an impulse reaches (an instrument may have several)
         for _, first, amps in hits:
-            touched.update(range(self.group_of(first), self.group_of(first + len(amps) - 1) + 1))
+            touched.update(self._groups_of(first, len(amps)))
         idx, basis, row_start, offsets = self._active(z, touched)
         if len(idx) == 0:
             out[:] = 0.0

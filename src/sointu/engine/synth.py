@@ -11,6 +11,7 @@ and added where they overlap a chunk, so they too are the same from any start.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,8 +19,16 @@ import numpy as np
 
 from .bank import ModalBank
 from .hrtf import convolve
-from .room import RoomTail, band_energies
-from .transient import Transient, render_transient, transient_frames
+from .room import RoomTail
+from .transient import (
+    Transient,
+    mix_weights,
+    quantised_cutoff,
+    stroke_mono,
+    stroke_template,
+    template_key,
+    transient_frames,
+)
 
 __all__ = ["Impulse", "RubVoice", "Synth", "cut_blocks", "rub_pulse_hz"]
 
@@ -82,14 +91,83 @@ class RubVoice:
     seed: int = 0
 
 
-#: Most transients kept rendered at once (a few overlap at any time; dropped ones are made
-#: again, the same, if asked for).
-_KEEP_SOUNDS = 32
+#: Bytes of what a Synth makes once per transient template and keeps: unit room tails
+#: (treatment room 296 kB each, hall 1 MB) and, on headphones, the variants heard through
+#: the ears; the least recently used is dropped beyond it and made again if asked for.
+_MADE_BYTES = 32 << 20
 #: Frames between exact evaluations of a wobbling rub's pulsation (interpolated between).
 _PULSE_STEP = 256
 #: Length (frames) of a rub's scraping-noise loop: 5.5 s at 48 kHz, long enough not to be
 #: heard repeating 40 dB under the tone while the hand's pulsation moves over it.
 _NOISE_LOOP = 1 << 18
+
+
+class _Kept:
+    """Arrays made once and kept by key, the least recently used dropped beyond a size."""
+
+    def __init__(self, limit_bytes: int):
+        self.limit = limit_bytes
+        self.size = 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        got = self._items.get(key)
+        if got is not None:
+            self._items.move_to_end(key)
+        return got
+
+    def put(self, key, value: np.ndarray) -> np.ndarray:
+        self._items[key] = value
+        self.size += value.nbytes
+        while self.size > self.limit and len(self._items) > 1:
+            self.size -= self._items.popitem(last=False)[1].nbytes
+        return value
+
+
+class _Ahead:
+    """What the strokes already started add to the chunks to come: a ring of float32 stereo
+    frames, a whole number of chunks long, covering the current chunk and the longest reach
+    of a stroke beyond it.
+
+    A stroke is added whole when its chunk comes (one operation per part instead of one per
+    chunk it overlaps); frame x sits at x modulo the length. Every frame receives its
+    strokes in the order of the strokes, from any starting chunk, so the sums (and the
+    samples) are the same however the iteration started.
+    """
+
+    def __init__(self, chunk: int, reach: int):
+        self.B = chunk
+        self.size = chunk * (-(-(chunk + reach) // chunk))
+        self.buf = np.zeros((self.size, 2), dtype=np.float32)
+        self.until = 0  # no frame from here on holds anything
+        self.next = 0  # the next stroke to add (index into the Synth's transients)
+
+    def add(self, frame: int, first: int, sound: np.ndarray, gain: float | None = None
+            ) -> None:
+        """Add ``sound`` (n, 2) starting at ``frame``, times ``gain``, from frame ``first``."""
+        skip = max(first - frame, 0)
+        x = frame + skip
+        part = sound[skip:]
+        n = len(part)
+        if n <= 0:
+            return
+        if gain is not None:
+            part = np.float32(gain) * part
+        p = x % self.size
+        head = min(n, self.size - p)
+        self.buf[p: p + head] += part[:head]
+        if head < n:
+            self.buf[: n - head] += part[head:]
+        self.until = max(self.until, x + n)
+
+    def take(self, c0: int, out: np.ndarray) -> None:
+        """Add the chunk from frame ``c0`` to ``out`` and clear it for the frames to come."""
+        if c0 >= self.until:
+            return
+        p = c0 % self.size
+        part = self.buf[p: p + self.B]
+        out += part
+        part[:] = 0.0
 
 
 def _noise_loop(r: RubVoice, sample_rate: int) -> np.ndarray:
@@ -146,7 +224,8 @@ class Synth:
         self._tr_frames = np.array([t.frame for t in self.transients], dtype=np.int64)
         self.tail = tail
         self.tone = tone
-        self._sounds: dict[int, tuple] = {}
+        self._made = _Kept(_MADE_BYTES)  # unit tails and heard variants, per template
+        self._templates: dict = {}  # see _template
         self._tr_ends = np.array([t.frame + self._reach(t) for t in self.transients],
                                  dtype=np.int64)
         self._tr_reach = int((self._tr_ends - self._tr_frames).max()) if self.transients else 0
@@ -295,14 +374,25 @@ class Synth:
             if imp.ramp == 0 or imp.frame + imp.span <= c0 or imp.frame >= c1:
                 continue
             lo, hi = max(imp.frame, c0), min(imp.frame + imp.span, c1)
-            t = np.arange(lo - imp.frame, hi - imp.frame)
-            y = self._response(imp, int(t[0]), int(t[-1]) + 1)
-            for ch, lag in enumerate(imp.lag):
-                # response * (ramp - 1): removes what the bank played beyond the ramp;
-                # silent (-1) while this channel's onset is held back
-                u = np.clip(t - lag, 0, imp.ramp)
-                fade = (-0.5 - 0.5 * np.cos(np.pi * u / imp.ramp)).astype(np.float32)
-                out[lo - c0: hi - c0, ch] += y[:, ch] * fade
+            y = self._response(imp, lo - imp.frame, hi - imp.frame)
+            # response * (fade - 1): removes what the bank played beyond the fade
+            y *= self._fade(imp.ramp, imp.lag)[lo - imp.frame: hi - imp.frame]
+            out[lo - c0: hi - c0] += y
+
+    def _fade(self, ramp: int, lag: tuple[int, int]) -> np.ndarray:
+        """Raised-cosine fade-in minus one over a ramp's span, float32 (span, 2): -1 while a
+        channel's onset is held back (``lag``), rising to 0 over ``ramp`` frames; made once
+        per (ramp, lag)."""
+        key = ("fade", ramp, lag)
+        got = self._tables.get(key)
+        if got is None:
+            t = np.arange(ramp + max(lag))
+            got = np.empty((len(t), 2), dtype=np.float32)
+            for ch, held in enumerate(lag):
+                u = np.clip(t - held, 0, ramp)
+                got[:, ch] = (-0.5 - 0.5 * np.cos(np.pi * u / ramp)).astype(np.float32)
+            self._tables[key] = got
+        return got
 
     def _response(self, imp: Impulse, start: int, stop: int) -> np.ndarray:
         """Samples start .. stop-1 (< 2K) of an impulse's free response, float32 (n, 2)."""
@@ -326,60 +416,90 @@ class Synth:
             n = max(n, self.tail.frames)
         return n
 
-    def transient_sound(self, index: int, keep: bool = True
+    def transient_sound(self, index: int, keep: bool = False
                         ) -> tuple[np.ndarray, np.ndarray | None]:
         """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes of
-        the room's tail bands (None without a tail). Deterministic; cached while it sounds
-        (``keep``)."""
-        got = self._sounds.get(index)
+        the room's tail bands (None without a tail). Deterministic. (``keep`` is accepted
+        for older callers and does nothing: the block generator adds each stroke whole when
+        it starts, so nothing needs keeping.)"""
+        tr = self.transients[index]
+        tmpl = self._template(tr)
+        direct = self._direct(tr, tmpl)
+        weights = None
+        if tr.tail and self.tail is not None:
+            weights = (tmpl.band_amps * (tr.tail * tr.level)).astype(np.float32)
+        return direct, weights
+
+    def _direct(self, tr: Transient, tmpl) -> np.ndarray:
+        """A stroke's direct sound, float32 (n, 2): its click and its mix of the template's
+        two variants (:func:`~sointu.engine.transient.stroke_mono`), placed."""
+        if tr.impulse is not None:  # headphones: heard through the head's responses
+            heard = self._heard_parts(tr, tmpl)
+            g = tr.direct[0]
+            a, b = mix_weights(tr)
+            direct = np.float32(a * g) * heard[0]
+            direct += np.float32(b * g) * heard[1]
+            direct += np.float32(tr.level * g) * heard[2]
+            for ch, lag in enumerate(tr.delay):  # the far ear's onset held back
+                direct[:lag, ch] = 0.0
+            return direct
+        mono = stroke_mono(tr, tmpl)
+        d0, d1 = tr.delay
+        n = len(mono)
+        direct = np.zeros((n + max(d0, d1), 2), dtype=np.float32)
+        np.multiply(mono, np.float32(tr.direct[0]), out=direct[d0: d0 + n, 0])
+        np.multiply(mono, np.float32(tr.direct[1]), out=direct[d1: d1 + n, 1])
+        return direct
+
+    def _heard_parts(self, tr: Transient, tmpl) -> np.ndarray:
+        """Headphones: the template's two variants and its click convolved with the
+        placement's ears, float32 (3, n + L - 1, 2), made once per template and direction."""
+        key = ("heard", template_key(tr), id(tr.impulse))  # the Transient keeps it alive
+        got = self._made.get(key)
         if got is None:
-            tr = self.transients[index]
-            mono = render_transient(tr, self.sample_rate)
-            if tr.impulse is not None:  # headphones: heard through the head's responses
-                direct = convolve(mono * tr.direct[0], None, self.sample_rate,
-                                  impulse=tr.impulse).astype(np.float32)
-                for ch, lag in enumerate(tr.delay):  # the far ear's onset held back
-                    direct[:lag, ch] = 0.0
-            else:
-                d0, d1 = tr.delay
-                direct = np.zeros((len(mono) + max(d0, d1), 2), dtype=np.float32)
-                direct[d0: d0 + len(mono), 0] = mono * tr.direct[0]
-                direct[d1: d1 + len(mono), 1] = mono * tr.direct[1]
-            weights = None
-            if tr.tail and self.tail is not None:
-                weights = (np.sqrt(band_energies(mono, self.sample_rate)) * tr.tail
-                           ).astype(np.float32)
-            got = (direct, weights)
-            if keep:
-                self._sounds[index] = got
-                # an iteration stopped inside a transient (a limiter run of the estimate, a
-                # live stop) never drops it: keep only the latest few (a few sound at once)
-                while len(self._sounds) > _KEEP_SOUNDS:
-                    self._sounds.pop(min(self._sounds), None)
+            n = tmpl.variants.shape[1]
+            click = np.zeros(n)
+            click[: len(tmpl.click)] = tmpl.click
+            got = np.stack([convolve(v, None, self.sample_rate, impulse=tr.impulse)
+                            for v in (*tmpl.variants.astype(float), click)])
+            got = self._made.put(key, got.astype(np.float32))
         return got
 
-    def _add_transients(self, c0: int, out: np.ndarray) -> None:
-        """Add the transients (and their tails) that overlap the chunk from ``c0``."""
-        c1 = c0 + len(out)
-        lo = int(np.searchsorted(self._tr_frames, c0 - self._tr_reach, side="left"))
-        hi = int(np.searchsorted(self._tr_frames, c1, side="left"))
-        for index in range(lo, hi):
-            if self._tr_ends[index] <= c0:
-                continue
-            f = int(self._tr_frames[index])
-            direct, weights = self.transient_sound(index)
-            a, b = max(f, c0), min(f + len(direct), c1)
-            if a < b:
-                out[a - c0: b - c0] += direct[a - f: b - f]
-            if weights is not None:
-                bands = self.tail.bands
-                a, b = max(f, c0), min(f + bands.shape[1], c1)
-                if a < b:
-                    # (n_bands,) @ (n_bands, 2 (b - a)): one product, no tensordot copies
-                    part = bands[:, a - f: b - f].reshape(len(bands), -1)
-                    out[a - c0: b - c0] += (weights @ part).reshape(-1, 2)
-            if self._tr_ends[index] <= c1:  # done: the next chunks do not need it
-                self._sounds.pop(index, None)
+    def _tail_shape(self, tr: Transient) -> np.ndarray:
+        """The room's late tail of a unit-level stroke of ``tr``'s template, float32 (n, 2):
+        its bands weighted by the template's band amplitudes, made once per template."""
+        key = ("tail", template_key(tr))
+        got = self._made.get(key)
+        if got is None:
+            amps = self._template(tr).band_amps.astype(np.float32)
+            bands = self.tail.bands
+            got = self._made.put(key, (amps @ bands.reshape(len(bands), -1)).reshape(-1, 2))
+        return got
+
+    def _start_transients(self, c0: int, c1: int, ahead: _Ahead) -> None:
+        """Add every stroke starting before ``c1`` that still sounds at ``c0`` and has not
+        been added yet, whole (direct sound and tail), to ``ahead``; frames before ``c0``
+        are left out."""
+        k = ahead.next
+        frames, ends = self._tr_frames, self._tr_ends
+        while k < len(frames) and frames[k] < c1:
+            if ends[k] > c0:
+                tr = self.transients[k]
+                f = int(frames[k])
+                ahead.add(f, c0, self._direct(tr, self._template(tr)))
+                if tr.tail and self.tail is not None:
+                    ahead.add(f, c0, self._tail_shape(tr), tr.tail * tr.level)
+            k += 1
+        ahead.next = k
+
+    def _template(self, tr: Transient):
+        """``stroke_template(tr)``, looked up by the identity of its style (a dataclass's
+        hash and equality cost several microseconds a stroke)."""
+        key = (id(tr.style), tr.instrument, quantised_cutoff(tr.cutoff_hz), tr.contact_s)
+        got = self._templates.get(key)
+        if got is None:
+            got = self._templates[key] = stroke_template(tr, self.sample_rate)
+        return got
 
     def _add_tone(self, c0: int, out: np.ndarray) -> None:
         """Add the room-tone loop (frame k plays tone[k % n])."""
@@ -407,6 +527,10 @@ class Synth:
         z = self.state_at(c0)
         i = int(np.searchsorted(self._frames, c0, side="left"))
         n_imp = len(self.impulses)
+        ahead = None
+        if self.transients:
+            ahead = _Ahead(B, self._tr_reach)
+            ahead.next = int(np.searchsorted(self._tr_frames, c0 - self._tr_reach, side="left"))
         while True:
             out = np.empty((B, 2), dtype=np.float32)
             c1 = c0 + B
@@ -425,8 +549,9 @@ class Synth:
                 self._add_ramps(c0, out, min(i_lo, i_start), i)
             if self.rubs:
                 self._add_rubs(c0, out)
-            if self.transients:
-                self._add_transients(c0, out)
+            if ahead is not None:
+                self._start_transients(c0, c1, ahead)
+                ahead.take(c0, out)
             if self.tone is not None:
                 self._add_tone(c0, out)
             yield out

@@ -2,10 +2,16 @@
 
 The ringing of a stroke lives in the shared modal bank; what a mallet adds in the first
 tenths of a second does not fit it (noise, and dozens of modes that die in 50-450 ms and
-would cost per sample for as long as the instrument rings). It is short, so it is rendered
-per strike, deterministically from the strike's seed: :func:`render_transient` gives the
-same samples whenever it is called, and the block generator adds the slice of it that
-overlaps each chunk. Blocks of any size and any start frame therefore give the same samples.
+would cost per sample for as long as the instrument rings). It is short, so it is added
+per strike: :func:`render_transient` gives the same samples whenever it is called, and the
+block generator adds the slice of it that overlaps each chunk. Blocks of any size and any
+start frame therefore give the same samples.
+
+Rendering it anew for every stroke cost ~0.5 ms, ten times more than the stroke's modes.
+So strokes share templates (:class:`Template`): one per instrument, mallet and velocity step
+(the mallet's corner rounded to a quarter octave), two seeded renderings of it made once; a
+stroke plays its own seeded mix of the two (:func:`mix_weights`) at its exact level, a fresh
+noise of the same spectrum every time for the price of two scaled adds.
 
 The style of each family (levels, bands, decays) is data: ``presets/engine/transients.toml``,
 overridden per instrument by its ``[transient]`` table.
@@ -21,14 +27,25 @@ from functools import lru_cache
 import numpy as np
 
 from ..presets import Checker, read_toml, shipped_dir
+from .room import band_energies
 
-__all__ = ["TransientStyle", "Transient", "load_transient_styles", "parse_style",
-           "render_transient", "MAX_TRANSIENT_S"]
+__all__ = ["TransientStyle", "Transient", "Template", "load_transient_styles", "parse_style",
+           "render_transient", "stroke_template", "template_key", "mix_weights",
+           "quantised_cutoff", "transient_template", "MAX_TRANSIENT_S"]
 
 #: Longest transient (s): the burst's slowest mode has fallen 60 dB by then.
 MAX_TRANSIENT_S = 0.6
 #: Taper at a transient's end (s), so it never stops with a step.
 _TAPER_S = 0.02
+#: Steps per octave of the mallet corner at which transients are made (:func:`quantised_cutoff`).
+CUTOFF_STEPS_PER_OCTAVE = 4
+_MASK64 = (1 << 64) - 1
+#: Length of a template's click (s): the longest mallet contact's pulse and the band's
+#: ringing after it have died away by then.
+_CLICK_S = 0.015
+#: Templates kept (each instrument x mallet x velocity step is one; a bowl's is 173 kB at
+#: 48 kHz, so at most ~33 MB); one dropped is made again, the same, when asked for.
+_KEEP_TEMPLATES = 192
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,7 @@ class Transient:
                        delay=tuple(int(d) for d in delay), tail=float(tail))
 
 
+@lru_cache(maxsize=64)
 def transient_frames(style: TransientStyle, sample_rate: int) -> int:
     """Length (frames) of a transient of ``style``."""
     longest = max(style.noise_t60_s, max(style.burst_t60_s) if style.burst_modes else 0.0)
@@ -202,46 +220,176 @@ def _noise_parts(style: TransientStyle, sample_rate: int, nn: int
 _ROW = 256
 
 
+def quantised_cutoff(cutoff_hz: float) -> float:
+    """The mallet corner (Hz) a stroke's transient is made at: ``cutoff_hz`` rounded to the
+    nearest of :data:`CUTOFF_STEPS_PER_OCTAVE` steps per octave (off by 9 % at most, under
+    1 dB at any frequency: strokes of nearby velocities share a template)."""
+    steps = CUTOFF_STEPS_PER_OCTAVE
+    return 2.0 ** (round(math.log2(cutoff_hz) * steps) / steps)
+
+
+@dataclass(frozen=True)
+class Template:
+    """What every stroke of one instrument, mallet and velocity step shares.
+
+    Attributes
+    ----------
+    click : ndarray, float32, shape (nc,)
+        The mallet's contact: its force pulse heard through the contact noise's band, the
+        same at every stroke (a real mallet's "tock" is as repeatable as the stroke), at
+        level 1.
+    variants : ndarray, float32, shape (2, n)
+        Two independent seeded renderings of the rest (the noise's decaying tail and the
+        burst of high modes) at level 1, n = :func:`transient_frames`. A stroke plays
+        ``click + cos(theta) * v0 + sin(theta) * v1`` with its own seeded angle: noise plus
+        independent noise in those shares is noise of the same spectrum and level, so every
+        stroke's is a fresh one for the price of two scaled adds.
+    band_amps : ndarray, float64, shape (n_bands,)
+        Square roots of a stroke's expected energy in each band of the room's tail
+        (:func:`sointu.engine.room.band_energies`; the click's and the variants' mean).
+    """
+
+    click: np.ndarray
+    variants: np.ndarray
+    band_amps: np.ndarray
+
+
+def template_key(tr: Transient) -> tuple:
+    """What selects a stroke's :class:`Template` (strokes with equal keys share it)."""
+    return (tr.style, tr.instrument, quantised_cutoff(tr.cutoff_hz), tr.contact_s)
+
+
+@lru_cache(maxsize=_KEEP_TEMPLATES)
+def transient_template(style: TransientStyle, instrument: str, cutoff_hz: float,
+                       contact_s: float, sample_rate: int) -> Template:
+    """The :class:`Template` of ``instrument`` struck with a mallet of corner ``cutoff_hz``
+    (already quantised, :func:`quantised_cutoff`) and contact ``contact_s`` (s); seeded by
+    those, made once and kept (a few hundred kB each)."""
+    fs = sample_rate
+    n = transient_frames(style, fs)
+    click = _click(style, cutoff_hz, contact_s, fs, n)
+    seed = [zlib.crc32(instrument.encode()), int(round(cutoff_hz)),
+            int(round(contact_s * 1e6)), 0x7E3F]
+    variants = np.zeros((2, n), dtype=np.float32)
+    energy = np.zeros(len(band_energies(np.zeros(2), fs)))
+    for k in range(2):
+        y = _render_rest(style, instrument, cutoff_hz, contact_s,
+                         np.random.default_rng(seed + [k]), fs)
+        variants[k] = y
+        if n:
+            energy += band_energies(y, fs) / 2.0
+    if len(click):
+        energy += band_energies(click, fs)
+    click = click.astype(np.float32)
+    band_amps = np.sqrt(energy)
+    for x in (click, variants, band_amps):
+        x.setflags(write=False)
+    return Template(click, variants, band_amps)
+
+
+def stroke_template(tr: Transient, sample_rate: int) -> Template:
+    """The :class:`Template` stroke ``tr`` plays."""
+    return transient_template(*template_key(tr), sample_rate)
+
+
+def mix_weights(tr: Transient) -> tuple[float, float]:
+    """The stroke's amplitudes of its template's two variants: its level times the cosine
+    and sine of an angle drawn from its seed (through the SplitMix64 finaliser, so that
+    nearby seeds give unrelated angles; a numpy generator costs ~50 us to start)."""
+    z = (tr.seed + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z ^= z >> 31
+    theta = 2.0 * math.pi * (z >> 11) / float(1 << 53)
+    return tr.level * math.cos(theta), tr.level * math.sin(theta)
+
+
+def stroke_mono(tr: Transient, tmpl: Template) -> np.ndarray:
+    """Stroke ``tr``'s transient, mono float32 (n,): its click and its mix of the variants."""
+    mono = np.array(mix_weights(tr), dtype=np.float32) @ tmpl.variants
+    nc = len(tmpl.click)
+    mono[:nc] += np.float32(tr.level) * tmpl.click
+    return mono
+
+
 def render_transient(tr: Transient, sample_rate: int) -> np.ndarray:
     """The transient as a mono signal, float64 (n,), n = :func:`transient_frames`.
 
-    The same arguments always give the same samples.
+    The same arguments always give the same samples (:func:`stroke_mono`).
     """
-    st = tr.style
-    fs = sample_rate
-    n = transient_frames(st, fs)
+    n = transient_frames(tr.style, sample_rate)
     if n == 0 or tr.level == 0.0:
         return np.zeros(n)
-    rng = np.random.default_rng([tr.seed, 0x7C0C])
-    # contact noise: white noise shaped by the band and the mallet, unit RMS, as long as
-    # its own tail (usually far shorter than the burst); the white noise is drawn straight
-    # as its spectrum (independent complex Gaussian bins: one inverse FFT, no forward one)
+    return stroke_mono(tr, stroke_template(tr, sample_rate)).astype(float)
+
+
+def _edges(y: np.ndarray, contact_s: float, fs: int, taper_s: float = _TAPER_S
+           ) -> np.ndarray:
+    """``y`` faded in over half the mallet's contact (no step) and tapered over its last
+    ``taper_s`` seconds."""
+    n = len(y)
+    ramp_n = min(max(int(round(contact_s * fs / 2)), 2), n)
+    y[:ramp_n] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp_n) / max(ramp_n, 1))
+    taper = min(max(int(taper_s * fs), 1), n)
+    y[n - taper:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(1, taper + 1) / taper)
+    return y
+
+
+def _click(st: TransientStyle, cutoff_hz: float, contact_s: float, sample_rate: int,
+           n: int) -> np.ndarray:
+    """The mallet's contact at level 1, float64 (nc,): a half-sine force pulse as long as the
+    contact (an elastic contact's force, rising at once), shaped by the contact noise's band
+    and the mallet's corner, with the energy of the noise click it stands for (RMS
+    ``noise_db`` decaying with the contact time)."""
+    fs = sample_rate
+    nc = min(n, int(math.ceil(_CLICK_S * fs)))
+    if nc < 2 or st.noise_db <= _RANGES["noise_db"][0]:
+        return np.zeros(max(nc, 0))
+    width = max(int(round(contact_s * fs)), 2)
+    size = 1 << int(math.ceil(math.log2(2 * (nc + width))))
+    pulse = np.zeros(size)
+    pulse[:width] = np.sin(np.pi * (np.arange(width) + 0.5) / width)
+    f = np.fft.rfftfreq(size, 1.0 / fs)
+    lo, hi = st.noise_hz
+    band = (f / lo) ** 2 / (1.0 + (f / lo) ** 2) / (1.0 + (f / min(hi, 0.45 * fs)) ** 4)
+    # the band's zero-phase response smears the pulse both ways: the part before the
+    # contact (wrapped to the buffer's end) is left out, the fade-in covers the rest
+    y = np.fft.irfft(np.fft.rfft(pulse) * band / (1.0 + (f / cutoff_hz) ** 2), size)[:nc]
+    tau = max(contact_s, 2.0 / fs) * fs
+    energy = 10.0 ** (st.noise_db / 10.0) * np.sum(np.exp(-2.0 * np.arange(nc) / tau))
+    y *= math.sqrt(energy / (np.sum(y**2) or 1.0))
+    return _edges(y, contact_s, fs, _CLICK_S / 3)
+
+
+def _render_rest(st: TransientStyle, instrument: str, cutoff_hz: float, contact_s: float,
+                 rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """One rendering of what follows the click at level 1 (float64 (n,)): the contact
+    noise's decaying tail and the burst of high modes, drawn from ``rng``."""
+    fs = sample_rate
+    n = transient_frames(st, fs)
+    if n == 0:
+        return np.zeros(0)
+    # the noise's tail: white noise shaped by the band and the mallet, unit RMS at the
+    # click's level, decaying; the white noise is drawn straight as its spectrum
+    # (independent complex Gaussian bins: one inverse FFT, no forward one)
     nn = min(n, int(math.ceil(st.noise_t60_s * fs)))
     band, f, tail = _noise_parts(st, fs, nn)
     size = 2 * (len(f) - 1)
-    shape = band / (1.0 + (f / tr.cutoff_hz) ** 2)
+    shape = band / (1.0 + (f / cutoff_hz) ** 2)
     white = rng.standard_normal((2, len(f)))
     spec = (white[0] + 1j * white[1]) * (shape * math.sqrt(size / 2.0))
     noise = np.fft.irfft(spec, size)[:nn]
     noise *= 10.0 ** (st.noise_db / 20.0) / (math.sqrt(np.sum(shape**2) / len(shape)) or 1.0)
-    tau_click = max(tr.contact_s, 2.0 / fs)
-    env = np.exp(np.arange(nn) * (-1.0 / (tau_click * fs)))
-    env += tail
     y = np.zeros(n)
-    np.multiply(noise, env, out=y[:nn])
+    np.multiply(noise, tail, out=y[:nn])
     # the burst of high modes: a block of rows times a basis (cheap for any count)
     if st.burst_modes:
-        fm, row_start, basis = _burst_bases(st, tr.instrument, fs, n)
+        fm, row_start, basis = _burst_bases(st, instrument, fs, n)
         if len(fm):
-            amp = 10.0 ** (rng.normal(0.0, 3.0, len(fm)) / 20.0) / (1.0 + (fm / tr.cutoff_hz) ** 2)
+            amp = 10.0 ** (rng.normal(0.0, 3.0, len(fm)) / 20.0) / (1.0 + (fm / cutoff_hz) ** 2)
             amp *= 10.0 ** (st.burst_db / 20.0) * math.sqrt(2.0 / len(fm))
             phase = rng.uniform(0.0, 2.0 * math.pi, len(fm))
             start = (amp * np.exp(1j * phase))[None, :] * row_start  # (rows, m)
             coef = np.concatenate([start.real, start.imag], axis=1).astype(np.float32)
             y += (coef @ basis).ravel()[:n]
-    # the mallet's contact fades it in (no step), a short taper ends it
-    ramp_n = max(int(round(tr.contact_s * fs / 2)), 2)
-    y[:ramp_n] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(ramp_n) / ramp_n)
-    taper = min(int(_TAPER_S * fs), n)
-    y[n - taper:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(1, taper + 1) / taper)
-    return y * tr.level
+    return _edges(y, contact_s, fs)
