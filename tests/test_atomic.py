@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from audio_measure import temp_files_in
 from sointu.errors import OutputError
 from sointu.render import atomic
 from sointu.render.atomic import (
@@ -17,7 +18,6 @@ from sointu.render.atomic import (
     atomic_outputs,
     check_target,
     raise_on_sigterm,
-    temp_files_in,
 )
 
 OLD = b"old session, must survive"

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_measure import temp_files_in
 from sointu.errors import OutputError
 from sointu.render import writer as writer_mod
-from sointu.render.atomic import temp_files_in
 from sointu.render.dither import Ditherer
 from sointu.render.formats import resolve_format
 from sointu.render.tags import Tags

@@ -61,7 +61,6 @@ __all__ = [
     "describe_os_error",
     "diagnose_write_failure",
     "guess_write_errno",
-    "temp_files_in",
 ]
 
 #: Start of every temporary file's name (``.sointu-tmp-HHHH-PID-XXXXXXXX.suffix``).
@@ -567,8 +566,3 @@ def raise_on_sigterm() -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def temp_files_in(folder) -> list[Path]:
-    """sointu's temporary files in ``folder`` (left behind only if a process was killed)."""
-    return sorted(p for p in Path(folder).iterdir() if TMP_MARKER in p.name)

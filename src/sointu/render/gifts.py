@@ -47,6 +47,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import OutputError, SointuError, UsageError
+from ..session.timeline import SEED_LIMIT
 from .atomic import atomic_output, check_name_lengths, raise_on_sigterm, remove_temps_of
 from .finnish import allative
 from .formats import resolve_format
@@ -109,7 +110,6 @@ MAX_NAME_CHARS = 100
 #: Longest dedication message (characters).
 MAX_MESSAGE_CHARS = 500
 
-_SEED_LIMIT = 2**63
 _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f-\x9f]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
@@ -271,7 +271,7 @@ def gift_seed(name: str, preset_name: str) -> int:
     """
     text = f"sointu-gift:{normalise_name(name)}:{preset_name}"
     digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % _SEED_LIMIT
+    return int.from_bytes(digest[:8], "big") % SEED_LIMIT
 
 
 _COMMENT_WORDS = {
@@ -559,7 +559,7 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
     seed = None
     if cell("seed") is not None:
         text = cell("seed")
-        if not text.isascii() or not text.isdigit() or int(text) >= _SEED_LIMIT:
+        if not text.isascii() or not text.isdigit() or int(text) >= SEED_LIMIT:
             raise bad("seed", f"'{text}' is not allowed; allowed: a whole number "
                               f"0..2^63-1, or empty for a seed derived from the name")
         seed = int(text)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..background import Background
+from ..session.audio import CEILING_DBTP
 from . import gain_cache
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ __all__ = [
     "level_curve", "session_curve",
 ]
 
-#: True-peak ceiling of every file (dBTP).
-CEILING_DBTP = -1.0
 #: A render whose measured loudness is farther than this from the target (LU) is rendered
 #: again at the corrected gain. The estimate alone lands within 0.06 LU for the shipped
 #: presets wherever the limiter is idle.

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.polynomial import polynomial as npoly
 
 from ..errors import UsageError
+from ..session.audio import CEILING_DBTP
 from .blockfilter import BlockCascade
 
 __all__ = [
@@ -649,7 +650,7 @@ def gain_for_target(meter: LoudnessMeter, target_lufs: float) -> float:
 
 
 def normalisation_gain_db(measured: Loudness, target_lufs: float,
-                          ceiling_dbtp: float = -1.0) -> float:
+                          ceiling_dbtp: float = CEILING_DBTP) -> float:
     """Gain that brings a measured signal to a loudness target under a true-peak ceiling.
 
     Parameters
@@ -659,7 +660,7 @@ def normalisation_gain_db(measured: Loudness, target_lufs: float,
     target_lufs : float
         Desired integrated loudness in LUFS (e.g. -16 to -18 online, -23 for EBU R128).
     ceiling_dbtp : float, optional
-        Highest allowed true peak in dBTP after gain (default -1.0).
+        Highest allowed true peak in dBTP after gain (default :data:`CEILING_DBTP`).
 
     Returns
     -------

@@ -27,11 +27,14 @@ from .presets import MIXES, SessionPreset, load_session_preset
 from .recordings import make_room, mix_chunks, place_recordings, place_sampled, sampled_keys
 from .timeline import Timeline
 
-__all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
+__all__ = ["Placement", "SessionAudio", "LIMIT_DBFS", "CEILING_DBTP"]
 
-#: Sample-peak limit of every session (dBFS): 1 dB under the -1 dBTP ceiling, which leaves
+#: True-peak ceiling of every rendered file (dBTP): its gain is reduced to keep under it.
+CEILING_DBTP = -1.0
+
+#: Sample-peak limit of every session (dBFS): 1 dB under the true-peak ceiling, which leaves
 #: room for the overshoot between samples.
-LIMIT_DBFS = -2.0
+LIMIT_DBFS = CEILING_DBTP - 1.0
 
 
 class SessionAudio:

@@ -27,7 +27,7 @@ from ..presets import Checker, find_preset, list_presets, read_text, read_toml
 from .durations import MAX_DURATION_S
 from .placement import Placement
 from .recordings import RecordingSpec, read_recordings
-from .timeline import ARTICULATIONS, MALLETS
+from .timeline import ARTICULATIONS, MALLETS, SEED_LIMIT
 
 __all__ = [
     "SessionPreset",
@@ -437,7 +437,6 @@ _CUE = {"kind", "instrument", "at_s", "at", "count", "gap_s", "velocity", "malle
         "articulation", "duration_s"}
 _LANG = re.compile(r"^[a-z]{2}$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_MAX_SEED = 2**63 - 1
 
 
 class _Skip(Exception):
@@ -654,7 +653,7 @@ class _Validator(Checker):
         seed = base.seed
         if "seed" in t:
             s = t["seed"]
-            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= _MAX_SEED:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT:
                 self.problem(w + "seed", f"{_show(s)} is not allowed; allowed: a whole number "
                                          f"0..2^63-1")
                 ok = False
