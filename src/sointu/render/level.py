@@ -129,7 +129,7 @@ def settle(audio, gain_db: float, meter: LoudnessMeter, target_lufs: float,
     to render at instead."""
     from .loudness import gain_for_target, normalisation_gain_db
 
-    meter = meter._complete()  # measure any pending frames once, not in every call below
+    meter = meter.finished()  # measure any pending frames once, not in every call below
     extra = gain_for_target(meter, target_lufs)
     if audio.limit_dbfs is None:  # nothing else keeps the peaks under the ceiling
         extra = min(extra, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))

@@ -50,9 +50,7 @@ def _meter_span(span: tuple[int, int]) -> LoudnessMeter:
         pos += len(block)
         if pos >= stop:
             break
-    done = meter._complete()
-    done._buffer = done._buffer[:, :0]  # measured: do not ship 2 MB of buffer back
-    return done
+    return meter.finished()  # small: no 2 MB of buffer shipped back
 
 
 def measure_source(source: BlockSource, *, workers: int | None = None) -> LoudnessMeter:
