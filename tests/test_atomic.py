@@ -13,12 +13,11 @@ from sointu.errors import OutputError
 from sointu.render import atomic
 from sointu.render.atomic import (
     TMP_MARKER,
-    Terminated,
     atomic_output,
     atomic_outputs,
     check_target,
-    raise_on_sigterm,
 )
+from sointu.signals import Terminated, raise_on_sigterm
 
 OLD = b"old session, must survive"
 

@@ -290,7 +290,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
     from sointu.errors import SointuError
-    from sointu.render.atomic import raise_on_sigterm
+    from sointu.signals import raise_on_sigterm
     from sointu.render.formats import resolve_format
     from sointu.render.tags import Tags
     from sointu.render.writer import write_blocks

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DeviceError, SointuError
 from ..session.durations import format_duration
+from ..signals import raise_on_sigterm
 from .devices import load_sounddevice
 from .feeder import Feeder
 from .playback import STOP_FADE_S, Playback
@@ -173,7 +173,7 @@ def play(source, *, device: int | None = None, device_label: str = "the default 
                     capacity_blocks=capacity, prime_blocks=prime)
     playback = Playback(feeder, sample_rate=sr, total_frames=total, start_frame=start_frame,
                         volume_db=volume_db, stop_at_frame=stop_at_frame)
-    with _SigtermAsInterrupt(), _SwitchInterval(0.002):
+    with raise_on_sigterm((signal.SIGTERM,)), _SwitchInterval(0.002):
         feeder.start()
         try:
             try:
@@ -333,24 +333,6 @@ class _Nothing:
 
     def __exit__(self, *exc):
         return None
-
-
-class _SigtermAsInterrupt:
-    """While active (main thread only), SIGTERM raises KeyboardInterrupt like Ctrl-C."""
-
-    def __enter__(self):
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-        return self
-
-    @staticmethod
-    def _handler(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 class _SwitchInterval:

@@ -30,8 +30,9 @@ import numpy as np
 
 from ..errors import OutputError, SointuError
 from ..session.audio import SessionAudio
+from ..signals import raise_on_sigterm
 from . import mp3_parallel
-from .atomic import check_name_lengths, check_target, raise_on_sigterm
+from .atomic import check_name_lengths, check_target
 from .dither import Ditherer
 from .formats import OutputFormat
 from .level import (

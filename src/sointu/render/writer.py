@@ -8,7 +8,7 @@ sidecars, and only then moves everything into place together (see
 left and an existing target is untouched.
 
 Callers that may receive SIGTERM (the CLI) wrap the call in
-:func:`sointu.render.atomic.raise_on_sigterm` so that termination also cleans up.
+:func:`sointu.signals.raise_on_sigterm` so that termination also cleans up.
 """
 
 from __future__ import annotations
