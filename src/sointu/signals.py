@@ -61,11 +61,12 @@ def raise_on_sigterm(signals: tuple = STOP_SIGNALS) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def quiet_worker(*, unwind: bool = False) -> None:
+def quiet_worker(*, unwind: bool = False, on_ctrl_c=signal.SIG_IGN) -> None:
     """In a helper process: ignore Ctrl-C (the parent stops it) and end on SIGTERM and SIGHUP
     without a traceback; with ``unwind``, SIGTERM exits through ``SystemExit(1)``, so that
-    ``finally`` blocks (removing a partial file) run."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ``finally`` blocks (removing a partial file) run. ``on_ctrl_c``: a handler of the
+    worker's own for SIGINT instead (a gift worker stops its render once)."""
+    signal.signal(signal.SIGINT, on_ctrl_c)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, (lambda *_: sys.exit(1)) if unwind else signal.SIG_DFL)
 

@@ -27,9 +27,12 @@ what differs from a single-pass encode is the coding error (the same size as eve
 else), not a gap, a repeat or a click. ``tests/test_parallel_encode.py`` decodes joined and
 single-pass files and compares them around every join.
 
-MP3 is split too, but not here: libsndfile's MP3 frames cannot be joined (see
-:data:`NOT_SPLICEABLE`), so :mod:`sointu.render.mp3_parallel` drives LAME itself with
-its bit reservoir off. Why not Vorbis: see :data:`NOT_SPLICEABLE`.
+MP3 is split too, but not here: with LAME's bit reservoir on (libsndfile offers no way to
+turn it off) a frame's data starts inside the frames before it, which a join removes, so
+:mod:`sointu.render.mp3_parallel` drives libmp3lame itself with the reservoir off. Vorbis is
+not split: it already encodes an hour in ~1.3 min on one core, and its packets overlap by a
+window whose shape depends on the previous packet's block size (256 or 2048), so packets of
+two encoders only join where their block sequences agree.
 """
 
 from __future__ import annotations
@@ -51,7 +54,6 @@ from .atomic import guess_write_errno, new_temp
 
 __all__ = [
     "PACKET_FRAMES",
-    "NOT_SPLICEABLE",
     "iter_pages",
     "iter_packets",
     "opus_packet_frames",
@@ -65,27 +67,6 @@ __all__ = [
 #: Frames of one libsndfile Opus packet at 48 kHz (20 ms; measured: only the final, flushing
 #: packet is shorter).
 PACKET_FRAMES = 960
-
-#: Why the other lossy formats are not split here (with libsndfile).
-NOT_SPLICEABLE = {
-    "MP3": (
-        "not through libsndfile: Layer III frames are not self-contained when LAME's bit "
-        "reservoir is on: each frame's main data starts main_data_begin bytes back, inside "
-        "the preceding frames. The first frame kept from a part's encoder would point into "
-        "that encoder's own pre-roll frames, which a splice removes (a dropout at every "
-        "join), and libsndfile 1.2.2 exposes no way to turn the reservoir off. "
-        "sointu.render.mp3_parallel calls libmp3lame directly with the reservoir off "
-        "(main_data_begin == 0 in every frame) and writes the joined stream's Xing/LAME "
-        "frame itself; libsndfile encodes MP3 only when libmp3lame is missing or below "
-        "32 kHz."
-    ),
-    "VORBIS": (
-        "not attempted: Vorbis is already ~1.3 min/hour on one core; its packets overlap "
-        "by a variable window (block sizes 256/2048) whose shapes depend on the previous "
-        "packet's block size, so packets of two encoders only join where their block "
-        "sequences agree."
-    ),
-}
 
 def iter_pages(file: BinaryIO) -> Iterator[OggPage]:
     """The pages of an Ogg file read from ``file`` one at a time (mutagen's :class:`OggPage`)."""
