@@ -1,33 +1,52 @@
-"""Session presets: the schema, loading and validation of ``presets/sessions/*.toml``.
+"""Session presets: loading, validation and writing of ``presets/sessions/*.toml``.
 
 A session preset is data: titles, the instruments it uses (from the instrument library,
 placed in the room), the phases (share or length of the session, which instruments, how
 often, how loud, which mallets, rubbed bowls, special cues such as an opening signal or a
-gong wave), the room, defaults and file metadata. ``docs/presets.md`` documents every key.
+gong wave), the room, defaults and file metadata. Every key is declared once in
+:mod:`sointu.session.schema` (type, default, unit, range, meaning; ``docs/presets.md`` is made
+from it); the validator here reads each table by it.
 
 Validation collects every problem of a file (:func:`check_session_file`), each one line
 ``file:line: key: what is wrong; what is allowed``. :func:`load_session_preset` raises the
-first as a :class:`~sointu.errors.PresetError`.
+first as a :class:`~sointu.errors.PresetError`; :func:`dump_session_preset` writes a preset
+back as TOML that loads to an equal preset.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..engine.instrument import Instrument
 from ..engine.library import load_instrument
-from ..engine.piece import SAMPLE_RATES
-from ..engine.room import Room, load_rooms
+from ..engine.room import Room
 from ..engine.tuning import to_hz
 from ..errors import PresetError
 from ..presets import Checker, find_preset, list_presets, read_text, read_toml
-from .durations import MAX_DURATION_S
 from .placement import Placement
 from .recordings import RecordingSpec, read_recordings
-from .timeline import ARTICULATIONS, MALLETS, SEED_LIMIT
+from .schema import (
+    CUE,
+    CUE_KINDS,
+    DEFAULTS,
+    INSTRUMENT,
+    MAX_SEED,
+    METADATA,
+    MIXES,
+    PHASE,
+    REQUIRED,
+    ROOM,
+    RUB,
+    TOP,
+    Key,
+    default_of,
+    defaults_from,
+    dump_table,
+    toml_value,
+)
 
 __all__ = [
     "SessionPreset",
@@ -39,16 +58,14 @@ __all__ = [
     "RoomSpec",
     "Metadata",
     "CUE_KINDS",
+    "MIXES",
     "SHARE_TOLERANCE",
     "load_session_preset",
     "check_session_file",
     "session_preset_from_dict",
+    "dump_session_preset",
     "list_session_presets",
 ]
-
-#: Kinds of special cue: ``signal`` (one or a few strokes at a chosen moment, e.g. tingsha
-#: to open or close) and ``wave`` (a swelling series of soft strokes, e.g. a gong wave).
-CUE_KINDS = ("signal", "wave")
 
 #: Phase shares must sum to 1 within this tolerance.
 SHARE_TOLERANCE = 1e-6
@@ -59,7 +76,7 @@ Weights = tuple[tuple[str, float], ...]
 
 @dataclass(frozen=True)
 class SessionInstrument:
-    """An instrument as a session uses it: which library instrument, where, how loud.
+    """An instrument as a session uses it (``[instruments.KEY]``, keys in schema.INSTRUMENT).
 
     Attributes
     ----------
@@ -80,16 +97,8 @@ class SessionInstrument:
         The session's tuning override (Hz), None to keep the preset's tuning.
     ring_s : float
         Seconds for a full stroke to decay 60 dB.
-    azimuth_deg : float
-        Direction seen from the listener: -90 left, 0 front, 90 right, up to +-180 behind.
-    distance : float
-        Relative distance, 1 = near (the direct sound falls as 1/distance), 1..10.
-    level_db : float
-        Extra gain of this instrument in the session (dB).
-    elevation_deg : float
-        Headphone mix: height seen from the listener's head, -90 below .. 90 above.
-    distance_m : float or None
-        Headphone mix: distance from the listener's head (m), > 0; None: ``distance`` m.
+    azimuth_deg, distance, level_db, elevation_deg, distance_m : float
+        Placement (deg, relative 1..10, dB, deg, m or None), see schema.INSTRUMENT.
     """
 
     key: str
@@ -100,11 +109,11 @@ class SessionInstrument:
     fundamental_hz: float
     tuning_hz: float | None
     ring_s: float
-    azimuth_deg: float = 0.0
-    distance: float = 1.0
-    level_db: float = 0.0
-    elevation_deg: float = 0.0
-    distance_m: float | None = None
+    azimuth_deg: float
+    distance: float
+    level_db: float
+    elevation_deg: float
+    distance_m: float | None
 
     def load(self) -> Instrument:
         """The engine instrument, retuned if the session overrides its tuning."""
@@ -120,19 +129,8 @@ class SessionInstrument:
 
 @dataclass(frozen=True)
 class RubSpec:
-    """Rubbed ("singing") bowls in a phase.
-
-    Attributes
-    ----------
-    instruments : tuple of (key, weight)
-        Which bowls are rubbed, with relative weights (> 0).
-    interval_s : (float, float)
-        Range of the time between the starts of two rubs (s).
-    duration_s : (float, float)
-        Range of how long the rim is rubbed before release (s).
-    velocity : (float, float)
-        Range of the rubbing strength, 0..1.
-    """
+    """Rubbed ("singing") bowls in a phase (``[phases.rub]``, keys in schema.RUB): weights
+    ``(key, weight)``, ranges ``(low, high)`` in s, velocity 0..1."""
 
     instruments: Weights
     interval_s: Range
@@ -142,32 +140,10 @@ class RubSpec:
 
 @dataclass(frozen=True)
 class CueSpec:
-    """A special moment a practitioner plans: an opening/closing signal or a gong wave.
+    """An opening/closing signal or a gong wave (``[[phases.cues]]``, keys in schema.CUE).
 
-    Attributes
-    ----------
-    kind : str
-        One of :data:`CUE_KINDS`.
-    instrument : str
-        Session instrument key.
-    at_s : float or None
-        Offset of the first stroke from the phase start (s); negative: from the end of the
-        phase's playing span (the ring-out excluded). Exactly one of ``at_s``/``at`` is set.
-    at : float or None
-        Position of the first stroke as a fraction 0..1 of the phase's playing span.
-    count : int
-        Number of strokes.
-    gap_s : (float, float)
-        Range of the time between strokes (s).
-    velocity : (float, float)
-        ``signal``: range of each stroke's velocity. ``wave``: the swell goes from the low
-        value up to the high one in the middle of the wave and back down.
-    mallet : str
-        One of :data:`~sointu.session.timeline.MALLETS`.
-    articulation : str
-        ``strike`` or ``rub``.
-    duration_s : (float, float) or None
-        For ``rub``: range of how long the rim is rubbed (s).
+    Exactly one of ``at_s`` (s from the phase start; negative: from the end of its playing
+    span) and ``at`` (fraction 0..1 of it) is set; ``duration_s`` only for a rub.
     """
 
     kind: str
@@ -177,40 +153,18 @@ class CueSpec:
     count: int
     gap_s: Range
     velocity: Range
-    mallet: str = "soft"
-    articulation: str = "strike"
-    duration_s: Range | None = None
+    mallet: str
+    articulation: str
+    duration_s: Range | None
 
 
 @dataclass(frozen=True)
 class PhaseSpec:
-    """One phase of a session preset (see ``docs/presets.md``).
+    """One phase (``[[phases]]``, keys in schema.PHASE; see ``docs/presets.md``).
 
-    Attributes
-    ----------
-    name : str
-        Unique name (``introduction``, ``relaxation``, ``recovery`` ...).
-    share : float or None
-        Fraction of the session's playing time (the total minus fixed-length phases and the
-        ring-out). Exactly one of ``share``/``length_s`` is set.
-    length_s : float or None
-        Fixed length (s), kept when the session is rescaled.
-    instruments : tuple of (key, weight)
-        Instruments struck in this phase, relative weights (empty: no regular strikes).
-    interval_s, interval_end_s : (float, float)
-        Range of the time between strikes at the start and at the end of the phase (s);
-        interpolated linearly in between.
-    velocity, velocity_end : (float, float)
-        Range of strike velocity (0..1) at the start and at the end of the phase.
-    mallets, mallets_end : tuple of (name, weight)
-        Mallet choice at the start and at the end, interpolated.
-    quiet_start_s, quiet_end_s : float
-        No regular strikes or rubs in the first / last seconds of the phase (room for an
-        opening or a closing signal); each at most a quarter of the phase when rescaled.
-    rub : RubSpec or None
-        Rubbed bowls in this phase.
-    cues : tuple of CueSpec
-        Special moments.
+    Exactly one of ``share`` (of the playing time) and ``length_s`` (fixed, s) is set;
+    weights are ``(name, weight)`` pairs, ranges ``(low, high)`` (s, or 0..1 velocity), the
+    ``*_end`` values apply at the phase's end (interpolated linearly).
     """
 
     name: str
@@ -223,10 +177,10 @@ class PhaseSpec:
     velocity_end: Range
     mallets: Weights
     mallets_end: Weights
-    quiet_start_s: float = 0.0
-    quiet_end_s: float = 0.0
-    rub: RubSpec | None = None
-    cues: tuple[CueSpec, ...] = ()
+    quiet_start_s: float
+    quiet_end_s: float
+    rub: RubSpec | None
+    cues: tuple[CueSpec, ...]
 
     @property
     def key(self) -> int:
@@ -235,67 +189,47 @@ class PhaseSpec:
 
 
 @dataclass(frozen=True)
+@defaults_from(DEFAULTS)
 class Defaults:
-    """What a session uses unless told otherwise.
+    """What a session uses unless told otherwise (``[defaults]``, schema.DEFAULTS): length,
+    ring-out and fade in s, rate in Hz, loudness in LUFS, ``mix`` None: speakers (gifts
+    headphones), ``thin_halving_s`` None: no overnight thinning."""
 
-    Attributes
-    ----------
-    duration_s : float
-        Total length (s), ring-out included.
-    sample_rate_hz : int
-        Render sample rate (Hz), one of ``sointu.engine.piece.SAMPLE_RATES``.
-    seed : int
-        Seed of the composer (and of the per-stroke variation), >= 0.
-    loudness_lufs : float
-        Integrated loudness target of a rendered file (LUFS).
-    ring_out_s : float
-        Seconds at the end in which no sound starts, so the last ones decay. Shortened to
-        a quarter of the session for short renders.
-    fade_out_s : float
-        Length of the final fade that guarantees silence at the very end (s).
-    mix : str or None
-        ``speakers`` or ``headphones`` (see :data:`MIXES`); None: speakers, but gifts are
-        made for headphones.
-    thin_halving_s : float or None
-        In a session longer than ``duration_s``: from that time on, the intervals between
-        regular strikes and between rubs grow so that their rate halves every
-        ``thin_halving_s`` seconds (s). None: the rate does not depend on the length.
-    """
-
-    duration_s: float = 3600.0
-    sample_rate_hz: int = 48000
-    seed: int = 0
-    loudness_lufs: float = -23.0
-    ring_out_s: float = 45.0
-    fade_out_s: float = 8.0
-    mix: str | None = None
-    thin_halving_s: float | None = None
+    duration_s: float
+    sample_rate_hz: int
+    seed: int
+    loudness_lufs: float
+    ring_out_s: float
+    fade_out_s: float
+    mix: str | None
+    thin_halving_s: float | None
 
 
 @dataclass(frozen=True)
+@defaults_from(ROOM)
 class RoomSpec:
-    """The room: ``name`` (``presets/engine/rooms.toml``), ``reverb`` 0 (dry) .. 1 (very
-    reverberant), ``width`` 0 (mono) .. 1, ``tone`` (a quiet room-tone bed)."""
+    """The room (``[room]``, schema.ROOM): reverb 0 (dry) .. 1, width 0 (mono) .. 1."""
 
-    reverb: float = 0.35
-    width: float = 0.8
-    name: str = "treatment-room"
-    tone: bool = False
+    reverb: float
+    width: float
+    name: str
+    tone: bool
 
 
 @dataclass(frozen=True)
+@defaults_from(METADATA)
 class Metadata:
-    """Tags written into rendered files."""
+    """Tags written into rendered files (``[metadata]``, schema.METADATA)."""
 
-    artist: str = ""
-    album: str = ""
-    genre: str = "Meditation"
-    comment: str = ""
+    album: str
+    artist: str
+    comment: str
+    genre: str
 
 
 @dataclass(frozen=True)
 class SessionPreset:
-    """A validated session preset.
+    """A validated session preset (top-level keys in schema.TOP).
 
     Attributes
     ----------
@@ -305,13 +239,10 @@ class SessionPreset:
         The file it was read from.
     title : dict of str -> str
         Title per language code (``fi``, ``en`` ...).
-    description : str
-        One line shown by ``sointu presets``.
-    language : str
-        Main language of the session (ISO 639-1 code).
+    description, language : str
+        One line shown by ``sointu presets``; the main language (ISO 639-1).
     max_velocity : float
-        No stroke of the session is stronger than this (0..1); the preset's ranges are
-        checked against it.
+        No stroke of the session is stronger than this (0..1).
     instruments : dict of str -> SessionInstrument
         Every instrument the phases use, by session key, in file order.
     phases : tuple of PhaseSpec
@@ -417,34 +348,48 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
     return preset, []
 
 
+def dump_session_preset(preset: SessionPreset) -> str:
+    """The preset as readable TOML: keys in schema order, defaults left out, ranges and units
+    as comments. Read from the preset's folder (relative instrument and recording paths
+    resolve the same), it loads to an equal preset."""
+    out = dump_table(preset, TOP)
+    for name, keys in (("defaults", DEFAULTS), ("room", ROOM), ("metadata", METADATA)):
+        lines = dump_table(getattr(preset, name), keys)
+        out += ["", f"[{name}]", *lines] if lines else []
+    for key, si in preset.instruments.items():
+        out += ["", f"[instruments.{key}]", *dump_table(si, INSTRUMENT, {"key": key})]
+    for ph in preset.phases:
+        out += ["", "[[phases]]", *dump_table(ph, PHASE)]
+        if ph.rub is not None:
+            out += ["", "  [phases.rub]", *("  " + x for x in dump_table(ph.rub, RUB))]
+        for cue in ph.cues:
+            out += ["", "  [[phases.cues]]", *("  " + x for x in dump_table(cue, CUE))]
+    for rec in preset.recordings:
+        out += ["", "[[recordings]]"] + [f"{f.name} = {toml_value(getattr(rec, f.name))}"
+                                         for f in fields(rec) if f.name not in ("path", "where")
+                                         and getattr(rec, f.name) is not None]
+    return "\n".join(out) + "\n"
+
+
 # -- the validator --------------------------------------------------------------------------
 
-_TOP = {"title", "description", "language", "max_velocity", "defaults", "room", "metadata",
-        "instruments", "phases", "recordings"}
-_DEFAULTS = {"duration_s", "sample_rate_hz", "seed", "loudness_lufs", "ring_out_s",
-             "fade_out_s", "mix", "thin_halving_s"}
-#: The mixes a session renders to: stereo for speakers, binaural for headphones.
-MIXES = ("speakers", "headphones")
-_ROOM = {"name", "reverb", "width", "tone"}
-_METADATA = {"artist", "album", "genre", "comment"}
-_INSTRUMENT = {"instrument", "tuning", "azimuth_deg", "distance", "level_db", "elevation_deg",
-               "distance_m"}
-_PHASE = {"name", "share", "length_s", "instruments", "interval_s", "interval_end_s",
-          "velocity", "velocity_end", "mallets", "mallets_end", "quiet_start_s",
-          "quiet_end_s", "rub", "cues"}
-_RUB = {"instruments", "interval_s", "duration_s", "velocity"}
-_CUE = {"kind", "instrument", "at_s", "at", "count", "gap_s", "velocity", "mallet",
-        "articulation", "duration_s"}
 _LANG = re.compile(r"^[a-z]{2}$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+#: What a missing key of each kind says (default: "missing").
+_MISSING = {"weights": "missing; a table of {what} -> weight",
+            "titles": "missing; a table such as {{ fi = \"...\", en = \"...\" }}"}
 
 
 class _Skip(Exception):
     """A value could not be read; its problem is already recorded."""
 
 
+class _Stop(_Skip):
+    """Stop reading this table: the rest would only repeat its problem."""
+
+
 class _Validator(Checker):
-    """Reads a session preset, recording every problem instead of stopping at the first."""
+    """Reads a session preset by its schema, recording every problem instead of stopping."""
 
     def __init__(self, source: str, lines: dict[str, int], path: Path | None):
         super().__init__(source)
@@ -455,6 +400,8 @@ class _Validator(Checker):
         self.lengths: list[tuple[float | None, float | None] | None] = []
         # instruments declared but invalid: their problem is reported once, not at every use
         self.broken: set[str] = set()
+        # problems before the values of the table being read (after its unknown keys)
+        self.start = 0
 
     # messages ---------------------------------------------------------------------------
 
@@ -475,308 +422,284 @@ class _Validator(Checker):
     def problem(self, key: str, msg: str) -> None:
         self.problems.append(str(self.fail(key, msg)))
 
-    def get(self, fn, *args, **kwargs):
-        """Call a Checker reader; on a problem record it and raise :class:`_Skip`."""
-        try:
-            return fn(*args, **kwargs)
-        except PresetError as exc:
-            self.problems.append(str(exc))
-            raise _Skip from None
-
-    def opt(self, fn, *args, fallback=None, **kwargs):
-        """Like :meth:`get` but return ``fallback`` after recording the problem."""
-        try:
-            return self.get(fn, *args, **kwargs)
-        except _Skip:
-            return fallback
-
-    # readers ----------------------------------------------------------------------------
-
     def value_number(self, v, name: str, *, lo=None, hi=None, lo_open=False) -> float:
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1e300:
             raise self.fail(name, f"{v} is out of range; allowed {_span(lo, hi)}")
         return super().value_number(v, name, lo=lo, hi=hi, lo_open=lo_open)
 
-    def keys(self, table: dict, allowed: set[str], where: str) -> None:
+    def keys(self, table: dict, allowed, where: str) -> None:
         ok = ", ".join(sorted(allowed))
         for key in table:
             if key not in allowed:
                 self.problem(f"{where}{key}", f"unknown key; allowed: {ok}")
 
-    def table(self, d: dict, key: str, where: str = "", *, required: bool = False) -> dict:
-        if key not in d:
-            if required:
-                self.problem(f"{where}{key}", "missing table")
-            return {}
-        t = d[key]
-        if not isinstance(t, dict):
-            self.problem(f"{where}{key}", f"expected a table, got {_show(t)}")
-            return {}
-        return t
+    # one table by its schema ------------------------------------------------------------
 
-    def text(self, d: dict, key: str, where: str = "", *, default: str | None = None,
-             choices: tuple[str, ...] | None = None) -> str:
-        return self.get(self.string, d, key, where, default=default, choices=choices)
-
-    def range2(self, d: dict, key: str, where: str, *, default: Range | None = None,
-               lo: float, hi: float, lo_open: bool = False) -> Range:
-        """A [low, high] pair with lo <= low <= high <= hi."""
-        vals = self.get(self.numbers, d, key, where, length=2,
-                        default=list(default) if default is not None else None,
-                        lo=lo, hi=hi, lo_open=lo_open)
-        if vals[0] > vals[1]:
-            self.problem(f"{where}{key}", f"[{vals[0]:g}, {vals[1]:g}]: expected [low, high] "
-                                          f"with low <= high")
-            raise _Skip
-        return (vals[0], vals[1])
-
-    def weights(self, d: dict, key: str, where: str, names: tuple[str, ...] | list[str],
-                what: str, *, default: Weights | None = None) -> Weights:
-        """A table name -> weight (>= 0, at least one > 0) with names from ``names``."""
-        if key not in d:
-            if default is None:
-                self.problem(f"{where}{key}", f"missing; a table of {what} -> weight")
-                raise _Skip
-            return default
-        t = d[key]
-        if not isinstance(t, dict):
-            self.problem(f"{where}{key}", f"expected a table of {what} -> weight, e.g. "
-                                          f"{{ {names[0] if names else 'name'} = 1 }}, "
-                                          f"got {_show(t)}")
-            raise _Skip
-        out: list[tuple[str, float]] = []
-        bad = False
-        for name, w in t.items():
-            if name in self.broken:
-                bad = True
-                continue
-            if name not in names:
-                known = ", ".join(names) or "none declared"
-                self.problem(f"{where}{key}.{name}", f"unknown {what} '{name}'; known: {known}")
-                bad = True
+    def section(self, t: dict, keys: tuple[Key, ...], w: str, **ctx) -> dict:
+        """Every key of one table (sub-tables left out) by field name; a bad one is None."""
+        self.keys(t, [k.name for k in keys], w)
+        self.start = len(self.problems)
+        values: dict = {}
+        for k in keys:
+            if k.kind in ("table", "tables"):
                 continue
             try:
-                out.append((name, self.value_number(w, f"{where}{key}.{name}", lo=0.0,
-                                                    hi=1000.0)))
+                values[k.name] = self.read(t, k, w, values, ctx)
+            except _Stop:
+                raise
+            except _Skip:
+                values[k.name] = None
             except PresetError as exc:
                 self.problems.append(str(exc))
-                bad = True
-        if bad:
+                values[k.name] = None
+        return {k.attr: values[k.name] for k in keys if k.name in values}
+
+    def read(self, t: dict, k: Key, w: str, values: dict, ctx: dict):
+        """One key: its default when absent, else read by its kind and checked."""
+        name = w + k.name
+        if k.only and values.get(k.only[0]) != k.only[1]:
+            if k.name in t:
+                self.problem(name, f"only for {k.only[0]} = \"{k.only[1]}\"")
+            return None
+        if k.alt and (k.name in t) == (k.alt[0] in t):
+            if k.alt[1]:
+                self.problem(name, k.alt[1])
+            return None
+        if k.name in t:
+            value = getattr(self, "read_" + k.kind)(t[k.name], k, name, ctx)
+        elif k.default is REQUIRED or (k.needs and values.get(k.needs)):
+            what = "instrument" if k.names == "instruments" else "mallet"
+            raise self.fail(name, _MISSING.get(k.kind, "missing").format(what=what))
+        else:
+            value = default_of(k, values)
+        if k.check and value is not None:
+            getattr(self, "check_" + k.check)(value, k, name, ctx)
+        return value
+
+    # readers of one value by kind (name: the key's full name for messages) ---------------
+
+    def read_number(self, v, k: Key, name: str, ctx) -> float:
+        return self.value_number(v, name, lo=k.lo, hi=k.hi, lo_open=k.lo_open)
+
+    def read_integer(self, v, k: Key, name: str, ctx) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not k.lo <= v <= k.hi:
+            hi = "2^63-1" if k.hi == MAX_SEED else k.hi
+            raise self.fail(name, f"{_show(v)} is not allowed; allowed: a whole number "
+                                  f"{k.lo}..{hi}")
+        return v
+
+    def read_choice(self, v, k: Key, name: str, ctx):
+        if isinstance(v, bool) or v not in k.choices:
+            raise self.fail(name, f"{_show(v)} is not allowed; allowed: "
+                                  f"{', '.join(str(c) for c in k.choices)}")
+        return next(c for c in k.choices if c == v)
+
+    def read_text(self, v, k: Key, name: str, ctx) -> str:
+        return self.string({k.name: v}, k.name, name[:-len(k.name)], choices=k.allowed())
+
+    def read_flag(self, v, k: Key, name: str, ctx) -> bool:
+        if not isinstance(v, bool):
+            raise self.fail(name, f"{v!r} is not allowed; allowed: true, false")
+        return v
+
+    def read_range(self, v, k: Key, name: str, ctx) -> Range:
+        """A [low, high] pair with lo <= low <= high <= hi."""
+        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)], length=2, lo=k.lo,
+                            hi=k.hi, lo_open=k.lo_open)
+        if vals[0] > vals[1]:
+            raise self.fail(name, f"[{vals[0]:g}, {vals[1]:g}]: expected [low, high] with "
+                                  f"low <= high")
+        return (vals[0], vals[1])
+
+    def read_weights(self, t, k: Key, name: str, ctx) -> Weights:
+        """A table name -> weight (>= 0, at least one > 0) with names from the schema."""
+        names = list(ctx[k.names]) if isinstance(k.names, str) else k.names
+        what = "instrument" if isinstance(k.names, str) else "mallet"
+        if not isinstance(t, dict):
+            raise self.fail(name, f"expected a table of {what} -> weight, e.g. "
+                                  f"{{ {names[0] if names else 'name'} = 1 }}, got {_show(t)}")
+        out: list[tuple[str, float]] = []
+        n0 = len(self.problems)
+        for key, w in t.items():
+            if key in self.broken:
+                continue
+            if key not in names:
+                known = ", ".join(names) or "none declared"
+                self.problem(f"{name}.{key}", f"unknown {what} '{key}'; known: {known}")
+                continue
+            try:
+                out.append((key, self.value_number(w, f"{name}.{key}", lo=0.0, hi=1000.0)))
+            except PresetError as exc:
+                self.problems.append(str(exc))
+        if len(self.problems) > n0 or any(key in self.broken for key in t):
             raise _Skip
         if not any(w > 0 for _, w in out):
-            self.problem(f"{where}{key}", f"expected at least one {what} with a weight above 0")
-            raise _Skip
+            raise self.fail(name, f"expected at least one {what} with a weight above 0")
         return tuple(out)
 
-    # sections ---------------------------------------------------------------------------
-
-    def preset(self, d: dict, name: str) -> SessionPreset | None:
-        self.keys(d, _TOP, "")
-        title = self.titles(d)
-        description = self.opt(self.text, d, "description", default="", fallback="")
-        language = self.opt(self.language, d, fallback="en")
-        max_velocity = self.opt(self.number, d, "max_velocity", default=1.0, lo=0.0, hi=1.0,
-                                lo_open=True, fallback=1.0)
-        defaults = self.defaults(self.table(d, "defaults"))
-        room = self.room(self.table(d, "room"))
-        metadata = self.metadata(self.table(d, "metadata"))
-        instruments = self.instruments(self.table(d, "instruments", required=True))
-        if d.get("instruments") == {}:
-            self.problem("instruments", "expected at least one instrument, e.g. "
-                                        "[instruments.universal]")
-        phases = self.phases(d, instruments, max_velocity)
-        if self.lengths and all(x is not None for x in self.lengths):
-            self.fit(self.lengths, defaults)
-        recordings = read_recordings(self, d, [p.name for p in phases], self.path, instruments)
-        if self.problems:
-            return None
-        return SessionPreset(name=name, path=self.path, title=title, description=description,
-                             language=language, max_velocity=max_velocity,
-                             instruments=instruments, phases=tuple(phases), room=room,
-                             defaults=defaults, metadata=metadata, recordings=recordings)
-
-    def titles(self, d: dict) -> dict[str, str]:
-        if "title" not in d:
-            self.problem("title", "missing; a table such as { fi = \"...\", en = \"...\" }")
-            return {}
-        t = d["title"]
+    def read_titles(self, t, k: Key, name: str, ctx) -> dict[str, str]:
         if isinstance(t, str):
             return {"en": t}
         if not isinstance(t, dict) or not t:
-            self.problem("title", f"expected a table of language code -> title, e.g. "
+            raise self.fail(name, f"expected a table of language code -> title, e.g. "
                                   f"{{ fi = \"Sointurentoutus\", en = \"Sound relaxation\" }}, "
                                   f"got {_show(t)}")
-            return {}
-        out = {}
         for lang, value in t.items():
             if not _LANG.match(lang):
                 self.problem(f"title.{lang}", "unknown key; allowed: two-letter language codes "
                                               "(fi, en, sv, ...)")
             elif not isinstance(value, str) or not value.strip():
                 self.problem(f"title.{lang}", f"expected non-empty text, got {_show(value)}")
-            else:
-                out[lang] = value
-        return out
+        return {lang: v for lang, v in t.items() if _LANG.match(lang) and isinstance(v, str)
+                and v.strip()}
 
-    def language(self, d: dict) -> str:
-        lang = self.text(d, "language", default="en")
+    def read_language(self, v, k: Key, name: str, ctx) -> str:
+        lang = self.read_text(v, k, name, ctx)
         if not _LANG.match(lang):
-            self.problem("language", f"'{lang}' is not allowed; allowed: a two-letter ISO 639-1 "
-                                     f"code such as fi, en, sv")
-            raise _Skip
+            raise self.fail(name, f"'{lang}' is not allowed; allowed: a two-letter ISO 639-1 "
+                                  f"code such as fi, en, sv")
         return lang
 
+    def read_instrument(self, name, k: Key, key: str, ctx) -> tuple:
+        """The instrument preset: (name as written, its file, the engine instrument)."""
+        try:
+            name = self.read_text(name, k, key, ctx)
+        except PresetError as exc:
+            self.problems.append(str(exc))
+            raise _Stop from None
+        extra = self.path.parent if self.path is not None else None
+        path = extra / name if extra is not None and not Path(name).is_absolute() and (
+            name.endswith(".toml") or "/" in name) else None
+        try:
+            if path is None or not path.is_file():
+                path = find_preset("instruments", name, extra)
+        except PresetError as exc:
+            self.problem(key, str(exc))
+            raise _Stop from None
+        try:
+            return name, path, load_instrument(str(path))
+        except PresetError as exc:
+            self.problem(key, f"instrument preset '{name}' is invalid: {exc}")
+            raise _Stop from None
+
+    def read_tuning(self, v, k: Key, name: str, ctx) -> float:
+        try:
+            return to_hz(v, "")
+        except PresetError as exc:
+            self.problem(name, str(exc).lstrip(": "))
+            raise _Stop from None
+
+    def read_key(self, v, k: Key, name: str, ctx) -> str:
+        """A key of ``[instruments]``."""
+        inst = self.read_text(v, k, name, ctx)
+        if inst in self.broken:
+            raise _Stop
+        if inst not in ctx["instruments"]:
+            known = ", ".join(ctx["instruments"]) or "none declared"
+            self.problem(name, f"unknown instrument '{inst}'; known (declared in "
+                               f"[instruments]): {known}")
+        return inst
+
+    # further checks of one value --------------------------------------------------------
+
+    def check_max_velocity(self, v: Range, k: Key, name: str, ctx) -> None:
+        top = ctx["max_velocity"]
+        if top is not None and v[1] > top:
+            self.problem(name, f"{v[1]:g} is above max_velocity = {top:g}")
+
+    def check_whole(self, v: float, k: Key, name: str, ctx) -> None:
+        if v != int(v):
+            self.problem(name, f"{v:g} is not a whole number; allowed {k.lo:g}..{k.hi:g}")
+
+    def check_nonempty(self, v: str, k: Key, name: str, ctx) -> None:
+        if not v.strip():
+            self.problem(name, "expected a non-empty name")
+
+    def check_rubbable(self, v: Weights, k: Key, name: str, ctx) -> None:
+        instruments = ctx["instruments"]
+        for key, _ in v:
+            si = instruments[key]
+            if "rub" not in si.articulations:
+                rubbable = ", ".join(k for k, s in instruments.items()
+                                     if "rub" in s.articulations) or "none declared"
+                self.problem(f"{name}.{key}", f"a {si.family} cannot be rubbed; allowed: bowls "
+                                              f"and crystal bowls ({rubbable})")
+
+    # sections ---------------------------------------------------------------------------
+
+    def preset(self, d: dict, name: str) -> SessionPreset | None:
+        top = self.section(d, TOP, "")
+        defaults = self.defaults(self.table(d, "defaults"))
+        room = self.section(self.table(d, "room"), ROOM, "room.")
+        metadata = self.section(self.table(d, "metadata"), METADATA, "metadata.")
+        instruments = self.instruments(self.table(d, "instruments", required=True))
+        if d.get("instruments") == {}:
+            self.problem("instruments", "expected at least one instrument, e.g. "
+                                        "[instruments.universal]")
+        phases = self.phases(d, instruments, top["max_velocity"])
+        if self.lengths and all(x is not None for x in self.lengths):
+            self.fit(self.lengths, defaults)
+        recordings = read_recordings(self, d, [p.name for p in phases], self.path, instruments)
+        if self.problems:
+            return None
+        return SessionPreset(name=name, path=self.path, instruments=instruments,
+                             phases=tuple(phases), room=RoomSpec(**room),
+                             defaults=defaults, metadata=Metadata(**metadata),
+                             recordings=recordings, **top)
+
+    def table(self, d: dict, key: str, *, required: bool = False) -> dict:
+        if key not in d:
+            if required:
+                self.problem(key, "missing table")
+            return {}
+        t = d[key]
+        if not isinstance(t, dict):
+            self.problem(key, f"expected a table, got {_show(t)}")
+            return {}
+        return t
+
     def defaults(self, t: dict) -> Defaults | None:
-        w = "defaults."
-        self.keys(t, _DEFAULTS, w)
-        base = Defaults()
-        ok = True
-
-        def num(key, default, lo, hi, lo_open=False):
-            nonlocal ok
-            value = self.opt(self.number, t, key, w, default=default, lo=lo, hi=hi,
-                             lo_open=lo_open)
-            ok = ok and value is not None
-            return value
-
-        duration = num("duration_s", base.duration_s, 0.0, MAX_DURATION_S, lo_open=True)
-        rate = base.sample_rate_hz
-        if "sample_rate_hz" in t:
-            r = t["sample_rate_hz"]
-            if isinstance(r, bool) or r not in SAMPLE_RATES:
-                allowed = ", ".join(str(s) for s in SAMPLE_RATES)
-                self.problem(w + "sample_rate_hz", f"{_show(r)} is not allowed; allowed: "
-                                                   f"{allowed}")
-                ok = False
-            else:
-                rate = int(r)
-        seed = base.seed
-        if "seed" in t:
-            s = t["seed"]
-            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT:
-                self.problem(w + "seed", f"{_show(s)} is not allowed; allowed: a whole number "
-                                         f"0..2^63-1")
-                ok = False
-            else:
-                seed = s
-        lufs = num("loudness_lufs", base.loudness_lufs, -40.0, -10.0)
-        ring = num("ring_out_s", base.ring_out_s, 0.0, 600.0)
-        fade = num("fade_out_s", base.fade_out_s, 0.0, 60.0)
-        mix = t.get("mix")
-        if mix is not None and mix not in MIXES:
-            self.problem(w + "mix", f"{_show(mix)} is not allowed; allowed: {', '.join(MIXES)}")
-            ok = False
-        thin = num("thin_halving_s", 0.0, 600.0, MAX_DURATION_S) if "thin_halving_s" in t \
-            else None
-        if not ok:
+        v = self.section(t, DEFAULTS, "defaults.")
+        if len(self.problems) > self.start:
             return None
-        if ring >= duration:
-            self.problem(w + "ring_out_s", f"{ring:g} s leaves no playing time in "
-                                           f"duration_s = {duration:g} s; allowed below it")
+        if v["ring_out_s"] >= v["duration_s"]:
+            self.problem("defaults.ring_out_s", f"{v['ring_out_s']:g} s leaves no playing time "
+                                                f"in duration_s = {v['duration_s']:g} s; "
+                                                f"allowed below it")
             return None
-        return Defaults(duration_s=duration, sample_rate_hz=rate, seed=seed,
-                        loudness_lufs=lufs, ring_out_s=ring, fade_out_s=fade, mix=mix,
-                        thin_halving_s=thin)
-
-    def room(self, t: dict) -> RoomSpec:
-        self.keys(t, _ROOM, "room.")
-        return RoomSpec(
-            reverb=self.opt(self.number, t, "reverb", "room.", default=0.35, lo=0.0, hi=1.0,
-                            fallback=0.0),
-            width=self.opt(self.number, t, "width", "room.", default=0.8, lo=0.0, hi=1.0,
-                           fallback=0.0),
-            name=self.opt(self.string, t, "name", "room.", default="treatment-room",
-                          choices=tuple(load_rooms()), fallback="treatment-room"),
-            tone=self._flag(t, "tone", "room."),
-        )
-
-    def _flag(self, t: dict, key: str, where: str) -> bool:
-        """A true/false key (default false)."""
-        v = t.get(key, False)
-        if not isinstance(v, bool):
-            self.problem(f"{where}{key}", f"{v!r} is not allowed; allowed: true, false")
-            return False
-        return v
-
-    def metadata(self, t: dict) -> Metadata:
-        self.keys(t, _METADATA, "metadata.")
-        base = Metadata()
-        vals = {k: self.opt(self.text, t, k, "metadata.", default=getattr(base, k),
-                            fallback="") for k in sorted(_METADATA)}
-        return Metadata(**vals)
+        return Defaults(**v)
 
     def instruments(self, t: dict) -> dict[str, SessionInstrument]:
         out: dict[str, SessionInstrument] = {}
         for key, entry in t.items():
-            w = f"instruments.{key}."
+            self.start = len(self.problems)
             if not _KEY.match(key):
                 self.problem(f"instruments.{key}", "bad name; allowed: 1-40 of a-z, 0-9, - and _"
                                                    ", starting with a letter or digit")
-                self.broken.add(key)
-                continue
-            if not isinstance(entry, dict):
+            elif not isinstance(entry, dict):
                 self.problem(f"instruments.{key}", f"expected a table (e.g. [instruments.{key}] "
                                                    f"with instrument = \"{key}\"), got "
                                                    f"{_show(entry)}")
+            else:
+                try:
+                    v = self.section({"instrument": key, **entry}, INSTRUMENT,
+                                     f"instruments.{key}.")
+                except _Skip:
+                    pass
+            if len(self.problems) > self.start:
                 self.broken.add(key)
                 continue
-            self.keys(entry, _INSTRUMENT, w)
-            try:
-                si = self.instrument(key, entry, w)
-            except _Skip:
-                self.broken.add(key)
-                continue
-            out[key] = si
+            name, path, inst = v.pop("instrument")
+            tuning = v["tuning_hz"]
+            out[key] = SessionInstrument(
+                key=key, instrument=name, path=path, family=inst.family,
+                articulations=tuple(inst.articulations),
+                fundamental_hz=tuning if tuning is not None else inst.fundamental_hz,
+                ring_s=inst.ring_s, **v)
         return out
 
-    def instrument(self, key: str, e: dict, w: str) -> SessionInstrument:
-        name = self.text(e, "instrument", w, default=key)
-        path = self.resolve_instrument(name, w + "instrument")
-        try:
-            inst = load_instrument(str(path))
-        except PresetError as exc:
-            self.problem(w + "instrument", f"instrument preset '{name}' is invalid: {exc}")
-            raise _Skip from None
-        tuning_hz = None
-        if "tuning" in e:
-            try:
-                tuning_hz = to_hz(e["tuning"], "")
-            except PresetError as exc:
-                self.problem(w + "tuning", str(exc).lstrip(": "))
-                raise _Skip from None
-        az = self.opt(self.number, e, "azimuth_deg", w, default=0.0, lo=-180.0, hi=180.0)
-        dist = self.opt(self.number, e, "distance", w, default=1.0, lo=1.0, hi=10.0)
-        level = self.opt(self.number, e, "level_db", w, default=0.0, lo=-40.0, hi=12.0)
-        elev = self.opt(self.number, e, "elevation_deg", w, default=0.0, lo=-90.0, hi=90.0)
-        dist_m = None
-        if "distance_m" in e:
-            dist_m = self.opt(self.number, e, "distance_m", w, lo=0.0, hi=100.0, lo_open=True,
-                              fallback=False)
-        if az is None or dist is None or level is None or elev is None or dist_m is False:
-            raise _Skip
-        ring = inst.ring_s
-        return SessionInstrument(
-            key=key, instrument=name, path=path, family=inst.family,
-            articulations=tuple(inst.articulations),
-            fundamental_hz=tuning_hz if tuning_hz is not None else inst.fundamental_hz,
-            tuning_hz=tuning_hz, ring_s=ring, azimuth_deg=az, distance=dist, level_db=level,
-            elevation_deg=elev, distance_m=dist_m)
-
-    def resolve_instrument(self, name: str, key: str) -> Path:
-        extra = self.path.parent if self.path is not None else None
-        looks_like_path = name.endswith(".toml") or "/" in name
-        if looks_like_path and extra is not None and not Path(name).is_absolute():
-            candidate = extra / name
-            if candidate.is_file():
-                return candidate
-        try:
-            return find_preset("instruments", name, extra)
-        except PresetError as exc:
-            self.problem(key, str(exc))
-            raise _Skip from None
-
     def phases(self, d: dict, instruments: dict[str, SessionInstrument],
-               max_velocity: float) -> list[PhaseSpec]:
+               max_velocity: float | None) -> list[PhaseSpec]:
         if "phases" not in d:
             self.problem("phases", "missing; add [[phases]] tables (name, share, ...)")
             return []
@@ -786,10 +709,10 @@ class _Validator(Checker):
             return []
         out: list[PhaseSpec] = []
         names: set[str] = set()
+        ctx = {"instruments": instruments, "max_velocity": max_velocity}
         for i, p in enumerate(raw):
-            try:
-                ph = self.phase(p, f"phases[{i}].", instruments, max_velocity)
-            except _Skip:
+            ph = self.phase(p, f"phases[{i}].", ctx)
+            if ph is None:
                 continue
             if ph.name in names:
                 self.problem(f"phases[{i}].name", f"'{ph.name}' is used twice; phase names must "
@@ -798,146 +721,42 @@ class _Validator(Checker):
             out.append(ph)
         return out if len(out) == len(raw) else []
 
-    def phase(self, p: dict, w: str, instruments: dict[str, SessionInstrument],
-              max_velocity: float) -> PhaseSpec:
-        self.keys(p, _PHASE, w)
-        n0 = len(self.problems)
-        keys = list(instruments)
-        name = self.opt(self.text, p, "name", w)
-        if name is not None and not name.strip():
-            self.problem(w + "name", "expected a non-empty name")
-        share = length = None
-        if ("share" in p) == ("length_s" in p):
-            self.problem(w + "share", "give exactly one of share (fraction of the session, "
-                                      "0..1) and length_s (fixed seconds)")
-        elif "share" in p:
-            share = self.opt(self.number, p, "share", w, lo=0.0, hi=1.0, lo_open=True)
-        else:
-            length = self.opt(self.number, p, "length_s", w, lo=0.0, hi=MAX_DURATION_S,
-                              lo_open=True)
-        self.lengths.append((share, length) if share is not None or length is not None
-                            else None)
-        strikes: Weights = ()
-        if "instruments" in p:
-            strikes = self.opt(self.weights, p, "instruments", w, keys, "instrument",
-                               fallback=())
-        interval = interval_end = (30.0, 30.0)
-        if strikes or "interval_s" in p:
-            interval = self.opt(self.range2, p, "interval_s", w, lo=2.0, hi=900.0,
-                                fallback=interval)
-            interval_end = self.opt(self.range2, p, "interval_end_s", w, default=interval,
-                                    lo=2.0, hi=900.0, fallback=interval)
-        velocity = self.opt(self.range2, p, "velocity", w, default=(0.4, 0.6), lo=0.0, hi=1.0,
-                            fallback=(0.0, 0.0))
-        velocity_end = self.opt(self.range2, p, "velocity_end", w, default=velocity, lo=0.0,
-                                hi=1.0, fallback=(0.0, 0.0))
-        for key, v in (("velocity", velocity), ("velocity_end", velocity_end)):
-            if v[1] > max_velocity:
-                self.problem(w + key, f"{v[1]:g} is above max_velocity = {max_velocity:g}")
-        mallets = self.opt(self.weights, p, "mallets", w, MALLETS, "mallet",
-                           default=(("medium", 1.0),), fallback=())
-        mallets_end = self.opt(self.weights, p, "mallets_end", w, MALLETS, "mallet",
-                               default=mallets, fallback=())
-        quiet_start = self.opt(self.number, p, "quiet_start_s", w, default=0.0, lo=0.0,
-                               hi=3600.0)
-        quiet_end = self.opt(self.number, p, "quiet_end_s", w, default=0.0, lo=0.0, hi=3600.0)
-        rub = None
-        if "rub" in p:
-            rub = self.rub(p["rub"], w + "rub.", instruments, max_velocity)
-        cues = []
+    def phase(self, p: dict, w: str, ctx: dict) -> PhaseSpec | None:
+        v = self.section(p, PHASE, w, **ctx)
+        n0 = self.start
+        self.lengths.append((v["share"], v["length_s"]) if v["share"] is not None
+                            or v["length_s"] is not None else None)
+        v["rub"] = self.rub(p["rub"], w + "rub.", ctx) if "rub" in p else None
+        v["cues"] = ()
         if "cues" in p:
             raw = p["cues"]
             if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
                 self.problem(w + "cues", f"expected [[phases.cues]] tables, got {_show(raw)}")
             else:
-                for j, c in enumerate(raw):
-                    try:
-                        cues.append(self.cue(c, f"{w}cues[{j}].", instruments, max_velocity))
-                    except _Skip:
-                        pass
-        if len(self.problems) > n0:
-            raise _Skip
-        return PhaseSpec(name=name, share=share, length_s=length, instruments=strikes,
-                         interval_s=interval, interval_end_s=interval_end, velocity=velocity,
-                         velocity_end=velocity_end, mallets=mallets, mallets_end=mallets_end,
-                         quiet_start_s=quiet_start, quiet_end_s=quiet_end, rub=rub,
-                         cues=tuple(cues))
+                v["cues"] = tuple(filter(None, (self.cue(c, f"{w}cues[{j}].", ctx)
+                                                for j, c in enumerate(raw))))
+        return PhaseSpec(**v) if len(self.problems) == n0 else None
 
-    def rub(self, r, w: str, instruments: dict[str, SessionInstrument],
-            max_velocity: float) -> RubSpec | None:
+    def rub(self, r, w: str, ctx: dict) -> RubSpec | None:
         if not isinstance(r, dict):
             self.problem(w.rstrip("."), f"expected a table [phases.rub], got {_show(r)}")
             return None
-        self.keys(r, _RUB, w)
-        n0 = len(self.problems)
-        which = self.opt(self.weights, r, "instruments", w, list(instruments), "instrument",
-                         fallback=())
-        for key, _ in which:
-            si = instruments[key]
-            if "rub" not in si.articulations:
-                rubbable = [k for k, s in instruments.items() if "rub" in s.articulations]
-                self.problem(f"{w}instruments.{key}",
-                             f"a {si.family} cannot be rubbed; allowed: bowls and crystal bowls "
-                             f"({', '.join(rubbable) or 'none declared'})")
-        interval = self.opt(self.range2, r, "interval_s", w, lo=5.0, hi=1800.0)
-        duration = self.opt(self.range2, r, "duration_s", w, lo=3.0, hi=300.0)
-        velocity = self.opt(self.range2, r, "velocity", w, default=(0.4, 0.6), lo=0.0, hi=1.0)
-        if velocity is not None and velocity[1] > max_velocity:
-            self.problem(w + "velocity", f"{velocity[1]:g} is above max_velocity = "
-                                         f"{max_velocity:g}")
+        v = self.section(r, RUB, w, **ctx)
+        return RubSpec(**v) if len(self.problems) == self.start else None
+
+    def cue(self, c: dict, w: str, ctx: dict) -> CueSpec | None:
+        try:
+            v = self.section(c, CUE, w, **ctx)
+        except _Skip:
+            return None
+        n0 = self.start
+        si = ctx["instruments"].get(v["instrument"])
+        if v["articulation"] == "rub" and si is not None and "rub" not in si.articulations:
+            self.problem(w + "articulation", f"a {si.family} ('{v['instrument']}') cannot be "
+                                             f"rubbed; allowed: strike")
         if len(self.problems) > n0:
             return None
-        return RubSpec(instruments=which, interval_s=interval, duration_s=duration,
-                       velocity=velocity)
-
-    def cue(self, c: dict, w: str, instruments: dict[str, SessionInstrument],
-            max_velocity: float) -> CueSpec:
-        self.keys(c, _CUE, w)
-        n0 = len(self.problems)
-        kind = self.opt(self.text, c, "kind", w, choices=CUE_KINDS)
-        inst = self.opt(self.text, c, "instrument", w)
-        si = None
-        if inst is not None:
-            si = instruments.get(inst)
-            if inst in self.broken:
-                raise _Skip
-            if si is None:
-                known = ", ".join(instruments) or "none declared"
-                self.problem(w + "instrument", f"unknown instrument '{inst}'; known (declared in "
-                                               f"[instruments]): {known}")
-        at_s = at = None
-        if ("at_s" in c) == ("at" in c):
-            self.problem(w + "at_s", "give exactly one of at_s (seconds from the phase start; "
-                                     "negative: before its end) and at (fraction 0..1)")
-        elif "at_s" in c:
-            at_s = self.opt(self.number, c, "at_s", w, lo=-MAX_DURATION_S, hi=MAX_DURATION_S)
-        else:
-            at = self.opt(self.number, c, "at", w, lo=0.0, hi=1.0)
-        count = self.opt(self.number, c, "count", w, default=8.0 if kind == "wave" else 1.0,
-                         lo=1.0, hi=64.0)
-        if count is not None and count != int(count):
-            self.problem(w + "count", f"{count:g} is not a whole number; allowed 1..64")
-        gap = self.opt(self.range2, c, "gap_s", w, default=(3.0, 5.0), lo=0.5, hi=600.0)
-        velocity = self.opt(self.range2, c, "velocity", w, default=(0.3, 0.5), lo=0.0, hi=1.0)
-        if velocity is not None and velocity[1] > max_velocity:
-            self.problem(w + "velocity", f"{velocity[1]:g} is above max_velocity = "
-                                         f"{max_velocity:g}")
-        mallet = self.opt(self.text, c, "mallet", w, default="soft", choices=MALLETS)
-        articulation = self.opt(self.text, c, "articulation", w, default="strike",
-                                choices=ARTICULATIONS)
-        duration = None
-        if articulation == "rub":
-            duration = self.opt(self.range2, c, "duration_s", w, lo=3.0, hi=300.0)
-            if si is not None and "rub" not in si.articulations:
-                self.problem(w + "articulation", f"a {si.family} ('{inst}') cannot be rubbed; "
-                                                 f"allowed: strike")
-        elif "duration_s" in c:
-            self.problem(w + "duration_s", "only for articulation = \"rub\"")
-        if len(self.problems) > n0:
-            raise _Skip
-        return CueSpec(kind=kind, instrument=inst, at_s=at_s, at=at, count=int(count),
-                       gap_s=gap, velocity=velocity, mallet=mallet, articulation=articulation,
-                       duration_s=duration)
+        return CueSpec(**{**v, "count": int(v["count"])})
 
     def fit(self, lengths: list[tuple[float | None, float | None]],
             defaults: Defaults | None) -> None:
