@@ -4,7 +4,8 @@
 # run again; it only installs what is missing.
 #
 #   ./setup.sh          to render and play sessions, with pictures (the plot extra: matplotlib)
-#   ./setup.sh --test   also what the tests need (pytest, hypothesis, pyloudnorm, PulseAudio)
+#   ./setup.sh --test   also what the tests need (pytest, hypothesis, pyloudnorm, PulseAudio,
+#                       chromium and selenium for the studio page)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +16,8 @@ test_deps=0
 packages=(libportaudio2 libmp3lame0 libmysofa1)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 [ "$test_deps" = 1 ] && packages+=(pulseaudio pulseaudio-utils libasound2-plugins alsa-utils)
+# the studio page's browser tests (tests/test_studio_browser.py) run in headless chromium
+[ "$test_deps" = 1 ] && packages+=(chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -30,7 +30,8 @@ from .errors import UsageError
 
 __all__ = [
     "load_preset", "compose", "strike", "render", "play", "RenderResult", "PlayOutcome",
-    "parse_start", "render_preset", "session_tags", "cover_and_plot",
+    "parse_start", "render_preset", "session_tags", "cover_and_plot", "gift_tags",
+    "gift_cover", "render_gift", "strike_blocks",
 ]
 
 #: A length or a time: seconds, or text like ``"20m"``.
@@ -128,7 +129,8 @@ def compose(preset, *, duration: Duration | None = None, seed: int | None = None
 
 def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
            position: float | None = None, seconds: float | None = None, seed: int = 0,
-           sample_rate: int = 48000, folder: str | Path | None = None):
+           sample_rate: int = 48000, folder: str | Path | None = None,
+           rub: float | None = None):
     """One stroke of an instrument ringing out, as samples (what ``sointu strike`` writes).
 
     Parameters
@@ -150,6 +152,9 @@ def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
         Hz.
     folder : str or Path, optional
         Also look for instrument names here.
+    rub : float, optional
+        Rub the rim for this many seconds (0, 600] instead of striking (bowls and crystal
+        bowls; ``sointu strike --rub``); ``mallet`` and ``position`` are then not used.
 
     Returns
     -------
@@ -158,6 +163,26 @@ def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
     """
     import numpy as np
 
+    _, blocks = strike_blocks(instrument, velocity=velocity, mallet=mallet, position=position,
+                              seconds=seconds, seed=seed, sample_rate=sample_rate,
+                              folder=folder, rub=rub)
+    return np.concatenate(list(blocks)).astype(np.float32, copy=False)
+
+
+def strike_blocks(instrument, *, velocity: float = 0.8, mallet: str = "medium",
+                  position: float | None = None, seconds: float | None = None, seed: int = 0,
+                  sample_rate: int = 48000, folder: str | Path | None = None,
+                  rub: float | None = None, block_frames: int = 8192):
+    """:func:`strike` as it is synthesised: its length and its blocks, so that it can be
+    played or sent before the whole sound is made (the same samples).
+
+    Returns
+    -------
+    frames : int
+        Its length (frames).
+    blocks : iterator of numpy.ndarray, float32, shape (n, 2)
+        ``block_frames`` frames each (the last one shorter).
+    """
     from .engine.audition import audition
     from .engine.fades import fade_out
     from .engine.instrument import Instrument
@@ -170,10 +195,9 @@ def strike(instrument, *, velocity: float = 0.8, mallet: str = "medium",
     inst = instrument if isinstance(instrument, Instrument) else load_instrument(
         instrument, None if folder is None else Path(folder))
     synth, frames = audition(inst, sample_rate=sample_rate, velocity=velocity, mallet=mallet,
-                             position_deg=position, seconds=seconds, seed=seed)
+                             position_deg=position, rub_s=rub, seconds=seconds, seed=seed)
     fade = int(0.05 * sample_rate) if seconds is not None else 0
-    blocks = list(fade_out(synth.blocks(8192, 0, frames), 0, frames, fade))
-    return np.concatenate(blocks).astype(np.float32, copy=False)
+    return frames, fade_out(synth.blocks(block_frames, 0, frames), 0, frames, fade)
 
 
 @dataclass(frozen=True)
@@ -414,6 +438,71 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
             job.close()
         if hasattr(progress, "close"):
             progress.close()
+
+
+#: The comment tag says which mix a gift is, in the gift's language.
+GIFT_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
+                  "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
+
+
+def gift_tags(audio, gift):
+    """The tags of a gift (:class:`sointu.render.gifts.Gift`): its title, the giver as the
+    artist, the dedication, preset, seed, length and mix in its language in the comment."""
+    from .render.gifts import gift_comment
+
+    mix = GIFT_MIX_WORDS.get(gift.lang, GIFT_MIX_WORDS["en"])[audio.mix]
+    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
+    return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
+
+
+def gift_cover(audio, gift, tags, *, cover=True):
+    """The gift's front cover plan (``cover`` as :func:`cover_and_plot`): the title's first
+    part and the recipient's line as the gift's title has them, the giver at the bottom."""
+    from .pictures.cover import gift_lines
+    from .render.gifts import DEFAULT_TITLES
+
+    first = (audio.preset.title or {}).get(gift.lang) or DEFAULT_TITLES.get(gift.lang)
+    title, recipient = gift_lines(gift.title, first)
+    return cover_and_plot(audio, gift.path, tags, cover=cover, recipient=recipient,
+                          title=title)[0]
+
+
+def render_gift(gift, preset, *, duration: Duration | None = None, mix: str | None = None,
+                loudness: float | None = None, bit_depth: str | None = None,
+                quality: float | None = None, force: bool = False, recordings=(),
+                cover=True, progress=None):
+    """Render one gift as ``sointu gift`` does (headphone mix unless the preset or ``mix``
+    says otherwise).
+
+    Parameters
+    ----------
+    gift : sointu.render.gifts.Gift
+        Recipient, title, seed and output file (``gift.path``).
+    preset : SessionPreset
+        From :func:`load_preset`.
+    duration, mix, loudness, bit_depth, quality, force
+        As :func:`render`.
+    recordings : sequence of RecordingSpec
+        Added to the preset's (:func:`voice_intro_recordings`).
+    cover : bool, str or Path
+        As :func:`cover_and_plot`.
+    progress : callable, optional
+        As :func:`render_preset`.
+
+    Returns
+    -------
+    (RenderReport, SessionAudio)
+    """
+    from .session.audio import SessionAudio
+
+    audio = SessionAudio.from_preset(preset, duration_s=_seconds(duration), seed=gift.seed,
+                                     mix=mix, default_mix="headphones", recordings=recordings)
+    tags = gift_tags(audio, gift)
+    plan = gift_cover(audio, gift, tags, cover=cover)
+    report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
+                           bit_depth=bit_depth, quality=quality, tags=tags, progress=progress,
+                           cover=plan)
+    return report, audio
 
 
 #: What :func:`render`'s ``tags`` may set.

@@ -108,12 +108,18 @@ INTERNAL_ERROR_EXIT = 70
 
 def _internal_error(exc: Exception, args: list[str]) -> None:
     """Report an unexpected exception: one line on stderr, the details in a file; exit 70."""
+    click.echo(f"sointu: internal error: {report_internal_error(exc, args)}", err=True)
+    sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def report_internal_error(exc: Exception, args: list[str]) -> str:
+    """Write the details of a bug to a report file (and its path to ``SOINTU_CRASH_LOG``, if
+    set); return the one line to show: what happened and where the details are."""
     what = " ".join(f"{type(exc).__name__}: {exc}".split())
     if len(what) > 160:
         what = what[:157] + "..."
     report, problem = _write_report(exc, args)
     where = f"details in {report}" if report else f"no report written ({problem})"
-    click.echo(f"sointu: internal error: {what}; {where}", err=True)
     log = os.environ.get("SOINTU_CRASH_LOG")
     if log:
         try:
@@ -121,7 +127,7 @@ def _internal_error(exc: Exception, args: list[str]) -> None:
                 f.write(f"{report or problem}\t{what}\n")
         except OSError:
             pass
-    sys.exit(INTERNAL_ERROR_EXIT)
+    return f"{what}; {where}"
 
 
 def _report_text(exc: Exception, args: list[str]) -> str:
@@ -187,7 +193,8 @@ def _register() -> None:
         return
     import importlib
 
-    for name in ("instruments", "sessions", "render", "live", "delivery", "analyse"):
+    for name in ("instruments", "sessions", "render", "live", "delivery", "analyse",
+                 "studio"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

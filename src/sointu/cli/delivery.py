@@ -26,10 +26,8 @@ from .options import (
 from .recordings import voice_intro_option, voice_intro_recordings
 from .render import (
     check_new_output,
-    cover_and_plot,
     output_folder,
     render_preset,
-    session_tags,
     summary,
 )
 
@@ -50,16 +48,9 @@ def _check_option(option: str, value: str | None, limit: int) -> str | None:
 
 
 def _gift_tags(audio, gift):
-    from ..render.gifts import gift_comment
+    from ..library import gift_tags
 
-    mix = _MIX_WORDS.get(gift.lang, _MIX_WORDS["en"])[audio.mix]
-    comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
-    return session_tags(audio, title=gift.title, artist=gift.sender, comment=comment)
-
-
-#: The comment tag says which mix a gift is, in the gift's language.
-_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
-              "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
+    return gift_tags(audio, gift)
 
 
 def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force,
@@ -112,15 +103,13 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
 
 
 def _gift_cover(audio, gift, tags, cover_file, no_cover):
-    """The gift's cover: the title's first part and the recipient's line as the title has
-    them (not derived here), the giver at the bottom."""
-    from ..pictures.cover import gift_lines
-    from ..render.gifts import DEFAULT_TITLES
+    """The gift's cover (:func:`sointu.library.gift_cover`) from --cover and --no-cover."""
+    from ..library import gift_cover
+    from ..pictures.cover import check_cover_options
 
-    first = (audio.preset.title or {}).get(gift.lang) or DEFAULT_TITLES.get(gift.lang)
-    title, recipient = gift_lines(gift.title, first)
-    return cover_and_plot(audio, gift.path, tags, cover_file, no_cover, False, False,
-                          recipient=recipient, title=title)[0]
+    check_cover_options(cover_file, no_cover)
+    return gift_cover(audio, gift, tags,
+                      cover=cover_file if cover_file is not None else not no_cover)
 
 
 def _batch_worker(gift, **settings):
