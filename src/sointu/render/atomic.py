@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import OutputError
-from ..signals import ignoring, raise_on_sigterm  # noqa: F401 (render/gifts.py until it moves)
+from ..signals import ignoring
 
 __all__ = [
     "TMP_MARKER",
