@@ -55,8 +55,9 @@ def make_recording(path: Path, minutes: float) -> None:
             pos += len(seg)
 
 
-def run(args: list[str], cache: Path) -> tuple[float, float]:
-    """Wall time (s) and peak RSS of the process tree (MB) of one CLI run."""
+def run(args: list[str], cache: Path) -> tuple[float, float, float]:
+    """Wall time (s), peak RSS of the process tree (MB) and CPU time (user + system, s, the
+    process and the children it waited for) of one CLI run."""
     shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, SOINTU_CACHE_DIR=str(cache))
     t0 = time.monotonic()
@@ -66,7 +67,7 @@ def run(args: list[str], cache: Path) -> tuple[float, float]:
     wall = time.monotonic() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sointu {' '.join(args)} failed: {proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -96,11 +97,13 @@ loudness_lu = -6
         print(f"classic-60, 60 min, 24-bit FLAC; recording {a.minutes:g} min 44.1 kHz stereo "
               f"FLAC; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         best = {k: min(v) for k, v in rows.items()}
-        for k, (wall, rss) in best.items():
-            print(f"  {k:<16} {wall:7.1f} s  peak {rss:6.0f} MB")
+        cpu = {k: min(r[2] for r in v) for k, v in rows.items()}
+        for k, (wall, rss, _) in best.items():
+            print(f"  {k:<16} {wall:7.1f} s  peak {rss:6.0f} MB  CPU {cpu[k]:6.1f} s")
         ratio = best["with recording"][0] / best["bare"][0]
         mem = best["with recording"][1]
         print(f"  time ratio {ratio:.2f} (target <= 1.25: {'PASS' if ratio <= 1.25 else 'FAIL'})"
+              f"; CPU ratio {cpu['with recording'] / cpu['bare']:.2f}"
               f"; peak {mem:.0f} MB (target < 200: {'PASS' if mem < 200 else 'FAIL'})")
 
 

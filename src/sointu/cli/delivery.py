@@ -77,7 +77,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     mix : str or None
         ``speakers`` or ``headphones``; None: the preset's, else headphones.
     recordings : sequence of RecordingSpec
-        Recordings added to the preset's (``--voice-intro``).
+        Recordings added to the preset's (``--voice-intro``); the gift's
+        ``message_recording`` is placed after the spoken welcomes.
     cover_file, no_cover
         ``--cover FILE`` and ``--no-cover``; by default the cover is drawn from the session
         with the recipient's line from the gift's title ("Maijalle").
@@ -89,6 +90,13 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     from ..delivery import GiftResult
     from ..session.audio import SessionAudio
 
+    if gift.message_recording is not None:  # spoken where the message belongs
+        from ..session.recordings import spoken_message
+
+        where = ("--message-recording" if gift.row is None
+                 else f"row {gift.row}, column 'message_recording'")
+        recordings = (*recordings, spoken_message(gift.message_recording, preset, recordings,
+                                                  where=where))
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
                                      default_mix="headphones", recordings=recordings)
     tags = _gift_tags(audio, gift)
@@ -161,6 +169,12 @@ def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
 @click.option("--message", default=None, metavar="TEXT",
               help="A dedication, written into the comment. With --clients: for rows "
                    "without a 'message'.")
+@click.option("--message-recording", "message_recording", type=click.Path(path_type=Path),
+              default=None, metavar="FILE",
+              help="The personal message spoken (WAV, FLAC, OGG, MP3), placed where the "
+                   "message belongs: 2 s into the first phase, or 1 s after the spoken "
+                   "welcome; the phase grows to hold it, the length holds. With --clients: "
+                   "for rows without a 'message_recording'.")
 @click.option("--lang", type=click.Choice(["fi", "en"]), default="fi", show_default=True,
               help="Language of the title and dedication. With --clients: for rows without "
                    "a 'lang'.")
@@ -191,7 +205,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
              seed: int | None, force: bool, loudness: float | None, bit_depth: str | None,
              quality: float | None, folder: Path | None, mix: str | None = None,
              voice_intro: Path | None = None, cover_file: Path | None = None,
-             no_cover: bool = False) -> None:
+             no_cover: bool = False, message_recording: Path | None = None) -> None:
     """Render session PRESET as a personal gift with its own title and seed.
 
     The title is personal, Finnish by default: "Sointurentoutus - Maijalle" (the preset's
@@ -210,7 +224,8 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
 
     With --clients FILE.csv -o DIR, one gift per row: a UTF-8 CSV with a header row and
     columns name (required), from, message, lang (fi/en), file (name in DIR; its suffix
-    picks the format), seed, name_fi_allative (as --for-allative). Rows count as in a
+    picks the format), seed, name_fi_allative (as --for-allative), message_recording (as
+    --message-recording, relative to the CSV file's folder). Rows count as in a
     spreadsheet (the header is row 1). A gift whose file in DIR is complete and is that
     gift (format, length, title, preset, seed) is skipped, so an interrupted batch
     resumes where it stopped; any other file there is made again. A failing row does not
@@ -234,6 +249,12 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
     sender = _check_option("--from", sender, 100)
     message = _check_option("--message", message, 500)
     title = _check_option("--title", title, 250)
+    if message_recording is not None:
+        from ..session.recordings import check_recording_file
+
+        why = check_recording_file(message_recording)
+        if why:
+            raise UsageError(f"--message-recording {why}")
     if cover_file is not None:  # checked once, before any gift
         from ..pictures.cover import check_cover_options
         from ..render.cover_art import read_cover_file
@@ -250,7 +271,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
             raise UsageError("give --for NAME (one gift) or --clients FILE.csv -o DIR "
                              "(one gift per row)")
         _one_gift(loaded, recipient, allative, sender, message, lang, title, seed, output,
-                  settings)
+                  settings, message_recording)
         return
     for option, value in (("--for", recipient), ("--for-allative", allative),
                           ("--title", title), ("--seed", seed)):
@@ -260,11 +281,11 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
                              f"(defaults for empty cells), 'seed' and 'name_fi_allative' "
                              f"columns")
     _batch(loaded, clients, None if output is None else Path(output).expanduser(), jobs,
-           sender, message, lang, settings)
+           sender, message, lang, settings, message_recording)
 
 
 def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
-              settings):
+              settings, message_recording=None):
     from .. import delivery as G
 
     note = None if title else G.title_note(recipient, lang, allative_form=allative)
@@ -279,7 +300,8 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
         path = G.unique_path(folder, G.gift_file_name(title, ".flac"))
     check_new_output(path, settings["force"])
     gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message, lang=lang,
-                  title=title, seed=seed, path=path, note=note)
+                  title=title, seed=seed, path=path, note=note,
+                  message_recording=message_recording)
     duration = settings["duration_s"] or preset.defaults.duration_s
     _check_tags(preset, [gift], duration, "")
     _, report, audio = render_gift(gift, quiet=False, **settings)
@@ -289,7 +311,7 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
 
 
 def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, lang,
-           settings):
+           settings, message_recording=None):
     from .. import delivery as G
     from ..session.composer import compose
 
@@ -303,8 +325,8 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
         raise OutputError(f"output folder {folder} is not writable; choose a folder you "
                           f"can write to")
     rows = G.read_clients(clients, default_lang=lang)
-    rows = [replace(c, sender=c.sender or sender, message=c.message or message)
-            for c in rows]
+    rows = [replace(c, sender=c.sender or sender, message=c.message or message,
+                    message_recording=c.message_recording or message_recording) for c in rows]
     timeline = compose(preset, seed=0, duration_s=settings["duration_s"])
     rate = preset.defaults.sample_rate_hz
     frames = int(round(timeline.duration_s * rate))

@@ -34,7 +34,8 @@ from .titles import (
 __all__ = ["CLIENT_COLUMNS", "Client", "read_clients", "Gift", "plan_gifts"]
 
 #: Columns a clients file may have (``name`` is required).
-CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed", "name_fi_allative")
+CLIENT_COLUMNS = ("name", "from", "message", "lang", "file", "seed", "name_fi_allative",
+                  "message_recording")
 _NAME_BYTES_CAP = 255  # a 'file' cell longer than this many characters is never a name
 
 
@@ -61,6 +62,9 @@ class Client:
     allative : str or None
         ``name_fi_allative``: the first name in the Finnish allative ("Matille"), used in
         a Finnish title as written.
+    message_recording : Path or None
+        ``message_recording``: the personal message as a recording (a readable audio file,
+        relative to the clients file's folder).
     """
 
     row: int
@@ -71,6 +75,7 @@ class Client:
     file: str | None = None
     seed: int | None = None
     allative: str | None = None
+    message_recording: Path | None = None
 
 
 def _delimiter(first_line: str) -> str:
@@ -87,7 +92,8 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
     semicolons (as Excel writes in Finland) or tabs, with a header row. Columns (any
     order, any case): ``name`` (required), ``from``, ``message``, ``lang``, ``file``,
     ``seed``, ``name_fi_allative`` (the first name in the Finnish allative, "Matille", for
-    the title). Rows whose cells are all empty are ignored.
+    the title), ``message_recording`` (the message spoken, an audio file relative to the
+    clients file's folder). Rows whose cells are all empty are ignored.
 
     Parameters
     ----------
@@ -108,7 +114,7 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
         problem: unreadable, not UTF-8, empty, no ``name`` column, an unknown, unnamed or
         repeated column, a row with more cells than the header, an empty or too long name
         or one without letters, a control character, a bad ``lang``, ``seed``, ``file`` or
-        ``name_fi_allative`` value.
+        ``name_fi_allative`` value, a ``message_recording`` that is missing or not audio.
     """
     shown = str(path)
     try:
@@ -157,14 +163,14 @@ def read_clients(path, *, default_lang: str = "fi") -> list[Client]:
                              f"{len(header)} columns; allowed: one cell per column (quote "
                              f"cells that contain the separator)")
         row = dict(zip(header, cells, strict=False))
-        clients.append(_client(shown, index, row, default_lang))
+        clients.append(_client(shown, index, row, default_lang, Path(path).parent))
     if not clients:
         raise UsageError(f"{shown}: the header is there but no client rows follow; allowed: "
                          f"one row per client with at least a name")
     return clients
 
 
-def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
+def _client(shown: str, index: int, row: dict, default_lang: str, base: Path) -> Client:
     def bad(column: str, what: str) -> UsageError:
         return UsageError(f"{shown}: row {index}, column '{column}': {what}")
 
@@ -206,8 +212,20 @@ def _client(shown: str, index: int, row: dict, default_lang: str) -> Client:
         if _UNSAFE.search(file):
             raise bad("file", f"'{file}' is not allowed; allowed: a file name without "
                               f': * ? " < > |')
+    recording = cell("message_recording")
+    if recording is not None:
+        from ..session.recordings import check_recording_file
+
+        why = check_text(recording, 4096)
+        if why:
+            raise bad("message_recording", f"{recording[:40]!r} {why}")
+        recording = base / Path(recording).expanduser()
+        why = check_recording_file(recording)
+        if why:
+            raise bad("message_recording", why)
     return Client(row=index, name=name, sender=cell("from"), message=cell("message"),
-                  lang=lang, file=file, seed=seed, allative=cell("name_fi_allative"))
+                  lang=lang, file=file, seed=seed, allative=cell("name_fi_allative"),
+                  message_recording=recording)
 
 
 @dataclass(frozen=True)
@@ -234,6 +252,8 @@ class Gift:
         Output file.
     note : str or None
         Said in the summary: why the title does not inflect the name (:func:`title_note`).
+    message_recording : Path or None
+        The personal message as a recording, placed where the message is spoken.
     redo : bool
         Its file exists but is not this gift (another plan, or incomplete): render it
         again and replace the file when the new one is complete.
@@ -249,6 +269,7 @@ class Gift:
     path: Path
     note: str | None = None
     redo: bool = False
+    message_recording: Path | None = None
 
     @property
     def dedication(self) -> str:
@@ -321,5 +342,6 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
         gifts.append(Gift(row=c.row, recipient=c.name, sender=c.sender, message=c.message,
                           lang=c.lang or "fi", title=title, seed=seed,
                           path=Path(folder) / name,
-                          note=title_note(c.name, c.lang or "fi", allative_form=c.allative)))
+                          note=title_note(c.name, c.lang or "fi", allative_form=c.allative),
+                          message_recording=c.message_recording))
     return gifts

@@ -54,8 +54,6 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     energy (1/4410 of a segment at 44.1 kHz). Pan, fades and trim are applied as
     :meth:`Placed.contribution` applies them.
     """
-    import soundfile as sf
-
     S = rate // 10
     r = p.reader
     first = p.start // S
@@ -77,49 +75,137 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     idx = np.floor(pos).astype(np.int64)  # the input frame each boundary falls in
     frac = pos - idx
     carry = np.zeros(2)
-    with sf.SoundFile(str(r.path)) as f:
-        b0 = 0
-        while b0 < n_read:
-            x = f.read(min(_NATIVE_BLOCK, n_read - b0), dtype="float32", always_2d=True)
-            L = len(x)
-            if L == 0:
-                break
-            x = r._stereo(x)
-            a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
-            x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
-            x *= pan[:, None]
-            if (fi and b0 * r.up / r.down < fi) or (
-                    fo and p.frames - (b0 + L) * r.up / r.down < fo):
-                g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
-                x *= g
-                a = a * g
-            sq = kfilter(x)
-            np.square(sq, out=sq)
-            # the energy before each boundary in this block: whole frames, then a fraction
-            lo, hi = np.searchsorted(idx, [b0, b0 + L])
-            pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
-            before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
-            if hi > lo:
-                j = idx[lo:hi] - b0
-                if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
-                    before -= sq[:, :1]
-                cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
-            # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
-            s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
-            s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
-            if s1 > s0:
-                starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
-                seg = np.maximum.reduceat(a, starts)
-                ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
-                inside = (ends >= 0) & (ends < L)
-                seg[inside] = np.maximum(seg[inside], a[ends[inside]])
-                peak[s0:s1] = np.maximum(peak[s0:s1], seg)
-            carry = before[:, -1]
-            b0 += L
+    b0 = 0
+    h = p.hrir_native  # the headphone mix: heard through the head's responses
+    if h is not None:
+        pan = np.ones(2)
+        past = np.zeros(len(h) - 1)  # the source's frames before this block
+    for x in _native_blocks(r, n_read):
+        L = len(x)
+        x = r._stereo(x)
+        a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
+        x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
+        x *= pan[:, None]
+        if (fi and b0 * r.up / r.down < fi) or (
+                fo and p.frames - (b0 + L) * r.up / r.down < fo):
+            g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
+            x *= g
+            a = a * g
+        if h is not None:
+            x, past = _through(h, x.mean(axis=0), past)
+            a = np.abs(x).max(axis=0)
+        sq = kfilter(x)
+        np.square(sq, out=sq)
+        # the energy before each boundary in this block: whole frames, then a fraction
+        lo, hi = np.searchsorted(idx, [b0, b0 + L])
+        pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
+        before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
+        if hi > lo:
+            j = idx[lo:hi] - b0
+            if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
+                before -= sq[:, :1]
+            cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
+        # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
+        s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
+        s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
+        if s1 > s0:
+            starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
+            seg = np.maximum.reduceat(a, starts)
+            ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
+            inside = (ends >= 0) & (ends < L)
+            seg[inside] = np.maximum(seg[inside], a[ends[inside]])
+            peak[s0:s1] = np.maximum(peak[s0:s1], seg)
+        carry = before[:, -1]
+        b0 += L
     cum[:, idx >= b0] = carry[:, None]  # boundaries past what was read
     cum[:, idx < 0] = 0.0
     sums = np.maximum(np.diff(cum, axis=1), 0.0) * (r.up / r.down)
     return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
+
+
+def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Block ``m`` (n,) of a source heard through impulse response ``h`` (L, 2): both ears'
+    signals (2, n), and the source's last L - 1 frames for the next block."""
+    from ..session.recordings import heard
+
+    ext = np.concatenate([past, m])
+    return heard(ext, h), ext[len(ext) - len(past):]
+
+
+def _native_blocks(r, n_read: int):
+    """Frames [0, n_read) of recording reader ``r`` in blocks of :data:`_NATIVE_BLOCK`
+    (float32, the file's channels; the last may be shorter, and fewer if the file ends).
+
+    From the reader's :class:`~sointu.session.recordings.Spill` when it holds them; else
+    decoded in a thread one block ahead (the decoder releases the interpreter's lock, so the
+    next block is decoded while this one is measured) and kept in a new spill for playing:
+    read on to the file's end when less than a block is left past ``n_read``, as the last
+    resampled chunk needs its context.
+    """
+    import queue
+
+    import soundfile as sf
+
+    from ..session.recordings import Spill
+
+    sp = r.spill
+    if sp is not None and n_read <= sp.frames:
+        for b0 in range(0, n_read, _NATIVE_BLOCK):
+            yield sp.read(b0, min(b0 + _NATIVE_BLOCK, n_read))
+        return
+    if sp is not None:  # a shorter one (another placement, trimmed): this one starts again
+        sp.close()
+    try:
+        sp = Spill(r.channels, r.pcm16)
+    except OSError:  # no temporary folder to write in: decode again when playing
+        sp = None
+    end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
+    blocks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def decode() -> None:
+        try:
+            with sf.SoundFile(str(r.path)) as f:
+                b0 = 0
+                while b0 < end and not stop.is_set():
+                    stop_at = n_read if b0 < n_read else end  # measured blocks as before
+                    x = f.read(min(_NATIVE_BLOCK, stop_at - b0), dtype="float32",
+                               always_2d=True)
+                    if len(x) == 0:
+                        break
+                    if sp is not None:
+                        sp.append(x)  # if it fails, the spill is given up
+                    if b0 < n_read:
+                        blocks.put(x)
+                    b0 += len(x)
+        except BaseException as exc:  # noqa: BLE001 (raised in the measuring thread)
+            blocks.put(exc)
+            return
+        blocks.put(None)
+
+    worker = threading.Thread(target=decode, name="sointu-recording-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            x = blocks.get()
+            if x is None:
+                break
+            if isinstance(x, BaseException):
+                raise x
+            yield x
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a decoder waiting to put
+            try:
+                blocks.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+    if sp is not None and sp.frames >= min(end, r.in_frames) and sp.frames:
+        r.spill = sp
+    elif sp is not None:
+        sp.close()
 
 
 def _fades(n: np.ndarray, fi: int, fo: int, frames: int) -> np.ndarray:
@@ -146,12 +232,94 @@ def _set_unit(placed: list, rate: int, n_seg: int) -> None:
             key = (p.spec.path, p.frames)
             if key not in shared:
                 probe = replace(p, start=0, gain_db=None)
-                shared[key] = _unit_sums(probe, rate, n_seg)[:2]
+                shared[key] = _measured(probe, rate, n_seg)[:2]
             sums, peaks = shared[key]
             k = min(sums.shape[1], n_seg - p.start // S)
             p.unit_sums, p.unit_peaks, p.unit_first = sums[:, :k], peaks[:k], p.start // S
         else:
-            p.unit_sums, p.unit_peaks, p.unit_first = _unit_sums(p, rate, n_seg)
+            p.unit_sums, p.unit_peaks, p.unit_first = _measured(p, rate, n_seg)
+
+
+# -- the measurements, cached by the recording file's identity and its placement (a gift
+# batch, another seed or length of the same session: the same recording is not measured
+# again) -----------------------------------------------------------------------------------
+
+#: Measurements kept (the newest; a 30-minute recording's takes ~0.4 MB).
+_UNIT_KEEP = 64
+#: Bytes of the file's head and tail hashed with its size and modification time.
+_HASHED = 1 << 16
+
+
+def _unit_folder():
+    from . import gain_cache
+
+    f = gain_cache.cache_file()
+    return None if f is None else f.with_name("recordings")
+
+
+def _unit_key(p, rate: int, n_seg: int) -> str | None:
+    """What a placement's measurement depends on: the file (path, size, modification time,
+    its first and last 64 KiB), the session rate and where in a segment it starts, its
+    length, the segments it covers, pan, fades; None if the file cannot be read."""
+    import hashlib
+    import json
+
+    from .. import __version__
+
+    S = rate // 10
+    first = p.start // S
+    k = max(-(-min(p.stop, n_seg * S) // S) - first, 0)
+    try:
+        st = p.reader.path.stat()
+        with open(p.reader.path, "rb") as f:
+            head = f.read(_HASHED)
+            f.seek(max(0, st.st_size - _HASHED))
+            tail = f.read(_HASHED)
+    except OSError:
+        return None
+    h = hashlib.sha256(json.dumps([
+        __version__, str(p.reader.path.resolve()), st.st_size, st.st_mtime_ns, rate,
+        p.start % S, p.frames, k, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
+    ]).encode())
+    h.update(head)
+    h.update(tail)
+    if p.hrir_native is not None:  # heard through the head's responses
+        h.update(np.ascontiguousarray(p.hrir_native).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _measured(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_unit_sums` of a placement, from the cache when it was measured before."""
+    folder = _unit_folder()
+    key = None if folder is None else _unit_key(p, rate, n_seg)
+    if key is not None:
+        try:
+            with np.load(folder / f"{key}.npz") as z:
+                sums, peaks = z["sums"], z["peaks"]
+            if sums.ndim == 2 and sums.shape[0] == 2 and peaks.shape == sums.shape[1:]:
+                return sums, peaks, p.start // (rate // 10)
+        except (OSError, ValueError, KeyError):
+            pass  # not there, or unreadable: measured
+    out = _unit_sums(p, rate, n_seg)
+    if key is not None:
+        _keep_unit(folder, key, out[0], out[1])
+    return out
+
+
+def _keep_unit(folder, key: str, sums: np.ndarray, peaks: np.ndarray) -> None:
+    """Write one measurement (atomically), keeping the newest :data:`_UNIT_KEEP`."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, sums=sums, peaks=peaks)
+        os.replace(tmp, folder / f"{key}.npz")
+        kept = sorted(folder.glob("[0-9a-f]*.npz"), key=lambda f: f.stat().st_mtime_ns)
+        for old in kept[:-_UNIT_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be written is not used
 
 
 def _stroke_loudness(audio, key: str, seconds: float) -> float | None:

@@ -24,7 +24,14 @@ from ..errors import UsageError
 from .composer import compose
 from .placement import Placement
 from .presets import MIXES, SessionPreset, load_session_preset
-from .recordings import make_room, mix_chunks, place_recordings, place_sampled, sampled_keys
+from .recordings import (
+    fit_phases,
+    make_room,
+    mix_chunks,
+    place_recordings,
+    place_sampled,
+    sampled_keys,
+)
 from .timeline import Timeline
 
 __all__ = ["Placement", "SessionAudio", "LIMIT_DBFS", "CEILING_DBTP"]
@@ -125,8 +132,10 @@ class SessionAudio:
         mix = mix or preset.defaults.mix or default_mix
         head = load_head() if mix == "headphones" else None
         rate = check_sample_rate(sample_rate or preset.defaults.sample_rate_hz)
-        timeline = compose(preset, seed=seed, duration_s=duration_s)
-        placed = place_recordings((*preset.recordings, *recordings), timeline, rate)
+        # a phase that a recording asks to lengthen grows; the total holds
+        timeline = compose(fit_phases(preset, recordings, duration_s=duration_s, rate=rate),
+                           seed=seed, duration_s=duration_s)
+        placed = place_recordings((*preset.recordings, *recordings), timeline, rate, head)
         timeline = make_room(timeline, placed, rate)
         placed += place_sampled((*preset.recordings, *recordings), timeline, rate)
         audio = cls(timeline, preset.placements(), sample_rate=rate,

@@ -33,13 +33,16 @@ from .timeline import Event, Recording, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
            "place_recordings", "make_room", "mix_chunks", "voice_intro", "compose_with_room",
-           "sampled_keys", "place_sampled"]
+           "sampled_keys", "place_sampled", "fit_phases", "spoken_message",
+           "check_recording_file"]
 
 _KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
          "fade_in_s",
-         "fade_out_s", "strokes", "duck_db", "margin_s", "trim"}
+         "fade_out_s", "strokes", "duck_db", "margin_s", "trim", "fit"}
 KINDS = ("speech", "sound", "instrument")
 STROKES = ("pause", "duck", "play")
+#: What happens to a recording longer than what is left of its phase.
+FITS = ("refuse", "trim", "lengthen")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class RecordingSpec:
     duck_db : how much softer ducked strokes are.
     margin_s : strokes also keep this long after it ends.
     trim : cut it at the end of its phase instead of refusing one that is longer.
+    fit : 'refuse' (one that is longer than what is left of its phase is an error), 'trim'
+        (the same as ``trim``) or 'lengthen' (its phase grows to hold it and the other
+        phases shrink in proportion; the total length holds).
     """
 
     file: str
@@ -77,6 +83,7 @@ class RecordingSpec:
     margin_s: float = 1.5
     trim: bool = False
     where: str = "recordings[0]"
+    fit: str = "refuse"
 
 
 def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, list[Path]]:
@@ -141,10 +148,19 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
     trim = r.get("trim", False)
     if not isinstance(trim, bool):
         raise v.fail(w + "trim", f"expected true or false, got {trim!r}")
+    fit = v.string(r, "fit", w, default="trim" if trim else "refuse", choices=FITS)
+    if trim and fit != "trim":
+        raise v.fail(w + "fit", f"'{fit}' contradicts trim = true; give one of them")
+    if fit == "lengthen" and kind == "instrument":
+        raise v.fail(w + "fit", "'lengthen' is for a speech or sound placed in a phase, not "
+                                "for kind = \"instrument\"; allowed here: refuse, trim")
+    at_s = v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0)
+    if fit == "lengthen" and at_s < 0:
+        raise v.fail(w + "fit", "'lengthen' needs at_s >= 0 (a recording placed before the "
+                                "end of its phase does not fit better in a longer phase)")
     return RecordingSpec(
         file=name, path=path, phase=phase,
-        at_s=v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0),
-        every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
+        at_s=at_s, every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
         kind=kind, instrument=key,
         loudness_lu=v.number(r, "loudness_lu", w, default=0.0 if kind == "speech" else -6.0,
                              lo=-40.0, hi=10.0),
@@ -155,7 +171,7 @@ def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | No
                          choices=STROKES),
         duck_db=v.number(r, "duck_db", w, default=-12.0, lo=-60.0, hi=0.0),
         margin_s=v.number(r, "margin_s", w, default=1.5, lo=0.0, hi=60.0),
-        trim=trim, where=w.rstrip("."))
+        trim=fit == "trim", where=w.rstrip("."), fit=fit)
 
 
 def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
@@ -167,6 +183,56 @@ def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
         raise UsageError(f"--voice-intro {path}: no such file")
     return RecordingSpec(file=str(path), path=path, at_s=at_s, fade_out_s=0.05,
                          where="--voice-intro")
+
+
+def check_recording_file(path: Path) -> str | None:
+    """Why ``path`` cannot be played as a recording (missing, not audio, empty), or None."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        return f"{path}: no such file"
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError, ValueError) as exc:
+        return (f"{path}: not a readable audio file ({' '.join(str(exc).split())}); "
+                "allowed: WAV, FLAC, OGG, MP3")
+    if info.frames <= 0:
+        return f"{path}: the recording is empty (0 frames)"
+    return None
+
+
+def spoken_message(path: Path, preset, extra=(), *, where: str = "--message-recording"
+                   ) -> RecordingSpec:
+    """A gift's personal message as a recording, where the message belongs: in the first
+    phase, 2 s in or 1 s after the spoken welcomes placed there (the preset's own and
+    ``extra``, e.g. ``--voice-intro``), as loud as the session (measured, as the welcome).
+    Its phase is lengthened to hold it (``fit = "lengthen"``): the total length holds.
+
+    Raises
+    ------
+    UsageError
+        The file is missing or not readable audio (one line, starting with ``where``).
+    """
+    import soundfile as sf
+
+    from ..errors import UsageError
+
+    path = Path(path)
+    why = check_recording_file(path)
+    if why:
+        raise UsageError(f"{where}: {why}")
+    first = preset.phases[0].name
+    at = 2.0
+    for s in (*preset.recordings, *extra):
+        if s.kind == "speech" and s.at_s >= 0 and s.every_s == 0 and s.phase in (None, first):
+            try:
+                info = sf.info(str(s.path))
+            except (RuntimeError, OSError, ValueError):
+                continue  # its own reader reports it
+            at = max(at, s.at_s + info.frames / info.samplerate + 1.0)
+    return RecordingSpec(file=str(path), path=path, phase=first, at_s=round(at, 3),
+                         fade_out_s=0.05, where=where, fit="lengthen")
 
 
 # -- reading and resampling in blocks --------------------------------------------------------
@@ -195,6 +261,58 @@ def _soxr():
     return soxr
 
 
+class Spill:
+    """A recording's decoded frames kept in an unnamed temporary file, so that a recording
+    measured before it plays is decoded once (a FLAC or MP3 decoder costs ~1 s of CPU per
+    30 minutes of 44.1 kHz stereo; reading the frames back, a few hundredths of that).
+
+    Frames (float32, the file's channels) are appended in order from the recording's first;
+    any range written can be read back, from any process the file is shared with (positioned
+    reads: no shared offset). Nothing is left on disk: the file has no name. When it cannot
+    be written (a full disk), it is given up and the recording is decoded again as before.
+    A 16-bit file's frames are kept as 16-bit integers, half the bytes to write and read
+    (the decoder's float32 is the integer / 32768, exactly).
+    """
+
+    def __init__(self, channels: int, pcm16: bool = False):
+        import tempfile
+
+        self.channels = int(channels)
+        self.frames = 0  # frames written
+        self._dtype = np.dtype(np.int16 if pcm16 else np.float32)
+        self._file = tempfile.TemporaryFile(prefix="sointu-recording-")
+
+    def append(self, x: np.ndarray) -> bool:
+        """Append frames ``x`` (n, channels) float32; False (and closed) if writing failed."""
+        if self._file is None:
+            return False
+        if self._dtype == np.int16:
+            x = (x * np.float32(32768.0)).astype(np.int16)
+        try:
+            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).tobytes())
+            self._file.flush()
+        except OSError:
+            self.close()
+            return False
+        self.frames += len(x)
+        return True
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi) (0 <= lo <= hi <= frames), float32 (hi - lo, channels)."""
+        size = self._dtype.itemsize * self.channels
+        data = os.pread(self._file.fileno(), (hi - lo) * size, lo * size)
+        x = np.frombuffer(data, dtype=self._dtype).reshape(-1, self.channels)
+        if self._dtype == np.int16:
+            return x.astype(np.float32) * np.float32(1.0 / 32768.0)
+        return x
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.frames = 0
+
+
 class Reader:
     """A recording read in blocks at the session rate, mixed to stereo (float32).
 
@@ -219,6 +337,7 @@ class Reader:
         self.in_rate = int(info.samplerate)
         self.channels = int(info.channels)
         self.in_frames = int(info.frames)
+        self.pcm16 = info.subtype == "PCM_16"  # decoded as integer / 32768 exactly
         ratio = Fraction(int(rate), self.in_rate)
         self.up, self.down = ratio.numerator, ratio.denominator
         self.rate = int(rate)
@@ -226,6 +345,8 @@ class Reader:
         self._file = None
         self._pid = 0
         self._chunks: dict[int, np.ndarray] = {}
+        #: The decoded frames, when the level measurement kept them (:class:`Spill`).
+        self.spill: Spill | None = None
         if self.up != self.down:
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
             self._soxr = _soxr()
@@ -259,12 +380,17 @@ class Reader:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
 
     def _read_in(self, a: int, b: int) -> np.ndarray:
         """Input frames [a, b) as float32 (n, channels), zeros outside the file."""
         out = np.zeros((b - a, self.channels), dtype=np.float32)
         lo, hi = max(a, 0), min(b, self.in_frames)
-        if hi > lo:
+        if self.spill is not None and lo < hi <= self.spill.frames:
+            out[lo - a: hi - a] = self.spill.read(lo, hi)  # the same frames, decoded once
+        elif hi > lo:
             f = self._open()
             # chunks read in order overlap by their context: those frames are kept, and the
             # rest read on without a seek (a seek in a FLAC or MP3 file decodes again)
@@ -341,6 +467,10 @@ class Placed:
     gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
         measured loudness; None until then).
     offset_db : added to it for this one placement (a sampled stroke's velocity).
+    hrir, hrir_native : on the headphone mix, the head-related impulse response it is heard
+        through (float32 (L, 2), at the session rate and at the file's rate, for measuring):
+        its channels' mean is a point source at azimuth ``pan`` * 90 degrees, straight ahead
+        by default, dry (no room: close). None: panned in stereo.
     """
 
     spec: RecordingSpec
@@ -352,16 +482,58 @@ class Placed:
     unit_sums: np.ndarray | None = field(default=None, repr=False)
     unit_peaks: np.ndarray | None = field(default=None, repr=False)
     unit_first: int = 0
+    hrir: np.ndarray | None = field(default=None, repr=False)
+    hrir_native: np.ndarray | None = field(default=None, repr=False)
+    _hspec: list = field(default_factory=list, repr=False)  # the hrir's spectrum, once
 
     @property
     def stop(self) -> int:
         return self.start + self.frames
+
+    def _fades(self, n0: int, n1: int) -> np.ndarray:
+        """Gain of the fades (float32) at frames n0 .. n1 from its start (0 before it)."""
+        rate = self.reader.rate
+        fi = int(round(self.spec.fade_in_s * rate))
+        fo = int(round(self.spec.fade_out_s * rate))
+        n = np.arange(n0, n1)
+        g = (n >= 0).astype(np.float32)
+        if fi:
+            m = (n >= 0) & (n < fi)
+            g[m] = (0.5 - 0.5 * np.cos(np.pi * (n[m] + 0.5) / fi)).astype(np.float32)
+        if fo:
+            k = self.frames - n
+            m = k <= fo
+            g[m] *= (0.5 - 0.5 * np.cos(np.pi * (k[m] - 0.5) / fo)).astype(np.float32)
+        return g
+
+    def _binaural(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi) (session) heard through :attr:`hrir`, float32 (hi - lo, 2).
+
+        The convolution of the faded source (its channels' mean) with both ears' responses,
+        from the frames before ``lo`` that reach into it; one FFT of a fixed size for each
+        range. mix_chunks asks for the synth's chunks, the same ranges wherever playback
+        starts, so live play equals the render.
+        """
+        n0 = lo - self.start - (len(self.hrir) - 1)
+        x = self.reader.read(n0, hi - self.start)
+        m = np.add(x[:, 0], x[:, 1], dtype=np.float64)
+        m *= 0.5  # the channels' mean
+        rate = self.reader.rate
+        if n0 < max(1, round(self.spec.fade_in_s * rate)) or \
+                self.frames - (hi - self.start) < round(self.spec.fade_out_s * rate) + 1:
+            m *= self._fades(n0, hi - self.start)  # only where a fade (or the start) is
+        if not self._hspec:
+            self._hspec.append(heard_spectrum(self.hrir))
+        return heard(m, self.hrir, self._hspec[0]).T.astype(np.float32)
 
     def contribution(self, a: int, b: int) -> np.ndarray:
         """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
         lo, hi = max(a, self.start), min(b, self.stop)
         out = np.zeros((b - a, 2), dtype=np.float32)
         if hi <= lo:
+            return out
+        if self.hrir is not None:
+            out[lo - a: hi - a] = self._binaural(lo, hi)
             return out
         x = self.reader.read(lo - self.start, hi - self.start)
         theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
@@ -381,6 +553,43 @@ class Placed:
         return out
 
 
+#: FFT size of the head-response convolution (overlap-save: segments of this many frames).
+_SEGMENT = 4096
+
+
+def _segment(taps: int) -> int:
+    return max(_SEGMENT, 1 << math.ceil(math.log2(4 * taps)))
+
+
+def heard_spectrum(h: np.ndarray) -> np.ndarray:
+    """The spectrum (2, F) of impulse response ``h`` (L, 2) that :func:`heard` uses."""
+    return np.fft.rfft(np.asarray(h, np.float64).T, _segment(len(h)), axis=1)
+
+
+def heard(m: np.ndarray, h: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """A source ``m`` (n,) heard through impulse response ``h`` (L, 2): both ears (2, n - L +
+    1), the frames whose whole past is in ``m`` (a "valid" convolution).
+
+    Overlap-save in segments of :data:`_SEGMENT` frames, all in one FFT call: the same
+    frames in give the same samples out. ``spec``: :func:`heard_spectrum` of ``h``, made
+    once for many calls.
+    """
+    taps = len(h)
+    size = _segment(taps)
+    hop = size - (taps - 1)
+    n = len(m) - (taps - 1)
+    if n <= 0:
+        return np.zeros((2, 0))
+    count = -(-n // hop)
+    ext = np.zeros(count * hop + taps - 1)
+    ext[: len(m)] = m
+    segs = np.lib.stride_tricks.sliding_window_view(ext, size)[::hop]
+    if spec is None:
+        spec = heard_spectrum(h)
+    y = np.fft.irfft(np.fft.rfft(segs, axis=1)[None] * spec[:, None], size, axis=2)
+    return y[:, :, taps - 1:].reshape(2, -1)[:, :n]
+
+
 def _reader(spec: RecordingSpec, rate: int) -> Reader:
     """A Reader for a placed recording; a bad file names the preset key too."""
     from ..errors import UsageError
@@ -388,12 +597,16 @@ def _reader(spec: RecordingSpec, rate: int) -> Reader:
     try:
         return Reader(spec.path, rate)
     except UsageError as exc:
-        key = spec.where if spec.where.startswith("--") else f"{spec.where}.file"
+        # a preset's key names its file; an option or a clients-file cell is named whole
+        key = f"{spec.where}.file" if spec.where.startswith("recordings[") else spec.where
         raise UsageError(f"{key}: {exc}") from None
 
 
-def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
+def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Placed]:
     """Where each recording plays (every repetition separately), in time order.
+
+    With ``head`` (the headphone mix's :class:`~sointu.engine.hrtf.Head`) each is heard
+    through the head-related responses from azimuth ``pan`` * 90 degrees (0: ahead).
 
     Raises
     ------
@@ -406,6 +619,9 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
         if spec.kind == "instrument":
             continue  # place_sampled, once the timeline has made room for speech
         reader = _reader(spec, rate)
+        ears = None if head is None else head.ears(90.0 * spec.pan, 0.0)
+        hrir = None if ears is None else ears.impulse(rate)
+        native = None if ears is None else ears.impulse(reader.in_rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
         first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
@@ -425,11 +641,12 @@ def place_recordings(specs, timeline: Timeline, rate: int) -> list[Placed]:
                         f"{spec.where}: {spec.file} is {length_s:.1f} s long and starts "
                         f"{t - phase.start_s:.1f} s into phase '{phase.name}', which is "
                         f"{phase.length_s:.1f} s long: it would run {t + length_s - end_s:.1f} s"
-                        " past the phase; shorten it, move it, or set trim = true")
+                        " past the phase; shorten it, move it, or set fit = \"lengthen\" or"
+                        " trim = true")
                 frames = int((end_s - t) * rate)
                 spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
-                              reader=reader))
+                              reader=reader, hrir=hrir, hrir_native=native))
     return sorted(out, key=lambda p: p.start)
 
 
@@ -483,13 +700,82 @@ def make_room(timeline: Timeline, placed: list[Placed], rate: int) -> Timeline:
     return replace(timeline, events=tuple(events))
 
 
+def fit_phases(preset, extra=(), *, duration_s: float | None = None,
+               rate: int | None = None):
+    """``preset`` with its phases' lengths set so that every recording asking for it
+    (``fit = "lengthen"``) fits in its phase: such a phase grows to the recording's start
+    plus its length, the other phases shrink in proportion to their lengths, and the total
+    length holds. ``preset`` itself when no phase needs to grow.
+
+    Parameters
+    ----------
+    preset : SessionPreset
+    extra : sequence of RecordingSpec
+        Recordings placed besides the preset's own.
+    duration_s : float, optional
+        The session's total length (s); default the preset's.
+    rate : int, optional
+        Session sample rate (Hz; the recording's length at that rate); default the preset's.
+
+    Raises
+    ------
+    PresetError
+        When the phases that must grow need more than the session's playing time.
+    """
+    import soundfile as sf
+
+    from .composer import phase_spans, ring_out_s
+    from .durations import check_duration
+
+    specs = [s for s in (*preset.recordings, *extra) if s.fit == "lengthen"]
+    if not specs:
+        return preset
+    rate = int(rate or preset.defaults.sample_rate_hz)
+    total = preset.defaults.duration_s if duration_s is None else check_duration(duration_s)
+    names = [p.name for p in preset.phases]
+    spans = phase_spans(preset, total)
+    lengths = [e - s for s, e in spans]
+    need = dict.fromkeys(range(len(names)), 0.0)
+    why = {}
+    for spec in specs:
+        i = names.index(spec.phase) if spec.phase in names else 0
+        try:
+            info = sf.info(str(spec.path))
+        except (RuntimeError, OSError, ValueError):
+            continue  # the reader says what is wrong with it, with its key
+        seconds = -(-int(info.frames) * rate // int(info.samplerate)) / rate
+        if spec.at_s + seconds > need[i]:
+            need[i], why[i] = spec.at_s + seconds + 1e-6, (spec, seconds)
+    grow = {i: n for i, n in need.items() if n > lengths[i]}
+    if not grow:
+        return preset
+    playing = total - ring_out_s(preset, total)
+    rest = sum(n for i, n in enumerate(lengths) if i not in grow)
+    left = playing - sum(grow.values())
+    if left <= 0.0 or rest <= 0.0:
+        i = max(grow, key=grow.get)
+        spec, seconds = why[i]
+        raise PresetError(
+            f"{spec.where}: {spec.file} is {seconds:.1f} s long and starts {spec.at_s:g} s "
+            f"into phase '{names[i]}': fit = \"lengthen\" would make the phases it grows "
+            f"{sum(grow.values()):.1f} s long, leaving nothing of the session's "
+            f"{playing:.1f} s of playing time (the ring-out excluded) to the others; give a "
+            "longer --duration, or trim = true")
+    scale = left / rest
+    new = [grow.get(i, n * scale) for i, n in enumerate(lengths)]
+    phases = tuple(replace(p, length_s=n, share=None) for p, n in zip(preset.phases, new,
+                                                                       strict=True))
+    return replace(preset, phases=phases)
+
+
 def compose_with_room(preset, *, seed: int | None = None, duration_s: float | None = None
                       ) -> Timeline:
     """The composed Timeline as it will sound: strokes that a recording displaces left out
     (for ``sointu show`` and ``score``; the audio does the same in SessionAudio)."""
     from .composer import compose
 
-    timeline = compose(preset, seed=seed, duration_s=duration_s)
+    timeline = compose(fit_phases(preset, duration_s=duration_s), seed=seed,
+                       duration_s=duration_s)
     if not preset.recordings:
         return timeline
     rate = preset.defaults.sample_rate_hz
