@@ -8,11 +8,14 @@ decays, short-frame band energies for a gong's bloom.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import signal
 
 from sointu.engine.piece import Piece
 from sointu.engine.room import Room
+from sointu.render.atomic import TMP_MARKER
 
 #: One LSB of 24-bit audio (dBFS -138): a step smaller than this exists in no rendered file.
 LSB_24 = 2.0**-23
@@ -293,3 +296,8 @@ def decay_removed(env: np.ndarray, fs: int) -> np.ndarray:
     t = np.arange(len(env)) / fs
     log_env = np.log(np.maximum(env, 1e-30))
     return np.exp(log_env - np.polyval(np.polyfit(t, log_env, 1), t))
+
+
+def temp_files_in(folder) -> list:
+    """sointu's temporary files in ``folder`` (left behind only if a process was killed)."""
+    return sorted(p for p in Path(folder).iterdir() if TMP_MARKER in p.name)

@@ -8,17 +8,16 @@ import signal
 
 import pytest
 
+from audio_measure import temp_files_in
 from sointu.errors import OutputError
 from sointu.render import atomic
 from sointu.render.atomic import (
     TMP_MARKER,
-    Terminated,
     atomic_output,
     atomic_outputs,
     check_target,
-    raise_on_sigterm,
-    temp_files_in,
 )
+from sointu.signals import Terminated, raise_on_sigterm
 
 OLD = b"old session, must survive"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio_measure import temp_files_in
 from sointu.cli import INTERNAL_ERROR_EXIT, main
-from sointu.render.atomic import temp_files_in
 from sointu.session.audio import SessionAudio
 
 _LINE = re.compile(r"^sointu: internal error: RuntimeError: injected bug after 3 blocks; "

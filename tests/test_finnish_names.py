@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 
-from sointu.render.finnish import RULES, allative, name_table
+from sointu.delivery.finnish import RULES, allative, name_table
 
 # Every name of issue 10, each with its required form.
 ISSUE_NAMES = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mutagen
 import numpy as np
 import pytest
 import soundfile as sf
@@ -109,21 +110,47 @@ def test_quality_maps_to_compression_level_monotonically():
 def test_quality_changes_the_size(tmp_path):
     rng = np.random.default_rng(3)
     x = (0.1 * rng.standard_normal((SR, 2))).astype(np.float32)
-    sizes = []
+    sizes, errors = [], []
     for q in (0.0, 1.0):
         fmt = fmt_for("a.ogg", quality=q)
         p = tmp_path / f"q{q}.ogg"
         with sf.SoundFile(p, "w", SR, 2, **fmt.soundfile_kwargs()) as f:
             f.write(x)
         sizes.append(p.stat().st_size)
+        y, rate = sf.read(p, dtype="float32")
+        assert rate == SR and y.shape == x.shape
+        errors.append(float(np.mean(np.square(y - x))))
     assert sizes[1] > 3 * sizes[0]
+    assert errors[1] < errors[0] / 10  # the larger file is the closer copy
+
+
+def _tone(rate: int) -> np.ndarray:
+    """0.5 s of stereo: 1000 Hz on the left, 500 Hz on the right, both at amplitude 0.25."""
+    t = np.arange(rate // 2) / rate
+    return 0.25 * np.stack([np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 500 * t)],
+                           axis=1).astype(np.float32)
+
+
+def _assert_tone_read_back(path, rate: int):
+    """``path`` decodes to :func:`_tone` at ``rate``: length, rate, channels, pitch, level."""
+    y, got_rate = sf.read(path, dtype="float64")
+    assert got_rate == rate and y.shape == (rate // 2, 2)
+    info = mutagen.File(path).info
+    assert info.channels == 2 and info.length == pytest.approx(0.5, abs=1e-3)
+    window = np.hanning(len(y))[:, None]
+    peaks = np.argmax(np.abs(np.fft.rfft(y * window, axis=0)), axis=0) * rate / len(y)
+    np.testing.assert_allclose(peaks, [1000.0, 500.0], atol=rate / len(y))
+    middle = y[len(y) // 4: -len(y) // 4]  # away from the codec's start and end
+    level_db = 20 * np.log10(np.sqrt(np.mean(np.square(middle), axis=0)) / (0.25 / np.sqrt(2)))
+    assert np.all(np.abs(level_db) < 1.0), level_db
 
 
 @pytest.mark.parametrize("rate", [8000, 12000, 16000, 24000, 48000])
 def test_opus_rates_accepted_and_writable(tmp_path, rate):
     fmt = fmt_for("a.opus", sample_rate=rate)
     with sf.SoundFile(tmp_path / "a.opus", "w", rate, 2, **fmt.soundfile_kwargs()) as f:
-        f.write(np.zeros((rate // 20, 2), np.float32))
+        f.write(_tone(rate))
+    _assert_tone_read_back(tmp_path / "a.opus", rate)
 
 
 @pytest.mark.parametrize("rate", [11025, 22050, 32000, 44100, 96000])
@@ -140,7 +167,9 @@ def test_opus_other_rates_rejected(rate):
 def test_mp3_rates_accepted_and_writable(tmp_path, rate):
     fmt = fmt_for("a.mp3", sample_rate=rate)
     with sf.SoundFile(tmp_path / "a.mp3", "w", rate, 2, **fmt.soundfile_kwargs()) as f:
-        f.write(np.zeros((rate // 20, 2), np.float32))
+        f.write(_tone(rate))
+    _assert_tone_read_back(tmp_path / "a.mp3", rate)
+    assert mutagen.File(tmp_path / "a.mp3").info.sample_rate == rate
 
 
 @pytest.mark.parametrize("rate", [88200, 96000, 192000, 7999])

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.errors import OutputError, UsageError
-from sointu.render.atomic import TMP_MARKER, atomic_output
-from sointu.render.gifts import (
+from sointu.delivery import (
     MANIFEST_COLUMNS,
     Client,
     Gift,
@@ -29,6 +27,8 @@ from sointu.render.gifts import (
     spreadsheet_cell,
     write_manifest,
 )
+from sointu.errors import OutputError, UsageError
+from sointu.render.atomic import TMP_MARKER, atomic_output
 from sointu.session.presets import load_session_preset
 
 SOINTU = [sys.executable, "-m", "sointu"]

@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 
 from sointu.cli import main
+from sointu.delivery import MANIFEST_COLUMNS, gift_seed
 from sointu.render.atomic import TMP_MARKER
-from sointu.render.gifts import MANIFEST_COLUMNS, gift_seed
 from sointu.session.presets import load_session_preset
 
 SOINTU = [sys.executable, "-m", "sointu"]
@@ -281,7 +281,7 @@ def _worker_with_pending_ctrl_c(path):
     """A batch worker whose Ctrl-C came while the parent had it blocked (during the fork)."""
     from types import SimpleNamespace
 
-    from sointu.render import gifts
+    from sointu.delivery import batch as gifts
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     os.kill(os.getpid(), signal.SIGINT)  # pending until the worker unblocks it

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from sointu.cli import main
-from sointu.errors import UsageError
-from sointu.render.gifts import (
+from sointu.delivery import (
     Client,
     Gift,
     check_name,
@@ -26,6 +25,7 @@ from sointu.render.gifts import (
     title_note,
     unique_path,
 )
+from sointu.errors import UsageError
 from sointu.session.presets import load_session_preset
 
 

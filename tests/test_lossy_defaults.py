@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sointu.render.formats import DEFAULT_QUALITY, resolve_format
+from sointu.render.formats import FORMATS, resolve_format
 from sointu.render.pipeline import render_session
 from sointu.render.tags import Tags
 from sointu.session.audio import SessionAudio
@@ -18,7 +18,8 @@ def default(suffix):
 
 
 def test_defaults_are_each_codecs_own_setting():
-    assert DEFAULT_QUALITY == {".ogg": 0.6, ".opus": 0.45, ".mp3": 0.8}
+    defaults = {s: spec.default_quality for s, spec in FORMATS.items() if spec.lossy}
+    assert defaults == {".ogg": 0.6, ".opus": 0.45, ".mp3": 0.8}
     assert default(".ogg").compression_level == pytest.approx(0.4)  # Vorbis q6
     assert default(".opus").compression_level == pytest.approx(0.7925)  # ~112 kbit/s
     assert 10 * default(".mp3").compression_level == pytest.approx(1.98)  # LAME -V 1.98

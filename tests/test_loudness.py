@@ -288,3 +288,19 @@ def test_bad_blocks_are_usage_errors():
     m.process(np.full((10, 2), np.nan))
     with pytest.raises(UsageError, match="NaN"):
         m.integrated_lufs()
+
+
+def test_a_finished_meter_gives_the_same_results_and_is_small():
+    """``finished()`` (built by ``from_segment_sums``) holds what was measured, pending frames
+    included, without the buffer of a meter still being fed."""
+    import pickle
+
+    rng = np.random.default_rng(5)
+    x = 0.1 * rng.standard_normal((10 * 48000 + 1234, 2))
+    meter = LoudnessMeter(48000, 2)
+    for i in range(0, len(x), 7919):
+        meter.process(x[i:i + 7919])
+    done = meter.finished()
+    assert done.result() == meter.result()
+    np.testing.assert_array_equal(done.segment_sums(), meter.segment_sums())
+    assert len(pickle.dumps(done)) < len(pickle.dumps(meter)) / 4

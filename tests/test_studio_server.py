@@ -443,7 +443,7 @@ def test_gift_job_is_the_cli_gift(client, folder):
     assert tags["title"] == ["Sointulahja - Maijalle"]
     assert tags["artist"] == ["Sointu-Pekka"]
     assert "Hyvää joulua!" in tags["comment"][0] and "kuulokkeille" in tags["comment"][0]
-    from sointu.render.gifts import gift_seed
+    from sointu.delivery import gift_seed
 
     assert f"siemen {gift_seed('Maija Meikäläinen', 'gift-30')}" in tags["comment"][0]
     assert tags.pictures and tags.pictures[0].mime == "image/png"  # the cover
@@ -480,7 +480,7 @@ def test_clients_file_makes_one_gift_per_row_with_progress_each(client, folder):
     assert job["state"] == "done", job
     assert [i["state"] for i in job["items"]] == ["done", "done"]
     assert [i["progress"] for i in job["items"]] == [1.0, 1.0]
-    from sointu.render.gifts import gift_file_name, gift_title
+    from sointu.delivery import gift_file_name, gift_title
     from sointu.session.presets import load_session_preset
 
     titles = load_session_preset("gift-30").title

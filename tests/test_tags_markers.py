@@ -370,6 +370,35 @@ def test_mp3_chapters_are_stored_in_time_order(tmp_path, count):
     assert str(ID3(path)["TIT2"]) == TITLE and sf.info(str(path)).frames == 2 * SR
 
 
+@pytest.mark.parametrize("name", ["a.mp3", "a.flac", "a.ogg", "a.opus"])
+def test_tags_chapters_and_cover_written_together(tmp_path, name):
+    """One save per file: the cover does not undo the chapters' order (it did in MP3)."""
+    import base64
+
+    from mutagen.flac import Picture
+
+    from sointu.render.cover_art import CoverImage
+
+    image = CoverImage(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "image/png", 8, 4)
+    names = ["x" * ((7 * i) % 11 + 1) for i in range(12)]
+    phases = [Phase(n, i / 6, (i + 1) / 6) for i, n in enumerate(names)]
+    path = tmp_path / name
+    write(path, signal(2.0), phases=phases, cover=lambda: image)
+    if name.endswith(".mp3"):
+        raw = _raw_id3_frames(path)
+        assert [e for f, e in raw if f == "CHAP"] == [f"chp{i}" for i in range(1, 13)]
+        (apic,) = ID3(path).getall("APIC")
+        assert apic.data == image.data and apic.type == 3 and str(ID3(path)["TIT2"]) == TITLE
+    else:
+        f = mutagen.File(path)
+        assert f["TITLE"] == [TITLE] and f["CHAPTER012NAME"] == [names[-1]]
+        pictures = f.pictures if name.endswith(".flac") else [
+            Picture(base64.b64decode(f["METADATA_BLOCK_PICTURE"][0]))]
+        assert [(p.data, p.mime, p.width, p.height) for p in pictures] == [
+            (image.data, "image/png", 8, 4)]
+    assert sf.info(str(path)).frames == 2 * SR
+
+
 # ------------------------------------------------------------------------------- sidecars
 
 def test_cue_time():

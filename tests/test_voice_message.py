@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render.gifts import read_clients
+from sointu.delivery import read_clients
 from sointu.session.audio import SessionAudio
 from sointu.session.presets import load_session_preset
 from sointu.session.recordings import spoken_message, voice_intro

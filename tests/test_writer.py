@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audio_measure import temp_files_in
 from sointu.errors import OutputError
 from sointu.render import writer as writer_mod
-from sointu.render.atomic import temp_files_in
 from sointu.render.dither import Ditherer
 from sointu.render.formats import resolve_format
 from sointu.render.tags import Tags
@@ -290,7 +290,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
     from sointu.errors import SointuError
-    from sointu.render.atomic import raise_on_sigterm
+    from sointu.signals import raise_on_sigterm
     from sointu.render.formats import resolve_format
     from sointu.render.tags import Tags
     from sointu.render.writer import write_blocks

@@ -8,8 +8,9 @@ plays. Without ``fork``, or if the process fails, the caller gets None and decid
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Callable
+
+from .signals import quiet_worker
 
 __all__ = ["Background"]
 
@@ -72,8 +73,7 @@ class Background:
 
 
 def _child(fn: Callable, args: tuple, conn) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    quiet_worker()
     try:
         value = fn(*args)
     except Exception:  # the caller copes without it

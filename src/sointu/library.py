@@ -446,9 +446,9 @@ GIFT_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille
 
 
 def gift_tags(audio, gift):
-    """The tags of a gift (:class:`sointu.render.gifts.Gift`): its title, the giver as the
+    """The tags of a gift (:class:`sointu.delivery.Gift`): its title, the giver as the
     artist, the dedication, preset, seed, length and mix in its language in the comment."""
-    from .render.gifts import gift_comment
+    from .delivery import gift_comment
 
     mix = GIFT_MIX_WORDS.get(gift.lang, GIFT_MIX_WORDS["en"])[audio.mix]
     comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
@@ -458,8 +458,8 @@ def gift_tags(audio, gift):
 def gift_cover(audio, gift, tags, *, cover=True):
     """The gift's front cover plan (``cover`` as :func:`cover_and_plot`): the title's first
     part and the recipient's line as the gift's title has them, the giver at the bottom."""
+    from .delivery import DEFAULT_TITLES
     from .pictures.cover import gift_lines
-    from .render.gifts import DEFAULT_TITLES
 
     first = (audio.preset.title or {}).get(gift.lang) or DEFAULT_TITLES.get(gift.lang)
     title, recipient = gift_lines(gift.title, first)
@@ -476,7 +476,7 @@ def render_gift(gift, preset, *, duration: Duration | None = None, mix: str | No
 
     Parameters
     ----------
-    gift : sointu.render.gifts.Gift
+    gift : sointu.delivery.Gift
         Recipient, title, seed and output file (``gift.path``).
     preset : SessionPreset
         From :func:`load_preset`.

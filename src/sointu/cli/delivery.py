@@ -1,7 +1,7 @@
 """``sointu gift``: a session rendered as a personal gift, for one client or a whole list.
 
 Thin: the rules (titles, seeds, the clients file, the manifest, the batch runner) live in
-:mod:`sointu.render.gifts`; rendering reuses ``sointu render``'s tags and pipeline.
+:mod:`sointu.delivery`; rendering reuses ``sointu render``'s tags and pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = ["gift_cmd", "render_gift"]
 
 
 def _check_option(option: str, value: str | None, limit: int) -> str | None:
-    from ..render.gifts import check_allative, check_name, check_text
+    from ..delivery import check_allative, check_name, check_text
 
     if value is None:
         return None
@@ -59,7 +59,7 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
 
     Parameters
     ----------
-    gift : sointu.render.gifts.Gift
+    gift : sointu.delivery.Gift
         Recipient, title, seed and output file.
     preset : SessionPreset
         The loaded session preset.
@@ -87,7 +87,7 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     -------
     (GiftResult, RenderReport, SessionAudio)
     """
-    from ..render.gifts import GiftResult
+    from ..delivery import GiftResult
     from ..session.audio import SessionAudio
 
     if gift.message_recording is not None:  # spoken where the message belongs
@@ -286,7 +286,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
 
 def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, output,
               settings, message_recording=None):
-    from ..render import gifts as G
+    from .. import delivery as G
 
     note = None if title else G.title_note(recipient, lang, allative_form=allative)
     title = title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
@@ -312,7 +312,7 @@ def _one_gift(preset, recipient, allative, sender, message, lang, title, seed, o
 
 def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, lang,
            settings, message_recording=None):
-    from ..render import gifts as G
+    from .. import delivery as G
     from ..session.composer import compose
 
     if folder is None:

@@ -8,13 +8,14 @@ import click
 
 from ..errors import UsageError
 from ..session.durations import parse_duration
+from ..session.timeline import SEED_LIMIT
 
 __all__ = ["duration_option", "seed_option", "output_options", "tag_options", "report_broken",
            "preset_dir_option", "mix_option"]
 
 
 def _seed(ctx, param, value):
-    if value is not None and not 0 <= value < 2**63:
+    if value is not None and not 0 <= value < SEED_LIMIT:
         raise click.BadParameter(f"{value} is not allowed; allowed: a whole number 0..2^63-1")
     return value
 

@@ -103,10 +103,6 @@ class Feeder:
         with self._queue.mutex:
             return self._queue.queue[0] if self._queue.queue else None
 
-    def queued_blocks(self) -> int:
-        """Approximate number of chunks waiting."""
-        return self._queue.qsize()
-
     def close(self, timeout: float = 2.0) -> None:
         """Stop the producer thread and wait for it."""
         self._closed.set()

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import DeviceError, SointuError
 from ..session.durations import format_duration
+from ..signals import raise_on_sigterm
 from .devices import load_sounddevice
 from .feeder import Feeder
 from .playback import STOP_FADE_S, Playback
@@ -105,20 +105,6 @@ def next_phase_frame(timeline, position_frame: int, sample_rate: int) -> int | N
     return None
 
 
-def _phase_index(timeline, position_frame: int, sample_rate: int) -> int:
-    """Index of the phase playing at ``position_frame``.
-
-    Compared in frames, rounded as :func:`next_phase_frame` and ``--phase`` round a phase's
-    start: a phase starting at 2958.333215 s starts at frame 141999994, and that frame
-    belongs to it, not to the phase before.
-    """
-    phases = timeline.phases
-    for i, phase in enumerate(phases):
-        if position_frame < int(round(phase.end_s * sample_rate)):
-            return i
-    return len(phases) - 1
-
-
 def play(source, *, device: int | None = None, device_label: str = "the default device",
          title: str = "session", start_frame: int = 0, volume_db: float = 0.0,
          latency: str | float = "high", interactive: bool | None = None,
@@ -187,7 +173,7 @@ def play(source, *, device: int | None = None, device_label: str = "the default 
                     capacity_blocks=capacity, prime_blocks=prime)
     playback = Playback(feeder, sample_rate=sr, total_frames=total, start_frame=start_frame,
                         volume_db=volume_db, stop_at_frame=stop_at_frame)
-    with _SigtermAsInterrupt(), _SwitchInterval(0.002):
+    with raise_on_sigterm((signal.SIGTERM,)), _SwitchInterval(0.002):
         feeder.start()
         try:
             try:
@@ -252,7 +238,7 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
                log, failure: list, level=None) -> None:
     sr = playback.sample_rate
     total_s = playback.total_frames / sr
-    logged = _phase_index(timeline, start_frame, sr)
+    logged = timeline.phase_index(start_frame, sr)
     interrupts = 0
     last_callbacks, last_progress = -1, time.monotonic()
     term = Terminal() if interactive else None
@@ -296,7 +282,7 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
                     logged = _log_phases(timeline, logged, position, sr, log)
                 elif now >= next_status:
                     next_status = now + STATUS_PERIOD_S
-                    phase = timeline.phases[_phase_index(timeline, position, sr)].name
+                    phase = timeline.phases[timeline.phase_index(position, sr)].name
                     line = status_line(phase=phase, position_s=position / sr, total_s=total_s,
                                        peak=playback.take_peak(), volume_db=playback.volume_db,
                                        paused=playback.paused, underruns=playback.underruns,
@@ -313,7 +299,7 @@ def _main_loop(stream, playback: Playback, timeline, start_frame: int, *, intera
 
 def _log_phases(timeline, logged: int, position: int, sr: int, log) -> int:
     """Log every phase entered since phase ``logged``; returns the index now playing."""
-    current = _phase_index(timeline, position, sr)
+    current = timeline.phase_index(position, sr)
     for i in range(logged + 1, current + 1):
         phase = timeline.phases[i]
         log(f"{format_duration(phase.start_s)} {phase.name}")
@@ -330,7 +316,7 @@ def _handle_key(key: str, playback: Playback, timeline) -> str:
         if frame is None or frame >= playback.total_frames:
             return "(last phase)"
         playback.seek(frame)
-        return f"-> {timeline.phases[_phase_index(timeline, frame, sr)].name}"
+        return f"-> {timeline.phases[timeline.phase_index(frame, sr)].name}"
     elif key in ("+", "="):
         playback.change_volume(3.0)
     elif key in ("-", "_"):
@@ -347,24 +333,6 @@ class _Nothing:
 
     def __exit__(self, *exc):
         return None
-
-
-class _SigtermAsInterrupt:
-    """While active (main thread only), SIGTERM raises KeyboardInterrupt like Ctrl-C."""
-
-    def __enter__(self):
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-        return self
-
-    @staticmethod
-    def _handler(signum, frame):
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 class _SwitchInterval:

@@ -14,11 +14,10 @@ Without ``fork`` the picture is drawn here after the render.
 from __future__ import annotations
 
 import multiprocessing
-import signal
-import sys
 from pathlib import Path
 
 from ..errors import OutputError, SointuError
+from ..signals import quiet_worker
 
 __all__ = ["SessionPlotJob"]
 
@@ -116,9 +115,7 @@ class SessionPlotJob:
 
 
 def _child(conn, tmp, path, preset, timeline, target) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # terminated while saving: unwind, so that the partial file is removed
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    quiet_worker(unwind=True)  # terminated while saving: the partial file is removed
     try:
         from ..render.loudness_curve import LoudnessCurve
         from .files import save_figure

@@ -19,12 +19,11 @@ for the target works, and a temporary file whose process is gone can be recognis
   the next write into the same folder (:func:`remove_stale_temps`), with one line saying
   so; never a file of a process still running, of another computer, or not sointu's.
 
-Signals: Ctrl-C raises ``KeyboardInterrupt`` in the main thread, so cleanup runs. SIGTERM
-and SIGHUP (the terminal closed) kill a Python process without cleanup unless a handler
-raises: callers that render wrap the work in :func:`raise_on_sigterm`. A process over
-``RLIMIT_FSIZE`` (``ulimit -f``) is killed by SIGXFSZ unless that signal is ignored;
-:func:`atomic_outputs` ignores it while writing (main thread only), so the write fails
-with ``EFBIG`` and cleanup runs.
+Signals (:mod:`sointu.signals`): callers that render wrap the work in
+:func:`~sointu.signals.raise_on_sigterm`, so SIGTERM and SIGHUP clean up as Ctrl-C does. A
+process over ``RLIMIT_FSIZE`` (``ulimit -f``) is killed by SIGXFSZ unless that signal is
+ignored; :func:`atomic_outputs` ignores it while writing (main thread only), so the write
+fails with ``EFBIG`` and cleanup runs.
 """
 
 from __future__ import annotations
@@ -35,20 +34,17 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import OutputError
+from ..signals import ignoring
 
 __all__ = [
     "TMP_MARKER",
-    "STOP_SIGNALS",
-    "Terminated",
     "check_name_lengths",
     "check_target",
     "name_max",
@@ -57,18 +53,13 @@ __all__ = [
     "remove_temps_of",
     "atomic_output",
     "atomic_outputs",
-    "raise_on_sigterm",
     "describe_os_error",
     "diagnose_write_failure",
     "guess_write_errno",
-    "temp_files_in",
 ]
 
 #: Start of every temporary file's name (``.sointu-tmp-HHHH-PID-XXXXXXXX.suffix``).
 TMP_MARKER = ".sointu-tmp-"
-
-#: Signals that :func:`raise_on_sigterm` turns into :class:`Terminated` (besides Ctrl-C).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 #: A temporary file's name: host tag, process id, random part, suffix.
 _TEMP_NAME = re.compile(r"\.sointu-tmp-([0-9a-f]{4})-([0-9]{1,10})-[0-9a-f]{8}"
@@ -79,12 +70,6 @@ _MAX_TEMP_SUFFIX = 10
 
 #: Name length limit (bytes) assumed where a folder cannot say (most file systems: 255).
 _DEFAULT_NAME_MAX = 255
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP turned into an exception by :func:`raise_on_sigterm` (cleanup runs)."""
-
-    signum = signal.SIGTERM
 
 
 def _folder(path: Path) -> Path:
@@ -449,19 +434,6 @@ def _remove(p: Path) -> None:
 
 
 @contextmanager
-def _ignore_sigxfsz() -> Iterator[None]:
-    sig = getattr(signal, "SIGXFSZ", None)
-    if sig is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(sig, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(sig, old)
-
-
-@contextmanager
 def atomic_outputs(paths: Sequence, force: bool = False) -> Iterator[list[Path]]:
     """Write several files that appear together or not at all.
 
@@ -490,7 +462,7 @@ def atomic_outputs(paths: Sequence, force: bool = False) -> Iterator[list[Path]]
     temps: list[Path] = []
     placed: list[Path] = []
     try:
-        with _ignore_sigxfsz():
+        with ignoring("SIGXFSZ"):
             for target in targets:
                 temps.append(_new_temp(target))
             yield list(temps)
@@ -541,34 +513,3 @@ def atomic_output(path, force: bool = False) -> Iterator[Path]:
     """
     with atomic_outputs([path], force=force) as temps:
         yield temps[0]
-
-
-@contextmanager
-def raise_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into a :class:`Terminated` exception (a ``KeyboardInterrupt``).
-
-    Without this, SIGTERM, or SIGHUP when the terminal is closed, ends Python at once and
-    no cleanup runs; with it, a render being terminated removes its temporary files like
-    Ctrl-C does. The previous handlers are restored on exit. Outside the main thread this
-    does nothing (Python only runs signal handlers in the main thread).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _handler(signum, frame):
-        exc = Terminated(f"terminated by signal {signum}")
-        exc.signum = signum
-        raise exc
-
-    old = {sig: signal.signal(sig, _handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-
-def temp_files_in(folder) -> list[Path]:
-    """sointu's temporary files in ``folder`` (left behind only if a process was killed)."""
-    return sorted(p for p in Path(folder).iterdir() if TMP_MARKER in p.name)

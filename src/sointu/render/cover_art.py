@@ -8,14 +8,13 @@ Where the picture goes (the front cover, picture type 3, in each):
   base64), as players read it.
 - WAV: none (few players look for pictures in WAV); :func:`holds_pictures` says so.
 
-Embedded after the text tags and markers are written, into the temporary file, before it
+Embedded with the text tags and markers (:mod:`.metadata`), into the temporary file, before it
 is renamed into place (:func:`sointu.render.writer.write_blocks`). Only PNG and JPEG are
 embedded; their size is read from their headers, so no imaging library is needed here.
 """
 
 from __future__ import annotations
 
-import base64
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,12 @@ from pathlib import Path
 from ..errors import UsageError
 
 __all__ = ["CoverImage", "MAX_COVER_BYTES", "holds_pictures", "image_info", "read_cover_file",
-           "embed_cover"]
+           "flac_picture", "FRONT_COVER"]
 
 #: Largest picture accepted for ``--cover`` (bytes).
 MAX_COVER_BYTES = 10 * 1024 * 1024
 #: Picture type "front cover" (ID3 APIC and FLAC PICTURE).
-_FRONT_COVER = 3
+FRONT_COVER = 3
 
 
 @dataclass(frozen=True)
@@ -113,59 +112,15 @@ def read_cover_file(path) -> CoverImage:
     return CoverImage(data, *info)
 
 
-def _flac_picture(image: CoverImage):
+def flac_picture(image: CoverImage):
+    """``image`` as a FLAC picture block (front cover), as FLAC and Ogg files carry it."""
     from mutagen.flac import Picture
 
     pic = Picture()
-    pic.type = _FRONT_COVER
+    pic.type = FRONT_COVER
     pic.mime = image.mime
     pic.desc = "Cover"
     pic.width, pic.height = image.width, image.height
     pic.depth = 24
     pic.data = image.data
     return pic
-
-
-def embed_cover(path, fmt, image: CoverImage) -> None:
-    """Put ``image`` into the finished audio file ``path`` as its front cover.
-
-    Any earlier front cover is replaced. Does nothing for formats that hold no pictures.
-
-    Parameters
-    ----------
-    path : path
-        The audio file (normally the temporary file, before its rename).
-    fmt : OutputFormat
-        Its format.
-    image : CoverImage
-        The picture.
-    """
-    path = Path(path)
-    if fmt.format == "FLAC":
-        from mutagen.flac import FLAC
-
-        audio = FLAC(path)
-        audio.clear_pictures()
-        audio.add_picture(_flac_picture(image))
-        audio.save()
-    elif fmt.format == "MP3":
-        from mutagen.id3 import APIC, ID3, ID3NoHeaderError
-
-        try:
-            tag = ID3(path)
-        except ID3NoHeaderError:
-            tag = ID3()
-        tag.delall("APIC")
-        tag.add(APIC(encoding=3, mime=image.mime, type=_FRONT_COVER, desc="Cover",
-                     data=image.data))
-        tag.save(path, v1=0, v2_version=4)
-    elif fmt.format == "OGG":
-        from mutagen.oggopus import OggOpus
-        from mutagen.oggvorbis import OggVorbis
-
-        audio = (OggOpus if fmt.subtype == "OPUS" else OggVorbis)(path)
-        if audio.tags is None:
-            audio.add_tags()
-        block = base64.b64encode(_flac_picture(image).write()).decode("ascii")
-        audio.tags["METADATA_BLOCK_PICTURE"] = [block]
-        audio.save()

@@ -483,11 +483,7 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _meter(sums: np.ndarray, sample_rate: int) -> LoudnessMeter:
-    meter = LoudnessMeter(sample_rate, 2)
-    meter._sums = sums
-    meter._segment = sums.shape[1]
-    meter._frames = sums.shape[1] * (sample_rate // 10)
-    return meter
+    return LoudnessMeter.from_segment_sums(sums, sample_rate)
 
 
 def estimate_meter(audio: SessionAudio) -> LoudnessMeter:

@@ -26,7 +26,6 @@ __all__ = [
     "FormatSpec",
     "OutputFormat",
     "DEPTH_SUBTYPES",
-    "DEFAULT_QUALITY",
     "WAV_LIMIT_BYTES",
     "HEADER_ALLOWANCE_BYTES",
     "estimate_wav_bytes",
@@ -142,11 +141,6 @@ FORMATS: dict[str, FormatSpec] = {
                    "VARIABLE", "MP3", "MP3", (0.99, 0.0), 0.8),
     )
 }
-
-
-#: Quality used for each lossy format when none is given (0 = smallest, 1 = best).
-DEFAULT_QUALITY = {suffix: spec.default_quality for suffix, spec in FORMATS.items()
-                   if spec.lossy}
 
 
 @dataclass(frozen=True)
@@ -316,7 +310,7 @@ def resolve_format(path, bit_depth=None, quality=None, *, sample_rate: int, fram
         Must be None for lossy formats.
     quality : float or None
         0 (smallest file) .. 1 (best sound) for ``.ogg``, ``.opus``, ``.mp3`` (default
-        :data:`DEFAULT_QUALITY`: per format). Must be None for lossless formats.
+        each format's ``default_quality`` in :data:`FORMATS`). Must be None for lossless formats.
     sample_rate : int
         Sample rate of the audio (Hz), checked against what the format accepts.
     frames : int

@@ -29,7 +29,7 @@ _lock = threading.Lock()
 
 _INT_SETTERS = ("lame_set_in_samplerate", "lame_set_out_samplerate", "lame_set_num_channels",
                 "lame_set_VBR", "lame_set_disable_reservoir", "lame_set_bWriteVbrTag")
-_INT_GETTERS = ("lame_init_params", "lame_get_encoder_delay", "lame_get_framesize",
+_INT_GETTERS = ("lame_init_params", "lame_get_encoder_delay",
                 "lame_get_lowpassfreq", "lame_get_VBR_min_bitrate_kbps", "lame_close")
 
 
@@ -134,7 +134,6 @@ class LameEncoder:
             self.close()
             raise
         self.delay = lib.lame_get_encoder_delay(gfp)
-        self.frame_samples = lib.lame_get_framesize(gfp)
         self.lowpass_hz = lib.lame_get_lowpassfreq(gfp)
         self.min_bitrate_kbps = lib.lame_get_VBR_min_bitrate_kbps(gfp)
         self.version = lib.get_lame_short_version().decode("ascii", "replace")

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..background import Background
+from ..session.audio import CEILING_DBTP
 from . import gain_cache
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ __all__ = [
     "level_curve", "session_curve",
 ]
 
-#: True-peak ceiling of every file (dBTP).
-CEILING_DBTP = -1.0
 #: A render whose measured loudness is farther than this from the target (LU) is rendered
 #: again at the corrected gain. The estimate alone lands within 0.06 LU for the shipped
 #: presets wherever the limiter is idle.
@@ -130,7 +129,7 @@ def settle(audio, gain_db: float, meter: LoudnessMeter, target_lufs: float,
     to render at instead."""
     from .loudness import gain_for_target, normalisation_gain_db
 
-    meter = meter._complete()  # measure any pending frames once, not in every call below
+    meter = meter.finished()  # measure any pending frames once, not in every call below
     extra = gain_for_target(meter, target_lufs)
     if audio.limit_dbfs is None:  # nothing else keeps the peaks under the ceiling
         extra = min(extra, normalisation_gain_db(meter.result(), target_lufs, ceiling_dbtp))

@@ -49,6 +49,7 @@ import numpy as np
 from numpy.polynomial import polynomial as npoly
 
 from ..errors import UsageError
+from ..session.audio import CEILING_DBTP
 from .blockfilter import BlockCascade
 
 __all__ = [
@@ -301,6 +302,45 @@ class LoudnessMeter:
         self._history = np.zeros((self.channels, _TAPS_PER_PHASE - 1))
         self._sample_peak = 0.0
         self._true_peak = 0.0
+
+    @classmethod
+    def from_segment_sums(cls, sums: np.ndarray, sample_rate: int, *,
+                          weights: Sequence[float] | None = None, sample_peak: float = 0.0,
+                          true_peak: float = 0.0, frames: int | None = None) -> LoudnessMeter:
+        """A meter holding measurements made elsewhere (estimated, or of spans metered apart).
+
+        It gives results and cannot be fed further.
+
+        Parameters
+        ----------
+        sums : numpy.ndarray, shape (channels, segments)
+            Sums of squared K-weighted samples per channel and 100 ms segment.
+        sample_rate : int
+            Hz.
+        weights : sequence of float, optional
+            Channel weights, as for the constructor.
+        sample_peak, true_peak : float
+            Largest sample and inter-sample peak, linear (full scale 1.0).
+        frames : int, optional
+            The signal's length (default: the whole segments').
+        """
+        sums = np.ascontiguousarray(sums, dtype=np.float64)
+        meter = cls(sample_rate, sums.shape[0], weights)
+        meter._sums, meter._segment = sums, sums.shape[1]
+        meter._frames = sums.shape[1] * (meter.sample_rate // 10) if frames is None else frames
+        meter._sample_peak, meter._true_peak = float(sample_peak), float(true_peak)
+        meter._buffer = meter._buffer[:, :0]  # nothing to feed: no 2 MB of buffer to carry
+        return meter
+
+    def finished(self) -> LoudnessMeter:
+        """What was measured so far, pending frames included, as a meter not fed further.
+
+        Its results cost nothing to ask again, and it is small to send to another process.
+        """
+        done = self._complete()
+        return LoudnessMeter.from_segment_sums(
+            done._sums[:, :done._segment], done.sample_rate, weights=done._weights,
+            sample_peak=done._sample_peak, true_peak=done._true_peak, frames=done._frames)
 
     # ----------------------------------------------------------------------------- feeding
     def process(self, block: np.ndarray) -> None:
@@ -588,14 +628,10 @@ def combine(meters: Sequence[LoudnessMeter]) -> LoudnessMeter:
     for d in done[:-1]:
         if first.sample_rate % 10 or d._frames % step:
             raise UsageError("combine: every span but the last must be whole 100 ms segments")
-    total = LoudnessMeter(first.sample_rate, first.channels, first._weights)
-    sums = np.concatenate([d._sums[:, : d._segment] for d in done], axis=1)
-    total._sums = sums
-    total._segment = sums.shape[1]
-    total._frames = sum(d._frames for d in done)
-    total._sample_peak = max(d._sample_peak for d in done)
-    total._true_peak = max(d._true_peak for d in done)
-    return total
+    return LoudnessMeter.from_segment_sums(
+        np.concatenate([d._sums[:, : d._segment] for d in done], axis=1), first.sample_rate,
+        weights=first._weights, sample_peak=max(d._sample_peak for d in done),
+        true_peak=max(d._true_peak for d in done), frames=sum(d._frames for d in done))
 
 
 def measure(blocks: Iterable[np.ndarray], sample_rate: int, channels: int = 2) -> Loudness:
@@ -649,7 +685,7 @@ def gain_for_target(meter: LoudnessMeter, target_lufs: float) -> float:
 
 
 def normalisation_gain_db(measured: Loudness, target_lufs: float,
-                          ceiling_dbtp: float = -1.0) -> float:
+                          ceiling_dbtp: float = CEILING_DBTP) -> float:
     """Gain that brings a measured signal to a loudness target under a true-peak ceiling.
 
     Parameters
@@ -659,7 +695,7 @@ def normalisation_gain_db(measured: Loudness, target_lufs: float,
     target_lufs : float
         Desired integrated loudness in LUFS (e.g. -16 to -18 online, -23 for EBU R128).
     ceiling_dbtp : float, optional
-        Highest allowed true peak in dBTP after gain (default -1.0).
+        Highest allowed true peak in dBTP after gain (default :data:`CEILING_DBTP`).
 
     Returns
     -------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 from ..session.timeline import Phase
-from .riff import append_chunks, chunk_bytes
+from .riff import chunk_bytes
 
 __all__ = [
     "MAX_PHASES",
@@ -35,7 +35,6 @@ __all__ = [
     "cue_time",
     "cue_sheet",
     "chapters_json",
-    "write_markers",
 ]
 
 #: Most phases a file can carry (a CUE sheet has at most 99 tracks).
@@ -236,97 +235,3 @@ def chapters_json(audio_name: str, phases) -> str:
            "phases": [{"name": ph.name, "start_s": ph.start_s, "end_s": ph.end_s}
                       for ph in phases]}
     return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
-
-
-def _write_vorbis(path: Path, fmt, phases) -> None:
-    from mutagen.flac import FLAC
-    from mutagen.oggopus import OggOpus
-    from mutagen.oggvorbis import OggVorbis
-
-    opener = {"FLAC": FLAC, "VORBIS": OggVorbis, "OPUS": OggOpus}
-    audio = opener["FLAC" if fmt.format == "FLAC" else fmt.subtype](path)
-    if audio.tags is None:
-        audio.add_tags()
-    for key in [k for k in audio.tags.keys() if k.upper().startswith("CHAPTER")]:
-        del audio.tags[key]
-    for key, value in vorbis_chapter_comments(phases).items():
-        audio.tags[key] = [value]
-    audio.save()
-
-
-def _write_mp3(path: Path, phases) -> None:
-    from mutagen.id3 import ID3, ID3NoHeaderError
-
-    try:
-        tag = ID3(path)
-    except ID3NoHeaderError:
-        tag = ID3()
-    tag.delall("CHAP")
-    tag.delall("CTOC")
-    for frame in id3_chapter_frames(phases):
-        tag.add(frame)
-    tag.save(path, v1=0, v2_version=4)
-    _chapters_in_order(path)
-
-
-def _syncsafe(b: bytes) -> int:
-    return (b[0] << 21) | (b[1] << 14) | (b[2] << 7) | b[3]
-
-
-def _chapters_in_order(path: Path) -> None:
-    """Put the ID3v2.4 tag's ``CTOC`` and then its ``CHAP`` frames, by start time, last.
-
-    mutagen stores frames by size, so the chapters came out in any order (ffprobe and some
-    players list them in stored order). Only frames are moved, within the tag: the file's
-    size and every frame's bytes stay the same.
-    """
-    with open(path, "r+b") as f:
-        head = f.read(10)
-        if len(head) < 10 or head[:3] != b"ID3" or head[3] != 4 or head[5] & 0xC0:
-            return  # not a plain ID3v2.4 tag (as mutagen writes it): leave it
-        body = f.read(_syncsafe(head[6:10]))
-        frames, pos = [], 0
-        while pos + 10 <= len(body) and body[pos:pos + 4] != b"\0\0\0\0":
-            end = pos + 10 + _syncsafe(body[pos + 4:pos + 8])
-            if end > len(body):
-                return
-            frames.append(body[pos:end])
-            pos = end
-        chaps = [fr for fr in frames if fr[:4] == b"CHAP"]
-        rest = [fr for fr in frames if fr[:4] not in (b"CHAP", b"CTOC")]
-        tocs = [fr for fr in frames if fr[:4] == b"CTOC"]
-
-        def start_ms(frame: bytes) -> int:
-            at = frame.index(b"\0", 10) + 1  # after the element id
-            return struct.unpack(">I", frame[at:at + 4])[0]
-
-        ordered = b"".join(rest + tocs + sorted(chaps, key=start_ms))
-        if ordered != body[:pos]:
-            f.seek(10)
-            f.write(ordered)
-
-
-def write_markers(path, fmt, phases, sample_rate: int) -> None:
-    """Write phase markers into a complete, closed audio file (see the module notes).
-
-    Parameters
-    ----------
-    path : path
-        The file (normally the temporary file before it is renamed into place).
-    fmt : OutputFormat
-        Its format.
-    phases : list of Phase
-        Validated with :func:`validate_phases`; nothing is written without phases.
-    sample_rate : int
-        Hz (for WAV cue positions).
-    """
-    phases = list(phases)
-    if not phases:
-        return
-    path = Path(path)
-    if fmt.riff:
-        append_chunks(path, wav_marker_chunks(phases, sample_rate))
-    elif fmt.format == "MP3":
-        _write_mp3(path, phases)
-    else:
-        _write_vorbis(path, fmt, phases)

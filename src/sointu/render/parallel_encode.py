@@ -14,8 +14,9 @@ libsndfile encoders and then joined into ONE logical Ogg stream:
   ``P`` codes exactly the frames packet ``P / 960 + m`` of a single-pass encoder would.
 * the packets of every part are taken from the Ogg pages libsndfile wrote, the pre-roll
   and the tail packets dropped, and the rest laid out again as pages of one stream (the first
-  part's serial number and headers, sequence numbers and granule positions recomputed, CRCs
-  recomputed, the last granule position trimming the end to the exact length).
+  part's serial number and headers, sequence numbers and granule positions recomputed, the
+  last granule position trimming the end to the exact length), pages read and written
+  (CRCs included) by mutagen's :class:`~mutagen.ogg.OggPage`.
 * each part's encoder writes a hidden file next to the target; the join reads them page by
   page and writes the output a page at a time (one page of packets read ahead, to know the
   last), so memory stays flat for any length. The part files are removed in every case,
@@ -26,37 +27,34 @@ what differs from a single-pass encode is the coding error (the same size as eve
 else), not a gap, a repeat or a click. ``tests/test_parallel_encode.py`` decodes joined and
 single-pass files and compares them around every join.
 
-MP3 is split too, but not here: libsndfile's MP3 frames cannot be joined (see
-:data:`NOT_SPLICEABLE`), so :mod:`sointu.render.mp3_parallel` drives LAME itself with
-its bit reservoir off. Why not Vorbis: see :data:`NOT_SPLICEABLE`.
+MP3 is split too, but not here: with LAME's bit reservoir on (libsndfile offers no way to
+turn it off) a frame's data starts inside the frames before it, which a join removes, so
+:mod:`sointu.render.mp3_parallel` drives libmp3lame itself with the reservoir off. Vorbis is
+not split: it already encodes an hour in ~1.3 min on one core, and its packets overlap by a
+window whose shape depends on the previous packet's block size (256 or 2048), so packets of
+two encoders only join where their block sequences agree.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
+from mutagen.ogg import OggPage
+from mutagen.ogg import error as OggError
 
 from .atomic import guess_write_errno, new_temp
 
 __all__ = [
     "PACKET_FRAMES",
-    "NOT_SPLICEABLE",
-    "OggPage",
-    "read_pages",
     "iter_pages",
-    "page_bytes",
-    "packets_of",
     "iter_packets",
     "opus_packet_frames",
     "plan_parts",
@@ -70,113 +68,34 @@ __all__ = [
 #: packet is shorter).
 PACKET_FRAMES = 960
 
-#: Why the other lossy formats are not split here (with libsndfile).
-NOT_SPLICEABLE = {
-    "MP3": (
-        "not through libsndfile: Layer III frames are not self-contained when LAME's bit "
-        "reservoir is on: each frame's main data starts main_data_begin bytes back, inside "
-        "the preceding frames. The first frame kept from a part's encoder would point into "
-        "that encoder's own pre-roll frames, which a splice removes (a dropout at every "
-        "join), and libsndfile 1.2.2 exposes no way to turn the reservoir off. "
-        "sointu.render.mp3_parallel calls libmp3lame directly with the reservoir off "
-        "(main_data_begin == 0 in every frame) and writes the joined stream's Xing/LAME "
-        "frame itself; libsndfile encodes MP3 only when libmp3lame is missing or below "
-        "32 kHz."
-    ),
-    "VORBIS": (
-        "not attempted: Vorbis is already ~1.3 min/hour on one core; its packets overlap "
-        "by a variable window (block sizes 256/2048) whose shapes depend on the previous "
-        "packet's block size, so packets of two encoders only join where their block "
-        "sequences agree."
-    ),
-}
-
-_REVERSED_BITS = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
-
-
-def _ogg_crc(data: bytes) -> int:
-    """Ogg's CRC-32 (polynomial 0x04C11DB7, MSB first, initial value 0, no final XOR).
-
-    Computed with zlib's CRC-32, which is the same polynomial bit-reflected and with
-    initial value and final XOR 0xFFFFFFFF: on bit-reversed bytes it gives the bit-reversed
-    CRC, and the initial value's contribution is that of as many zero bytes (the CRC is
-    linear). About 1 GB/s, where a Python table loop does 5 MB/s.
-    """
-    raw = zlib.crc32(data.translate(_REVERSED_BITS)) ^ zlib.crc32(bytes(len(data)))
-    return int(f"{raw:032b}"[::-1], 2)
-
-
-def _ogg_crc_reference(data: bytes) -> int:
-    """The same CRC bit by bit (for the tests)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
-            crc &= 0xFFFFFFFF
-    return crc
-
-
-@dataclass
-class OggPage:
-    """One Ogg page (RFC 3533)."""
-
-    header_type: int  # 1: continued packet, 2: first page of a stream, 4: last page
-    granule: int
-    serial: int
-    sequence: int
-    lacing: bytes
-    body: bytes
-
-
-def read_pages(data: bytes) -> list[OggPage]:
-    """Split an Ogg file's bytes into pages (CRCs are checked)."""
-    return list(iter_pages(io.BytesIO(data)))
-
-
 def iter_pages(file: BinaryIO) -> Iterator[OggPage]:
-    """The pages of an Ogg file read from ``file`` one at a time (CRCs are checked)."""
-    pos = 0
-    while head := file.read(27):
-        if len(head) < 27 or head[:4] != b"OggS":
-            raise ValueError(f"no Ogg page at byte {pos}")
-        _ver, htype, gran, serial, seq, crc, nseg = struct.unpack_from("<BBqIIIB", head, 4)
-        lacing = file.read(nseg)
-        body = file.read(sum(lacing))
-        if len(lacing) != nseg or len(body) != sum(lacing):
-            raise ValueError(f"the Ogg page at byte {pos} is cut short")
-        if _ogg_crc(head[:22] + bytes(4) + head[26:] + lacing + body) != crc:
-            raise ValueError(f"bad CRC in the Ogg page at byte {pos}")
-        yield OggPage(htype, gran, serial, seq, lacing, body)
-        pos += 27 + nseg + len(body)
-
-
-def page_bytes(page: OggPage) -> bytes:
-    """The bytes of ``page``, with its CRC computed."""
-    head = struct.pack("<4sBBqIIIB", b"OggS", 0, page.header_type, page.granule, page.serial,
-                       page.sequence, 0, len(page.lacing))
-    raw = head + page.lacing + page.body
-    crc = _ogg_crc(raw)
-    return raw[:22] + struct.pack("<I", crc) + raw[26:]
-
-
-def packets_of(pages: Iterable[OggPage]) -> list[bytes]:
-    """The packets carried by ``pages`` (in order; a packet may span pages)."""
-    return list(iter_packets(pages))
+    """The pages of an Ogg file read from ``file`` one at a time (mutagen's :class:`OggPage`)."""
+    while True:
+        at = file.tell()
+        try:
+            yield OggPage(file)
+        except EOFError:
+            return
+        except OggError as exc:
+            raise ValueError(f"no whole Ogg page at byte {at}: {exc}") from None
 
 
 def iter_packets(pages: Iterable[OggPage]) -> Iterator[bytes]:
     """The packets carried by ``pages``, one at a time (pages are read as they are needed)."""
-    cur = bytearray()
+    pending = b""
     for page in pages:
-        off = 0
-        for lace in page.lacing:
-            cur += page.body[off: off + lace]
-            off += lace
-            if lace < 255:
-                yield bytes(cur)
-                cur = bytearray()
-    if cur:
+        last = len(page.packets) - 1
+        for i, data in enumerate(page.packets):
+            if i == 0 and page.continued:
+                data = pending + data
+            elif pending:
+                raise ValueError("a packet is continued on no page")
+            pending = b""
+            if i == last and not page.complete:
+                pending = data
+            else:
+                yield data
+    if pending:
         raise ValueError("the last packet is unfinished")
 
 
@@ -241,18 +160,17 @@ def _lay_out(packets: Iterable[bytes], *, serial: int, first_seq: int, pre_skip:
     chunk = list(islice(it, page_packets))
     while chunk:
         ahead = list(islice(it, page_packets))
-        lacing = bytearray()
-        for p in chunk:
-            lacing += b"\xff" * (len(p) // 255) + bytes([len(p) % 255])
-        if len(lacing) > 255:
+        if sum(len(p) // 255 + 1 for p in chunk) > 255:  # lacing values
             if page_packets == 1:
                 raise ValueError(f"an Opus packet of {len(chunk[0])} bytes fits no Ogg page")
             raise _PageOverflow(max(1, len(chunk) // 2))
         granule += sum(opus_packet_frames(p) for p in chunk)
         if not ahead and granule < end_granule:
             break
-        yield page_bytes(OggPage(0 if ahead else 4, granule if ahead else end_granule,
-                                 serial, seq, bytes(lacing), b"".join(chunk)))
+        page = OggPage()
+        page.packets, page.serial, page.sequence = chunk, serial, seq
+        page.position, page.last = (granule, False) if ahead else (end_granule, True)
+        yield page.write()
         seq += 1
         chunk = ahead
     if granule < end_granule:
@@ -399,11 +317,11 @@ def _join(path: Path, part_paths: list[Path], kept: list[tuple[int, int | None]]
     """
     with open(part_paths[0], "rb") as fh:
         head_pages = _header_pages(iter_pages(fh))
-    head = head_pages[0].body
+    head = head_pages[0].packets[0]
     if head[:8] != b"OpusHead":
         raise ValueError("the first part has no OpusHead")
     pre_skip = struct.unpack_from("<H", head, 10)[0]
-    header = b"".join(page_bytes(p) for p in head_pages)
+    header = b"".join(p.write() for p in head_pages)
     page_packets = 50
     try:
         with open(path, "wb") as out:
@@ -450,7 +368,7 @@ def _header_pages(pages: Iterable[OggPage]) -> list[OggPage]:
     out = []
     for page in pages:
         out.append(page)
-        done += sum(1 for lace in page.lacing if lace < 255)
+        done += len(page.packets) - (not page.complete)  # packets ending on this page
         if done >= 2:
             if done > 2:
                 raise ValueError("audio packets share a page with the Opus headers")

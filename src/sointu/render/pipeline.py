@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import OutputError, SointuError
 from ..session.audio import SessionAudio
+from ..signals import raise_on_sigterm
 from . import mp3_parallel
-from .atomic import check_name_lengths, check_target, raise_on_sigterm
+from .atomic import check_name_lengths, check_target
 from .dither import Ditherer
 from .formats import OutputFormat
 from .level import (
@@ -156,6 +157,8 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags, progre
                     tmp, lambda a, b: _span(audio, a, b), total_frames=audio.total_frames,
                     sample_rate=audio.sample_rate, vbr_quality=10 * fmt.compression_level,
                     parts=1 if short else None, progress=progress)
+            except SointuError:
+                raise
             except ValueError as exc:
                 raise OutputError(f"encoding {tmp.name} in parallel parts failed: "
                                   f"{exc}") from exc
@@ -172,6 +175,8 @@ def _parallel_encoder(audio: SessionAudio, fmt: OutputFormat, tags: Tags, progre
                                  soundfile_kwargs=fmt.soundfile_kwargs(),
                                  attributes=soundfile_attributes(fmt, tags),
                                  progress=progress)
+        except SointuError:
+            raise
         except ValueError as exc:
             raise OutputError(f"encoding {tmp.name} in parallel parts failed: {exc}") from exc
         return audio.total_frames

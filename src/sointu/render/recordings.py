@@ -35,11 +35,7 @@ _PEAK_MARGIN = 10.0 ** (2.0 / 20.0)
 
 
 def _meter_of(sums: np.ndarray, rate: int) -> LoudnessMeter:
-    meter = LoudnessMeter(rate, 2)
-    meter._sums = np.ascontiguousarray(sums)
-    meter._segment = sums.shape[1]
-    meter._frames = sums.shape[1] * (rate // 10)
-    return meter
+    return LoudnessMeter.from_segment_sums(sums, rate)
 
 
 def _lufs(sums: np.ndarray, rate: int) -> float:

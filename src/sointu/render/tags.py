@@ -19,10 +19,8 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 from ..errors import UsageError
-from .riff import append_chunks
 
 __all__ = [
     "Tags",
@@ -35,7 +33,6 @@ __all__ = [
     "soundfile_attributes",
     "id3_tag_frames",
     "wav_id3_chunk",
-    "write_tags",
 ]
 
 #: Standard tag names, in the order they are written.
@@ -235,65 +232,3 @@ def wav_id3_chunk(tags: Tags) -> tuple[bytes, bytes] | None:
     if not frames:
         return None
     return b"id3 ", _id3_bytes(frames)
-
-
-def _write_mp3(path: Path, tags: Tags) -> None:
-    from mutagen.id3 import ID3, ID3NoHeaderError
-
-    try:
-        tag = ID3(path)
-    except ID3NoHeaderError:
-        tag = ID3()
-    for frame_id in ("TIT2", "TPE1", "TALB", "TDRC", "TCON", "COMM", "TXXX"):
-        tag.delall(frame_id)
-    for frame in id3_tag_frames(tags):
-        tag.add(frame)
-    tag.save(path, v1=0, v2_version=4)
-
-
-def _write_vorbis(path: Path, fmt, tags: Tags) -> None:
-    from mutagen.flac import FLAC
-    from mutagen.oggopus import OggOpus
-    from mutagen.oggvorbis import OggVorbis
-
-    opener = {"FLAC": FLAC, "VORBIS": OggVorbis, "OPUS": OggOpus}
-    kind = "FLAC" if fmt.format == "FLAC" else fmt.subtype
-    audio = opener[kind](path)
-    if audio.tags is None:
-        audio.add_tags()
-    for name, value in tags.items():
-        audio.tags[name.upper()] = [value]
-    for key, value in tags.extra.items():
-        if value:
-            audio.tags[key.upper()] = [value]
-    audio.save()
-
-
-def write_tags(path, fmt, tags: Tags) -> None:
-    """Write ``tags`` into a complete, closed audio file.
-
-    Parameters
-    ----------
-    path : path
-        The file (normally the temporary file, before it is renamed into place).
-    fmt : OutputFormat
-        Its format (:func:`sointu.render.formats.resolve_format`).
-    tags : Tags
-        Validated with :func:`validate_tags` first.
-
-    Notes
-    -----
-    WAV/RF64: appends an ``id3 `` chunk (the INFO chunk comes from
-    :func:`soundfile_attributes` while writing). FLAC/Ogg: sets the Vorbis comments.
-    MP3: replaces the ID3v2 tag's text frames (ID3v2.4, UTF-8) and drops ID3v1.
-    """
-    validate_tags(tags)
-    path = Path(path)
-    if fmt.riff:
-        chunk = wav_id3_chunk(tags)
-        if chunk is not None:
-            append_chunks(path, [chunk])
-    elif fmt.format == "MP3":
-        _write_mp3(path, tags)
-    else:
-        _write_vorbis(path, fmt, tags)

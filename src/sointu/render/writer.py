@@ -8,7 +8,7 @@ sidecars, and only then moves everything into place together (see
 left and an existing target is untouched.
 
 Callers that may receive SIGTERM (the CLI) wrap the call in
-:func:`sointu.render.atomic.raise_on_sigterm` so that termination also cleans up.
+:func:`sointu.signals.raise_on_sigterm` so that termination also cleans up.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import soundfile as sf
 from ..errors import OutputError
 from .atomic import atomic_outputs, describe_os_error, diagnose_write_failure
 from .formats import OutputFormat
-from .markers import chapters_json, cue_sheet, sidecar_paths, validate_phases, write_markers
-from .tags import Tags, soundfile_attributes, validate_tags, write_tags
+from .markers import chapters_json, cue_sheet, sidecar_paths, validate_phases
+from .tags import Tags, soundfile_attributes, validate_tags
 
 __all__ = ["CHANNELS", "WriteResult", "quantise", "to_pcm32", "write_blocks"]
 
@@ -180,38 +180,21 @@ def _encode(tmp: Path, path: Path, blocks: Iterable, *, sample_rate: int, total_
 
 
 def _add_metadata(tmp: Path, path: Path, fmt: OutputFormat, tags: Tags, phases,
-                  sample_rate: int) -> None:
+                  sample_rate: int, cover) -> None:
     from mutagen import MutagenError
 
+    from .cover_art import holds_pictures
+    from .metadata import write_metadata
+
+    image = cover() if cover is not None and holds_pictures(fmt) else None
     try:
-        write_tags(tmp, fmt, tags)
-        write_markers(tmp, fmt, phases, sample_rate)
+        write_metadata(tmp, fmt, tags, phases, sample_rate, image)
     except MutagenError as exc:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, OSError):
             raise OutputError(describe_os_error(cause, path)) from exc
-        raise OutputError(f"could not write tags or markers to {path.name}: {exc}; "
+        raise OutputError(f"could not write tags, markers or the cover to {path.name}: {exc}; "
                           f"nothing was written") from exc
-
-
-def _add_cover(tmp: Path, path: Path, fmt: OutputFormat, cover) -> None:
-    from mutagen import MutagenError
-
-    from .cover_art import embed_cover, holds_pictures
-
-    if not holds_pictures(fmt):
-        return
-    image = cover()
-    if image is None:
-        return
-    try:
-        embed_cover(tmp, fmt, image)
-    except MutagenError as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, OSError):
-            raise OutputError(describe_os_error(cause, path)) from exc
-        raise OutputError(f"could not embed the cover in {path.name}: {exc}; nothing was "
-                          f"written") from exc
 
 
 def _verify(tmp: Path, path: Path, frames: int, sample_rate: int) -> None:
@@ -341,9 +324,7 @@ def _write_in_place(path: Path, sidecars: list[Path], blocks, *, sample_rate, to
                              ditherer=ditherer, progress=progress)
         if check is not None and not check():
             raise _Dropped  # atomic_outputs removes every temporary file
-        _add_metadata(tmp, path, fmt, tags, phases, sample_rate)
-        if cover is not None:
-            _add_cover(tmp, path, fmt, cover)
+        _add_metadata(tmp, path, fmt, tags, phases, sample_rate, cover)
         _verify(tmp, path, frames, sample_rate)
         if sidecars:
             _write_text(temps[1], cue_sheet(path.name, fmt.cue_type, phases,

@@ -34,11 +34,14 @@ from .recordings import (
 )
 from .timeline import Timeline
 
-__all__ = ["Placement", "SessionAudio", "LIMIT_DBFS"]
+__all__ = ["Placement", "SessionAudio", "LIMIT_DBFS", "CEILING_DBTP"]
 
-#: Sample-peak limit of every session (dBFS): 1 dB under the -1 dBTP ceiling, which leaves
+#: True-peak ceiling of every rendered file (dBTP): its gain is reduced to keep under it.
+CEILING_DBTP = -1.0
+
+#: Sample-peak limit of every session (dBFS): 1 dB under the true-peak ceiling, which leaves
 #: room for the overshoot between samples.
-LIMIT_DBFS = -2.0
+LIMIT_DBFS = CEILING_DBTP - 1.0
 
 
 class SessionAudio:

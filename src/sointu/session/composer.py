@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import UsageError
 from .durations import check_duration
 from .presets import CueSpec, PhaseSpec, SessionPreset
-from .timeline import MALLETS, Event, Phase, Timeline
+from .timeline import MALLETS, SEED_LIMIT, Event, Phase, Timeline
 
 __all__ = ["compose", "ring_out_s", "phase_spans", "RUB_GAP_S"]
 
@@ -139,7 +139,7 @@ def _thinning(own_s: float, halving_s: float | None):
 
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not (
-            0 <= int(seed) < 2**63):
+            0 <= int(seed) < SEED_LIMIT):
         raise UsageError(f"seed {seed!r} is not allowed; allowed: a whole number 0..2^63-1")
     return int(seed)
 

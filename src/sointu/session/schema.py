@@ -23,7 +23,7 @@ from pathlib import Path
 from ..engine.piece import SAMPLE_RATES
 from ..engine.room import load_rooms
 from .durations import MAX_DURATION_S
-from .timeline import ARTICULATIONS, MALLETS
+from .timeline import ARTICULATIONS, MALLETS, SEED_LIMIT
 
 __all__ = ["Key", "Like", "REQUIRED", "SECTIONS", "TOP", "DEFAULTS", "ROOM", "METADATA",
            "INSTRUMENT", "PHASE", "RUB", "CUE", "MIXES", "CUE_KINDS", "defaults_from",
@@ -34,7 +34,8 @@ MIXES = ("speakers", "headphones")
 #: Kinds of special cue: ``signal`` (one or a few strokes at a chosen moment, e.g. tingsha
 #: to open or close) and ``wave`` (a swelling series of soft strokes, e.g. a gong wave).
 CUE_KINDS = ("signal", "wave")
-MAX_SEED = 2**63 - 1
+#: The largest seed (ranges here include their ends): one below :data:`.timeline.SEED_LIMIT`.
+MAX_SEED = SEED_LIMIT - 1
 
 
 class _Required:

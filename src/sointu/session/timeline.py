@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Event", "Phase", "Timeline", "ARTICULATIONS", "MALLETS"]
+__all__ = ["Event", "Phase", "Timeline", "ARTICULATIONS", "MALLETS", "SEED_LIMIT"]
+
+#: Seeds are whole numbers 0 <= seed < SEED_LIMIT (what an int64 holds), everywhere: option,
+#: preset, composer, gift.
+SEED_LIMIT = 2**63
 
 #: Ways an instrument can be played. ``strike``: one stroke. ``rub``: the rim rubbed with a
 #: stick for ``duration_s`` seconds, then released to ring out (bowls only).
@@ -107,9 +111,14 @@ class Timeline:
         object.__setattr__(self, "recordings", tuple(sorted(self.recordings,
                                                             key=lambda r: r.time_s)))
 
-    def phase_at(self, time_s: float) -> Phase:
-        """The phase containing ``time_s`` (the last one for times at or past the end)."""
-        for ph in self.phases:
-            if time_s < ph.end_s:
-                return ph
-        return self.phases[-1]
+    def phase_index(self, frame: int, sample_rate: int) -> int:
+        """Index of the phase sounding at ``frame`` (the last one at or past the end).
+
+        Compared in frames, a phase's bounds rounded to the nearest frame as everywhere a
+        phase is sought: a phase starting at 2958.333215 s starts at frame 141999994 (48 kHz),
+        and that frame belongs to it, not to the phase before.
+        """
+        for i, phase in enumerate(self.phases):
+            if frame < int(round(phase.end_s * sample_rate)):
+                return i
+        return len(self.phases) - 1

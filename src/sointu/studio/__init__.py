@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from ..signals import raise_on_sigterm
 
 __all__ = ["create_app", "serve"]
 
@@ -123,15 +126,9 @@ def serve(folder: Path, *, port: int = 0, open_browser: bool = True,
         _open_browser(url, say)
     if ready is not None:
         ready(url, server)
-    if threading.current_thread() is threading.main_thread():
-        import signal
-
-        def stop(signum, frame):  # SIGTERM (a service manager, kill) stops it as Ctrl-C does
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-    try:
-        server.serve_forever()  # werkzeug's returns on Ctrl-C (KeyboardInterrupt)
+    try:  # SIGTERM (a service manager, kill) stops it as Ctrl-C does
+        with raise_on_sigterm((signal.SIGTERM,)):
+            server.serve_forever()  # werkzeug's returns on Ctrl-C (KeyboardInterrupt)
     except KeyboardInterrupt:
         pass
     finally:

@@ -71,7 +71,7 @@ class Workspace:
     def new_output(self, name: str) -> Path:
         """A free path in ``DIR/renders`` for ``name`` (``name-2``... if taken), reserved
         for this studio until :meth:`release`."""
-        from ..render.gifts import unique_path
+        from ..delivery import unique_path
 
         folder = self.sub("renders", create=True)
         with self.names:
@@ -325,7 +325,7 @@ def register(app) -> None:
         return load_session_preset(str(D.find_session(folder, body.get("preset"), "preset")))
 
     def _text(body, key: str, limit: int, check=None):
-        from ..render.gifts import check_text
+        from ..delivery import check_text
 
         value = body.get(key)
         if value is None or value == "":
@@ -375,7 +375,7 @@ def register(app) -> None:
 
     @app.post("/api/gift")
     def gift():
-        from ..render import gifts as G
+        from .. import delivery as G
 
         body = _body()
         recipient = _text(body, "recipient", 100, G.check_name)
@@ -408,7 +408,7 @@ def register(app) -> None:
 
     @app.post("/api/gifts")
     def gifts():
-        from ..render import gifts as G
+        from .. import delivery as G
 
         upload = request.files.get("clients")
         if upload is None or not upload.filename:
@@ -497,7 +497,7 @@ def register(app) -> None:
 def _write_manifest(ws: Workspace, job, gifts) -> None:
     """``renders/manifest.csv`` (numbered if taken) of a clients batch, as ``sointu gift
     --clients`` writes it: file, recipient, seed, title, loudness, true peak, status, note."""
-    from ..render.gifts import MANIFEST_NAME, write_manifest
+    from ..delivery import MANIFEST_NAME, write_manifest
 
     rows = []
     for item, g in zip(job.items, gifts, strict=True):
