@@ -39,6 +39,9 @@ PREVIEW_BLOCK = 8192
 #: Dots per inch of the pictures: the CLI's 16 x 9 inch figures at 80 dpi, 1280 x 720.
 PICTURE_DPI = 80
 _DRAW = threading.Lock()
+#: The session figure, redrawn for every session picture (under ``_DRAW``): its axes,
+#: ticks and text layouts are kept, which halves a redraw (the picture is the same).
+_SESSION_FIGURE: list = [None]
 
 
 class Cache:
@@ -246,7 +249,9 @@ def session_png(preset, key) -> bytes:
         timeline = compose_with_room(preset)
         curve = _cached_curve(preset, timeline, key)
         with _DRAW:
-            return png_bytes(session_figure(preset, timeline, curve))
+            fig = session_figure(preset, timeline, curve, reuse=_SESSION_FIGURE[0])
+            _SESSION_FIGURE[0] = fig
+            return png_bytes(fig)
 
     return _PNGS.get(("session", key), make)
 
