@@ -89,7 +89,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from sointu.studio import create_app  # noqa: E402
-from sointu.studio.guard import COOKIE  # noqa: E402
+from sointu.studio.guard import cookie_name  # noqa: E402
 
 PORT = 48124
 SECRET = "server-tests-" + "k" * 30
@@ -106,7 +106,7 @@ def folder(tmp_path):
 @pytest.fixture
 def client(folder):
     c = create_app(folder, SECRET, port=PORT).test_client()
-    c.set_cookie(COOKIE, SECRET, domain="127.0.0.1")
+    c.set_cookie(cookie_name(PORT), SECRET, domain="127.0.0.1")
     return c
 
 
