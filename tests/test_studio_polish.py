@@ -170,3 +170,24 @@ def test_bad_allative_or_title_writes_nothing(client, folder, body, field, words
     assert r.status_code == 400 and r.json["field"] == field, r.json
     assert words in r.json["error"] and "\n" not in r.json["error"]
     assert _tree(folder) == before
+
+
+def test_an_instrument_edited_on_disk_is_listed_anew(client, folder):
+    from sointu.presets import shipped_dir
+
+    text = (shipped_dir() / "instruments" / "heart.toml").read_text("utf-8")
+    mine = folder / "presets" / "my-bowl.toml"
+    mine.write_text(text, encoding="utf-8")
+
+    def listed():
+        r = client.get("/api/instruments", base_url=BASE)
+        return {i["name"]: i for i in r.json}.get("my-bowl")
+
+    first = listed()
+    assert first["description"].startswith("Heart bowl")
+    mine.write_text(text.replace("Heart bowl", "My own bowl", 1), encoding="utf-8")
+    st = mine.stat()
+    os.utime(mine, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert listed()["description"].startswith("My own bowl")
+    mine.write_text("family = \"bowl\"\nbroken = [\n", encoding="utf-8")
+    assert listed() is None  # a broken file is left out

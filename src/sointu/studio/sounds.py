@@ -109,6 +109,10 @@ def default_seconds(inst, rub: bool) -> float:
     return base + RUB_S if rub else base
 
 
+#: What the listing says of each instrument file, by (file, mtime, size).
+_LISTED: dict = {}
+
+
 def instrument_list(folder: Path) -> list[dict]:
     """``GET /api/instruments``: every good instrument (a broken file is left out)."""
     from ..engine.library import load_instrument
@@ -117,13 +121,22 @@ def instrument_list(folder: Path) -> list[dict]:
     out = []
     for name, path in _instrument_files(folder).items():
         try:
-            inst = load_instrument(str(path))
-        except PresetError:
+            st = path.stat()
+        except OSError:
             continue
-        out.append({"name": name, "family": inst.family, "description": inst.description,
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key not in _LISTED:  # loading them all took ~100 ms of the first page load
+            try:
+                inst = load_instrument(str(path))
+                _LISTED[key] = {
+                    "family": inst.family, "description": inst.description,
                     "fundamental_hz": round(inst.fundamental_hz, 3),
                     "can_rub": "rub" in inst.articulations,
-                    "seconds": default_seconds(inst, False), "ring_s": round(inst.ring_s, 1)})
+                    "seconds": default_seconds(inst, False), "ring_s": round(inst.ring_s, 1)}
+            except PresetError:
+                _LISTED[key] = None
+        if _LISTED[key] is not None:
+            out.append({"name": name, **_LISTED[key]})
     return out
 
 
