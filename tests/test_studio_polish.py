@@ -191,3 +191,39 @@ def test_an_instrument_edited_on_disk_is_listed_anew(client, folder):
     assert listed()["description"].startswith("My own bowl")
     mine.write_text("family = \"bowl\"\nbroken = [\n", encoding="utf-8")
     assert listed() is None  # a broken file is left out
+
+
+def test_the_gain_estimate_runs_below_the_studios_own_priority(monkeypatch):
+    """10 below the studio's thread, even when the studio itself runs under ``nice`` (an
+    absolute 10 was then the studio's own priority, and the estimate doubled a picture)."""
+    import threading
+
+    import sointu.render.estimate as E
+    from sointu.studio import sounds as S
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, audio, target):
+            seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        def result(self):
+            return -3.0
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(E, "GainEstimate", Recorder)
+
+    def run():
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < 5:  # raising it is always allowed
+            os.setpriority(os.PRIO_PROCESS, tid, 5)  # this test thread as a niced studio
+        seen["studio"] = os.getpriority(os.PRIO_PROCESS, tid)
+        S._estimate(None, ("test-key",), -18.0)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert seen["studio"] >= 5 and seen["nice"] == min(19, seen["studio"] + 10)
+    assert S._GAINS.pop(("test-key",)) == -3.0

@@ -345,7 +345,9 @@ def _estimate(audio, key, target: float) -> None:
     from ..render.estimate import GainEstimate
 
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only
+        tid = threading.get_native_id()  # this thread only; 10 below the studio, which
+        # may itself run niced (an absolute 10 under `nice` was the studio's own priority)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + 10))
     except (AttributeError, OSError):
         pass
     estimate = None
