@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from sointu.studio import create_app
-from sointu.studio.guard import COOKIE
+from sointu.studio.guard import cookie_name
 
 PORT = 48123
 SECRET = "s3cret-for-tests-" + "x" * 20
@@ -57,7 +57,7 @@ def client(app):
     """A client with the studio's cookie, as the page has it."""
     c = app.test_client()
     for domain in ("127.0.0.1", "localhost"):
-        c.set_cookie(COOKIE, SECRET, domain=domain)
+        c.set_cookie(cookie_name(PORT), SECRET, domain=domain)
     return c
 
 
@@ -72,7 +72,7 @@ def test_the_token_sets_the_cookie_and_redirects(anon):
     r = anon.get(f"/?token={SECRET}", base_url=BASE)
     assert r.status_code == 303 and r.headers["Location"] == "/"
     cookie = r.headers["Set-Cookie"]
-    assert f"{COOKIE}={SECRET}" in cookie
+    assert f"{cookie_name(PORT)}={SECRET}" in cookie
     for flag in ("HttpOnly", "SameSite=Strict", "Path=/"):
         assert flag in cookie
     r = anon.get("/", base_url=BASE)  # the test client kept the cookie
@@ -90,7 +90,7 @@ def test_a_wrong_token_or_cookie_is_refused(anon, app):
     body = _refused(anon.get("/?token=guess", base_url=BASE))
     assert "wrong token" in body
     c = app.test_client()
-    c.set_cookie(COOKIE, SECRET[:-1] + "y", domain="127.0.0.1")
+    c.set_cookie(cookie_name(PORT), SECRET[:-1] + "y", domain="127.0.0.1")
     assert "cookie" in _refused(c.get("/api/info", base_url=BASE))
     assert _refused(c.get("/api/info", base_url=BASE)).startswith("{")  # JSON on the API
 
@@ -247,3 +247,27 @@ def test_a_bug_is_one_line_not_a_traceback(client, monkeypatch, capsys, internal
     ((report, what),) = internal_errors()
     assert Path(report).is_file() and what.startswith("RuntimeError: boom")
     Path(report).unlink()
+
+
+def test_two_studios_in_one_browser_keep_their_own_cookies(folder):
+    """Cookies do not tell ports apart: each studio's cookie is named for its port, so
+    opening a second studio does not log the first one out, and neither cookie opens the
+    other studio."""
+    first = create_app(folder, SECRET, port=PORT)
+    second = create_app(folder, SECRET[::-1], port=PORT + 1)
+    browser = first.test_client()  # one cookie jar for both, as a browser has
+    assert browser.get(f"/?token={SECRET}", base_url=BASE).status_code == 303
+    other = f"http://127.0.0.1:{PORT + 1}"
+    r = second.test_client()
+    for c in browser._cookies.values():
+        r.set_cookie(c.key, c.value, domain="127.0.0.1")
+    assert r.get(f"/?token={SECRET[::-1]}", base_url=other).status_code == 303
+    names = {c.key for c in r._cookies.values()}
+    assert names == {cookie_name(PORT), cookie_name(PORT + 1)}
+    assert r.get("/api/info", base_url=other).status_code == 200
+    for c in r._cookies.values():  # back to the first: both cookies go with it
+        browser.set_cookie(c.key, c.value, domain="127.0.0.1")
+    assert browser.get("/api/info", base_url=BASE).status_code == 200
+    alone = second.test_client()  # the first studio's cookie alone opens only the first
+    alone.set_cookie(cookie_name(PORT), SECRET, domain="127.0.0.1")
+    _refused(alone.get("/api/info", base_url=other))

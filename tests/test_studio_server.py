@@ -89,7 +89,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from sointu.studio import create_app  # noqa: E402
-from sointu.studio.guard import COOKIE  # noqa: E402
+from sointu.studio.guard import cookie_name  # noqa: E402
 
 PORT = 48124
 SECRET = "server-tests-" + "k" * 30
@@ -106,7 +106,7 @@ def folder(tmp_path):
 @pytest.fixture
 def client(folder):
     c = create_app(folder, SECRET, port=PORT).test_client()
-    c.set_cookie(COOKIE, SECRET, domain="127.0.0.1")
+    c.set_cookie(cookie_name(PORT), SECRET, domain="127.0.0.1")
     return c
 
 
@@ -222,7 +222,7 @@ def test_presets_and_a_preset_as_session(client):
     assert r["toml"] == (ROOT / "presets/sessions/classic-60.toml").read_text("utf-8")
     s = r["session"]
     assert (s["base"], s["duration_s"], s["seed"], s["loudness_lufs"]) == (
-        "classic-60", 3600, 1, -18)
+        "classic-60", 3600, "1", -18)  # the seed as text: exact past 2^53
     assert [p["name"] for p in s["phases"]] == ["introduction", "relaxation", "recovery"]
     assert [p["gong_waves"] for p in s["phases"]] == [0, 2, 0]
     assert s["phases"][1]["instruments"] == {"pelvic": 4, "universal": 3, "heart": 2}
@@ -263,7 +263,7 @@ def test_save_round_trips_and_validates(client, folder):
                data={"file": (io.BytesIO(_tone_wav(3.0)), "welcome.wav")})
     assert up.status_code == 201 and up.json == {"name": "welcome.wav", "seconds": 3.0}
     s = _session(client)
-    s["seed"] = 7
+    s["seed"] = "7"  # as the page sends it (text: exact past 2^53)
     s["duration_s"] = 1800
     s["voice"] = "welcome.wav"
     s["phases"][1]["interval_s"] = [30, 44]

@@ -19,10 +19,19 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-__all__ = ["COOKIE", "Refusal", "check_request", "safe_name", "safe_path", "new_secret"]
+__all__ = ["COOKIE", "cookie_name", "Refusal", "check_request", "safe_name", "safe_path",
+           "new_secret"]
 
-#: The cookie that carries the secret after the first visit.
+#: The cookie that carries the secret after the first visit: this, then the port.
 COOKIE = "sointu_studio"
+
+
+def cookie_name(port: int) -> str:
+    """The studio's cookie on ``port`` (``sointu_studio_8080``): cookies do not tell ports
+    apart, so two studios open in one browser each keep their own."""
+    return f"{COOKIE}_{int(port)}"
+
+
 #: Methods that change something.
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

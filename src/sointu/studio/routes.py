@@ -391,12 +391,14 @@ def register(app) -> None:
                                f"writes the name as it is (leave it empty)", "allative")
         mix = _one_of(body.get("mix"), MIXES, "mix")
         fmt = _one_of(body.get("format"), FORMATS, "format", "flac")
+        own_title = _text(body, "title", 250)  # as sointu gift --title: the whole title
         preset = _gift_preset(body)
-        title = G.gift_title(preset.title, recipient, lang, allative_form=allative)
+        title = own_title or G.gift_title(preset.title, recipient, lang, allative_form=allative)
+        note = None if own_title else G.title_note(recipient, lang, allative_form=allative)
         path = ws.new_output(G.gift_file_name(title, SUFFIX[fmt]))
         gift = G.Gift(row=None, recipient=recipient, sender=sender, message=message,
                       lang=lang, title=title, seed=G.gift_seed(recipient, preset.name),
-                      path=path, note=G.title_note(recipient, lang, allative_form=allative))
+                      path=path, note=note)
         try:
             _check_gift_tags(preset, gift, preset.defaults.duration_s, mix, "message")
         except BaseException:

@@ -94,10 +94,26 @@ def find_session(folder: Path, name, field: str = "base", status: int = 400) -> 
     return found[name]
 
 
+#: Parsed base documents by (file, mtime, size): parsing a preset takes 50-100 ms a request.
+_PARSED: dict = {}
+
+
 def base_document(folder: Path, name) -> tuple[tomlkit.TOMLDocument, Path]:
-    """The TOML document of preset ``name`` and its file."""
+    """The TOML document of preset ``name`` and its file.
+
+    The document is shared between requests (parsed again when the file changes): read it
+    or give it to :func:`apply_session` (which edits a copy), never change it.
+    """
     path = find_session(folder, name)
-    return tomlkit.parse(read_text(path)), path
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    doc = _PARSED.get(key)
+    if doc is None:
+        doc = tomlkit.parse(read_text(path))
+        if len(_PARSED) >= 64:
+            _PARSED.clear()
+        _PARSED[key] = doc
+    return doc, path
 
 
 # -- the view --------------------------------------------------------------------------------
@@ -166,7 +182,7 @@ def session_view(doc: tomlkit.TOMLDocument, base: str, folder: Path) -> dict:
         "title": {"en": title} if isinstance(title, str) else title,
         "description": data.get("description", ""),
         "duration_s": d.get("duration_s", 3600.0),
-        "seed": d.get("seed", 0),
+        "seed": _seed_text(d.get("seed", 0)),
         "loudness_lufs": d.get("loudness_lufs", -23.0),
         "mix": d.get("mix"),
         "voice": voice,
@@ -176,6 +192,24 @@ def session_view(doc: tomlkit.TOMLDocument, base: str, folder: Path) -> dict:
 
 
 # -- applying edits --------------------------------------------------------------------------
+
+def _seed_text(seed):
+    """The seed as the page gets it: a string of digits (JSON numbers in a browser are
+    exact only up to 2^53; seeds go to 2^63-1)."""
+    return str(seed) if isinstance(seed, int) and not isinstance(seed, bool) else seed
+
+
+def _seed_value(seed):
+    """The seed the page sent (a string of digits, or a number) as the integer written to
+    the TOML; its range is checked by the validator as ``sointu validate`` checks it."""
+    if isinstance(seed, str):
+        text = seed.strip()
+        if re.fullmatch(r"[+-]?[0-9]{1,40}", text):
+            return int(text)
+        raise Refusal(400, f"seed {seed[:40]!r} is not allowed; allowed: a whole number "
+                           f"0..2^63-1", "seed")
+    return seed
+
 
 def _plain(value, field: str):
     """A JSON value that TOML can hold (no null inside lists or tables)."""
@@ -248,6 +282,8 @@ def apply_session(doc: tomlkit.TOMLDocument, session, folder: Path) -> tomlkit.T
     if "description" in session:
         _set(doc, "description", session["description"], "description")
     defaults = {k: session[k] for k in _DEFAULTS if k in session}
+    if "seed" in defaults:
+        defaults["seed"] = _seed_value(defaults["seed"])
     if defaults:
         if "defaults" not in doc:
             doc.add("defaults", tomlkit.table())

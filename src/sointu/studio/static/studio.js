@@ -14,7 +14,10 @@
   const MAX_DURATION_MIN = 720;          // 12 h, sointu.session.durations.MAX_DURATION_S
   const SHARE_TOLERANCE = 1e-6;          // shares must sum to 1 within this (the validator's)
   const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;   // a preset name, as the server checks it
-  const GIFT_LIMITS = { recipient: 100, sender: 100, message: 500 };
+  const GIFT_LIMITS = { recipient: 100, allative: 100, sender: 100, message: 500, title: 250 };
+  /** The largest seed (2^63-1): the seed travels as text, a browser's numbers are exact
+   * only up to 2^53. */
+  const MAX_SEED = 2n ** 63n - 1n;
   const PREVIEW_S = 60;
 
   const $ = (sel, root) => (root || document).querySelector(sel);
@@ -480,7 +483,8 @@
     input.value = opts.show(opts.get());
     input._shown = input.value;
     input._check = () => {
-      if (input.value !== input._shown) opts.set(checkNumber(input.value, opts.rule));
+      if (input.value === input._shown) return;
+      opts.set(opts.parse ? opts.parse(input.value) : checkNumber(input.value, opts.rule));
     };
     input.addEventListener("change", sessionChanged);
     wrap.append(label, input);
@@ -495,6 +499,13 @@
     err.hidden = true;
     wrap.append(err);
     return wrap;
+  }
+
+  /** A seed typed in the page: 0..2^63-1 as text (the CLI's rule). */
+  function checkSeed(text) {
+    const s = text.trim();
+    if (!/^[0-9]{1,19}$/.test(s) || BigInt(s) > MAX_SEED) throw new Error(t("err.seed"));
+    return BigInt(s).toString();
   }
 
   /** The value an input was drawn with while its text is unchanged (a share shown as
@@ -562,6 +573,7 @@
     const box = document.createElement("div");
     box.className = "weight-inputs";
     const rule = { min: 0, max: 1000 };
+    const given = opts.get();  // null: an optional table left out
     const inputs = opts.names.map((name) => {
       const id = `f${++uid}`;
       const cell = document.createElement("div");
@@ -576,8 +588,8 @@
       input.autocomplete = "off";
       input.dataset.field = `${opts.path}.${name}`;
       input.dataset.name = name;
-      const w = opts.get()[name];
-      input.value = showNumber(w === undefined ? 0 : w);
+      const w = given ? given[name] : undefined;
+      input.value = !given && opts.optional ? "" : showNumber(w === undefined ? 0 : w);
       input._shown = input.value;
       input._was = w === undefined ? 0 : w;
       input.addEventListener("change", sessionChanged);
@@ -590,20 +602,30 @@
       let bad = null;
       for (const input of inputs) {
         try {
-          const w = keptOr(input, rule);
+          const w = opts.optional && !input.value.trim() ? 0 : keptOr(input, rule);
           if (w > 0 || opts.keep(input.dataset.name)) out[input.dataset.name] = w;
         } catch (e) {
           bad = bad || [input.dataset.field, e.message];
         }
       }
       if (bad) { const e = new Error(bad[1]); e.field = bad[0]; throw e; }
-      if (!Object.values(out).some((w) => w > 0)) throw new Error(t("err.weights"));
+      if (!Object.values(out).some((w) => w > 0)) {
+        if (opts.optional) { opts.set(null); return; }  // all empty: as at the start
+        throw new Error(t("err.weights"));
+      }
       opts.set(out);
     };
+    wrap.append(box);
+    if (opts.hint) {
+      const h = document.createElement("p");
+      h.className = "hint";
+      h.textContent = opts.hint;
+      wrap.append(h);
+    }
     const err = document.createElement("p");
     err.className = "error";
     err.hidden = true;
-    wrap.append(box, err);
+    wrap.append(err);
     return wrap;
   }
 
@@ -630,7 +652,7 @@
       }),
       numberField({
         path: "seed", label: t("sess.seed"), hint: t("sess.seed_hint"),
-        rule: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true },
+        rule: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }, parse: checkSeed,
         get: () => s.seed, show: (x) => String(x), set: (x) => { s.seed = x; },
       }),
       numberField({
@@ -709,6 +731,13 @@
           path: `${p}.mallets`, label: t("sess.mallets"), names: MALLETS,
           nameLabel: (m) => t(`mallet.${m}`), get: () => ph.mallets,
           keep: (m) => m in ph.mallets, set: (v) => { ph.mallets = v; },
+        }));
+        box.append(weightsField({
+          path: `${p}.mallets_end`, label: t("sess.mallets_end"), names: MALLETS,
+          hint: t("sess.mallets_end_hint"), optional: true,
+          nameLabel: (m) => t(`mallet.${m}`), get: () => ph.mallets_end || null,
+          keep: (m) => !!ph.mallets_end && m in ph.mallets_end,
+          set: (v) => { ph.mallets_end = v; },
         }));
       }
       return box;
@@ -1036,13 +1065,35 @@
     let ok = true;
     const recipient = $("#recipient").value.trim();
     if (!recipient) { showError(form, "recipient", t("err.recipient")); ok = false; }
-    for (const [key, id] of [["recipient", "#recipient"], ["sender", "#sender"], ["message", "#message"]]) {
-      if ($(id).value.trim().length > GIFT_LIMITS[key]) {
+    const fields = [["recipient", "#recipient"], ["allative", "#allative"], ["sender", "#sender"],
+      ["message", "#message"], ["title", "#gift-title"]];
+    const bad = new Set();
+    for (const [key, id] of fields) {
+      const text = $(id).value.trim();
+      if (text.length > GIFT_LIMITS[key]) {
         showError(form, key, t("err.too_long", { max: GIFT_LIMITS[key] }));
+      } else if (/[\u0000-\u001f\u007f-\u009f]/.test(key === "message" ? text : text.replace(/\s+/g, " "))) {
+        showError(form, key, t("err.control"));
+      } else continue;
+      bad.add(key);
+      ok = false;
+    }
+    // as sointu gift --for-allative: Finnish titles only, the name then -lle
+    const allative = giftAllative();
+    if (allative && !bad.has("allative")) {
+      if ($("#gift-lang").value !== "fi") {
+        showError(form, "allative", t("err.allative_lang"));
+        ok = false;
+      } else if (!allative.toLowerCase().endsWith("lle") || !/\p{L}/u.test(allative.slice(0, -3))) {
+        showError(form, "allative", t("err.allative"));
         ok = false;
       }
     }
     return ok;
+  }
+
+  function giftAllative() {
+    return $("#allative").value.trim().split(/\s+/).join(" ");
   }
 
   async function makeGift(ev) {
@@ -1057,6 +1108,7 @@
         preset: $("#gift-preset").value, recipient: $("#recipient").value.trim(),
         sender: $("#sender").value.trim() || null, message: $("#message").value.trim() || null,
         lang: $("#gift-lang").value, mix: $("#gift-mix").value, format: $("#gift-format").value,
+        allative: giftAllative() || null, title: $("#gift-title").value.trim() || null,
       };
       const out = await postJSON("/api/gift", body);
       const ui = jobUI("gift", form);
