@@ -1,30 +1,33 @@
 """``render --plot``: the session picture drawn in a forked process while the render runs.
 
-matplotlib takes about a second to import and the picture half a second to draw, a fifth
-of a 60-minute render's time if done after it. A render keeps about one of the two cores
-busy, so the picture is drawn meanwhile in a child process: it imports matplotlib and draws
-the score at once, then waits for the loudness curve, which the render's own meter gives
-(or the cache, at the start: then the whole picture is done while the audio is still being
-synthesised). Only the loudness panel and the saving are left for after the render of a
-session that was never rendered before.
+matplotlib takes about 0.35 s of CPU time to import and the picture 0.2 s to draw and save.
+A render leaves part of the two cores unused (its threads wait on one another), so the
+picture is drawn in a child process (:class:`sointu.background.Background`) forked before
+the render's work starts, at the lowest priority: it imports matplotlib and draws the score
+only on what the render leaves over, and takes no core from it. It then waits for the
+loudness curve: from the cache at the start of a re-render (then the whole picture is done
+while the audio is synthesised), or, for a session never rendered before, from the render's
+own meter at the end; only the loudness panel and the saving are left for then, and the
+child gets the render's priority back for them (:meth:`Background.hurry`).
 
-Without ``fork`` the picture is drawn here after the render.
+Where priorities cannot be raised again (an unprivileged process on Linux without a raised
+``RLIMIT_NICE``) and the child has not answered within :data:`GRACE_S` of the curve (a
+machine with no idle core), it is stopped and the picture drawn here. Without ``fork`` the
+picture is drawn here after the render.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import sys
 from pathlib import Path
 
+from ..background import Background
 from ..errors import OutputError, SointuError
 
-__all__ = ["SessionPlotJob"]
+__all__ = ["SessionPlotJob", "GRACE_S"]
 
-# The child runs at the render's priority: niced, it was starved on a loaded machine and
-# finished only after the render, which then waited for it (measured with 10 jobs on the 2
-# cores: +5 s on a 14 s render, for 0.6 s of the child's CPU time).
+#: How long (s) a render waits, once its audio is written, for a child that could not be
+#: given its priority back, before drawing the picture itself.
+GRACE_S = 0.5
 
 
 class SessionPlotJob:
@@ -47,26 +50,15 @@ class SessionPlotJob:
         self.path = Path(path)
         self._tmp = temporary_path(self.path)
         self._args = (self.path, preset, timeline, float(target_lufs))
-        self._process = self._conn = None
         self._sent = False
-        if "fork" not in multiprocessing.get_all_start_methods():
-            return
-        ctx = multiprocessing.get_context("fork")
-        self._conn, child = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(target=_child, args=(child, self._tmp, *self._args),
-                                    daemon=True,
-                                    name="sointu-plot")
-        self._process.start()
-        child.close()
+        self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot", inbox=True,
+                               idle=True)
 
     def send(self, curve) -> None:
         """Hand the loudness curve over as soon as it is known (once)."""
-        if self._conn is not None and not self._sent:
-            try:
-                self._conn.send((curve.sample_rate, curve.sums) if curve is not None else None)
-                self._sent = True
-            except OSError:
-                self.close()
+        if not self._sent:
+            self._sent = self._job.send(None if curve is None
+                                        else (curve.sample_rate, curve.sums))
 
     def finish(self, curve) -> Path:
         """Finish the picture with ``curve`` (if not sent yet), wait for it, put it in place.
@@ -79,15 +71,9 @@ class SessionPlotJob:
             The picture could not be written (nothing is left behind).
         """
         self.send(curve)
-        reply = None
-        if self._conn is not None:
-            try:
-                reply = self._conn.recv()
-            except (EOFError, OSError):
-                reply = None
-        if self._process is not None:
-            self._process.join(timeout=5)
-        if reply is None:  # no child, or it died: draw it here
+        timeout = None if self._job.hurry() else GRACE_S
+        reply = self._job.result(timeout=timeout)
+        if reply is None:  # no child, it died, or it is starved: draw it here
             self.close()
             from .session import plot_session
 
@@ -104,41 +90,23 @@ class SessionPlotJob:
 
     def close(self) -> None:
         """Stop the child if it is still running; no temporary picture is left."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join(timeout=2)
-            self._process = None
+        self._job.close()
         self._tmp.unlink(missing_ok=True)
 
 
-def _child(conn, tmp, path, preset, timeline, target) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # terminated while saving: unwind, so that the partial file is removed
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+def _draw(inbox, tmp, path, preset, timeline, target) -> str:
+    """In the child: the score at once, the loudness panel when the curve comes; "ok" or
+    the one-line error."""
     try:
         from ..render.loudness_curve import LoudnessCurve
         from .files import save_figure
         from .session import add_loudness, session_figure
 
         fig = session_figure(preset, timeline, target_lufs=target, loudness=False)
-        message = conn.recv()
+        message = inbox()
         curve = None if message is None else LoudnessCurve(*message)
         add_loudness(fig, curve, target)
         save_figure(fig, path, tmp=tmp)
-        reply = "ok"
+        return "ok"
     except SointuError as exc:
-        reply = str(exc)
-    except (EOFError, OSError):  # the parent went away
-        return
-    except Exception:  # let the parent draw it and report what goes wrong
-        reply = None
-    try:
-        conn.send(reply)
-    except OSError:
-        pass
-    finally:
-        conn.close()
+        return str(exc)
