@@ -94,3 +94,18 @@ def test_a_starved_child_is_replaced_by_drawing_here(tmp_path, monkeypatch):
     assert GRACE_S <= time.monotonic() - t0 < GRACE_S + 10.0
     assert (tmp_path / "here.png").read_bytes() == (tmp_path / "child.png").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["child.png", "here.png"]
+
+
+def test_a_preforked_child_draws_the_same_picture(tmp_path):
+    audio = _session()
+    job_module.prefork()  # as `render --plot` does before composing the session
+    waiting = job_module._waiting
+    assert waiting is not None and waiting.started
+    pre = SessionPlotJob(tmp_path / "pre.png", audio.preset, audio.timeline, -18.0)
+    assert pre._job is waiting and job_module._waiting is None  # taken, once
+    assert pre.finish(None) == tmp_path / "pre.png"
+    fresh = SessionPlotJob(tmp_path / "fresh.png", audio.preset, audio.timeline, -18.0)
+    assert fresh._job is not waiting
+    fresh.finish(None)
+    assert (tmp_path / "pre.png").read_bytes() == (tmp_path / "fresh.png").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.png", "pre.png"]

@@ -2,13 +2,16 @@
 
 matplotlib takes about 0.35 s of CPU time to import and the picture 0.2 s to draw and save.
 A render leaves part of the two cores unused (its threads wait on one another), so the
-picture is drawn in a child process (:class:`sointu.background.Background`) forked before
-the render's work starts, at the lowest priority: it imports matplotlib and draws the score
-only on what the render leaves over, and takes no core from it. It then waits for the
-loudness curve: from the cache at the start of a re-render (then the whole picture is done
-while the audio is synthesised), or, for a session never rendered before, from the render's
-own meter at the end; only the loudness panel and the saving are left for then, and the
-child gets the render's priority back for them (:meth:`Background.hurry`).
+picture is drawn in a child process (:class:`sointu.background.Background`) at the lowest
+priority: it takes no core from the render, only what the render leaves over. The command
+line forks it first of all (:func:`prefork`), so that matplotlib is imported while the session
+is composed on one core; the session and the picture's path are sent to it once known
+(:class:`SessionPlotJob`, which forks one itself when there is none). It draws the score,
+then waits for the loudness curve: from the cache at the start of a re-render (then the
+whole picture is done while the audio is synthesised), or, for a session never rendered
+before, from the render's own meter at the end; only the loudness panel and the saving are
+left for then, and the child gets the render's priority back for them
+(:meth:`Background.hurry`).
 
 Where priorities cannot be raised again (an unprivileged process on Linux without a raised
 ``RLIMIT_NICE``) and the child has not answered within :data:`GRACE_S` of the curve (a
@@ -23,11 +26,25 @@ from pathlib import Path
 from ..background import Background
 from ..errors import OutputError, SointuError
 
-__all__ = ["SessionPlotJob", "GRACE_S"]
+__all__ = ["SessionPlotJob", "GRACE_S", "prefork"]
 
 #: How long (s) a render waits, once its audio is written, for a child that could not be
 #: given its priority back, before drawing the picture itself.
 GRACE_S = 0.5
+
+#: The process :func:`prefork` started, until a :class:`SessionPlotJob` takes it.
+_waiting: Background | None = None
+
+
+def prefork() -> None:
+    """Start the picture process now, before the session is composed: it imports matplotlib
+    (at idle priority) meanwhile; the next :class:`SessionPlotJob` of this process takes it.
+    Does nothing without the plot extra (the render says so in one line later)."""
+    global _waiting
+    from .files import available
+
+    if _waiting is None and available():
+        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=True)
 
 
 class SessionPlotJob:
@@ -51,8 +68,13 @@ class SessionPlotJob:
         self._tmp = temporary_path(self.path)
         self._args = (self.path, preset, timeline, float(target_lufs))
         self._sent = False
-        self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot", inbox=True,
-                               idle=True)
+        global _waiting
+        self._job, _waiting = _waiting, None
+        if self._job is not None and self._job.started:  # pre-forked: tell it what to draw
+            self._job.send((self._tmp, *self._args))
+        else:
+            self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot",
+                                   inbox=True, idle=True)
 
     def send(self, curve) -> None:
         """Hand the loudness curve over as soon as it is known (once)."""
@@ -92,6 +114,18 @@ class SessionPlotJob:
         """Stop the child if it is still running; no temporary picture is left."""
         self._job.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def _serve(inbox) -> str:
+    """In a pre-forked child: import what drawing needs, then draw what the inbox says."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    from matplotlib import font_manager
+
+    from . import files, session  # noqa: F401
+
+    font_manager.fontManager  # noqa: B018 (reads the font list)
+    return _draw(inbox, *inbox())
 
 
 def _draw(inbox, tmp, path, preset, timeline, target) -> str:
