@@ -109,3 +109,15 @@ def test_a_preforked_child_draws_the_same_picture(tmp_path):
     fresh.finish(None)
     assert (tmp_path / "pre.png").read_bytes() == (tmp_path / "fresh.png").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.png", "pre.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_on_a_busy_machine_the_child_keeps_the_renders_priority(tmp_path, monkeypatch):
+    audio = _session()
+    for load, idle in ((99.0, False), (0.0, True)):
+        monkeypatch.setattr(job_module.os, "getloadavg", lambda load=load: (load, load, load))
+        job = SessionPlotJob(tmp_path / f"{load:g}.png", audio.preset, audio.timeline, -18.0)
+        time.sleep(0.3)  # the child has set its priority
+        policy = os.sched_getscheduler(job._job._process.pid)
+        assert (policy == os.SCHED_IDLE) == idle, load
+        assert job.finish(None).is_file()

@@ -3,15 +3,16 @@
 matplotlib takes about 0.35 s of CPU time to import and the picture 0.2 s to draw and save.
 A render leaves part of the two cores unused (its threads wait on one another), so the
 picture is drawn in a child process (:class:`sointu.background.Background`) at the lowest
-priority: it takes no core from the render, only what the render leaves over. The command
-line forks it first of all (:func:`prefork`), so that matplotlib is imported while the session
-is composed on one core; the session and the picture's path are sent to it once known
-(:class:`SessionPlotJob`, which forks one itself when there is none). It draws the score,
-then waits for the loudness curve: from the cache at the start of a re-render (then the
-whole picture is done while the audio is synthesised), or, for a session never rendered
-before, from the render's own meter at the end; only the loudness panel and the saving are
-left for then, and the child gets the render's priority back for them
-(:meth:`Background.hurry`).
+priority: it takes no core from the render, only what the render leaves over (on a machine
+busy with other work, where nothing is left over, at the render's: :func:`_spare_core`).
+The command line forks it first of all (:func:`prefork`), so that matplotlib is imported
+while the session is composed on one core; the session and the picture's path are sent to
+it once known (:class:`SessionPlotJob`, which forks one itself when there is none). It
+draws the score, then waits for the loudness curve: from the cache at the start of a
+re-render (then the whole picture is done while the audio is synthesised), or, for a
+session never rendered before, from the render's own meter at the end; only the loudness
+panel and the saving are left for then, and the child gets the render's priority back for
+them (:meth:`Background.hurry`).
 
 Where priorities cannot be raised again (an unprivileged process on Linux without a raised
 ``RLIMIT_NICE``) and the child has not answered within :data:`GRACE_S` of the curve (a
@@ -21,6 +22,7 @@ picture is drawn here after the render.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..background import Background
@@ -44,7 +46,19 @@ def prefork() -> None:
     from .files import available
 
     if _waiting is None and available():
-        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=True)
+        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=_spare_core())
+
+
+def _spare_core() -> bool:
+    """Whether the machine has had a core to spare over the last minute (load average under
+    the number of cores): then the child runs at idle priority, on what the render leaves.
+    On a busy machine an idle child gets nothing until the render ends and the render then
+    waits for all of it (measured at load 12 on the 2 cores: 0.81 s after a cached
+    re-render); at the render's priority it takes its share from everyone (0.001 s)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
+    except OSError:
+        return True
 
 
 class SessionPlotJob:
@@ -74,7 +88,7 @@ class SessionPlotJob:
             self._job.send((self._tmp, *self._args))
         else:
             self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot",
-                                   inbox=True, idle=True)
+                                   inbox=True, idle=_spare_core())
 
     def send(self, curve) -> None:
         """Hand the loudness curve over as soon as it is known (once)."""
