@@ -401,23 +401,23 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     from .render.level import CEILING_DBTP
     from .render.recordings import calibrate
 
-    calibrate(audio)  # the recordings' levels, measured, before the gain estimate forks
-
-    fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
-                         sample_rate=audio.sample_rate, frames=audio.total_frames, channels=2)
     target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
-    # unless it is cached, the gain is estimated in another process while the encoder and
-    # the meter are imported
-    cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
-    job = None
-    if plot is not None:  # drawn in another process meanwhile (sointu.pictures.job)
-        from .pictures.job import SessionPlotJob
+    job = estimate = None
+    if plot is not None:  # drawn in another process at idle priority (sointu.pictures.job),
+        from .pictures.job import SessionPlotJob  # forked before any of the render's work
 
         job = SessionPlotJob(plot, audio.preset, audio.timeline, target)
-    estimate = None if cached else GainEstimate(audio, target)
-    if hasattr(progress, "begin"):
-        progress.begin()  # at once: a session may be measured before frames are written
     try:
+        calibrate(audio)  # the recordings' levels, measured, before the gain estimate forks
+        fmt = resolve_format(output, bit_depth=bit_depth, quality=quality,
+                             sample_rate=audio.sample_rate, frames=audio.total_frames,
+                             channels=2)
+        # unless it is cached, the gain is estimated in another process while the encoder
+        # and the meter are imported
+        cached = gain_cache.get(gain_cache.key(audio, target, CEILING_DBTP)) is not None
+        estimate = None if cached else GainEstimate(audio, target)
+        if hasattr(progress, "begin"):
+            progress.begin()  # at once: a session may be measured before frames are written
         from .render.pipeline import render_session
 
         # the curve goes to the picture as soon as it is known (cached, or measured

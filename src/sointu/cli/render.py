@@ -218,6 +218,10 @@ def render_cmd(preset: str, output: str | None, duration_s: float | None, seed: 
     """
     from ..session.audio import SessionAudio
 
+    if plot:  # matplotlib imported in another process while the session is composed
+        from ..pictures.job import prefork
+
+        prefork()
     audio = SessionAudio.from_preset(named_preset(preset, folder), duration_s=duration_s,
                                      seed=seed, sample_rate=sample_rate, mix=mix,
                                      recordings=voice_intro_recordings(voice_intro))

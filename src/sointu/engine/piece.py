@@ -93,6 +93,7 @@ class Piece:
         else:
             gains, delay_s = binaural_gains(
                 self.head, modes.freq_hz, reverb=self.room.reverb, seed=self.room.seed,
+                room_m=self.room.kind.headphone_room_m, ear_m=self.room.kind.headphone_ear_m,
                 azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
                 distance_m=distance if distance_m is None else distance_m, level_db=level_db)
             lag = tuple(min(int(round(d * self.sample_rate)), self._row_frames)

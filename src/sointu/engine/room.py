@@ -56,6 +56,8 @@ class RoomKind:
     tail_t60_s: tuple[float, float, float, float]
     tail_db: float
     headphone_tail_db: float
+    headphone_room_m: tuple[float, float, float]
+    headphone_ear_m: float
     predelay_ms: float
     mic_spacing_m: float
     tone_db: float
@@ -106,7 +108,8 @@ def load_rooms() -> dict[str, RoomKind]:
             raise c.fail(name, "expected a table")
         w = f"{name}."
         c.check_keys(t, {"description", "diffuse", "reflections", "reflections_ms",
-                         "tail_t60_s", "tail_db", "headphone_tail_db", "predelay_ms",
+                         "tail_t60_s", "tail_db", "headphone_tail_db", "headphone_room_m",
+                         "headphone_ear_m", "predelay_ms",
                          "mic_spacing_m", "tone_db"}, w)
         refl = c.numbers(t, "reflections_ms", w, length=2, lo=0.5, hi=300.0)
         if refl[0] >= refl[1]:
@@ -114,6 +117,11 @@ def load_rooms() -> dict[str, RoomKind]:
         count = c.number(t, "reflections", w, lo=4, hi=512)
         if count != int(count):
             raise c.fail(w + "reflections", f"expected a whole number, got {count:g}")
+        shape = c.numbers(t, "headphone_room_m", w, length=3, lo=1.0, hi=100.0)
+        ear = c.number(t, "headphone_ear_m", w, lo=0.0, hi=10.0)
+        if ear >= shape[2]:
+            raise c.fail(w + "headphone_ear_m", f"expected under the room's height "
+                                                f"{shape[2]:g} m, got {ear:g}")
         rooms[name] = RoomKind(
             name=name,
             description=c.string(t, "description", w, default=""),
@@ -123,6 +131,8 @@ def load_rooms() -> dict[str, RoomKind]:
             tail_t60_s=tuple(c.numbers(t, "tail_t60_s", w, length=4, lo=0.05, hi=6.0)),
             tail_db=c.number(t, "tail_db", w, lo=-60.0, hi=6.0),
             headphone_tail_db=c.number(t, "headphone_tail_db", w, lo=-80.0, hi=6.0),
+            headphone_room_m=(shape[0], shape[1], shape[2]),
+            headphone_ear_m=ear,
             predelay_ms=c.number(t, "predelay_ms", w, lo=0.0, hi=100.0),
             mic_spacing_m=c.number(t, "mic_spacing_m", w, lo=0.0, hi=2.0),
             tone_db=c.number(t, "tone_db", w, lo=-120.0, hi=-30.0),

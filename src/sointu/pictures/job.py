@@ -1,29 +1,64 @@
 """``render --plot``: the session picture drawn in a forked process while the render runs.
 
-matplotlib takes about a second to import and the picture half a second to draw, a fifth
-of a 60-minute render's time if done after it. A render keeps about one of the two cores
-busy, so the picture is drawn meanwhile in a child process: it imports matplotlib and draws
-the score at once, then waits for the loudness curve, which the render's own meter gives
-(or the cache, at the start: then the whole picture is done while the audio is still being
-synthesised). Only the loudness panel and the saving are left for after the render of a
-session that was never rendered before.
+matplotlib takes about 0.35 s of CPU time to import and the picture 0.2 s to draw and save.
+A render leaves part of the two cores unused (its threads wait on one another), so the
+picture is drawn in a child process (:class:`sointu.background.Background`) at the lowest
+priority: it takes no core from the render, only what the render leaves over (on a machine
+busy with other work, where nothing is left over, at the render's: :func:`_spare_core`).
+The command line forks it first of all (:func:`prefork`), so that matplotlib is imported
+while the session is composed on one core; the session and the picture's path are sent to
+it once known (:class:`SessionPlotJob`, which forks one itself when there is none). It
+draws the score, then waits for the loudness curve: from the cache at the start of a
+re-render (then the whole picture is done while the audio is synthesised), or, for a
+session never rendered before, from the render's own meter at the end; only the loudness
+panel and the saving are left for then, and the child gets the render's priority back for
+them (:meth:`Background.hurry`).
 
-Without ``fork`` the picture is drawn here after the render.
+Where priorities cannot be raised again (an unprivileged process on Linux without a raised
+``RLIMIT_NICE``) and the child has not answered within :data:`GRACE_S` of the curve (a
+machine with no idle core), it is stopped and the picture drawn here. Without ``fork`` the
+picture is drawn here after the render.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 from pathlib import Path
 
+from ..background import Background
 from ..errors import OutputError, SointuError
-from ..signals import quiet_worker
 
-__all__ = ["SessionPlotJob"]
+__all__ = ["SessionPlotJob", "GRACE_S", "prefork"]
 
-# The child runs at the render's priority: niced, it was starved on a loaded machine and
-# finished only after the render, which then waited for it (measured with 10 jobs on the 2
-# cores: +5 s on a 14 s render, for 0.6 s of the child's CPU time).
+#: How long (s) a render waits, once its audio is written, for a child that could not be
+#: given its priority back, before drawing the picture itself.
+GRACE_S = 0.5
+
+#: The process :func:`prefork` started, until a :class:`SessionPlotJob` takes it.
+_waiting: Background | None = None
+
+
+def prefork() -> None:
+    """Start the picture process now, before the session is composed: it imports matplotlib
+    (at idle priority) meanwhile; the next :class:`SessionPlotJob` of this process takes it.
+    Does nothing without the plot extra (the render says so in one line later)."""
+    global _waiting
+    from .files import available
+
+    if _waiting is None and available():
+        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=_spare_core())
+
+
+def _spare_core() -> bool:
+    """Whether the machine has had a core to spare over the last minute (load average under
+    the number of cores): then the child runs at idle priority, on what the render leaves.
+    On a busy machine an idle child gets nothing until the render ends and the render then
+    waits for all of it (measured at load 12 on the 2 cores: 0.81 s after a cached
+    re-render); at the render's priority it takes its share from everyone (0.001 s)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1)
+    except OSError:
+        return True
 
 
 class SessionPlotJob:
@@ -46,26 +81,20 @@ class SessionPlotJob:
         self.path = Path(path)
         self._tmp = temporary_path(self.path)
         self._args = (self.path, preset, timeline, float(target_lufs))
-        self._process = self._conn = None
         self._sent = False
-        if "fork" not in multiprocessing.get_all_start_methods():
-            return
-        ctx = multiprocessing.get_context("fork")
-        self._conn, child = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(target=_child, args=(child, self._tmp, *self._args),
-                                    daemon=True,
-                                    name="sointu-plot")
-        self._process.start()
-        child.close()
+        global _waiting
+        self._job, _waiting = _waiting, None
+        if self._job is not None and self._job.started:  # pre-forked: tell it what to draw
+            self._job.send((self._tmp, *self._args))
+        else:
+            self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot",
+                                   inbox=True, idle=_spare_core())
 
     def send(self, curve) -> None:
         """Hand the loudness curve over as soon as it is known (once)."""
-        if self._conn is not None and not self._sent:
-            try:
-                self._conn.send((curve.sample_rate, curve.sums) if curve is not None else None)
-                self._sent = True
-            except OSError:
-                self.close()
+        if not self._sent:
+            self._sent = self._job.send(None if curve is None
+                                        else (curve.sample_rate, curve.sums))
 
     def finish(self, curve) -> Path:
         """Finish the picture with ``curve`` (if not sent yet), wait for it, put it in place.
@@ -78,15 +107,9 @@ class SessionPlotJob:
             The picture could not be written (nothing is left behind).
         """
         self.send(curve)
-        reply = None
-        if self._conn is not None:
-            try:
-                reply = self._conn.recv()
-            except (EOFError, OSError):
-                reply = None
-        if self._process is not None:
-            self._process.join(timeout=5)
-        if reply is None:  # no child, or it died: draw it here
+        timeout = None if self._job.hurry() else GRACE_S
+        reply = self._job.result(timeout=timeout)
+        if reply is None:  # no child, it died, or it is starved: draw it here
             self.close()
             from .session import plot_session
 
@@ -103,39 +126,35 @@ class SessionPlotJob:
 
     def close(self) -> None:
         """Stop the child if it is still running; no temporary picture is left."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join(timeout=2)
-            self._process = None
+        self._job.close()
         self._tmp.unlink(missing_ok=True)
 
 
-def _child(conn, tmp, path, preset, timeline, target) -> None:
-    quiet_worker(unwind=True)  # terminated while saving: the partial file is removed
+def _serve(inbox) -> str:
+    """In a pre-forked child: import what drawing needs, then draw what the inbox says."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    from matplotlib import font_manager
+
+    from . import files, session  # noqa: F401
+
+    font_manager.fontManager  # noqa: B018 (reads the font list)
+    return _draw(inbox, *inbox())
+
+
+def _draw(inbox, tmp, path, preset, timeline, target) -> str:
+    """In the child: the score at once, the loudness panel when the curve comes; "ok" or
+    the one-line error."""
     try:
         from ..render.loudness_curve import LoudnessCurve
         from .files import save_figure
         from .session import add_loudness, session_figure
 
         fig = session_figure(preset, timeline, target_lufs=target, loudness=False)
-        message = conn.recv()
+        message = inbox()
         curve = None if message is None else LoudnessCurve(*message)
         add_loudness(fig, curve, target)
         save_figure(fig, path, tmp=tmp)
-        reply = "ok"
+        return "ok"
     except SointuError as exc:
-        reply = str(exc)
-    except (EOFError, OSError):  # the parent went away
-        return
-    except Exception:  # let the parent draw it and report what goes wrong
-        reply = None
-    try:
-        conn.send(reply)
-    except OSError:
-        pass
-    finally:
-        conn.close()
+        return str(exc)
