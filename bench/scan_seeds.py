@@ -43,6 +43,8 @@ OVERNIGHT_S = (6 * 3600, 7 * 3600, 28799, 8 * 3600, 10 * 3600, 12 * 3600)
 #: The issue's other command lines: (preset, seed, length in s or None for its own).
 #: 3462617861110914872 is the seed of a recipient's name whose gift crashed.
 ISSUE_LINES = (("gift-30", 3462617861110914872, None),)
+#: The presets the issue found crashing at 6-12 h: scanned first by ``--overnight``.
+ISSUE_PRESETS = ("classic-60", "gentle-sleep")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 _PRESETS: dict = {}  # name -> preset, loaded once per process (a preset is ~0.2 s of TOML)
@@ -118,6 +120,8 @@ def main() -> int:
     ap.add_argument("--overnight", action="store_true",
                     help="instead: each preset at 6-12 h at its default seed, and the "
                          "issue's other command lines")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="with --overnight: leave out its first N cases (done before)")
     args = ap.parse_args()
     names = args.preset or list(list_session_presets())
     started = datetime.datetime.now(datetime.UTC)
@@ -126,7 +130,7 @@ def main() -> int:
     command = "bench/scan_seeds.py " + " ".join(sys.argv[1:])
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill: as Ctrl-C
     if args.overnight:
-        return overnight(names, args.jobs, out, command, started)
+        return overnight(names, args.jobs, out, command, started, args.skip)
     seeds = range(args.first, args.first + args.seeds)
     # seed by seed across the presets, so that a scan cut short has covered each alike
     tasks = [(name, seed, None) for seed in seeds for name in names]
@@ -187,35 +191,55 @@ def main() -> int:
     return 1 if total else 0
 
 
-def overnight(names, jobs: int, out: Path, command: str, started) -> int:
-    tasks = [(name, load_session_preset(name).defaults.seed, seconds)
-             for name in names for seconds in OVERNIGHT_S]
-    tasks += [t for t in ISSUE_LINES if t[0] in names]
+def overnight_cases(names) -> list[tuple[str, int, float | None]]:
+    """(preset, seed, length) of ``--overnight``: the issue's presets and lines first."""
+    first = [n for n in ISSUE_PRESETS if n in names]
+    order = first + [n for n in names if n not in first]
+    seeds = {n: load_session_preset(n).defaults.seed for n in order}
+    cases = [(n, seeds[n], s) for n in order[: len(first)] for s in OVERNIGHT_S]
+    cases += [t for t in ISSUE_LINES if t[0] in names]
+    return cases + [(n, seeds[n], s) for n in order[len(first):] for s in OVERNIGHT_S]
+
+
+def _length(seconds: float | None) -> str:
+    if seconds is None:
+        return "own"
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m{rest % 60:02d}s"
+
+
+def overnight(names, jobs: int, out: Path, command: str, started, skip: int = 0) -> int:
+    tasks = overnight_cases(names)[skip:]
     rows, total, cut = [], 0, ""
-    try:
-        for name, seed, gain, error, took in run(tasks, jobs):
-            rows.append((name, seed, gain, error, took))
+
+    def body() -> list[str]:
+        lines = [[name, _length(length), str(seed),
+                  error[:60] if error else f"{gain:.2f} dB", f"{took:.0f} s"]
+                 for (name, seed, length), (gain, error, took) in zip(tasks, rows,
+                                                                       strict=False)]
+        return (markdown_table(["preset", "length", "seed", "gain or error", "CPU"], lines)
+                + ["", f"{total} failures in {len(rows)} estimates"
+                   + (f" (cases {skip + 1}-{skip + len(rows)} of --overnight)" if skip
+                      else "")]
+                + ([cut] if cut else []))
+
+    def save() -> None:
+        write(out, header("Overnight lengths and the issue's command lines through the gain "
+                          "estimate", command, started, jobs) + body())
+
+    try:  # rows: the cases done, in the order of the tasks
+        for (name, seed, length), (_, _, gain, error, took) in zip(tasks, run(tasks, jobs),
+                                                                   strict=False):
+            rows.append((gain, error, took))
             total += bool(error)
-            print(f"{name} seed {seed}: {'FAIL' if error else 'ok'} in {took:.0f} s CPU",
-                  file=sys.stderr, flush=True)
+            print(f"{name} seed {seed} {_length(length)}: {'FAIL' if error else 'ok'} in "
+                  f"{took:.0f} s CPU", file=sys.stderr, flush=True)
+            save()
     except KeyboardInterrupt:
         cut = f"interrupted after {len(rows)} of {len(tasks)} cases"
-    lines = []
-    # rows: the cases done (all but an interrupted run's last)
-    for (name, seed, length), (_, _, gain, error, took) in zip(tasks, rows, strict=False):
-        if length is None:
-            shown = "own"
-        else:
-            h, rest = divmod(int(length), 3600)
-            shown = f"{h}h{rest // 60:02d}m{rest % 60:02d}s"
-        lines.append([name, shown, str(seed), error[:60] if error else f"{gain:.2f} dB",
-                      f"{took:.0f} s"])
-    body = (markdown_table(["preset", "length", "seed", "gain or error", "CPU"], lines)
-            + ["", f"{total} failures in {len(rows)} estimates"] + ([cut] if cut else []))
-    write(out, header("Overnight lengths and the issue's command lines through the gain "
-                      "estimate", command, started, jobs) + body)
+    save()
     print(f"overnight lengths through the gain estimate ({cpu_model()}, {cpu_count()} CPUs)\n")
-    print("\n".join(body))
+    print("\n".join(body()))
     print(f"\nwritten to {out}")
     return 1 if total else 0
 
