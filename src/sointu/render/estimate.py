@@ -153,7 +153,7 @@ def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
             continue
         stop = int(np.searchsorted(frames, imp.frame, side="right"))
         if stop > pos and at is not None:
-            out[:, pos:stop] = state[:, None] * np.exp(np.outer(lp, frames[pos:stop] - at))
+            _decayed(state, lp, frames[pos:stop] - at, out[:, pos:stop])
         pos = max(pos, stop)
         if at is not None:
             state = state * np.exp(lp * (imp.frame - at))
@@ -161,8 +161,14 @@ def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
         hit = (modes >= imp.first) & (modes < imp.first + len(imp.amps))
         state[hit] += imp.amps[modes[hit] - imp.first]
     if at is not None:
-        out[:, pos:] = state[:, None] * np.exp(np.outer(lp, frames[pos:] - at))
+        _decayed(state, lp, frames[pos:] - at, out[:, pos:])
     return out
+
+
+def _decayed(state: np.ndarray, lp: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = state[:, None] * exp(outer(lp, t))``, with one temporary, not three."""
+    e = np.outer(lp, t)
+    np.multiply(state[:, None], np.exp(e, out=e), out=out)
 
 
 def _k_response(rate: int, freq_hz: np.ndarray) -> np.ndarray:
@@ -388,8 +394,11 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
         sums[:, k0:k1] = diag_w @ sq
         if len(off_m):
             shape = (len(off_m), k1 - k0)
-            a = np.take(z, off_m, axis=0, out=buf_a[: shape[0] * shape[1]].reshape(shape))
-            b = np.take(z, off_n, axis=0, out=buf_b[: shape[0] * shape[1]].reshape(shape))
+            # (mode "clip": the indices are valid, and "raise" copies through a buffer)
+            a = np.take(z, off_m, axis=0, out=buf_a[: shape[0] * shape[1]].reshape(shape),
+                        mode="clip")
+            b = np.take(z, off_n, axis=0, out=buf_b[: shape[0] * shape[1]].reshape(shape),
+                        mode="clip")
             sums[:, k0:k1] += (off_w @ np.multiply(a, np.conjugate(b, out=b), out=a)).real
         # segments with strokes: summed piece by piece between the strokes
         for k in sorted({k for k, _ in hits}):
