@@ -1,6 +1,6 @@
 """Many seeds of every shipped preset through the gain estimate: does any of them fail?
 
-Not a test (1000 seeds of each preset take about 2 CPU-hours): composes each preset at its
+Not a test (1000 seeds of each preset take about 1.3 CPU-hours): composes each preset at its
 own length for seeds 1..N and runs the gain estimate
 (:func:`sointu.render.estimate.estimate_gain_db`, the limiter's share included) on it,
 without synthesising the session. Prints a markdown table of failures per preset, writes it
