@@ -87,11 +87,11 @@ def _pairs(freq_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ms, dtype=np.intp), np.array(ns, dtype=np.intp)
 
 
-def _stroke_segment(synth, x, imps, start, S, lp, mi, ni, pole_pair, coef) -> np.ndarray:
+def _stroke_segment(synth, x, imps, start, S, lp, mi, ni, geo, coef) -> np.ndarray:
     """Sums of squares (2,) of a segment with strokes: summed between them, piece by piece.
 
     ``x`` is the state at the segment's first frame ``start``; ``imps`` the indices of the
-    impulses inside it, in time order.
+    impulses inside it, in time order; ``geo`` the pairs' :class:`_Geometric`.
     """
     x = x.copy()
     acc = np.zeros(len(mi), dtype=complex)
@@ -100,11 +100,11 @@ def _stroke_segment(synth, x, imps, start, S, lp, mi, ni, pole_pair, coef) -> np
         imp = synth.impulses[i]
         off = int(imp.frame - start)
         if off > pos:
-            acc += x[mi] * np.conj(x[ni]) * _geometric(np.exp(pole_pair), off - pos)
+            acc += x[mi] * np.conj(x[ni]) * geo(off - pos)
             x *= np.exp((off - pos) * lp)
             pos = off
         x[imp.first: imp.first + len(imp.amps)] += imp.amps
-    acc += x[mi] * np.conj(x[ni]) * _geometric(np.exp(pole_pair), S - pos)
+    acc += x[mi] * np.conj(x[ni]) * geo(S - pos)
     return (coef @ acc).real
 
 
@@ -153,7 +153,7 @@ def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
             continue
         stop = int(np.searchsorted(frames, imp.frame, side="right"))
         if stop > pos and at is not None:
-            out[:, pos:stop] = state[:, None] * np.exp(np.outer(lp, frames[pos:stop] - at))
+            _decayed(state, lp, frames[pos:stop] - at, out[:, pos:stop])
         pos = max(pos, stop)
         if at is not None:
             state = state * np.exp(lp * (imp.frame - at))
@@ -161,8 +161,14 @@ def _states_at(synth, modes: np.ndarray, frames: np.ndarray) -> np.ndarray:
         hit = (modes >= imp.first) & (modes < imp.first + len(imp.amps))
         state[hit] += imp.amps[modes[hit] - imp.first]
     if at is not None:
-        out[:, pos:] = state[:, None] * np.exp(np.outer(lp, frames[pos:] - at))
+        _decayed(state, lp, frames[pos:] - at, out[:, pos:])
     return out
+
+
+def _decayed(state: np.ndarray, lp: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
+    """``out[:] = state[:, None] * exp(outer(lp, t))``, with one temporary, not three."""
+    e = np.outer(lp, t)
+    np.multiply(state[:, None], np.exp(e, out=e), out=out)
 
 
 def _k_response(rate: int, freq_hz: np.ndarray) -> np.ndarray:
@@ -214,33 +220,65 @@ def _taps_spectrum(taps: np.ndarray, size: int) -> np.ndarray:
 
 def _geometric(r: np.ndarray, n: int | np.ndarray) -> np.ndarray:
     """sum_{t=0}^{n-1} r^t for complex |r| <= 1 (n where r == 1)."""
-    one = np.abs(1.0 - r) < 1e-12
-    safe = np.where(one, 0.5, r)
-    return np.where(one, n, (1.0 - safe ** n) / (1.0 - safe))
+    return _Geometric(r)(n)
+
+
+class _Geometric:
+    """sum_{t=0}^{n-1} r^t for fixed complex ratios |r| <= 1 and any n (n where r == 1).
+
+    The ratios' test and denominator are made once (a session asks for thousands of sums
+    of the same ratios); the values are :func:`_geometric`'s, bit for bit.
+    """
+
+    def __init__(self, r: np.ndarray):
+        self.r = r
+        self.one = np.abs(1.0 - r) < 1e-12
+        self.safe = np.where(self.one, 0.5, r)
+        self.den = 1.0 - self.safe
+
+    def __call__(self, n: int | np.ndarray) -> np.ndarray:
+        return np.where(self.one, n, (1.0 - self.safe ** n) / self.den)
+
+
+class _FadedGeometric:
+    """sum_{t=0}^{n-1} g(t)^2 r^t for the closing fade's gain g, per complex ``r``.
+
+    ``length`` is the fade's frames, its gain ``g = 0.5 + 0.5 cos(pi (j + 1) / length)`` at
+    its j-th frame. With ``g^2 = 3/8 + cos(a) / 2 + cos(2 a) / 8`` each term is a geometric
+    sum; the sums of the ratios turned by the fade's angle step are kept per length n (a
+    session's faded segments all have the same n).
+    """
+
+    def __init__(self, r: np.ndarray, length: int):
+        self.plain = _Geometric(r)
+        self.w = np.pi / length
+        self.turned = [(k, c, sign, _Geometric(r * np.exp(1j * sign * k * self.w)))
+                       for k, c in ((1, 0.25), (2, 0.0625)) for sign in (1.0, -1.0)]
+        self._kept: dict[int, list[np.ndarray]] = {}
+
+    def __call__(self, n: int, into: int) -> np.ndarray:
+        """The sums over n frames, the first ``into`` frames after the fade's start
+        (negative: the fade starts ``-into`` frames later, g = 1 before it)."""
+        r = self.plain.r
+        before = min(max(-into, 0), n)
+        out = self.plain(before) if before else np.zeros(len(r), dtype=complex)
+        m = n - before
+        if m <= 0:
+            return out
+        sums = self._kept.get(m)
+        if sums is None:
+            sums = self._kept[m] = [self.plain(m)] + [g(m) for _, _, _, g in self.turned]
+        scale = r ** before
+        a0 = self.w * (max(into, 0) + 1)  # the angle at the first faded frame
+        acc = 0.375 * sums[0]
+        for (k, c, sign, _), g in zip(self.turned, sums[1:], strict=True):
+            acc = acc + c * np.exp(1j * sign * k * a0) * g
+        return out + scale * acc
 
 
 def _faded_geometric(r: np.ndarray, n: int, into: int, length: int) -> np.ndarray:
-    """sum_{t=0}^{n-1} g(t)^2 r^t for the closing fade's gain g, per complex ``r``.
-
-    ``into`` is the first frame's place relative to the fade's start (negative: the fade
-    starts ``-into`` frames later, g = 1 before it); ``length`` the fade's frames, its gain
-    ``g = 0.5 + 0.5 cos(pi (j + 1) / length)`` at its j-th frame. With
-    ``g^2 = 3/8 + cos(a) / 2 + cos(2 a) / 8`` each term is a geometric sum.
-    """
-    before = min(max(-into, 0), n)
-    out = _geometric(r, before) if before else np.zeros(len(r), dtype=complex)
-    m = n - before
-    if m <= 0:
-        return out
-    scale = r ** before
-    w = np.pi / length
-    a0 = w * (max(into, 0) + 1)  # the angle at the first faded frame
-    acc = 0.375 * _geometric(r, m)
-    for k, c in ((1, 0.25), (2, 0.0625)):
-        for sign in (1.0, -1.0):
-            acc = acc + c * np.exp(1j * sign * k * a0) * _geometric(
-                r * np.exp(1j * sign * k * w), m)
-    return out + scale * acc
+    """sum_{t=0}^{n-1} g(t)^2 r^t for the closing fade's gain g (:class:`_FadedGeometric`)."""
+    return _FadedGeometric(r, length)(n, into)
 
 
 def segment_sums(audio: SessionAudio) -> np.ndarray:
@@ -304,7 +342,8 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     weight = np.where(mi == ni, 0.5, 1.0)  # the (n, m) term equals the (m, n) one
     pole_pair = lp[mi] + np.conj(lp[ni])  # log of r for each pair
     coef = weight[None, :] * C[:, mi] * np.conj(C[:, ni])  # (2, P)
-    whole = coef * _geometric(np.exp(pole_pair), S)[None, :]  # (2, P)
+    geo = _Geometric(np.exp(pole_pair))
+    whole = coef * geo(S)[None, :]  # (2, P)
     same = mi == ni
     diag_w = np.zeros((2, M))  # a mode with itself: |z|^2 times a real weight
     diag_w[:, mi[same]] = whole[:, same].real
@@ -324,10 +363,19 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
     exact_fade[first_faded:] = True
     for r in synth.rubs:
         exact_fade[r.start // S: (min(r.release, n_seg * S) - 1) // S + 1] = False
+    faded = _FadedGeometric(geo.r, audio.fade_frames) if audio.fade_frames > 0 else None
+    # the block's arrays are written in place: fresh ones of a few MB each cost more in
+    # page faults than the arithmetic (flat buffers, so that a shorter last block's views
+    # stay contiguous and its products the same as in fresh arrays)
+    buf_z = np.empty(M * L, dtype=complex)
+    buf_abs, buf_sq = np.empty(M * L), np.empty(M * L)
+    buf_a = np.empty(len(off_m) * L, dtype=complex)
+    buf_b = np.empty(len(off_m) * L, dtype=complex)
     z0 = np.zeros(M, dtype=complex)  # state at the block's first segment start
     for k0 in range(0, n_seg, L):
         k1 = min(n_seg, k0 + L)
-        z = decay[:, : k1 - k0] * z0[:, None]
+        z = np.multiply(decay[:, : k1 - k0], z0[:, None],
+                        out=buf_z[: M * (k1 - k0)].reshape(M, k1 - k0))
         z0 = z0 * np.exp((k1 - k0) * S * lp)  # becomes the next block's
         hits = [(k, i) for k in range(k0, k1) for i in imp_seg.get(k, ())]
         for k, i in hits:
@@ -336,21 +384,29 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
             b = imp.amps * np.exp(((k + 1) * S - imp.frame) * lp[sl])  # at segment k+1
             z[sl, k + 1 - k0:] += b[:, None] * decay[sl, : k1 - k - 1]
             z0[sl] += b * np.exp((k1 - k - 1) * S * lp[sl])
-        bound[k0:k1] = (g_abs @ np.abs(z)).max(axis=0)
+        bound[k0:k1] = (g_abs @ np.abs(z, out=buf_abs[: z.size].reshape(z.shape))).max(axis=0)
         for k, i in hits:
             imp = synth.impulses[i]
             sl = slice(imp.first, imp.first + len(imp.amps))
             bound[k] += float((g_abs[:, sl] @ np.abs(imp.amps)).max())
-        sums[:, k0:k1] = diag_w @ (z.real ** 2 + z.imag ** 2)
+        sq = np.multiply(z.real, z.real, out=buf_sq[: z.size].reshape(z.shape))
+        sq += np.multiply(z.imag, z.imag, out=buf_abs[: z.size].reshape(z.shape))
+        sums[:, k0:k1] = diag_w @ sq
         if len(off_m):
-            sums[:, k0:k1] += (off_w @ (z[off_m] * np.conj(z[off_n]))).real
+            shape = (len(off_m), k1 - k0)
+            # (mode "clip": the indices are valid, and "raise" copies through a buffer)
+            a = np.take(z, off_m, axis=0, out=buf_a[: shape[0] * shape[1]].reshape(shape),
+                        mode="clip")
+            b = np.take(z, off_n, axis=0, out=buf_b[: shape[0] * shape[1]].reshape(shape),
+                        mode="clip")
+            sums[:, k0:k1] += (off_w @ np.multiply(a, np.conjugate(b, out=b), out=a)).real
         # segments with strokes: summed piece by piece between the strokes
         for k in sorted({k for k, _ in hits}):
             exact_fade[k] = False
             sums[:, k] = _stroke_segment(synth, z[:, k - k0], imp_seg[k], k * S, S, lp,
-                                         mi, ni, pole_pair, coef)
+                                         mi, ni, geo, coef)
         for k in np.flatnonzero(exact_fade[k0:k1]) + k0:
-            w = _faded_geometric(np.exp(pole_pair), S, k * S - fade_start, audio.fade_frames)
+            w = faded(S, k * S - fade_start)
             x = z[:, k - k0]
             sums[:, k] = (coef @ (x[mi] * np.conj(x[ni]) * w)).real
 
@@ -409,8 +465,9 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
     if synth.transients:
         taps = _k_impulse(fs)
         tail_cum = tail_peak = None
-        if synth.tail is not None:
-            tail_cum, tail_peak = _tail_energy(synth.tail.bands, taps)
+        if synth.tail is not None:  # the room's (shared by every session in that room)
+            tail_cum, tail_peak = _kept(_tail_energy, synth.tail.bands, taps)
+            at = np.arange(tail_cum.shape[2]) * _TAIL_STRIDE
         for index, tr in enumerate(synth.transients):
             if tr.frame >= end:
                 break
@@ -422,7 +479,7 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             for c in range(2):
                 add = np.bincount(seg - s0, weights=kd[:n, c] ** 2)
                 sums[c, s0: s0 + len(add)] += add
-            peaks = np.abs(direct[:n]).max(axis=1)
+            peaks = _frame_peaks(direct[:n])
             starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
             bound[s0: s0 + len(starts)] += np.maximum.reduceat(peaks, starts)
             if weights is None or tail_cum is None:
@@ -433,8 +490,7 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             edges = np.clip(np.arange(first, last + 2) * S - tr.frame, 0, m)
             w = weights.astype(np.float64)
             w2 = np.concatenate([w * w, w[:-1] * w[1:]])
-            at = np.arange(tail_cum.shape[1]) * _TAIL_STRIDE
-            cum = np.stack([[np.interp(edges, at, tail_cum[p, :, c]) for c in range(2)]
+            cum = np.stack([[np.interp(edges, at, tail_cum[p, c]) for c in range(2)]
                             for p in range(len(w2))])  # (products, 2, len(edges))
             cum = np.tensordot(w2, cum, 1).T  # (len(edges), 2)
             sums[:, first: last + 1] += np.diff(cum, axis=0).T
@@ -442,12 +498,47 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
             at_start = np.minimum(edges[:-1] // _TAIL_STRIDE, tail_peak.shape[1] - 1)
             bound[first: last + 1] += weights.astype(np.float64) @ tail_peak[:, at_start]
     if synth.tone is not None:
-        loop = synth.tone.astype(np.float64)
-        k = _k_filtered(np.concatenate([loop[-len(_k_impulse(fs)):], loop]), _k_impulse(fs))
-        power = (k[-len(loop):] ** 2).mean(axis=0)  # (2,) per frame, the loop is circular
+        power = _kept(_tone_power, synth.tone, _k_impulse(fs))
         sums += power[:, None] * S
-        bound += float(np.abs(loop).max())
+        bound += float(np.abs(synth.tone).max())
     return sums, bound
+
+
+def _tone_power(tone: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """K-weighted power (2,) per frame of a room tone ``tone`` (n, 2) played as a loop."""
+    loop = tone.astype(np.float64)
+    k = _k_filtered(np.concatenate([loop[-len(taps):], loop]), taps)
+    return (k[-len(loop):] ** 2).mean(axis=0)  # the loop is circular
+
+
+#: (what, id of the data, id of the taps) -> (data, taps, result): a room's tail and tone
+#: are the same arrays in every session in that room (cached in engine.room), so what is
+#: made of them is made once per process, not once per session.
+_KEPT: dict = {}
+
+
+def _kept(make, data: np.ndarray, taps: np.ndarray):
+    """``make(data, taps)``, kept while ``data`` and ``taps`` are the same arrays (results
+    read-only: shared by every caller)."""
+    key = (make.__name__, id(data), id(taps))
+    got = _KEPT.get(key)
+    if got is None or got[0] is not data or got[1] is not taps:
+        if len(_KEPT) >= 8:
+            _KEPT.clear()
+        made = make(data, taps)
+        for a in made if isinstance(made, tuple) else (made,):
+            a.setflags(write=False)
+        got = _KEPT[key] = (data, taps, made)
+    return got[2]
+
+
+def _frame_peaks(x: np.ndarray) -> np.ndarray:
+    """Largest |sample| of each frame of ``x`` (frames, channels): ``abs(x).max(axis=1)``,
+    channel by channel (numpy's reduction along a short axis is several times slower)."""
+    peak = np.abs(x[:, 0])
+    for c in range(1, x.shape[1]):
+        np.maximum(peak, np.abs(x[:, c]), out=peak)
+    return peak
 
 
 def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -456,9 +547,10 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
 
     Returns
     -------
-    cum : ndarray, shape (2 n_bands - 1, n // stride + 2, 2)
+    cum : ndarray, shape (2 n_bands - 1, 2, n // stride + 2)
         Each band with itself, then each band with its upper neighbour (twice the product:
-        they share a crossfade), summed from the tail's start to every stride point.
+        they share a crossfade), summed from the tail's start to every stride point, per
+        channel.
     peak : ndarray, shape (n_bands, n // stride + 1)
         Each band's largest |sample| (either channel) from every stride point to its end.
     """
@@ -474,6 +566,7 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
             c = np.concatenate([np.zeros((1, 2)), np.cumsum(2.0 * prev * k, axis=0)])
             cum[nb + b - 1] = c[stops]
         prev = k
+    cum = np.ascontiguousarray(cum.transpose(0, 2, 1))  # each channel's row contiguous
     a = np.abs(bands).max(axis=2)  # (n_bands, n)
     pad = (-n) % _TAIL_STRIDE
     a = np.concatenate([a, np.zeros((nb, pad), dtype=a.dtype)], axis=1)
@@ -566,7 +659,10 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
         x = np.concatenate(plain[: len(limited) + 1]).astype(np.float64)
         d = np.zeros_like(x)
         d[B:] = np.concatenate(limited) - x[B:]  # the first chunk is the look-back
-        touched = np.flatnonzero(np.any(d != 0.0, axis=1))
+        acted = d[:, 0] != 0.0
+        for c in range(1, d.shape[1]):
+            acted |= d[:, c] != 0.0
+        touched = np.flatnonzero(acted)
         if touched.size == 0:
             continue
         # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)), nonzero only where the
