@@ -99,6 +99,13 @@ def _field_input(d, path, nth=0):
     return d.find_elements("css selector", f'input[data-field="{path}"]')[nth]
 
 
+def _value(d, path, nth=0):
+    """The value shown in field ``path``, read in the page in one step (the form may be
+    drawn again between finding an element and reading it: a stale element otherwise)."""
+    return _js(d, "const i = document.querySelectorAll(`input[data-field=\"${arguments[0]}\"]`)"
+                  "[arguments[1]]; return i ? i.value : null;", path, nth)
+
+
 def _error_beside(d, path):
     """The visible error text of the field named ``path`` ('' when none)."""
     return _js(d, """
@@ -299,13 +306,13 @@ def test_a_session_is_changed_saved_reloaded_and_rendered(studio, page, browser)
     d.refresh()
     wait_ready(browser)
     _choose_preset(d, "my-evening")
-    assert _field_input(d, "duration_s").get_attribute("value") == "1"
-    assert _field_input(d, "seed").get_attribute("value") == "7"
-    assert _field_input(d, "loudness_lufs").get_attribute("value") == "-20"
+    assert _value(d, "duration_s") == "1"
+    assert _value(d, "seed") == "7"
+    assert _value(d, "loudness_lufs") == "-20"
     assert _js(d, "return Array.from(document.querySelectorAll("
                   "'input[data-field=\"phases[1].interval_s\"]')).map(i => i.value);") \
         == ["20", "30"]
-    assert _field_input(d, "instruments.heart.level_db").get_attribute("value") == "-4"
+    assert _value(d, "instruments.heart.level_db") == "-4"
 
     # rendered to FLAC with a progress bar, then downloaded by the browser
     _js(d, "document.getElementById('render-format').value = 'flac';"
