@@ -54,7 +54,11 @@ def limit_chunks(chunks: Iterator[np.ndarray], threshold: float, window: int
             B = len(cur)
             parts = [prev, cur] + ([nxt] if nxt is not None else [np.zeros_like(cur)])
             x = np.concatenate(parts)
-            peak = np.abs(x).max(axis=1).astype(np.float64)
+            # each frame's peak over its channels, a channel at a time (numpy's reduction
+            # along the short axis is ~70x slower; the values are the same)
+            peak = np.abs(x[:, 0]).astype(np.float64)
+            for c in range(1, x.shape[1]):
+                np.maximum(peak, np.abs(x[:, c]), out=peak)
             target = np.minimum(1.0, threshold / np.maximum(peak, 1e-30))
             # each sample's gain is the mean of minima whose windows all cover any peak
             # within half a window, so the smoothed gain never exceeds target at a peak
