@@ -488,10 +488,15 @@
     };
     input.addEventListener("change", sessionChanged);
     wrap.append(label, input);
-    if (opts.hint) {
+    return finishField(wrap, opts.hint);
+  }
+
+  /** A field's hint (if any) and its hidden error line, appended to ``wrap``. */
+  function finishField(wrap, hint) {
+    if (hint) {
       const h = document.createElement("p");
       h.className = "hint";
-      h.textContent = opts.hint;
+      h.textContent = hint;
       wrap.append(h);
     }
     const err = document.createElement("p");
@@ -555,11 +560,8 @@
       if (lo > hi) throw new Error(t("err.order"));
       opts.set([lo, hi]);
     };
-    const err = document.createElement("p");
-    err.className = "error";
-    err.hidden = true;
-    wrap.append(box, err);
-    return wrap;
+    wrap.append(box);
+    return finishField(wrap);
   }
 
   /** A table name -> weight (mallets, instruments) as one fieldset of small inputs. */
@@ -616,17 +618,7 @@
       opts.set(out);
     };
     wrap.append(box);
-    if (opts.hint) {
-      const h = document.createElement("p");
-      h.className = "hint";
-      h.textContent = opts.hint;
-      wrap.append(h);
-    }
-    const err = document.createElement("p");
-    err.className = "error";
-    err.hidden = true;
-    wrap.append(err);
-    return wrap;
+    return finishField(wrap, opts.hint);
   }
 
   function phaseTitle(name) {
