@@ -19,8 +19,6 @@ gain. Which of these a render does is decided in one place, :func:`.level.resolv
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,6 +48,7 @@ from .loudness import Loudness, LoudnessMeter
 from .loudness_curve import LoudnessCurve
 from .markers import sidecar_paths
 from .parallel_encode import encode_opus_parallel
+from .prefetch import prefetch
 from .tags import Tags, soundfile_attributes
 from .writer import to_pcm32, write_blocks
 
@@ -64,9 +63,6 @@ _BLOCK = 8192
 #: the GIL, and with 8192-frame blocks the encoder, the longest of the three, lost a sixth
 #: of its time waiting (measured: a 60-minute FLAC render 1.1-1.5 s faster).
 _WRITE_BLOCK = 1 << 17
-#: Blocks a hand-over queue holds (1 MB each as float32 stereo): few, so that how full the
-#: queues happen to be moves the peak memory by a few MB at most.
-_QUEUE_BLOCKS = 2
 #: Shortest session (s) encoded in parallel parts where the format allows it.
 PARALLEL_MIN_S = 20
 
@@ -86,45 +82,6 @@ class RenderReport:
     wall_s: float
     #: loudness over time of the written signal, when asked for (``render_session(curve=)``)
     curve: LoudnessCurve | None = None
-
-
-def _prefetch(blocks: Iterator[np.ndarray], convert: Callable[[np.ndarray], np.ndarray] | None,
-              name: str = "sointu-synth") -> Iterator[np.ndarray]:
-    """Run ``blocks`` (and ``convert`` on each) in a producer thread; yield them here."""
-    q: queue.Queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for block in blocks:
-                if convert is not None:
-                    block = convert(block)
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(exc)
-
-    thread = threading.Thread(target=produce, name=name, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def _span(audio: SessionAudio, start: int, stop: int) -> Iterator[np.ndarray]:
@@ -305,8 +262,8 @@ def _write(audio: SessionAudio, path: Path, meter: LoudnessMeter | None, *,
         blocks = audio.blocks(_WRITE_BLOCK)
         convert = _pcm_converter(fmt, audio.timeline.seed, meter)
         if convert is not None:
-            blocks = _prefetch(blocks, None)
-        blocks = _prefetch(blocks, convert, name="sointu-meter")
+            blocks = prefetch(blocks, None)
+        blocks = prefetch(blocks, convert, name="sointu-meter")
     return write_blocks(path, blocks, sample_rate=audio.sample_rate,
                         total_frames=audio.total_frames, fmt=fmt, tags=tags,
                         phases=list(audio.timeline.phases), force=force,

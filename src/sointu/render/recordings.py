@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
 
 from .blockfilter import BlockCascade
 from .loudness import LoudnessMeter, k_weighting_coefficients
+from .prefetch import prefetch
 
 __all__ = ["calibrate", "recording_sums", "recording_peaks"]
 
@@ -143,8 +145,6 @@ def _native_blocks(r, n_read: int):
     read on to the file's end when less than a block is left past ``n_read``, as the last
     resampled chunk needs its context.
     """
-    import queue
-
     import soundfile as sf
 
     from ..session.recordings import Spill
@@ -161,47 +161,22 @@ def _native_blocks(r, n_read: int):
     except OSError:  # no temporary folder to write in: decode again when playing
         sp = None
     end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
-    blocks: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
 
-    def decode() -> None:
-        try:
-            with sf.SoundFile(str(r.path)) as f:
-                b0 = 0
-                while b0 < end and not stop.is_set():
-                    stop_at = n_read if b0 < n_read else end  # measured blocks as before
-                    x = f.read(min(_NATIVE_BLOCK, stop_at - b0), dtype="float32",
-                               always_2d=True)
-                    if len(x) == 0:
-                        break
-                    if sp is not None:
-                        sp.append(x)  # if it fails, the spill is given up
-                    if b0 < n_read:
-                        blocks.put(x)
-                    b0 += len(x)
-        except BaseException as exc:  # noqa: BLE001 (raised in the measuring thread)
-            blocks.put(exc)
-            return
-        blocks.put(None)
+    def decode() -> Iterator[np.ndarray]:
+        with sf.SoundFile(str(r.path)) as f:
+            b0 = 0
+            while b0 < end:
+                stop_at = n_read if b0 < n_read else end  # measured blocks as before
+                x = f.read(min(_NATIVE_BLOCK, stop_at - b0), dtype="float32", always_2d=True)
+                if len(x) == 0:
+                    break
+                if sp is not None:
+                    sp.append(x)  # if it fails, the spill is given up
+                if b0 < n_read:
+                    yield x
+                b0 += len(x)
 
-    worker = threading.Thread(target=decode, name="sointu-recording-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            x = blocks.get()
-            if x is None:
-                break
-            if isinstance(x, BaseException):
-                raise x
-            yield x
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a decoder waiting to put
-            try:
-                blocks.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        worker.join()
+    yield from prefetch(decode(), name="sointu-recording-decode")
     if sp is not None and sp.frames >= min(end, r.in_frames) and sp.frames:
         r.spill = sp
     elif sp is not None:

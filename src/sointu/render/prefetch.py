@@ -1,0 +1,59 @@
+"""Blocks made in a producer thread one or two ahead of the thread that uses them."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+__all__ = ["prefetch"]
+
+#: Blocks a hand-over queue holds (1 MB each as float32 stereo at 2^17 frames): few, so
+#: that how full the queues happen to be moves the peak memory by a few MB at most.
+QUEUE_BLOCKS = 2
+
+
+def prefetch(blocks: Iterator[np.ndarray],
+             convert: Callable[[np.ndarray], np.ndarray] | None = None,
+             name: str = "sointu-synth") -> Iterator[np.ndarray]:
+    """Run ``blocks`` (and ``convert`` on each) in a producer thread; yield them here.
+
+    An exception in the producer is raised here; when the consumer stops early, the
+    producer stops at its next hand-over.
+    """
+    q: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for block in blocks:
+                if convert is not None:
+                    block = convert(block)
+                while not stop.is_set():
+                    try:
+                        q.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
