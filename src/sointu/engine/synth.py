@@ -416,12 +416,9 @@ class Synth:
             n = max(n, self.tail.frames)
         return n
 
-    def transient_sound(self, index: int, keep: bool = False
-                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    def transient_sound(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Transient ``index``: its direct sound, float32 (n, 2), and the amplitudes of
-        the room's tail bands (None without a tail). Deterministic. (``keep`` is accepted
-        for older callers and does nothing: the block generator adds each stroke whole when
-        it starts, so nothing needs keeping.)"""
+        the room's tail bands (None without a tail). Deterministic."""
         tr = self.transients[index]
         tmpl = self._template(tr)
         direct = self._direct(tr, tmpl)

@@ -471,7 +471,7 @@ def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
         for index, tr in enumerate(synth.transients):
             if tr.frame >= end:
                 break
-            direct, weights = synth.transient_sound(index, keep=False)
+            direct, weights = synth.transient_sound(index)
             kd = _k_filtered(direct.astype(np.float64), taps)
             n = min(len(kd), end - tr.frame)
             seg = (tr.frame + np.arange(n)) // S
