@@ -227,6 +227,24 @@ def test_brightness_blooms_up_and_the_highs_die_first(name, mallet):
     assert fall <= 5.0
 
 
+#: The real gong's spectral centroid (Hz) at 5 and 10 s after the strike (ACOUSTICS.md [R]).
+REAL_CENTROID_5_10_HZ = (609.0, 274.0)
+
+
+@pytest.mark.parametrize("mallet", MALLETS)
+@pytest.mark.parametrize("name", ["planet-gong-earth"])
+def test_brightness_falls_back_as_slowly_as_on_the_real_gong(name, mallet):
+    """Centroid at 5 s and at 10 s within 30 % of the real gong's 609 and 274 Hz (its high
+    partials ring on for seconds after the bloom, they do not vanish at once). The gong only:
+    the tam-tam, bigger and lower, is not that gong (its cloud's decays are left as they were)."""
+    x = strike(name, mallet)
+    got = (centroid_at(x, 5.0), centroid_at(x, 10.0))
+    print(f"{name} {mallet}: centroid at 5 s {got[0]:.0f} Hz, at 10 s {got[1]:.0f} Hz "
+          f"(real gong {REAL_CENTROID_5_10_HZ[0]:.0f}, {REAL_CENTROID_5_10_HZ[1]:.0f})")
+    for c, real in zip(got, REAL_CENTROID_5_10_HZ, strict=True):
+        assert 0.7 * real <= c <= 1.3 * real
+
+
 @pytest.mark.parametrize("name", GONGS)
 def test_pitch_starts_sharp_and_sags(name):
     ref, (c05, c4) = pitch_cents(strike(name, "hard"))
