@@ -413,7 +413,11 @@ _TYPES = {"number": "number", "integer": "integer", "text": "text", "flag": "tru
           "table": "table", "tables": "array of tables", "titles": "table lang -> text",
           "language": "text",
           "instrument": "text", "tuning": "number or text", "key": "text",
-          "tunings": "list of numbers or texts"}
+          "tunings": "list of numbers or texts", "switch": "true/false", "sample": "text",
+          "phase": "text"}
+#: Checks that make a number (or each number) whole: the type the docs show.
+_WHOLE = {"whole": "whole number", "partial_count": "whole number",
+          "count": "[low, high] whole numbers", "orders": "list of whole numbers"}
 
 
 def _allowed(k: Key) -> str:
@@ -430,7 +434,8 @@ def _allowed(k: Key) -> str:
     if k.kind == "integer":
         return f"{_num(k.lo)} .. {_num(k.hi)}"
     span = f"{'(' if k.lo_open else '['}{_num(k.lo)}, {_num(k.hi)}]"
-    return f"{span} {k.unit}".strip()
+    each = "each " if k.kind in ("list", "pair") else ""
+    return f"{each}{span} {k.unit}".strip()
 
 
 def _default(k: Key) -> str:
@@ -455,6 +460,7 @@ def markdown(keys: tuple[Key, ...], meanings: dict[str, str] | None = None) -> s
     rows = ["| key | type | allowed | default | meaning |", "|---|---|---|---|---|"]
     for k in keys:
         kind = _TYPES.get(k.kind) or ("integer" if k.name.endswith("_hz") else "text")
+        kind = _WHOLE.get(k.check, kind)
         if k.kind == "weights":
             kind = f"table {'KEY' if k.names == 'instruments' else 'mallet'} -> weight"
         meaning = (meanings or {}).get(k.name, "")

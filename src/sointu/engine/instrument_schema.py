@@ -280,7 +280,7 @@ def dump_instrument(inst, base_transient=None) -> str:
         if obj is None:
             continue
         lines = dump_table(obj, keys, ctx)
-        out += ["", f"[{name}]", *lines] if lines else []
+        out += ["", f"[{name}]", *lines] if lines or name == "gong" else []  # [gong]: a cloud
     if inst.transient is not None and inst.transient != base_transient:
         lines = [f"{k.name} = {toml_value(getattr(inst.transient, k.name))}" for k in TRANSIENT
                  if base_transient is None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.instrument import Instrument
@@ -28,7 +28,7 @@ from ..errors import PresetError
 from ..presets import find_preset, list_presets, read_text, read_toml
 from ..schema import Skip, Stop, Validator, key_lines, show
 from .placement import Placement
-from .recordings import RecordingSpec, read_recordings
+from .recordings import RecordingSpec, read_recordings, resolve_sample
 from .schema import (
     CUE,
     CUE_KINDS,
@@ -37,13 +37,13 @@ from .schema import (
     METADATA,
     MIXES,
     PHASE,
+    RECORDING,
     ROOM,
     RUB,
     TOP,
     Key,
     defaults_from,
     dump_table,
-    toml_value,
 )
 
 __all__ = [
@@ -363,9 +363,7 @@ def dump_session_preset(preset: SessionPreset) -> str:
         for cue in ph.cues:
             out += ["", "  [[phases.cues]]", *("  " + x for x in dump_table(cue, CUE))]
     for rec in preset.recordings:
-        out += ["", "[[recordings]]"] + [f"{f.name} = {toml_value(getattr(rec, f.name))}"
-                                         for f in fields(rec) if f.name not in ("path", "where")
-                                         and getattr(rec, f.name) is not None]
+        out += ["", "[[recordings]]", *dump_table(rec, RECORDING)]
     return "\n".join(out) + "\n"
 
 
@@ -475,7 +473,40 @@ class _Validator(Validator):
                                f"[instruments]): {known}")
         return inst
 
+    def read_sample(self, v, k: Key, name: str, ctx) -> tuple[str, Path]:
+        """A recording's file: (as written, where it was found)."""
+        file = self.read_text(v, k, name, ctx)
+        path, tried = resolve_sample(file, ctx["preset_path"])
+        if path is None:
+            raise self.fail(name, f"sample '{file}' not found; tried "
+                                  + ", ".join(str(t) for t in tried))
+        return file, path
+
+    def read_phase(self, v, k: Key, name: str, ctx) -> str | None:
+        """A phase of this preset by name ("" or absent: the first)."""
+        phase = self.read_text(v, k, name, ctx) or None
+        if phase is not None and phase not in ctx["phase_names"]:
+            raise self.fail(name, f"'{phase}' is not a phase of this preset; allowed: "
+                                  + ", ".join(ctx["phase_names"]))
+        return phase
+
+    def read_switch(self, v, k: Key, name: str, ctx) -> bool:
+        if not isinstance(v, bool):
+            raise self.fail(name, f"expected true or false, got {v!r}")
+        return v
+
     # further checks of one value --------------------------------------------------------
+
+    def check_fit(self, v: str, k: Key, name: str, ctx) -> None:
+        """A recording's fit agrees with its trim, kind and start."""
+        if ctx["trim"] and v != "trim":
+            self.problem(name, f"'{v}' contradicts trim = true; give one of them")
+        elif v == "lengthen" and ctx["kind"] == "instrument":
+            self.problem(name, "'lengthen' is for a speech or sound placed in a phase, not "
+                               "for kind = \"instrument\"; allowed here: refuse, trim")
+        elif v == "lengthen" and ctx["at_s"] is not None and ctx["at_s"] < 0:
+            self.problem(name, "'lengthen' needs at_s >= 0 (a recording placed before the "
+                               "end of its phase does not fit better in a longer phase)")
 
     def check_max_velocity(self, v: Range, k: Key, name: str, ctx) -> None:
         top = ctx["max_velocity"]

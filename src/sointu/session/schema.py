@@ -34,7 +34,8 @@ from .durations import MAX_DURATION_S
 from .timeline import ARTICULATIONS, MALLETS, SEED_LIMIT
 
 __all__ = ["Key", "Like", "REQUIRED", "SECTIONS", "TOP", "DEFAULTS", "ROOM", "METADATA",
-           "INSTRUMENT", "PHASE", "RUB", "CUE", "MIXES", "CUE_KINDS", "defaults_from",
+           "INSTRUMENT", "PHASE", "RUB", "CUE", "RECORDING", "MIXES", "CUE_KINDS",
+           "RECORDING_KINDS", "STROKES", "FITS", "defaults_from",
            "dump_table", "toml_value", "markdown"]
 
 #: The mixes a session renders to: stereo for speakers, binaural for headphones.
@@ -151,9 +152,45 @@ CUE = (
        show_default="required for rub"),
 )
 
+#: Kinds of recording: a voice, any sound, or one stroke of a real instrument.
+RECORDING_KINDS = ("speech", "sound", "instrument")
+#: What strokes do while a recording plays: none starts, softer, or nothing changes.
+STROKES = ("pause", "duck", "play")
+#: What happens to a recording longer than what is left of its phase.
+FITS = ("refuse", "trim", "lengthen")
+#: Longest offset or repetition of a recording (s).
+_HALF_DAY_S = 12 * 3600.0
+_NOT_SPEECH = ("sound", "instrument")
+
+RECORDING = (
+    Key("file", "sample", REQUIRED, show="a file"),
+    Key("phase", "phase", None, show="a phase name", show_default="the first phase"),
+    _n("at_s", 0.0, -_HALF_DAY_S, _HALF_DAY_S, "s"),
+    _n("every_s", 0.0, 0.0, _HALF_DAY_S, "s", show_default="`0` (once)"),
+    Key("kind", "text", "speech", choices=RECORDING_KINDS),
+    Key("instrument", "text", None, only=("kind", "instrument"),
+        show="a KEY of `[instruments]`", show_default="required for instrument"),
+    _n("loudness_lu", 0.0, -40.0, 10.0, "LU",
+       by_kind=tuple((kind, -6.0) for kind in _NOT_SPEECH),
+       show_default="`0`; `-6` for sound and instrument"),
+    _n("pan", 0.0, -1.0, 1.0),
+    _n("fade_in_s", 0.0, 0.0, 600.0, "s"),
+    _n("fade_out_s", 0.0, 0.0, 600.0, "s"),
+    Key("strokes", "text", "pause", choices=STROKES,
+        by_kind=tuple((kind, "play") for kind in _NOT_SPEECH),
+        show_default="`\"pause\"`; `\"play\"` for sound and instrument"),
+    _n("duck_db", -12.0, -60.0, 0.0, "dB"),
+    _n("margin_s", 1.5, 0.0, 60.0, "s"),
+    Key("trim", "switch", False),
+    Key("fit", "text", lambda v: "trim" if v.get("trim") else "refuse", choices=FITS,
+        check="fit",
+        show_default="`\"refuse\"` (`\"trim\"` with `trim = true`)"),
+)
+
 #: Every declared table: the heading of its section in docs/presets.md -> its keys.
 SECTIONS = {"top": TOP, "defaults": DEFAULTS, "room": ROOM, "metadata": METADATA,
-            "instruments": INSTRUMENT, "phases": PHASE, "rub": RUB, "cues": CUE}
+            "instruments": INSTRUMENT, "phases": PHASE, "rub": RUB, "cues": CUE,
+            "recordings": RECORDING}
 
 
 #: Every table of docs/presets.md: the session's and the instrument presets'.
