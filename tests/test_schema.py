@@ -401,7 +401,12 @@ def test_a_broken_instrument_lists_every_problem_with_file_line_and_key(tmp_path
     ]
     with pytest.raises(PresetError) as info:
         load_instrument(str(path))
-    assert str(info.value) == problems[0] + " (and 7 more)"
+    assert str(info.value) == problems[0] + " (and 7 more; see sointu validate)"
+    good = INSTRUMENTS["tingsha"]
+    r = subprocess.run([sys.executable, "-m", "sointu", "validate", str(path), str(good)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.splitlines() == problems
+    assert r.stdout == f"{good}: ok\n"
 
 
 def test_strike_of_a_broken_instrument_is_one_line_and_writes_nothing(tmp_path):

@@ -159,7 +159,8 @@ class Instrument:
 
 def _first(inst: Instrument | None, problems: list[str]) -> Instrument:
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        more = f" (and {len(problems) - 1} more; see sointu validate)" if len(problems) > 1 \
+            else ""
         raise PresetError(problems[0] + more)
     return inst
 
