@@ -196,7 +196,7 @@ def instrument_from_dict(d: dict, source: str, *, path: Path | None = None, text
     parts = v.section(p, PARTIALS, "partials.", family=family)
     ratio = parts["ratio"] or ()
     n = len(ratio)
-    glide = v.section(v.table(d, "glide"), GLIDE, "glide.", {"ratio": ratio})
+    glide = v.section(v.table(d, "glide"), GLIDE, "glide.", {"ratio": parts["ratio"]})
     strike = v.section(v.table(d, "strike"), STRIKE, "strike.")
     rub = None
     if family in FAMILIES and "rub" in FAMILIES[family]:
@@ -245,7 +245,9 @@ def _transient(v: InstrumentValidator, d: dict, family: str | None) -> Transient
         return None
     given = {f.name: list(x) if isinstance(x := getattr(base, f.name), tuple) else x
              for f in fields(TransientStyle)} if base is not None else {}
-    return style_from(v.section({**given, **t}, TRANSIENT, "transient."))
+    n0 = len(v.problems)
+    values = v.section({**given, **t}, TRANSIENT, "transient.")
+    return style_from(values) if len(v.problems) == n0 else None
 
 
 def dump_instrument_preset(inst: Instrument) -> str:

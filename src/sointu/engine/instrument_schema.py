@@ -85,16 +85,16 @@ PARTIALS = (
     _list("order", None, 1.0, 40.0, check="orders", show_default="2, 3, 4, ..."),
     _list("bloom_s", None, 0.0, 20.0, "s", check="bloom", show_default="0 each"),
     _n("octave_db", None, -80.0, -10.0, "dB", show_default="none (off)"),
-    _n("octave_partials", lambda v: 2.0 if v.get("octave_db") is not None else 0.0, 0.0,
-       float(MAX_PARTIALS), check="partial_count", show="0 .. number of partials",
+    _n("octave_partials", lambda v: 2.0 if v.get("octave_db") is not None else 0.0,
+       check="partial_count", show="0 .. number of partials",
        show_default="2 with `octave_db`, else 0"),
 )
 
 GLIDE = (
     _n("cents", 0.0, -200.0, 200.0, "cents", field="glide_cents"),
     _n("time_s", 1.0, 0.01, 30.0, "s", field="glide_s"),
-    _n("partials", lambda v: float(len(v.get("ratio") or ())) if v.get("cents") else 0.0, 0.0,
-       float(MAX_PARTIALS), field="glide_partials", check="partial_count",
+    _n("partials", lambda v: float(len(v.get("ratio") or ())) if v.get("cents") else 0.0,
+       field="glide_partials", check="partial_count",
        show="0 .. number of partials", show_default="all with `cents`, else 0"),
 )
 
@@ -219,8 +219,11 @@ class InstrumentValidator(Validator):
                                                  f"({lo}..{hi})")
 
     def check_partial_count(self, v, k: Key, name: str, ctx) -> None:
-        n = len(ctx.get("ratio") or ())
-        if v > n:
+        """At most as many as there are partials (the range depends on them)."""
+        if ctx.get("ratio") is None:
+            return  # the partials are bad: their problem is reported
+        n = len(ctx["ratio"])
+        if not 0 <= v <= n:
             self.problem(name, f"{v:g} is out of range; allowed [0, {n}]")
         else:
             self.check_whole(v, k, name, ctx)
