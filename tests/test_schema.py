@@ -35,6 +35,7 @@ from sointu.session.presets import (
     RubSpec,
     SessionInstrument,
     SessionPreset,
+    check_session_file,
     dump_session_preset,
     list_session_presets,
     load_session_preset,
@@ -142,6 +143,20 @@ def test_dump_is_readable_and_in_schema_order():
     assert order == sorted(order, key=keys.index)
     tv = dump_session_preset(load_session_preset("tervetuloa-20"))
     assert "[[recordings]]\nfile = \"tervetuloa-fi.flac\"\nphase = \"arrival\"" in tv
+
+
+def test_a_bad_recording_lists_every_problem_with_line_and_key(tmp_path):
+    src = SHIPPED["tervetuloa-20"].read_text(encoding="utf-8")
+    f = tmp_path / "rec.toml"
+    f.write_text(src + '\n[[recordings]]\nfile = "tervetuloa-fi.flac"\nkind = "instrument"\n'
+                       'instrument = "zz"\npan = 4\ntrim = 1\n', encoding="utf-8")
+    first = len(src.splitlines()) + 3  # the line of file = ...
+    keys = ", ".join(load_session_preset("tervetuloa-20").instruments)
+    assert check_session_file(f) == [
+        f"{f}:{first + 2}: recordings[2].instrument: 'zz' is not a key of [instruments]; "
+        f'kind = "instrument" needs one of: {keys}',
+        f"{f}:{first + 3}: recordings[2].pan: 4 is out of range; allowed [-1, 1]",
+        f"{f}:{first + 4}: recordings[2].trim: expected true or false, got 1"]
 
 
 def test_a_tuning_override_round_trips_as_hz(tmp_path):

@@ -497,6 +497,13 @@ class _Validator(Validator):
 
     # further checks of one value --------------------------------------------------------
 
+    def check_sampled(self, v: str, k: Key, name: str, ctx) -> None:
+        """A sampled instrument's recording names a key of [instruments]."""
+        keys = ctx["instrument_keys"]
+        if v not in keys:
+            raise self.fail(name, f"{v or None!r} is not a key of [instruments]; kind = "
+                                  f"\"instrument\" needs one of: {', '.join(keys)}")
+
     def check_fit(self, v: str, k: Key, name: str, ctx) -> None:
         """A recording's fit agrees with its trim, kind and start."""
         if ctx["trim"] and v != "trim":

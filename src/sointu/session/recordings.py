@@ -112,15 +112,11 @@ def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None
         v.problem("recordings", "expected [[recordings]] tables (file, phase, at_s, ...)")
         return ()
     out = []
-    keys = list(instruments)
     for i, r in enumerate(raw):
         w = f"recordings[{i}]."
         n0 = len(v.problems)
-        values = v.section(r, RECORDING, w, phase_names=phase_names, preset_path=preset_path)
-        key = values["instrument"]
-        if values["kind"] == "instrument" and key not in keys:
-            v.problem(w + "instrument", f"{key!r} is not a key of [instruments]; kind = "
-                                        f"\"instrument\" needs one of: {', '.join(keys)}")
+        values = v.section(r, RECORDING, w, phase_names=phase_names, preset_path=preset_path,
+                           instrument_keys=list(instruments))
         if len(v.problems) == n0:
             name, path = values.pop("file")
             out.append(RecordingSpec(**{**values, "trim": values["fit"] == "trim"},

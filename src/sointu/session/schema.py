@@ -168,7 +168,7 @@ RECORDING = (
     _n("at_s", 0.0, -_HALF_DAY_S, _HALF_DAY_S, "s"),
     _n("every_s", 0.0, 0.0, _HALF_DAY_S, "s", show_default="`0` (once)"),
     Key("kind", "text", "speech", choices=RECORDING_KINDS),
-    Key("instrument", "text", None, only=("kind", "instrument"),
+    Key("instrument", "text", "", only=("kind", "instrument"), check="sampled",
         show="a KEY of `[instruments]`", show_default="required for instrument"),
     _n("loudness_lu", 0.0, -40.0, 10.0, "LU",
        by_kind=tuple((kind, -6.0) for kind in _NOT_SPEECH),
