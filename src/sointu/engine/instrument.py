@@ -252,7 +252,7 @@ def _transient(v: InstrumentValidator, d: dict, family: str | None) -> Transient
 
 def dump_instrument_preset(inst: Instrument) -> str:
     """The instrument as TOML (keys in schema order, defaults and the family's transient
-    left out); read from the same folder it loads to an equal instrument."""
+    left out); read back as a file of the same name it loads to an equal instrument."""
     return dump_instrument(inst, load_transient_styles().get(inst.family))
 
 

@@ -253,7 +253,7 @@ def read_named_tables(path, keys: tuple[Key, ...]) -> dict[str, dict]:
 
 def dump_instrument(inst, base_transient=None) -> str:
     """An instrument as TOML in schema order, defaults left out (each number's range as a
-    comment); read back from the same folder, it loads to an equal instrument.
+    comment); read back as a file of the same name, it loads to an equal instrument.
 
     Parameters
     ----------
@@ -267,9 +267,7 @@ def dump_instrument(inst, base_transient=None) -> str:
     top.fundamental_hz = None if top.notes_hz and notes[0] == inst.fundamental_hz \
         else inst.fundamental_hz
     stem = inst.path.stem if inst.path is not None else None
-    out = dump_table(top, TOP, {"stem": stem})
-    if stem is None and inst.name:  # no file: the name is written whatever it is
-        out = [f"name = {toml_value(inst.name)}", *[x for x in out if not x.startswith("name")]]
+    out = dump_table(top, TOP, {"stem": stem})  # the name when it is not the file's
     n = len(inst.ratio)
     parts = SimpleNamespace(**{k.attr: getattr(inst, k.attr) for k in PARTIALS})
     for key, default in (("split_hz", (0.0,) * n), ("bloom_s", (0.0,) * n),
