@@ -340,6 +340,20 @@ def test_what_analyse_writes_round_trips(tmp_path):
     assert _reload_instrument(text, path) == first
 
 
+def test_a_file_written_by_sointu_analyse_round_trips(tmp_path):
+    """The command itself: a strike of small-bright analysed, its preset load -> dump -> load."""
+    wav, toml = tmp_path / "b.wav", tmp_path / "mine.toml"
+    for args in (["strike", "small-bright", "-o", wav, "--seconds", "6"],
+                 ["analyse", wav, "--name", "mine", "-o", toml]):
+        r = subprocess.run([sys.executable, "-m", "sointu", *map(str, args)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    first = load_instrument(str(toml))
+    assert first.name == "mine" and len(first.ratio) >= 3
+    again = _reload_instrument(dump_instrument_preset(first), toml)
+    assert again == first
+
+
 @st.composite
 def instruments(draw):
     n = draw(st.integers(1, 6))
