@@ -1,14 +1,30 @@
 """The session preset schema declared once: docs, dataclasses and writing agree with it."""
 
-import re
+import subprocess
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sointu.engine import instrument_schema as ischema
+from sointu.engine.gong import GongStyle
+from sointu.engine.instrument import (
+    Instrument,
+    RubStyle,
+    StrikeStyle,
+    check_instrument_file,
+    dump_instrument_preset,
+    instrument_from_dict,
+)
+from sointu.engine.library import list_instruments, load_instrument
+from sointu.engine.transient import TransientStyle
+from sointu.engine.tuning import cousto_names
+from sointu.errors import PresetError
 from sointu.session import schema
 from sointu.session.presets import (
     CueSpec,
@@ -19,14 +35,17 @@ from sointu.session.presets import (
     RubSpec,
     SessionInstrument,
     SessionPreset,
+    check_session_file,
     dump_session_preset,
     list_session_presets,
     load_session_preset,
     session_preset_from_dict,
 )
+from sointu.session.recordings import RecordingSpec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "presets.md"
 SHIPPED = list_session_presets()
+INSTRUMENTS = list_instruments()
 
 # every schema table and the dataclass it fills; fields the loader derives are not keys
 TABLES = [(schema.TOP, SessionPreset, {"name", "path"}),
@@ -35,12 +54,12 @@ TABLES = [(schema.TOP, SessionPreset, {"name", "path"}),
           (schema.INSTRUMENT, SessionInstrument,
            {"key", "path", "family", "articulations", "fundamental_hz", "ring_s"}),
           (schema.PHASE, PhaseSpec, set()), (schema.RUB, RubSpec, set()),
-          (schema.CUE, CueSpec, set())]
+          (schema.CUE, CueSpec, set()), (schema.RECORDING, RecordingSpec, {"path", "where"})]
 
 
 def test_docs_reference_tables_are_the_schema():
     text = DOCS.read_text(encoding="utf-8")
-    assert text.count("<!-- schema: ") == len(schema.SECTIONS)
+    assert text.count("<!-- schema: ") == len(schema.DOCS_SECTIONS)
     assert schema.render_docs(text) == text, (
         "docs/presets.md disagrees with sointu/session/schema.py; regenerate with "
         "python -m sointu.session.schema --markdown docs/presets.md")
@@ -124,6 +143,20 @@ def test_dump_is_readable_and_in_schema_order():
     assert order == sorted(order, key=keys.index)
     tv = dump_session_preset(load_session_preset("tervetuloa-20"))
     assert "[[recordings]]\nfile = \"tervetuloa-fi.flac\"\nphase = \"arrival\"" in tv
+
+
+def test_a_bad_recording_lists_every_problem_with_line_and_key(tmp_path):
+    src = SHIPPED["tervetuloa-20"].read_text(encoding="utf-8")
+    f = tmp_path / "rec.toml"
+    f.write_text(src + '\n[[recordings]]\nfile = "tervetuloa-fi.flac"\nkind = "instrument"\n'
+                       'instrument = "zz"\npan = 4\ntrim = 1\n', encoding="utf-8")
+    first = len(src.splitlines()) + 3  # the line of file = ...
+    keys = ", ".join(load_session_preset("tervetuloa-20").instruments)
+    assert check_session_file(f) == [
+        f"{f}:{first + 2}: recordings[2].instrument: 'zz' is not a key of [instruments]; "
+        f'kind = "instrument" needs one of: {keys}',
+        f"{f}:{first + 3}: recordings[2].pan: 4 is out of range; allowed [-1, 1]",
+        f"{f}:{first + 4}: recordings[2].trim: expected true or false, got 1"]
 
 
 def test_a_tuning_override_round_trips_as_hz(tmp_path):
@@ -221,45 +254,208 @@ def test_random_valid_presets_round_trip(data):
     assert reload(dump_session_preset(p), path) == p
 
 
-# -- instrument presets: their tables are declared in the engine, the docs are checked ------
+# -- instrument presets: declared in the engine, read, written and documented from it -------
 
-def _doc_rows(heading: str) -> dict[str, list[str]]:
-    """key -> cells of the first table under ``heading`` in docs/presets.md."""
+def test_every_instrument_key_is_a_field_and_every_field_a_key():
+    keys = {k.attr for k in (*ischema.TOP, *ischema.PARTIALS, *ischema.GLIDE)
+            if k.kind != "table"} | {"strike", "rub", "gong", "transient"}
+    assert keys == {f.name for f in fields(Instrument)} - {"path"}
+    for keys, cls in ((ischema.STRIKE, StrikeStyle), (ischema.RUB, RubStyle),
+                      (ischema.GONG, GongStyle), (ischema.TRANSIENT, TransientStyle)):
+        assert [k.attr for k in keys] == [f.name for f in fields(cls)], cls.__name__
+
+
+@pytest.mark.parametrize("keys, cls", [(ischema.STRIKE, StrikeStyle), (ischema.RUB, RubStyle),
+                                       (ischema.GONG, GongStyle)])
+def test_instrument_dataclass_defaults_are_the_schema_defaults(keys, cls):
+    made = cls()
+    for k in keys:
+        assert getattr(made, k.attr) == k.default, k.name
+
+
+def test_an_empty_instrument_table_reads_as_the_schema_defaults(tmp_path):
+    text = INSTRUMENTS["universal"].read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    data["strike"], data["rub"] = {}, {}
+    inst, problems = instrument_from_dict(data, "x.toml", path=INSTRUMENTS["universal"])
+    assert problems == []
+    assert inst.strike == StrikeStyle() and inst.rub == RubStyle()
+    assert (inst.strike.gap_s, inst.rub.rev_hz, inst.rub.noise_hz) == (0.15, 0.7, (800.0, 6000.0))
+
+
+def test_docs_check_fails_on_a_changed_instrument_default():
     text = DOCS.read_text(encoding="utf-8")
-    rows = {}
-    for line in text[text.index(heading):].splitlines()[1:]:
-        if rows and not line.startswith("|"):
-            break
-        if line.startswith("| `"):
-            cells = [c.strip() for c in line.strip("|").split(" | ")]
-            rows[cells[0].strip("`")] = cells
-    return rows
+    row = "| `seed` | whole number | [0, 2^31] | `1` |"
+    edited = text.replace(row, "| `seed` | whole number | [0, 2^31] | `7` |")
+    assert row in text and edited != text and schema.render_docs(edited) == text
+    edited = text.replace("| `jitter_db` | number | [0, 6] dB |", "| `jitter_db` | number | "
+                                                                    "[0, 9] dB |")
+    assert edited != text and schema.render_docs(edited) == text
 
 
-def _numbers(cell: str) -> list[float]:
-    return [2.0**31 if x == "2^31" else float(x)
-            for x in re.findall(r"2\^31|-?\d+(?:\.\d+)?", cell)]
+def _reload_instrument(text: str, path: Path):
+    inst, problems = instrument_from_dict(tomllib.loads(text), str(path), path=path, text=text)
+    assert problems == [], (problems, text)
+    return inst
 
 
-def test_docs_gong_table_is_the_engine_declaration():
-    from sointu.engine.gong import KEYS, GongStyle
-
-    rows = _doc_rows("the `[gong]` table")
-    assert list(rows) == list(KEYS)
-    style = GongStyle()
-    for key, (default, lo, hi) in KEYS.items():
-        _, _, allowed, doc_default, _ = rows[key]
-        assert _numbers(allowed) == [lo, hi], key
-        assert _numbers(doc_default)[:2] == (default if isinstance(default, list)
-                                             else [default]), key
-        value = getattr(style, key)  # the dataclass default, declared a second time
-        assert (list(value) if isinstance(value, tuple) else value) == default, key
+@pytest.mark.parametrize("name", sorted(INSTRUMENTS))
+def test_every_shipped_instrument_round_trips(name):
+    inst = load_instrument(name)
+    text = dump_instrument_preset(inst)
+    again = _reload_instrument(text, INSTRUMENTS[name])
+    assert again == inst
+    assert dump_instrument_preset(again) == text
 
 
-def test_docs_transient_table_is_the_engine_declaration():
-    from sointu.engine.transient import _RANGES
+def test_an_instrument_dump_is_in_schema_order_with_ranges():
+    text = dump_instrument_preset(load_instrument("planet-gong-earth"))
+    lines = text.splitlines()
+    assert lines[0] == 'family = "gong"' and "fundamental = 136.1" in lines
+    assert "partials = 240  # [0, 600]" in lines
+    assert "range_hz = [300.0, 12000.0]  # each [20, 20000] Hz" in lines
+    assert [x for x in lines if x.startswith("[")] == ["[partials]", "[gong]"]
+    tingsha = dump_instrument_preset(load_instrument("tingsha"))
+    assert "notes = [1480.0, 1487.5]" in tingsha and "fundamental" not in tingsha
 
-    rows = _doc_rows("## `[transient]`")
-    assert list(rows) == list(_RANGES)
-    for key, (lo, hi, _) in _RANGES.items():
-        assert _numbers(rows[key][2]) == [lo, hi], key
+
+def test_what_analyse_writes_round_trips(tmp_path):
+    """The writer of ``sointu analyse`` (instrument_dict + preset_text): load -> dump -> load."""
+    from sointu.analysis.partials import Partial
+    from sointu.analysis.preset import instrument_dict, preset_text
+
+    rng = np.random.default_rng(9)
+    base = 211.37
+    partials = [Partial(base * r, float(t), float(a), float(s), (0.6, 0.4) if s else (1.0, 0.0),
+                        8.0)
+                for r, t, a, s in zip((1.0, 2.71, 5.33, 8.6, 12.4), (41.0, 19.5, 8.2, 4.1, 2.2),
+                                      rng.uniform(0.05, 0.5, 5), (0.7, 1.9, 0.0, 3.3, 0.0),
+                                      strict=True)]
+    d = instrument_dict(partials, name="mine", family=None, source="mine.wav, 1 stroke\n\"x\"")
+    path = tmp_path / "mine.toml"
+    path.write_text(preset_text(d, "Analysed by sointu\nfrom mine.wav"), encoding="utf-8")
+    first = load_instrument(str(path))
+    assert first.family == "bowl" and len(first.ratio) == 5
+    text = dump_instrument_preset(first)
+    assert _reload_instrument(text, path) == first
+
+
+def test_a_file_written_by_sointu_analyse_round_trips(tmp_path):
+    """The command itself: a strike of small-bright analysed, its preset load -> dump -> load."""
+    wav, toml = tmp_path / "b.wav", tmp_path / "mine.toml"
+    for args in (["strike", "small-bright", "-o", wav, "--seconds", "6"],
+                 ["analyse", wav, "--name", "mine", "-o", toml]):
+        r = subprocess.run([sys.executable, "-m", "sointu", *map(str, args)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    first = load_instrument(str(toml))
+    assert first.name == "mine" and len(first.ratio) >= 3
+    again = _reload_instrument(dump_instrument_preset(first), toml)
+    assert again == first
+
+
+@st.composite
+def instruments(draw):
+    n = draw(st.integers(1, 6))
+    data = {"family": draw(st.sampled_from(["gong", "chime", "crystal", "tingsha"])),
+            "fundamental": draw(st.floats(40.0, 2000.0))}
+    data["partials"] = {
+        "ratio": [1.0] + [draw(st.floats(1.05, 40.0)) for _ in range(n - 1)],
+        "gain_db": draw(st.lists(st.floats(-80.0, 12.0), min_size=n, max_size=n)),
+        "t60_s": draw(st.lists(st.floats(1.0, 600.0), min_size=n, max_size=n)),
+    }
+    if draw(st.booleans()):
+        data["partials"]["split_hz"] = draw(st.lists(st.floats(0.0, 50.0), min_size=n,
+                                                     max_size=n))
+    if draw(st.booleans()):
+        data["partials"]["octave_db"] = draw(st.floats(-80.0, -10.0))
+    for name, keys in (("strike", ischema.STRIKE), ("glide", ischema.GLIDE)):
+        table = draw(_table([k for k in keys if k.kind in ("number", "text")
+                             and not callable(k.default) and not k.check]))
+        data[name] = table
+    if data["family"] == "gong" and draw(st.booleans()):
+        data["gong"] = draw(_table([k for k in ischema.GONG if k.kind == "number"
+                                    and not k.check]))
+    if draw(st.booleans()):
+        data["transient"] = {"noise_db": draw(st.floats(-80.0, 12.0))}
+    return data
+
+
+@settings(max_examples=40, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(instruments())
+def test_random_valid_instruments_round_trip(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("i") / "random.toml"
+    inst, problems = instrument_from_dict(data, str(path), path=path)
+    assert problems == [], problems
+    assert _reload_instrument(dump_instrument_preset(inst), path) == inst
+
+
+BROKEN = """\
+family = "bowl"
+fundamental = "H9"
+level_db = 3.0
+colour = "gold"
+
+[partials]
+ratio = [1.0, 2.8, 5.25]
+gain_db = [0.0, -3.0]
+t60_s = [20.0, 9.0, 0.001]
+order = [2, 3.5, 4]
+
+[strike]
+count = [3, 2]
+
+[gong]
+partials = 10
+"""
+
+
+def test_a_broken_instrument_lists_every_problem_with_file_line_and_key(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN, encoding="utf-8")
+    inst, problems = check_instrument_file(path)
+    assert inst is None
+    assert problems == [
+        f"{path}:4: colour: unknown key; allowed: description, family, fundamental, glide, "
+        "gong, level_db, name, notes, partials, rub, source, strike, transient",
+        f"{path}:2: fundamental: 'H9' is not a frequency, a note name (e.g. G3, C#4) or a "
+        f"Cousto name ({', '.join(cousto_names())})",
+        f"{path}:3: level_db: 3 is out of range; allowed [-60, 0]",
+        f"{path}:8: partials.gain_db: expected 3 values, got 2",
+        f"{path}:9: partials.t60_s[2]: 0.001 is out of range; allowed [0.01, 600]",
+        f"{path}:10: partials.order: expected whole numbers (circumferential mode number)",
+        f"{path}:13: strike.count: expected [low, high] whole numbers, got [3.0, 2.0]",
+        f"{path}:15: gong: only gongs and tam-tams have a [gong] table, not a bowl",
+    ]
+    with pytest.raises(PresetError) as info:
+        load_instrument(str(path))
+    assert str(info.value) == problems[0] + " (and 7 more; see sointu validate)"
+    good = INSTRUMENTS["tingsha"]
+    r = subprocess.run([sys.executable, "-m", "sointu", "validate", str(path), str(good)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.splitlines() == problems
+    assert r.stdout == f"{good}: ok\n"
+
+
+def test_strike_of_a_broken_instrument_is_one_line_and_writes_nothing(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN.replace('colour = "gold"\n', ""), encoding="utf-8")
+    out = tmp_path / "x.wav"
+    r = subprocess.run([sys.executable, "-m", "sointu", "strike", str(path), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert f"{path}:2: fundamental: 'H9' is not a frequency" in r.stderr
+    assert not out.exists()
+
+
+def test_engine_data_files_are_read_by_the_schema(tmp_path, monkeypatch):
+    from sointu.engine import instrument_schema
+
+    bad = tmp_path / "mallets.toml"
+    bad.write_text("[soft]\ncutoff_hz = 700.0\nlevel_db = -2.0\ncontact_ms = 90\n",
+                   encoding="utf-8")
+    with pytest.raises(PresetError) as info:
+        instrument_schema.read_named_tables(bad, ischema.MALLET)
+    assert str(info.value) == f"{bad}:4: soft.contact_ms: 90 is out of range; allowed [0.05, 20]"

@@ -162,15 +162,17 @@ def score_cmd(preset: str, seed: int | None, duration_s: float | None, fmt: str,
                 type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
 def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Check session preset files: every problem, one line each (exit 2 if any).
+    """Check session (or instrument) preset files: every problem, one line each (exit 2 if
+    any).
 
     \b
     Example:
       sointu validate presets/sessions/*.toml
+      sointu validate presets/instruments/*.toml
     """
     bad = False
     for f in files:
-        problems = check_session_file(f)
+        problems = _problems(f)
         for line in problems:
             click.echo(" ".join(line.split()), err=True)
         if problems:
@@ -179,6 +181,22 @@ def validate_cmd(ctx: click.Context, files: tuple[Path, ...]) -> None:
             click.echo(f"{f}: ok")
     if bad:
         ctx.exit(2)
+
+
+def _problems(path: Path) -> list[str]:
+    """Every problem of a session preset, or of an instrument preset (a ``family`` and no
+    ``phases``)."""
+    from ..presets import read_toml
+
+    try:
+        data = read_toml(path)
+    except PresetError:
+        data = {}
+    if "family" in data and "phases" not in data:
+        from ..engine.instrument import check_instrument_file
+
+        return check_instrument_file(path)[1]
+    return check_session_file(path)
 
 
 # -- formats --------------------------------------------------------------------------------

@@ -34,7 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GongStyle", "read_gong", "GongModes", "MIN_GAP_HZ", "KEYS"]
+from ..schema import defaults_from
+from .instrument_schema import GONG
+
+__all__ = ["GongStyle", "GongModes", "MIN_GAP_HZ"]
 
 #: Closest two cloud lines may lie (Hz): a 1 s analysis window still tells them apart.
 MIN_GAP_HZ = 4.0
@@ -45,80 +48,31 @@ _GROUPS = 8
 #: The same for the preset partials' modes and their companions.
 _CORE_GROUPS = 3
 
-#: key -> (default, lo, hi); pairs are [lo, hi] lists.
-KEYS = {
-    "seed": (1.0, 0.0, 2.0**31),
-    "partials": (0.0, 0.0, 600.0),
-    "range_hz": ([250.0, 12000.0], 20.0, 20000.0),
-    "densest_hz": (1800.0, 100.0, 10000.0),
-    "spread_oct": (0.9, 0.1, 4.0),
-    "level_db": (-24.0, -80.0, 12.0),
-    "tilt_db_oct": (-3.0, -24.0, 12.0),
-    "scatter_db": (4.0, 0.0, 20.0),
-    "t60_1k_s": (10.0, 0.1, 120.0),
-    "t60_exponent": (0.35, 0.0, 3.0),
-    "bloom_s": ([0.6, 1.1], 0.1, 5.0),
-    "companion_decay": (2.0, 1.0, 10.0),
-    "mallet_tilt": (0.5, 0.0, 1.0),
-    "churn_hz": ([0.15, 0.75], 0.01, 5.0),
-    "churn_depth": ([0.4, 0.85], 0.0, 1.0),
-    "sharp_cents": ([25.0, 35.0], 0.0, 100.0),
-    "sharp_below_hz": (0.0, 0.0, 5000.0),
-    "sharp_ratio": (2.0, 0.0, 10.0),
-    "sharp_s": (1.8, 0.05, 20.0),
-}
-_PAIRS = {"range_hz", "bloom_s", "churn_hz", "churn_depth", "sharp_cents"}
-
 
 @dataclass(frozen=True)
+@defaults_from(GONG)
 class GongStyle:
     """The ``[gong]`` table of an instrument preset (see docs/presets.md); Hz, s, dB."""
 
-    seed: int = 1
-    partials: int = 0
-    range_hz: tuple[float, float] = (250.0, 12000.0)
-    densest_hz: float = 1800.0
-    spread_oct: float = 0.9
-    level_db: float = -24.0
-    tilt_db_oct: float = -3.0
-    scatter_db: float = 4.0
-    t60_1k_s: float = 10.0
-    t60_exponent: float = 0.35
-    bloom_s: tuple[float, float] = (0.6, 1.1)
-    companion_decay: float = 2.0
-    mallet_tilt: float = 0.5
-    churn_hz: tuple[float, float] = (0.15, 0.75)
-    churn_depth: tuple[float, float] = (0.4, 0.85)
-    sharp_cents: tuple[float, float] = (25.0, 35.0)
-    sharp_below_hz: float = 0.0
-    sharp_ratio: float = 2.0
-    sharp_s: float = 1.8
-
-
-def read_gong(c, table, family: str) -> GongStyle | None:
-    """Validate a ``[gong]`` table with Checker ``c``; None when there is none."""
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise c.fail("gong", "expected a table")
-    if family not in ("gong", "tam-tam"):
-        raise c.fail("gong", f"only gongs and tam-tams have a [gong] table, not a {family}")
-    c.check_keys(table, set(KEYS), "gong.")
-    values = {}
-    for key, (default, lo, hi) in KEYS.items():
-        if key in _PAIRS:
-            v = c.numbers(table, key, "gong.", length=2, default=default, lo=lo, hi=hi)
-            if v[0] > v[1]:
-                raise c.fail(f"gong.{key}", f"expected [low, high] with low <= high, got {v}")
-            values[key] = (v[0], v[1])
-        else:
-            v = c.number(table, key, "gong.", default=default, lo=lo, hi=hi)
-            if key in ("seed", "partials"):
-                if v != int(v):
-                    raise c.fail(f"gong.{key}", f"expected a whole number, got {v:g}")
-                v = int(v)
-            values[key] = v
-    return GongStyle(**values)
+    seed: int
+    partials: int
+    range_hz: tuple[float, float]
+    densest_hz: float
+    spread_oct: float
+    level_db: float
+    tilt_db_oct: float
+    scatter_db: float
+    t60_1k_s: float
+    t60_exponent: float
+    bloom_s: tuple[float, float]
+    companion_decay: float
+    mallet_tilt: float
+    churn_hz: tuple[float, float]
+    churn_depth: tuple[float, float]
+    sharp_cents: tuple[float, float]
+    sharp_below_hz: float
+    sharp_ratio: float
+    sharp_s: float
 
 
 class GongModes:

@@ -9,39 +9,42 @@ complex mode amplitudes that the modal bank adds to its state.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PresetError
-from ..presets import Checker, read_toml, shipped_dir
-from .gong import GongModes, GongStyle, read_gong
-from .transient import TransientStyle, load_transient_styles, parse_style
-from .tuning import to_hz
+from ..presets import read_text, read_toml, shipped_dir
+from ..schema import defaults_from, key_lines, show
+from .gong import GongModes, GongStyle
+from .instrument_schema import (
+    BOWL_RATIO_RANGES,
+    FAMILIES,
+    GLIDE,
+    GONG,
+    GONG_FAMILIES,
+    MALLET,
+    PARTIALS,
+    RUB,
+    STRIKE,
+    T60_PER_TAU,
+    TOP,
+    TRANSIENT,
+    InstrumentValidator,
+    dump_instrument,
+    read_named_tables,
+)
+from .transient import TransientStyle, load_transient_styles, style_from
 
 __all__ = ["Instrument", "Modes", "Excitation", "FAMILIES", "T60_PER_TAU", "load_mallets",
-           "mallet_noise_db"]
-
-#: T60 = T60_PER_TAU * tau for an exponential decay (ln 1000).
-T60_PER_TAU = math.log(1000.0)
-
-#: Instrument families and the articulations each allows.
-FAMILIES = {
-    "bowl": ("strike", "rub"),
-    "crystal": ("strike", "rub"),
-    "gong": ("strike",),
-    "tam-tam": ("strike",),
-    "tingsha": ("strike",),
-    "chime": ("strike",),
-}
-
-#: Partial-ratio ranges measured on real metal bowls (ACOUSTICS.md): partial -> (lo, hi).
-BOWL_RATIO_RANGES = {1: (2.6, 3.0), 2: (4.8, 5.8)}
+           "mallet_noise_db", "BOWL_RATIO_RANGES", "check_instrument_file",
+           "instrument_from_dict", "dump_instrument_preset"]
 
 
 @dataclass(frozen=True)
+@defaults_from(STRIKE)
 class StrikeStyle:
     """How one stroke excites an instrument with several bodies (rods, cups).
 
@@ -52,14 +55,15 @@ class StrikeStyle:
     position rule, no beating when struck on a node line).
     """
 
-    bodies: str = "all"
-    count: tuple[int, int] = (1, 1)
-    gap_s: float = 0.15
-    jitter_db: float = 1.0
-    doublet_floor: float = 0.0
+    bodies: str
+    count: tuple[int, int]
+    gap_s: float
+    jitter_db: float
+    doublet_floor: float
 
 
 @dataclass(frozen=True)
+@defaults_from(RUB)
 class RubStyle:
     """Rubbing the rim with a stick: a tone that builds up and pulsates as the stick turns.
 
@@ -74,15 +78,15 @@ class RubStyle:
     noise_hz : [low, high] band of the scraping noise (Hz).
     """
 
-    rev_hz: float = 0.7
-    build_s: float = 2.5
-    pulsation: float = 0.3
-    partial_gain: tuple[float, ...] = (1.0, 0.05)
-    level_db: float = -3.0
-    irregularity: float = 0.05
-    harmonics_db: tuple[float, ...] = (-32.0, -44.0)
-    noise_db: float = -40.0
-    noise_hz: tuple[float, float] = (800.0, 6000.0)
+    rev_hz: float
+    build_s: float
+    pulsation: float
+    partial_gain: tuple[float, ...]
+    level_db: float
+    irregularity: float
+    harmonics_db: tuple[float, ...]
+    noise_db: float
+    noise_hz: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -142,156 +146,94 @@ class Instrument:
     @classmethod
     def from_file(cls, path: Path) -> Instrument:
         """Read and validate an instrument preset (TOML); PresetError on any problem."""
-        path = Path(path)
-        return cls.from_dict(read_toml(path), str(path), path=path)
+        inst, problems = check_instrument_file(path)
+        return _first(inst, problems)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str, path: Path | None = None) -> Instrument:
-        c = Checker(source)
-        c.check_keys(d, _TOP_KEYS, "")
-        name = c.string(d, "name", default=path.stem if path else None)
-        family = c.string(d, "family", choices=tuple(FAMILIES))
-        fundamental = to_hz(d.get("fundamental"), f"{source}: fundamental") if (
-            "fundamental" in d) else None
-        if "notes" in d:
-            notes_raw = d["notes"]
-            if not isinstance(notes_raw, list) or not notes_raw or len(notes_raw) > 16:
-                raise c.fail("notes", f"expected a list of 1..16 tunings, got {notes_raw!r}")
-            notes = tuple(to_hz(v, f"{source}: notes[{i}]") for i, v in enumerate(notes_raw))
-            fundamental = fundamental or notes[0]
-        elif fundamental is None:
-            raise c.fail("fundamental", "missing (a frequency in Hz, a note name or a Cousto name)")
+    def from_dict(cls, d: dict, source: str, path: Path | None = None,
+                  text: str = "") -> Instrument:
+        """Validate parsed TOML (``text``: the file's, for the lines in messages); the first
+        problem is raised as PresetError (one line: file:line: key: what; allowed)."""
+        return _first(*instrument_from_dict(d, source, path=path, text=text))
+
+
+def _first(inst: Instrument | None, problems: list[str]) -> Instrument:
+    if problems:
+        more = f" (and {len(problems) - 1} more; see sointu validate)" if len(problems) > 1 \
+            else ""
+        raise PresetError(problems[0] + more)
+    return inst
+
+
+def check_instrument_file(path: Path) -> tuple[Instrument | None, list[str]]:
+    """An instrument preset file read and checked: (instrument or None, every problem)."""
+    path = Path(path)
+    try:
+        data = read_toml(path)
+    except PresetError as exc:
+        return None, [str(exc)]
+    return instrument_from_dict(data, str(path), path=path, text=read_text(path))
+
+
+def instrument_from_dict(d: dict, source: str, *, path: Path | None = None, text: str = ""
+                         ) -> tuple[Instrument | None, list[str]]:
+    """Validate parsed TOML by the schema (:mod:`.instrument_schema`); returns (instrument or
+    None, every problem, one line each)."""
+    v = InstrumentValidator(source, key_lines(text))
+    top = v.section(d, TOP, "", {"stem": path.stem if path is not None else None})
+    family = top["family"]
+    if top["name"] is None and "name" not in d:
+        v.problem("name", "missing")
+    notes, fundamental = top.pop("notes_hz"), top.pop("fundamental_hz")
+    if "notes" not in d and "fundamental" not in d:
+        v.problem("fundamental", "missing (a frequency in Hz, a note name or a Cousto name)")
+    fundamental = fundamental or (notes[0] if notes else None)
+    notes = notes or (fundamental,)
+    p = d.get("partials")
+    if not isinstance(p, dict):
+        v.problem("partials", "missing table [partials] with ratio, gain_db, t60_s")
+        return None, v.problems
+    parts = v.section(p, PARTIALS, "partials.", family=family)
+    ratio = parts["ratio"] or ()
+    n = len(ratio)
+    glide = v.section(v.table(d, "glide"), GLIDE, "glide.", {"ratio": parts["ratio"]})
+    strike = v.section(v.table(d, "strike"), STRIKE, "strike.")
+    rub = None
+    if family in FAMILIES and "rub" in FAMILIES[family]:
+        rub = v.section(v.table(d, "rub"), RUB, "rub.")
+    elif "rub" in d and family is not None:
+        v.problem("rub", f"a {family} cannot be rubbed; only bowls and crystal bowls")
+    transient = _transient(v, d, family)
+    gong = None
+    if "gong" in d:
+        if not isinstance(d["gong"], dict):
+            v.problem("gong", f"expected a table, got {show(d['gong'])}")
+        elif family not in GONG_FAMILIES:
+            v.problem("gong", f"only gongs and tam-tams have a [gong] table, not a {family}")
         else:
-            notes = (fundamental,)
-
-        p = d.get("partials")
-        if not isinstance(p, dict):
-            raise c.fail("partials", "missing table [partials] with ratio, gain_db, t60_s")
-        c.check_keys(p, _PARTIAL_KEYS, "partials.")
-        ratio = c.numbers(p, "ratio", "partials.", lo=0.25, hi=80.0)
-        n = len(ratio)
-        if n > 64:
-            raise c.fail("partials.ratio", f"{n} partials; allowed at most 64")
-        gain_db = c.numbers(p, "gain_db", "partials.", length=n, lo=-80.0, hi=12.0)
-        t60_s = c.numbers(p, "t60_s", "partials.", length=n, lo=0.01, hi=600.0)
-        split_hz = c.numbers(p, "split_hz", "partials.", length=n, default=[0.0] * n,
-                             lo=0.0, hi=50.0)
-        order = c.numbers(p, "order", "partials.", length=n,
-                          default=[float(i + 2) for i in range(n)], lo=1, hi=40)
-        if any(o != int(o) for o in order):
-            raise c.fail("partials.order", "expected whole numbers (circumferential mode number)")
-        octave_db = c.number(p, "octave_db", "partials.", default=-200.0, lo=-80.0, hi=-10.0) \
-            if "octave_db" in p else None
-        octave_partials = c.number(p, "octave_partials", "partials.",
-                                   default=2.0 if octave_db is not None else 0.0, lo=0, hi=n)
-        if octave_partials != int(octave_partials):
-            raise c.fail("partials.octave_partials",
-                         f"expected a whole number, got {octave_partials:g}")
-        bloom_s = c.numbers(p, "bloom_s", "partials.", length=n, default=[0.0] * n,
-                            lo=0.0, hi=20.0)
-        for i, (b, t) in enumerate(zip(bloom_s, t60_s, strict=True)):
-            if b and b * T60_PER_TAU >= t:
-                raise c.fail(f"partials.bloom_s[{i}]",
-                             f"{b:g} s must be shorter than t60_s/6.9 = {t / T60_PER_TAU:.3g} s")
-        if family == "bowl":
-            for k, (lo, hi) in BOWL_RATIO_RANGES.items():
-                if n > k and not lo <= ratio[k] / ratio[0] <= hi:
-                    raise c.fail(
-                        f"partials.ratio[{k}]",
-                        f"{ratio[k] / ratio[0]:.3f} x the lowest is outside the range measured "
-                        f"on real bowls ({lo}..{hi})",
-                    )
-
-        glide = d.get("glide", {})
-        if not isinstance(glide, dict):
-            raise c.fail("glide", "expected a table")
-        c.check_keys(glide, {"cents", "time_s", "partials"}, "glide.")
-        glide_cents = c.number(glide, "cents", "glide.", default=0.0, lo=-200.0, hi=200.0)
-        glide_s = c.number(glide, "time_s", "glide.", default=1.0, lo=0.01, hi=30.0)
-        glide_partials = int(c.number(glide, "partials", "glide.",
-                                      default=float(n) if glide_cents else 0.0, lo=0, hi=n))
-
-        s = d.get("strike", {})
-        if not isinstance(s, dict):
-            raise c.fail("strike", "expected a table")
-        c.check_keys(s, {"bodies", "count", "gap_s", "jitter_db", "doublet_floor"}, "strike.")
-        count = c.numbers(s, "count", "strike.", length=2, default=[1, 1], lo=1, hi=16)
-        if count[0] > count[1] or any(x != int(x) for x in count):
-            raise c.fail("strike.count", f"expected [low, high] whole numbers, got {count}")
-        strike = StrikeStyle(
-            bodies=c.string(s, "bodies", "strike.", default="all",
-                            choices=("all", "one", "cascade")),
-            count=(int(count[0]), int(count[1])),
-            gap_s=c.number(s, "gap_s", "strike.", default=0.15, lo=0.0, hi=5.0),
-            jitter_db=c.number(s, "jitter_db", "strike.", default=1.0, lo=0.0, hi=6.0),
-            doublet_floor=c.number(s, "doublet_floor", "strike.", default=0.0, lo=0.0, hi=1.0),
-        )
-        transient = _transient_style(d, c, family)
-
-        rub = None
-        if "rub" in FAMILIES[family]:
-            r = d.get("rub", {})
-            if not isinstance(r, dict):
-                raise c.fail("rub", "expected a table")
-            c.check_keys(r, {"rev_hz", "build_s", "pulsation", "partial_gain", "level_db",
-                             "irregularity", "harmonics_db", "noise_db", "noise_hz"}, "rub.")
-            base = RubStyle()
-            noise_hz = c.numbers(r, "noise_hz", "rub.", length=2, default=list(base.noise_hz),
-                                 lo=50.0, hi=20000.0)
-            if noise_hz[0] >= noise_hz[1]:
-                raise c.fail("rub.noise_hz", f"expected [low, high] with low < high, got "
-                                             f"{noise_hz}")
-            rub = RubStyle(
-                rev_hz=c.number(r, "rev_hz", "rub.", default=0.7, lo=0.05, hi=5.0),
-                build_s=c.number(r, "build_s", "rub.", default=2.5, lo=0.1, hi=30.0),
-                pulsation=c.number(r, "pulsation", "rub.", default=0.3, lo=0.0, hi=1.0),
-                partial_gain=tuple(c.numbers(r, "partial_gain", "rub.", default=[1.0, 0.05],
-                                             lo=0.0, hi=1.0)[:n]),
-                level_db=c.number(r, "level_db", "rub.", default=-3.0, lo=-40.0, hi=6.0),
-                irregularity=c.number(r, "irregularity", "rub.", default=base.irregularity,
-                                      lo=0.0, hi=0.3),
-                harmonics_db=tuple(c.numbers(r, "harmonics_db", "rub.",
-                                             default=list(base.harmonics_db), lo=-120.0,
-                                             hi=-10.0)[:8]),
-                noise_db=c.number(r, "noise_db", "rub.", default=base.noise_db, lo=-120.0,
-                                  hi=-10.0),
-                noise_hz=(noise_hz[0], noise_hz[1]),
-            )
-        elif "rub" in d:
-            raise c.fail("rub", f"a {family} cannot be rubbed; only bowls and crystal bowls")
-
-        return cls(
-            name=name,
-            family=family,
-            description=c.string(d, "description", default=""),
-            source=c.string(d, "source", default=""),
-            fundamental_hz=fundamental,
-            notes_hz=notes,
-            level_db=c.number(d, "level_db", default=-12.0, lo=-60.0, hi=0.0),
-            ratio=tuple(ratio),
-            gain_db=tuple(gain_db),
-            t60_s=tuple(t60_s),
-            split_hz=tuple(split_hz),
-            order=tuple(int(o) for o in order),
-            bloom_s=tuple(bloom_s),
-            octave_db=octave_db,
-            octave_partials=int(octave_partials),
-            glide_cents=glide_cents,
-            glide_s=glide_s,
-            glide_partials=glide_partials,
-            strike=strike,
-            rub=rub,
-            gong=read_gong(c, d.get("gong"), family),
-            path=path,
-            transient=transient,
-        )
+            gong = v.section(d["gong"], GONG, "gong.")
+    if v.problems:
+        return None, v.problems
+    if gong is not None:
+        gong = GongStyle(**{**gong, "seed": int(gong["seed"]),
+                            "partials": int(gong["partials"])})
+    if rub is not None:
+        rub = RubStyle(**{**rub, "partial_gain": rub["partial_gain"][:n],
+                          "harmonics_db": rub["harmonics_db"][:8]})
+    return Instrument(
+        **top, fundamental_hz=fundamental, notes_hz=notes,
+        ratio=ratio, gain_db=parts["gain_db"], t60_s=parts["t60_s"],
+        split_hz=parts["split_hz"] or (0.0,) * n,
+        order=tuple(int(o) for o in parts["order"] or range(2, n + 2)),
+        bloom_s=parts["bloom_s"] or (0.0,) * n, octave_db=parts["octave_db"],
+        octave_partials=int(parts["octave_partials"]),
+        glide_cents=glide["glide_cents"], glide_s=glide["glide_s"],
+        glide_partials=int(glide["glide_partials"]),
+        strike=StrikeStyle(**{**strike, "count": tuple(int(c) for c in strike["count"])}),
+        rub=rub, gong=gong, path=path, transient=transient), []
 
 
-_TOP_KEYS = {"name", "family", "description", "source", "fundamental", "notes", "level_db",
-             "partials", "glide", "strike", "rub", "transient", "gong"}
-
-
-def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
+def _transient(v: InstrumentValidator, d: dict, family: str | None) -> TransientStyle | None:
     """The family's strike transient (``presets/engine/transients.toml``), with the keys of
     the preset's ``[transient]`` table overriding it; None for a family without one."""
     base = load_transient_styles().get(family)
@@ -299,36 +241,39 @@ def _transient_style(d: dict, c: Checker, family: str) -> TransientStyle | None:
     if t is None:
         return base
     if not isinstance(t, dict):
-        raise c.fail("transient", "expected a table")
-    return parse_style(t, c, "transient.", base)
+        v.problem("transient", f"expected a table, got {show(t)}")
+        return None
+    given = {f.name: list(x) if isinstance(x := getattr(base, f.name), tuple) else x
+             for f in fields(TransientStyle)} if base is not None else {}
+    n0 = len(v.problems)
+    values = v.section({**given, **t}, TRANSIENT, "transient.")
+    return style_from(values) if len(v.problems) == n0 else None
 
 
-_PARTIAL_KEYS = {"ratio", "gain_db", "t60_s", "split_hz", "order", "bloom_s", "octave_db",
-                 "octave_partials"}
+def dump_instrument_preset(inst: Instrument) -> str:
+    """The instrument as TOML (keys in schema order, defaults and the family's transient
+    left out); read back as a file of the same name it loads to an equal instrument."""
+    return dump_instrument(inst, load_transient_styles().get(inst.family))
 
 
+@lru_cache(maxsize=1)
+def _mallet_tables() -> dict[str, dict]:
+    return read_named_tables(shipped_dir() / "engine" / "mallets.toml", MALLET)
+
+
+@lru_cache(maxsize=1)
 def load_mallets() -> dict[str, tuple[float, float, float]]:
     """Mallet name -> (cutoff_hz, level_db, contact_ms), from ``presets/engine/mallets.toml``."""
-    global _MALLETS
-    if _MALLETS is None:
-        d = read_toml(shipped_dir() / "engine" / "mallets.toml")
-        _MALLETS = {
-            k: (float(v["cutoff_hz"]), float(v["level_db"]), float(v["contact_ms"]))
-            for k, v in d.items()
-        }
-    return _MALLETS
+    return {k: (v["cutoff_hz"], v["level_db"], v["contact_ms"])
+            for k, v in _mallet_tables().items()}
 
 
-_MALLETS: dict[str, tuple[float, float, float]] | None = None
-
-
-@lru_cache(maxsize=8)
 def mallet_noise_db(mallet: str) -> float:
     """Level (dB) of a mallet's contact noise and burst, from ``presets/engine/mallets.toml``."""
-    d = read_toml(shipped_dir() / "engine" / "mallets.toml")
+    d = _mallet_tables()
     if mallet not in d:
         raise PresetError(f"unknown mallet '{mallet}'; allowed: {', '.join(d)}")
-    return float(d[mallet].get("noise_db", 0.0))
+    return d[mallet]["noise_db"]
 
 
 @dataclass(frozen=True)

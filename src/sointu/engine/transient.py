@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
-from ..presets import Checker, read_toml, shipped_dir
+from ..presets import shipped_dir
+from .instrument_schema import MAX_TRANSIENT_S, TRANSIENT, read_named_tables
 from .room import band_energies
 
-__all__ = ["TransientStyle", "Transient", "Template", "load_transient_styles", "parse_style",
+__all__ = ["TransientStyle", "Transient", "Template", "load_transient_styles", "style_from",
            "render_transient", "stroke_template", "template_key", "mix_weights",
            "quantised_cutoff", "transient_template", "MAX_TRANSIENT_S"]
 
-#: Longest transient (s): the burst's slowest mode has fallen 60 dB by then.
-MAX_TRANSIENT_S = 0.6
 #: Taper at a transient's end (s), so it never stops with a step.
 _TAPER_S = 0.02
 #: Steps per octave of the mallet corner at which transients are made (:func:`quantised_cutoff`).
@@ -63,54 +62,20 @@ class TransientStyle:
     burst_t60_s: tuple[float, float]
 
 
-#: key -> (lo, hi, length) for validation; length None: a single number.
-_RANGES = {
-    "noise_db": (-80.0, 12.0, None),
-    "noise_hz": (20.0, 24000.0, 2),
-    "noise_tail_db": (-80.0, 0.0, None),
-    "noise_t60_s": (0.005, MAX_TRANSIENT_S, None),
-    "burst_db": (-80.0, 12.0, None),
-    "burst_modes": (0, 128, None),
-    "burst_hz": (100.0, 24000.0, 2),
-    "burst_t60_s": (0.005, MAX_TRANSIENT_S, 2),
-}
+#: The quietest contact noise (dB): at or below it, no click.
+_SILENT_DB = -80.0
 
 
-def parse_style(table: dict, c: Checker, where: str, base: TransientStyle | None = None
-                ) -> TransientStyle:
-    """A style from a preset table (every key required without ``base``, else overrides)."""
-    c.check_keys(table, set(_RANGES), where)
-    vals = {}
-    for f in fields(TransientStyle):
-        lo, hi, length = _RANGES[f.name]
-        default = None if base is None else getattr(base, f.name)
-        if length is None:
-            vals[f.name] = c.number(table, f.name, where, lo=lo, hi=hi, default=default)
-        else:
-            v = c.numbers(table, f.name, where, length=length, lo=lo, hi=hi,
-                          default=None if default is None else list(default))
-            vals[f.name] = tuple(v)
-    if vals["burst_modes"] != int(vals["burst_modes"]):
-        raise c.fail(where + "burst_modes", f"expected a whole number, got {vals['burst_modes']:g}")
-    vals["burst_modes"] = int(vals["burst_modes"])
-    for key in ("noise_hz", "burst_hz"):
-        if vals[key][0] >= vals[key][1]:
-            raise c.fail(where + key,
-                         f"expected [low, high] with low < high, got {list(vals[key])}")
-    return TransientStyle(**vals)
+def style_from(values: dict) -> TransientStyle:
+    """A style from the values of a ``[transient]`` table read by the schema."""
+    return TransientStyle(**{**values, "burst_modes": int(values["burst_modes"])})
 
 
 @lru_cache(maxsize=1)
 def load_transient_styles() -> dict[str, TransientStyle]:
     """Family -> :class:`TransientStyle`, from ``presets/engine/transients.toml``."""
-    path = shipped_dir() / "engine" / "transients.toml"
-    c = Checker(str(path))
-    out = {}
-    for family, table in read_toml(path).items():
-        if not isinstance(table, dict):
-            raise c.fail(family, "expected a table")
-        out[family] = parse_style(table, c, f"{family}.")
-    return out
+    tables = read_named_tables(shipped_dir() / "engine" / "transients.toml", TRANSIENT)
+    return {family: style_from(values) for family, values in tables.items()}
 
 
 @dataclass(frozen=True)
@@ -343,7 +308,7 @@ def _click(st: TransientStyle, cutoff_hz: float, contact_s: float, sample_rate: 
     ``noise_db`` decaying with the contact time)."""
     fs = sample_rate
     nc = min(n, int(math.ceil(_CLICK_S * fs)))
-    if nc < 2 or st.noise_db <= _RANGES["noise_db"][0]:
+    if nc < 2 or st.noise_db <= _SILENT_DB:
         return np.zeros(max(nc, 0))
     width = max(int(round(contact_s * fs)), 2)
     size = 1 << int(math.ceil(math.log2(2 * (nc + width))))

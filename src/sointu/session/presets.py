@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.instrument import Instrument
@@ -25,27 +25,25 @@ from ..engine.library import load_instrument
 from ..engine.room import Room
 from ..engine.tuning import to_hz
 from ..errors import PresetError
-from ..presets import Checker, find_preset, list_presets, read_text, read_toml
+from ..presets import find_preset, list_presets, read_text, read_toml
+from ..schema import Skip, Stop, Validator, key_lines, show
 from .placement import Placement
-from .recordings import RecordingSpec, read_recordings
+from .recordings import RecordingSpec, read_recordings, resolve_sample
 from .schema import (
     CUE,
     CUE_KINDS,
     DEFAULTS,
     INSTRUMENT,
-    MAX_SEED,
     METADATA,
     MIXES,
     PHASE,
-    REQUIRED,
+    RECORDING,
     ROOM,
     RUB,
     TOP,
     Key,
-    default_of,
     defaults_from,
     dump_table,
-    toml_value,
 )
 
 __all__ = [
@@ -341,7 +339,7 @@ def session_preset_from_dict(data: dict, source: str, *, path: Path | None = Non
     text : str
         The file's text, used only to find the line of a key for messages.
     """
-    v = _Validator(source, _key_lines(text), path)
+    v = _Validator(source, key_lines(text), path)
     preset = v.preset(data, name=path.stem if path else "session")
     if v.problems:
         return None, v.problems
@@ -365,9 +363,7 @@ def dump_session_preset(preset: SessionPreset) -> str:
         for cue in ph.cues:
             out += ["", "  [[phases.cues]]", *("  " + x for x in dump_table(cue, CUE))]
     for rec in preset.recordings:
-        out += ["", "[[recordings]]"] + [f"{f.name} = {toml_value(getattr(rec, f.name))}"
-                                         for f in fields(rec) if f.name not in ("path", "where")
-                                         and getattr(rec, f.name) is not None]
+        out += ["", "[[recordings]]", *dump_table(rec, RECORDING)]
     return "\n".join(out) + "\n"
 
 
@@ -375,141 +371,18 @@ def dump_session_preset(preset: SessionPreset) -> str:
 
 _LANG = re.compile(r"^[a-z]{2}$")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-#: What a missing key of each kind says (default: "missing").
-_MISSING = {"weights": "missing; a table of {what} -> weight",
-            "titles": "missing; a table such as {{ fi = \"...\", en = \"...\" }}"}
-
-
-class _Skip(Exception):
-    """A value could not be read; its problem is already recorded."""
-
-
-class _Stop(_Skip):
-    """Stop reading this table: the rest would only repeat its problem."""
-
-
-class _Validator(Checker):
+class _Validator(Validator):
     """Reads a session preset by its schema, recording every problem instead of stopping."""
 
     def __init__(self, source: str, lines: dict[str, int], path: Path | None):
-        super().__init__(source)
-        self.lines = lines
+        super().__init__(source, lines)
         self.path = path
-        self.problems: list[str] = []
         # (share, length_s) of every phase as read, even of phases with other problems
         self.lengths: list[tuple[float | None, float | None] | None] = []
         # instruments declared but invalid: their problem is reported once, not at every use
         self.broken: set[str] = set()
-        # problems before the values of the table being read (after its unknown keys)
-        self.start = 0
 
-    # messages ---------------------------------------------------------------------------
-
-    def line_of(self, key: str) -> int | None:
-        k = key
-        while k:
-            if k in self.lines:
-                return self.lines[k]
-            cut = max(k.rfind("."), k.rfind("["))
-            k = k[:cut] if cut > 0 else ""
-        return None
-
-    def fail(self, key: str, msg: str) -> PresetError:
-        line = self.line_of(key)
-        where = f"{self.source}:{line}" if line else self.source
-        return PresetError(f"{where}: {key}: {msg}")
-
-    def problem(self, key: str, msg: str) -> None:
-        self.problems.append(str(self.fail(key, msg)))
-
-    def value_number(self, v, name: str, *, lo=None, hi=None, lo_open=False) -> float:
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1e300:
-            raise self.fail(name, f"{v} is out of range; allowed {_span(lo, hi)}")
-        return super().value_number(v, name, lo=lo, hi=hi, lo_open=lo_open)
-
-    def keys(self, table: dict, allowed, where: str) -> None:
-        ok = ", ".join(sorted(allowed))
-        for key in table:
-            if key not in allowed:
-                self.problem(f"{where}{key}", f"unknown key; allowed: {ok}")
-
-    # one table by its schema ------------------------------------------------------------
-
-    def section(self, t: dict, keys: tuple[Key, ...], w: str, **ctx) -> dict:
-        """Every key of one table (sub-tables left out) by field name; a bad one is None."""
-        self.keys(t, [k.name for k in keys], w)
-        self.start = len(self.problems)
-        values: dict = {}
-        for k in keys:
-            if k.kind in ("table", "tables"):
-                continue
-            try:
-                values[k.name] = self.read(t, k, w, values, ctx)
-            except _Stop:
-                raise
-            except _Skip:
-                values[k.name] = None
-            except PresetError as exc:
-                self.problems.append(str(exc))
-                values[k.name] = None
-        return {k.attr: values[k.name] for k in keys if k.name in values}
-
-    def read(self, t: dict, k: Key, w: str, values: dict, ctx: dict):
-        """One key: its default when absent, else read by its kind and checked."""
-        name = w + k.name
-        if k.only and values.get(k.only[0]) != k.only[1]:
-            if k.name in t:
-                self.problem(name, f"only for {k.only[0]} = \"{k.only[1]}\"")
-            return None
-        if k.alt and (k.name in t) == (k.alt[0] in t):
-            if k.alt[1]:
-                self.problem(name, k.alt[1])
-            return None
-        if k.name in t:
-            value = getattr(self, "read_" + k.kind)(t[k.name], k, name, ctx)
-        elif k.default is REQUIRED or (k.needs and values.get(k.needs)):
-            what = "instrument" if k.names == "instruments" else "mallet"
-            raise self.fail(name, _MISSING.get(k.kind, "missing").format(what=what))
-        else:
-            value = default_of(k, values)
-        if k.check and value is not None:
-            getattr(self, "check_" + k.check)(value, k, name, ctx)
-        return value
-
-    # readers of one value by kind (name: the key's full name for messages) ---------------
-
-    def read_number(self, v, k: Key, name: str, ctx) -> float:
-        return self.value_number(v, name, lo=k.lo, hi=k.hi, lo_open=k.lo_open)
-
-    def read_integer(self, v, k: Key, name: str, ctx) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or not k.lo <= v <= k.hi:
-            hi = "2^63-1" if k.hi == MAX_SEED else k.hi
-            raise self.fail(name, f"{_show(v)} is not allowed; allowed: a whole number "
-                                  f"{k.lo}..{hi}")
-        return v
-
-    def read_choice(self, v, k: Key, name: str, ctx):
-        if isinstance(v, bool) or v not in k.choices:
-            raise self.fail(name, f"{_show(v)} is not allowed; allowed: "
-                                  f"{', '.join(str(c) for c in k.choices)}")
-        return next(c for c in k.choices if c == v)
-
-    def read_text(self, v, k: Key, name: str, ctx) -> str:
-        return self.string({k.name: v}, k.name, name[:-len(k.name)], choices=k.allowed())
-
-    def read_flag(self, v, k: Key, name: str, ctx) -> bool:
-        if not isinstance(v, bool):
-            raise self.fail(name, f"{v!r} is not allowed; allowed: true, false")
-        return v
-
-    def read_range(self, v, k: Key, name: str, ctx) -> Range:
-        """A [low, high] pair with lo <= low <= high <= hi."""
-        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)], length=2, lo=k.lo,
-                            hi=k.hi, lo_open=k.lo_open)
-        if vals[0] > vals[1]:
-            raise self.fail(name, f"[{vals[0]:g}, {vals[1]:g}]: expected [low, high] with "
-                                  f"low <= high")
-        return (vals[0], vals[1])
+    # readers of the session's own kinds (name: the key's full name for messages) ---------
 
     def read_weights(self, t, k: Key, name: str, ctx) -> Weights:
         """A table name -> weight (>= 0, at least one > 0) with names from the schema."""
@@ -517,7 +390,7 @@ class _Validator(Checker):
         what = "instrument" if isinstance(k.names, str) else "mallet"
         if not isinstance(t, dict):
             raise self.fail(name, f"expected a table of {what} -> weight, e.g. "
-                                  f"{{ {names[0] if names else 'name'} = 1 }}, got {_show(t)}")
+                                  f"{{ {names[0] if names else 'name'} = 1 }}, got {show(t)}")
         out: list[tuple[str, float]] = []
         n0 = len(self.problems)
         for key, w in t.items():
@@ -532,7 +405,7 @@ class _Validator(Checker):
             except PresetError as exc:
                 self.problems.append(str(exc))
         if len(self.problems) > n0 or any(key in self.broken for key in t):
-            raise _Skip
+            raise Skip
         if not any(w > 0 for _, w in out):
             raise self.fail(name, f"expected at least one {what} with a weight above 0")
         return tuple(out)
@@ -543,13 +416,13 @@ class _Validator(Checker):
         if not isinstance(t, dict) or not t:
             raise self.fail(name, f"expected a table of language code -> title, e.g. "
                                   f"{{ fi = \"Sointurentoutus\", en = \"Sound relaxation\" }}, "
-                                  f"got {_show(t)}")
+                                  f"got {show(t)}")
         for lang, value in t.items():
             if not _LANG.match(lang):
                 self.problem(f"title.{lang}", "unknown key; allowed: two-letter language codes "
                                               "(fi, en, sv, ...)")
             elif not isinstance(value, str) or not value.strip():
-                self.problem(f"title.{lang}", f"expected non-empty text, got {_show(value)}")
+                self.problem(f"title.{lang}", f"expected non-empty text, got {show(value)}")
         return {lang: v for lang, v in t.items() if _LANG.match(lang) and isinstance(v, str)
                 and v.strip()}
 
@@ -566,7 +439,7 @@ class _Validator(Checker):
             name = self.read_text(name, k, key, ctx)
         except PresetError as exc:
             self.problems.append(str(exc))
-            raise _Stop from None
+            raise Stop from None
         extra = self.path.parent if self.path is not None else None
         path = extra / name if extra is not None and not Path(name).is_absolute() and (
             name.endswith(".toml") or "/" in name) else None
@@ -575,32 +448,72 @@ class _Validator(Checker):
                 path = find_preset("instruments", name, extra)
         except PresetError as exc:
             self.problem(key, str(exc))
-            raise _Stop from None
+            raise Stop from None
         try:
             return name, path, load_instrument(str(path))
         except PresetError as exc:
             self.problem(key, f"instrument preset '{name}' is invalid: {exc}")
-            raise _Stop from None
+            raise Stop from None
 
     def read_tuning(self, v, k: Key, name: str, ctx) -> float:
         try:
             return to_hz(v, "")
         except PresetError as exc:
             self.problem(name, str(exc).lstrip(": "))
-            raise _Stop from None
+            raise Stop from None
 
     def read_key(self, v, k: Key, name: str, ctx) -> str:
         """A key of ``[instruments]``."""
         inst = self.read_text(v, k, name, ctx)
         if inst in self.broken:
-            raise _Stop
+            raise Stop
         if inst not in ctx["instruments"]:
             known = ", ".join(ctx["instruments"]) or "none declared"
             self.problem(name, f"unknown instrument '{inst}'; known (declared in "
                                f"[instruments]): {known}")
         return inst
 
+    def read_sample(self, v, k: Key, name: str, ctx) -> tuple[str, Path]:
+        """A recording's file: (as written, where it was found)."""
+        file = self.read_text(v, k, name, ctx)
+        path, tried = resolve_sample(file, ctx["preset_path"])
+        if path is None:
+            raise self.fail(name, f"sample '{file}' not found; tried "
+                                  + ", ".join(str(t) for t in tried))
+        return file, path
+
+    def read_phase(self, v, k: Key, name: str, ctx) -> str | None:
+        """A phase of this preset by name ("" or absent: the first)."""
+        phase = self.read_text(v, k, name, ctx) or None
+        if phase is not None and phase not in ctx["phase_names"]:
+            raise self.fail(name, f"'{phase}' is not a phase of this preset; allowed: "
+                                  + ", ".join(ctx["phase_names"]))
+        return phase
+
+    def read_switch(self, v, k: Key, name: str, ctx) -> bool:
+        if not isinstance(v, bool):
+            raise self.fail(name, f"expected true or false, got {v!r}")
+        return v
+
     # further checks of one value --------------------------------------------------------
+
+    def check_sampled(self, v: str, k: Key, name: str, ctx) -> None:
+        """A sampled instrument's recording names a key of [instruments]."""
+        keys = ctx["instrument_keys"]
+        if v not in keys:
+            raise self.fail(name, f"{v or None!r} is not a key of [instruments]; kind = "
+                                  f"\"instrument\" needs one of: {', '.join(keys)}")
+
+    def check_fit(self, v: str, k: Key, name: str, ctx) -> None:
+        """A recording's fit agrees with its trim, kind and start."""
+        if ctx["trim"] and v != "trim":
+            self.problem(name, f"'{v}' contradicts trim = true; give one of them")
+        elif v == "lengthen" and ctx["kind"] == "instrument":
+            self.problem(name, "'lengthen' is for a speech or sound placed in a phase, not "
+                               "for kind = \"instrument\"; allowed here: refuse, trim")
+        elif v == "lengthen" and ctx["at_s"] is not None and ctx["at_s"] < 0:
+            self.problem(name, "'lengthen' needs at_s >= 0 (a recording placed before the "
+                               "end of its phase does not fit better in a longer phase)")
 
     def check_max_velocity(self, v: Range, k: Key, name: str, ctx) -> None:
         top = ctx["max_velocity"]
@@ -647,17 +560,6 @@ class _Validator(Checker):
                              defaults=defaults, metadata=Metadata(**metadata),
                              recordings=recordings, **top)
 
-    def table(self, d: dict, key: str, *, required: bool = False) -> dict:
-        if key not in d:
-            if required:
-                self.problem(key, "missing table")
-            return {}
-        t = d[key]
-        if not isinstance(t, dict):
-            self.problem(key, f"expected a table, got {_show(t)}")
-            return {}
-        return t
-
     def defaults(self, t: dict) -> Defaults | None:
         v = self.section(t, DEFAULTS, "defaults.")
         if len(self.problems) > self.start:
@@ -679,12 +581,12 @@ class _Validator(Checker):
             elif not isinstance(entry, dict):
                 self.problem(f"instruments.{key}", f"expected a table (e.g. [instruments.{key}] "
                                                    f"with instrument = \"{key}\"), got "
-                                                   f"{_show(entry)}")
+                                                   f"{show(entry)}")
             else:
                 try:
                     v = self.section({"instrument": key, **entry}, INSTRUMENT,
                                      f"instruments.{key}.")
-                except _Skip:
+                except Skip:
                     pass
             if len(self.problems) > self.start:
                 self.broken.add(key)
@@ -705,7 +607,7 @@ class _Validator(Checker):
             return []
         raw = d["phases"]
         if not isinstance(raw, list) or not raw or not all(isinstance(p, dict) for p in raw):
-            self.problem("phases", f"expected one or more [[phases]] tables, got {_show(raw)}")
+            self.problem("phases", f"expected one or more [[phases]] tables, got {show(raw)}")
             return []
         out: list[PhaseSpec] = []
         names: set[str] = set()
@@ -731,7 +633,7 @@ class _Validator(Checker):
         if "cues" in p:
             raw = p["cues"]
             if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
-                self.problem(w + "cues", f"expected [[phases.cues]] tables, got {_show(raw)}")
+                self.problem(w + "cues", f"expected [[phases.cues]] tables, got {show(raw)}")
             else:
                 v["cues"] = tuple(filter(None, (self.cue(c, f"{w}cues[{j}].", ctx)
                                                 for j, c in enumerate(raw))))
@@ -739,7 +641,7 @@ class _Validator(Checker):
 
     def rub(self, r, w: str, ctx: dict) -> RubSpec | None:
         if not isinstance(r, dict):
-            self.problem(w.rstrip("."), f"expected a table [phases.rub], got {_show(r)}")
+            self.problem(w.rstrip("."), f"expected a table [phases.rub], got {show(r)}")
             return None
         v = self.section(r, RUB, w, **ctx)
         return RubSpec(**v) if len(self.problems) == self.start else None
@@ -747,7 +649,7 @@ class _Validator(Checker):
     def cue(self, c: dict, w: str, ctx: dict) -> CueSpec | None:
         try:
             v = self.section(c, CUE, w, **ctx)
-        except _Skip:
+        except Skip:
             return None
         n0 = self.start
         si = ctx["instruments"].get(v["instrument"])
@@ -773,57 +675,3 @@ class _Validator(Checker):
         if fixed > playing + 1e-9 or (shares and fixed >= playing):
             self.problem("phases", f"fixed lengths ({fixed:g} s) do not fit the playing time "
                                    f"{playing:g} s (defaults.duration_s minus ring_out_s)")
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-def _span(lo, hi) -> str:
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
-    return f"[{lo_s}, {hi_s}]"
-
-
-def _show(value) -> str:
-    """A short repr of a bad value for a message."""
-    s = repr(value)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-_ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Map key paths (``phases[1].interval_s``, ``instruments.heart``) to 1-based lines.
-
-    A light scan of table headers and ``key =`` lines, good enough to point at a line; keys
-    inside inline tables or multi-line arrays map to the line of their parent key.
-    """
-    lines: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    prefix = ""
-    for n, raw in enumerate(text.splitlines(), 1):
-        h = _HEADER.match(raw)
-        if h:
-            parts = [_unquote(x) for x in h.group(2).split(".")]
-            resolved = ""
-            for i, part in enumerate(parts):
-                resolved = f"{resolved}.{part}" if resolved else part
-                last = i == len(parts) - 1
-                if last and h.group(1) == "[[":
-                    counts[resolved] = counts.get(resolved, -1) + 1
-                    resolved = f"{resolved}[{counts[resolved]}]"
-                elif not last and resolved in counts:
-                    resolved = f"{resolved}[{counts[resolved]}]"
-            lines.setdefault(resolved, n)
-            prefix = resolved + "."
-            continue
-        a = _ASSIGN.match(raw)
-        if a and not raw.lstrip().startswith("#"):
-            key = ".".join(_unquote(x) for x in a.group(1).split("."))
-            lines.setdefault(prefix + key, n)
-    return lines
-
-
-def _unquote(s: str) -> str:
-    return s.strip().strip("\"'")

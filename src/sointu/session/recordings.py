@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PresetError
+from ..schema import defaults_from
 from ..shipped import folder
+from .schema import RECORDING
 from .timeline import Event, Recording, Timeline
 
 __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_sample",
@@ -36,16 +38,8 @@ __all__ = ["RecordingSpec", "Placed", "Reader", "read_recordings", "resolve_samp
            "sampled_keys", "place_sampled", "fit_phases", "spoken_message",
            "check_recording_file"]
 
-_KEYS = {"file", "phase", "at_s", "every_s", "kind", "instrument", "loudness_lu", "pan",
-         "fade_in_s",
-         "fade_out_s", "strokes", "duck_db", "margin_s", "trim", "fit"}
-KINDS = ("speech", "sound", "instrument")
-STROKES = ("pause", "duck", "play")
-#: What happens to a recording longer than what is left of its phase.
-FITS = ("refuse", "trim", "lengthen")
-
-
 @dataclass(frozen=True)
+@defaults_from(RECORDING)
 class RecordingSpec:
     """One ``[[recordings]]`` table of a session preset (times in s, levels in dB/LU).
 
@@ -69,21 +63,21 @@ class RecordingSpec:
 
     file: str
     path: Path
-    phase: str | None = None
-    at_s: float = 0.0
-    every_s: float = 0.0
-    kind: str = "speech"
-    instrument: str | None = None
-    loudness_lu: float = 0.0
-    pan: float = 0.0
-    fade_in_s: float = 0.0
-    fade_out_s: float = 0.0
-    strokes: str = "pause"
-    duck_db: float = -12.0
-    margin_s: float = 1.5
-    trim: bool = False
+    phase: str | None
+    at_s: float
+    every_s: float
+    kind: str
+    instrument: str | None
+    loudness_lu: float
+    pan: float
+    fade_in_s: float
+    fade_out_s: float
+    strokes: str
+    duck_db: float
+    margin_s: float
+    trim: bool
     where: str = "recordings[0]"
-    fit: str = "refuse"
+    fit: str = "refuse"  # schema.RECORDING's default without trim
 
 
 def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, list[Path]]:
@@ -108,7 +102,8 @@ def resolve_sample(name: str, preset_path: Path | None) -> tuple[Path | None, li
 
 def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None,
                     instruments=()) -> tuple[RecordingSpec, ...]:
-    """The ``[[recordings]]`` of a preset, read with the preset's validator ``v``.
+    """The ``[[recordings]]`` of a preset (keys in schema.RECORDING), read with the preset's
+    validator ``v``.
 
     Problems are recorded on ``v`` (file, line, key, what is allowed); bad entries are left out.
     """
@@ -119,59 +114,14 @@ def read_recordings(v, d: dict, phase_names: list[str], preset_path: Path | None
     out = []
     for i, r in enumerate(raw):
         w = f"recordings[{i}]."
-        try:
-            out.append(_read_one(v, r, w, phase_names, preset_path, list(instruments)))
-        except PresetError as exc:
-            v.problems.append(str(exc))
+        n0 = len(v.problems)
+        values = v.section(r, RECORDING, w, phase_names=phase_names, preset_path=preset_path,
+                           instrument_keys=list(instruments))
+        if len(v.problems) == n0:
+            name, path = values.pop("file")
+            out.append(RecordingSpec(**{**values, "trim": values["fit"] == "trim"},
+                                     file=name, path=path, where=w.rstrip(".")))
     return tuple(out)
-
-
-def _read_one(v, r: dict, w: str, phase_names: list[str], preset_path: Path | None,
-              instruments: list[str]) -> RecordingSpec:
-    v.check_keys(r, _KEYS, w)
-    name = v.string(r, "file", w)
-    path, tried = resolve_sample(name, preset_path)
-    if path is None:
-        raise v.fail(w + "file", f"sample '{name}' not found; tried "
-                                 + ", ".join(str(t) for t in tried))
-    phase = v.string(r, "phase", w, default="") or None
-    if phase is not None and phase not in phase_names:
-        raise v.fail(w + "phase", f"'{phase}' is not a phase of this preset; allowed: "
-                                  + ", ".join(phase_names))
-    kind = v.string(r, "kind", w, default="speech", choices=KINDS)
-    key = v.string(r, "instrument", w, default="") or None
-    if kind == "instrument" and key not in instruments:
-        raise v.fail(w + "instrument", f"{key!r} is not a key of [instruments]; kind = "
-                                       f"\"instrument\" needs one of: {', '.join(instruments)}")
-    if kind != "instrument" and key is not None:
-        raise v.fail(w + "instrument", "only for kind = \"instrument\"")
-    trim = r.get("trim", False)
-    if not isinstance(trim, bool):
-        raise v.fail(w + "trim", f"expected true or false, got {trim!r}")
-    fit = v.string(r, "fit", w, default="trim" if trim else "refuse", choices=FITS)
-    if trim and fit != "trim":
-        raise v.fail(w + "fit", f"'{fit}' contradicts trim = true; give one of them")
-    if fit == "lengthen" and kind == "instrument":
-        raise v.fail(w + "fit", "'lengthen' is for a speech or sound placed in a phase, not "
-                                "for kind = \"instrument\"; allowed here: refuse, trim")
-    at_s = v.number(r, "at_s", w, default=0.0, lo=-12 * 3600.0, hi=12 * 3600.0)
-    if fit == "lengthen" and at_s < 0:
-        raise v.fail(w + "fit", "'lengthen' needs at_s >= 0 (a recording placed before the "
-                                "end of its phase does not fit better in a longer phase)")
-    return RecordingSpec(
-        file=name, path=path, phase=phase,
-        at_s=at_s, every_s=v.number(r, "every_s", w, default=0.0, lo=0.0, hi=12 * 3600.0),
-        kind=kind, instrument=key,
-        loudness_lu=v.number(r, "loudness_lu", w, default=0.0 if kind == "speech" else -6.0,
-                             lo=-40.0, hi=10.0),
-        pan=v.number(r, "pan", w, default=0.0, lo=-1.0, hi=1.0),
-        fade_in_s=v.number(r, "fade_in_s", w, default=0.0, lo=0.0, hi=600.0),
-        fade_out_s=v.number(r, "fade_out_s", w, default=0.0, lo=0.0, hi=600.0),
-        strokes=v.string(r, "strokes", w, default="pause" if kind == "speech" else "play",
-                         choices=STROKES),
-        duck_db=v.number(r, "duck_db", w, default=-12.0, lo=-60.0, hi=0.0),
-        margin_s=v.number(r, "margin_s", w, default=1.5, lo=0.0, hi=60.0),
-        trim=fit == "trim", where=w.rstrip("."), fit=fit)
 
 
 def voice_intro(path: Path, *, at_s: float = 2.0) -> RecordingSpec:
