@@ -390,8 +390,11 @@ class Synth:
         """Fade in the impulses i_lo .. i_hi-1 whose ramps overlap this chunk.
 
         ``landed`` maps id(impulse) to the samples the bank computed for it in the row where
-        it landed in this chunk (:meth:`ModalBank.render_chunk`'s ``responses``): the same
-        values as its free response from its frame on, so a fade inside them uses them.
+        it landed in this chunk (:meth:`ModalBank.render_chunk`'s ``responses``): its free
+        response from its frame on, so a fade inside them uses them instead of a second
+        product (a slice of the same product: equal to the bit to the shorter one with the
+        bundled OpenBLAS; elsewhere the samples are still the same from any start, since
+        every start takes the same path).
         """
         c1 = c0 + len(out)
         for imp in self.impulses[i_lo:i_hi]:
