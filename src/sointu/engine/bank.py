@@ -81,8 +81,13 @@ class ModalBank:
         if sum(sizes) != M:
             raise ValueError("group sizes must add up to the number of modes")
         self.group_bounds = np.cumsum([0] + sizes)
+        # which groups sound is one reduction over the modes (reduceat wants no empty group)
+        self._filled = np.flatnonzero(np.asarray(sizes) > 0)
+        self._filled_starts = self.group_bounds[:-1][self._filled]
+        self._all_filled = len(self._filled) == len(sizes)
         self._reach: dict = {}  # (first mode, count) -> groups, see _groups_of
-        self._cache: tuple | None = None  # (sounding groups, idx, basis, row starts, offsets)
+        #: (sounding groups, idx, basis, row starts, offsets, their mask's bytes)
+        self._cache: tuple | None = None
         #: (main, companion) modes of gong cloud lines, shape (L, 2): set by the Piece; the
         #: loudness estimate sums their energy line by line (render/cloud_energy.py)
         self.cloud_pairs = np.zeros((0, 2), dtype=np.intp)
@@ -107,14 +112,23 @@ class ModalBank:
 
     def _active(self, z: np.ndarray, touched: set[int]) -> tuple:
         """(index of sounding modes, their basis rows, row starts, group -> offset), cached."""
-        loud = np.abs(z) * self.gain_max > SILENT
         bounds = self.group_bounds
-        on = tuple(
-            g for g in range(len(bounds) - 1)
-            if g in touched or loud[bounds[g]: bounds[g + 1]].any()
-        )
+        if self.count:
+            loud = np.logical_or.reduceat(np.abs(z) * self.gain_max > SILENT,
+                                          self._filled_starts)
+        else:
+            loud = np.zeros(0, dtype=bool)
+        if self._all_filled:
+            sounding = loud
+        else:
+            sounding = np.zeros(len(bounds) - 1, dtype=bool)
+            sounding[self._filled] = loud
+        for g in touched:
+            sounding[g] = True
+        key = sounding.tobytes()
         cache = self._cache  # one tuple, read and replaced whole: safe across threads
-        if cache is None or cache[0] != on:
+        if cache is None or cache[5] != key:
+            on = tuple(np.flatnonzero(sounding).tolist())
             idx = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in on]) if on \
                 else np.zeros(0, dtype=int)
             rows2 = np.empty(2 * len(idx), dtype=int)
@@ -125,9 +139,9 @@ class ModalBank:
                 offsets[int(bounds[g])] = pos
                 pos += bounds[g + 1] - bounds[g]
             cache = (on, idx, np.ascontiguousarray(self.basis[rows2]),
-                     np.ascontiguousarray(self.row_start[: self.R, idx]), offsets)
+                     np.ascontiguousarray(self.row_start[: self.R, idx]), offsets, key)
             self._cache = cache
-        return cache[1:]
+        return cache[1:5]
 
     def group_of(self, mode: int) -> int:
         return int(np.searchsorted(self.group_bounds, mode, side="right") - 1)
@@ -142,7 +156,8 @@ class ModalBank:
             self._reach[key] = got
         return got
 
-    def render_chunk(self, z: np.ndarray, hits, out: np.ndarray) -> np.ndarray:
+    def render_chunk(self, z: np.ndarray, hits, out: np.ndarray, responses: list | None = None
+                     ) -> np.ndarray:
         """Write one chunk (B frames) into ``out`` and return the state after it.
 
         Parameters
@@ -154,6 +169,10 @@ class ModalBank:
             first .. first+len(amps)-1 (one group) at that frame.
         out : ndarray, float32, shape (B, 2), C-contiguous
             Overwritten with the result.
+        responses : list, optional
+            Appended to, per hit: its samples in the row where it lands (float32 (K - j, 2)
+            from its frame on, j = offset % K; read only), or None if it lands on a row
+            start; the block generator fades strokes in with them.
 
         Returns
         -------
@@ -178,11 +197,15 @@ class ModalBank:
             r0, j = divmod(offset, K)
             if j:
                 # its samples in the row where it lands, computed directly
-                direct.append((offset, (r0 + 1) * K, self.free_response(first, amps, 0, K - j)))
+                y = self.free_response(first, amps, 0, K - j)
+                direct.append((offset, (r0 + 1) * K, y))
                 b = amps * self.step[sl, K - j]  # its state at the next row start
                 r0 += 1
             else:
+                y = None
                 b = amps
+            if responses is not None:
+                responses.append(y)
             if r0 < R:
                 rows[r0:, asl] += b[None, :] * self.row_start[: R - r0, sl]
             z_next[sl] += b * self.row_start[R - r0, sl]

@@ -160,6 +160,24 @@ class _Ahead:
             self.buf[: n - head] += part[head:]
         self.until = max(self.until, x + n)
 
+    def add_channel(self, ch: int, frame: int, first: int, sound: np.ndarray, gain: float
+                    ) -> None:
+        """Add mono ``sound`` (n,) times ``gain`` to channel ``ch`` from ``frame`` on, from
+        frame ``first``: the same sums as :meth:`add` of a stereo sound that holds it in
+        that channel and zeros in the other (adding zero changes no frame here)."""
+        skip = max(first - frame, 0)
+        x = frame + skip
+        n = len(sound) - skip
+        if n <= 0:
+            return
+        p = x % self.size
+        head = min(n, self.size - p)
+        part = np.multiply(sound[skip:], np.float32(gain))
+        self.buf[p: p + head, ch] += part[:head]
+        if head < n:
+            self.buf[: n - head, ch] += part[head:]
+        self.until = max(self.until, x + n)
+
     def take(self, c0: int, out: np.ndarray) -> None:
         """Add the chunk from frame ``c0`` to ``out`` and clear it for the frames to come."""
         if c0 >= self.until:
@@ -367,16 +385,31 @@ class Synth:
 
     # -- strokes -------------------------------------------------------------------------
 
-    def _add_ramps(self, c0: int, out: np.ndarray, i_lo: int, i_hi: int) -> None:
-        """Fade in the impulses i_lo .. i_hi-1 whose ramps overlap this chunk."""
+    def _add_ramps(self, c0: int, out: np.ndarray, i_lo: int, i_hi: int,
+                   landed: dict | None = None) -> None:
+        """Fade in the impulses i_lo .. i_hi-1 whose ramps overlap this chunk.
+
+        ``landed`` maps id(impulse) to the samples the bank computed for it in the row where
+        it landed in this chunk (:meth:`ModalBank.render_chunk`'s ``responses``): its free
+        response from its frame on, so a fade inside them uses them instead of a second
+        product (a slice of the same product: equal to the bit to the shorter one with the
+        bundled OpenBLAS; elsewhere the samples are still the same from any start, since
+        every start takes the same path).
+        """
         c1 = c0 + len(out)
         for imp in self.impulses[i_lo:i_hi]:
-            if imp.ramp == 0 or imp.frame + imp.span <= c0 or imp.frame >= c1:
+            span = imp.span
+            if imp.ramp == 0 or imp.frame + span <= c0 or imp.frame >= c1:
                 continue
-            lo, hi = max(imp.frame, c0), min(imp.frame + imp.span, c1)
-            y = self._response(imp, lo - imp.frame, hi - imp.frame)
+            lo, hi = max(imp.frame, c0), min(imp.frame + span, c1)
+            fade = self._fade(imp.ramp, imp.lag)[lo - imp.frame: hi - imp.frame]
+            row = landed.get(id(imp)) if landed else None
+            if row is not None and hi - imp.frame <= len(row):  # lo == imp.frame here
+                y = row[: hi - lo] * fade
+            else:
+                y = self._response(imp, lo - imp.frame, hi - imp.frame)
+                y *= fade
             # response * (fade - 1): removes what the bank played beyond the fade
-            y *= self._fade(imp.ramp, imp.lag)[lo - imp.frame: hi - imp.frame]
             out[lo - c0: hi - c0] += y
 
     def _fade(self, ramp: int, lag: tuple[int, int]) -> np.ndarray:
@@ -462,13 +495,14 @@ class Synth:
             got = self._made.put(key, got.astype(np.float32))
         return got
 
-    def _tail_shape(self, tr: Transient) -> np.ndarray:
-        """The room's late tail of a unit-level stroke of ``tr``'s template, float32 (n, 2):
-        its bands weighted by the template's band amplitudes, made once per template."""
-        key = ("tail", template_key(tr))
+    def _tail_shape(self, tmpl) -> np.ndarray:
+        """The room's late tail of a unit-level stroke of template ``tmpl``, float32 (n, 2):
+        its bands weighted by the template's band amplitudes, made once per template (kept
+        by the template's identity: ``_template`` keeps every template alive)."""
+        key = ("tail", id(tmpl))
         got = self._made.get(key)
         if got is None:
-            amps = self._template(tr).band_amps.astype(np.float32)
+            amps = tmpl.band_amps.astype(np.float32)
             bands = self.tail.bands
             got = self._made.put(key, (amps @ bands.reshape(len(bands), -1)).reshape(-1, 2))
         return got
@@ -483,9 +517,15 @@ class Synth:
             if ends[k] > c0:
                 tr = self.transients[k]
                 f = int(frames[k])
-                ahead.add(f, c0, self._direct(tr, self._template(tr)))
+                tmpl = self._template(tr)
+                if tr.impulse is None:  # each channel on its own: no stereo copy to fill
+                    mono = stroke_mono(tr, tmpl)
+                    for ch in (0, 1):
+                        ahead.add_channel(ch, f + tr.delay[ch], c0, mono, tr.direct[ch])
+                else:
+                    ahead.add(f, c0, self._direct(tr, tmpl))
                 if tr.tail and self.tail is not None:
-                    ahead.add(f, c0, self._tail_shape(tr), tr.tail * tr.level)
+                    ahead.add(f, c0, self._tail_shape(tmpl), tr.tail * tr.level)
             k += 1
         ahead.next = k
 
@@ -532,18 +572,21 @@ class Synth:
             out = np.empty((B, 2), dtype=np.float32)
             c1 = c0 + B
             i_start = i
-            hits = []
+            hits, hit_ids = [], []
             while i < n_imp and self.impulses[i].frame < c1:
                 imp = self.impulses[i]
                 if imp.frame == c0:
                     z[imp.first: imp.first + len(imp.amps)] += imp.amps
                 else:
                     hits.append((imp.frame - c0, imp.first, imp.amps))
+                    hit_ids.append(id(imp))
                 i += 1
-            z = self.bank.render_chunk(z, hits, out)
+            responses = [] if max_ramp and hits else None
+            z = self.bank.render_chunk(z, hits, out, responses)
             if max_ramp:
                 i_lo = int(np.searchsorted(self._frames, c0 - max_ramp, side="left"))
-                self._add_ramps(c0, out, min(i_lo, i_start), i)
+                self._add_ramps(c0, out, min(i_lo, i_start), i,
+                                dict(zip(hit_ids, responses, strict=True)) if responses else None)
             if self.rubs:
                 self._add_rubs(c0, out)
             if ahead is not None:
