@@ -42,16 +42,18 @@ fade_out_s = 0.5
     (44100, 2, "PCM_16"), (22050, 1, "PCM_24"), (48000, 2, "PCM_16"), (48000, 1, "PCM_24")])
 def test_played_from_the_spill_equals_decoding_again(tmp_path, monkeypatch, rate, channels,
                                                      subtype):
-    """After the levels are measured the recording plays from its spill (16-bit files kept
-    as integers): the same samples as a fresh reader decoding the file, even once the file
-    is gone."""
+    """After the levels are measured the recording plays from its spill (its frames at the
+    session rate; a 16-bit file at the session rate kept as integers): the same samples as
+    a fresh reader decoding and resampling the file, even once the file is gone."""
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
     preset = _preset(tmp_path, rate, channels, 40.0, subtype)
     audio = SessionAudio.from_preset(preset, duration_s=180.0)
     calibrate(audio)
     p = audio.recordings[0]
-    assert p.reader.spill is not None and p.reader.spill.frames == p.reader.in_frames
-    assert p.reader.spill._dtype == (np.int16 if subtype == "PCM_16" else np.float32)
+    assert p.reader.spill is not None and p.reader.spill.frames == p.reader.frames
+    assert p.reader.spill.channels == channels
+    assert p.reader.spill._dtype == (np.int16 if subtype == "PCM_16" and rate == SR
+                                     else np.float32)
     fresh = Reader(tmp_path / "rec.flac", SR)
     want = fresh.read(0, fresh.frames)
     (tmp_path / "rec.flac").rename(tmp_path / "gone.flac")  # no decoding from here on

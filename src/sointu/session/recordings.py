@@ -248,6 +248,8 @@ _SOXR_CONTEXT = 2048
 #: Input frames kept from the last read (more than twice any context): the next chunk starts
 #: within them.
 _TAIL = 1 << 14
+#: Frames per block of a recording read in order at its own rate (:meth:`Reader.in_order`).
+_IN_ORDER = 1 << 17
 
 
 def _soxr():
@@ -262,16 +264,17 @@ def _soxr():
 
 
 class Spill:
-    """A recording's decoded frames kept in an unnamed temporary file, so that a recording
-    measured before it plays is decoded once (a FLAC or MP3 decoder costs ~1 s of CPU per
-    30 minutes of 44.1 kHz stereo; reading the frames back, a few hundredths of that).
+    """A recording's frames at the session rate kept in an unnamed temporary file, so that
+    a recording measured before it plays is decoded and resampled once (a FLAC decoder
+    costs ~1 s of CPU per 30 minutes of 44.1 kHz stereo and soxr as much again; reading the
+    frames back, a few hundredths of that).
 
     Frames (float32, the file's channels) are appended in order from the recording's first;
     any range written can be read back, from any process the file is shared with (positioned
     reads: no shared offset). Nothing is left on disk: the file has no name. When it cannot
     be written (a full disk), it is given up and the recording is decoded again as before.
-    A 16-bit file's frames are kept as 16-bit integers, half the bytes to write and read
-    (the decoder's float32 is the integer / 32768, exactly).
+    A 16-bit file at the session rate (not resampled) is kept as 16-bit integers, half the
+    bytes to write and read (the decoder's float32 is the integer / 32768, exactly).
     """
 
     def __init__(self, channels: int, pcm16: bool = False):
@@ -289,7 +292,7 @@ class Spill:
         if self._dtype == np.int16:
             x = (x * np.float32(32768.0)).astype(np.int16)
         try:
-            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).tobytes())
+            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).data)
             self._file.flush()
         except OSError:
             self.close()
@@ -345,7 +348,8 @@ class Reader:
         self._file = None
         self._pid = 0
         self._chunks: dict[int, np.ndarray] = {}
-        #: The decoded frames, when the level measurement kept them (:class:`Spill`).
+        #: The frames at the session rate (before the mix to stereo), when the level
+        #: measurement kept them (:class:`Spill`): then nothing is decoded or resampled.
         self.spill: Spill | None = None
         if self.up != self.down:
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
@@ -388,9 +392,7 @@ class Reader:
         """Input frames [a, b) as float32 (n, channels), zeros outside the file."""
         out = np.zeros((b - a, self.channels), dtype=np.float32)
         lo, hi = max(a, 0), min(b, self.in_frames)
-        if self.spill is not None and lo < hi <= self.spill.frames:
-            out[lo - a: hi - a] = self.spill.read(lo, hi)  # the same frames, decoded once
-        elif hi > lo:
+        if hi > lo:
             f = self._open()
             # chunks read in order overlap by their context: those frames are kept, and the
             # rest read on without a seek (a seek in a FLAC or MP3 file decodes again)
@@ -415,13 +417,22 @@ class Reader:
         return np.repeat(mono, 2, axis=1)
 
     def _out_chunk(self, j: int) -> np.ndarray:
-        """Output chunk j (m*up frames) of the resampled recording, stereo float32.
+        """Output chunk j (m*up frames) of the resampled recording, stereo float32."""
+        if j in self._chunks:
+            return self._chunks[j]
+        out = self._stereo(self._resampled(j))
+        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
+            self._chunks.pop(next(iter(self._chunks)))
+        self._chunks[j] = out
+        return out
+
+    def _resampled(self, j: int) -> np.ndarray:
+        """Output chunk j (m*up frames) of the resampled recording, float32 with the file's
+        channels.
 
         Always computed from the same input frames (the chunk's own and ``_pad`` either
         side, a multiple of ``down`` so that output frames land on the session's grid).
         """
-        if j in self._chunks:
-            return self._chunks[j]
         m, up, down = self._m, self.up, self.down
         a = j * m * down - self._pad
         x = self._read_in(a, (j + 1) * m * down + self._pad)
@@ -434,19 +445,43 @@ class Reader:
             y = upfirdn(self._h, x.astype(np.float64), up, down, axis=0)
             # output n of this chunk <- upsampled index n*down + half, relative to a*up
             first = (j * m * down - a) * up // down + self._half // down
-        out = self._stereo(np.asarray(y[first: first + m * up], dtype=np.float32))
-        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
-            self._chunks.pop(next(iter(self._chunks)))
-        self._chunks[j] = out
-        return out
+        return np.asarray(y[first: first + m * up], dtype=np.float32)
+
+    @property
+    def order_block(self) -> int:
+        """Frames per block of :meth:`in_order` (the same blocks give the same sums)."""
+        return _IN_ORDER if self.up == self.down else self._m * self.up
+
+    def in_order(self, n: int):
+        """Output frames [0, n) (session rate), float32 with the file's channels, in blocks
+        read in order by a decoder of its own: the frames :meth:`read` gives, before the mix
+        to stereo. On to the recording's end when less than a block is left past ``n``."""
+        import copy
+
+        own = copy.copy(self)
+        own._file, own._chunks, own.spill = None, {}, None
+        size = self.order_block
+        end = self.frames if self.frames - n <= size else n
+        try:
+            for a in range(0, end, size):
+                if self.up == self.down:
+                    yield own._read_in(a, min(a + size, end))
+                else:
+                    yield own._resampled(a // size)[: self.frames - a]
+        finally:
+            own.close()
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Output frames [a, b) (session rate), float32 (b - a, 2)."""
+        lo, hi = max(a, 0), min(b, self.frames)
+        if self.spill is not None and lo < hi <= self.spill.frames:
+            out = np.zeros((b - a, 2), dtype=np.float32)
+            out[lo - a: hi - a] = self._stereo(self.spill.read(lo, hi))  # decoded once
+            return out
         if self.up == self.down:
             return self._stereo(self._read_in(a, b))
         out = np.zeros((b - a, 2), dtype=np.float32)
         size = self._m * self.up
-        lo, hi = max(a, 0), min(b, self.frames)
         j = lo // size if hi > lo else 0
         while lo < hi:
             c0 = j * size
@@ -467,8 +502,8 @@ class Placed:
     gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
         measured loudness; None until then).
     offset_db : added to it for this one placement (a sampled stroke's velocity).
-    hrir, hrir_native : on the headphone mix, the head-related impulse response it is heard
-        through (float32 (L, 2), at the session rate and at the file's rate, for measuring):
+    hrir : on the headphone mix, the head-related impulse response it is heard through
+        (float32 (L, 2), at the session rate):
         its channels' mean is a point source at azimuth ``pan`` * 90 degrees, straight ahead
         by default, dry (no room: close). None: panned in stereo.
     """
@@ -483,7 +518,6 @@ class Placed:
     unit_peaks: np.ndarray | None = field(default=None, repr=False)
     unit_first: int = 0
     hrir: np.ndarray | None = field(default=None, repr=False)
-    hrir_native: np.ndarray | None = field(default=None, repr=False)
     _hspec: list = field(default_factory=list, repr=False)  # the hrir's spectrum, once
 
     @property
@@ -621,7 +655,6 @@ def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Pl
         reader = _reader(spec, rate)
         ears = None if head is None else head.ears(90.0 * spec.pan, 0.0)
         hrir = None if ears is None else ears.impulse(rate)
-        native = None if ears is None else ears.impulse(reader.in_rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
         first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
@@ -646,7 +679,7 @@ def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Pl
                 frames = int((end_s - t) * rate)
                 spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
-                              reader=reader, hrir=hrir, hrir_native=native))
+                              reader=reader, hrir=hrir))
     return sorted(out, key=lambda p: p.start)
 
 
