@@ -139,3 +139,22 @@ def test_measured_once_per_file_and_placement(tmp_path, monkeypatch):
     changed = SessionAudio.from_preset(preset, duration_s=180.0, seed=3)
     calibrate(changed)
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("seconds, n_s", [(7.0, 7.0), (7.0, 2.0), (3.01, 3.01), (1.3639, 1.3639)])
+def test_frames_in_order_with_decoding_ahead_equal_reading(tmp_path, seconds, n_s):
+    """The one pass that measures and spills (decoded a block ahead, or by the reader's own
+    decoder) gives the frames read() gives, to the recording's end when less than a block is
+    left past the frames asked for. (1.3639 s: the last chunk lies within frames already
+    decoded, read again from the file.)"""
+    rng = np.random.default_rng(11)
+    sf.write(tmp_path / "r.flac", 0.1 * rng.standard_normal((int(seconds * 44100), 2)), 44100,
+             subtype="PCM_24")
+    r = Reader(tmp_path / "r.flac", SR)
+    want = r.read(0, r.frames)[:, 0]
+    n = int(n_s * SR)
+    for ahead in (None, iter):
+        got = np.concatenate(list(r.in_order(n, ahead=ahead)))
+        assert len(got) >= n and len(got) == (r.frames if r.frames - n <= r.order_block
+                                              else -(-n // r.order_block) * r.order_block)
+        assert np.array_equal(got[:, 0], want[: len(got)])

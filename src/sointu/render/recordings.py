@@ -121,9 +121,9 @@ def _session_blocks(r, n: int) -> Iterator[np.ndarray]:
     file's channels; more past ``n`` when the recording ends within a block).
 
     From the reader's :class:`~sointu.session.recordings.Spill` when it holds them; else
-    decoded and resampled in a thread one block ahead (the decoder, soxr and numpy release
-    the interpreter's lock, so the next block is made while this one is measured) and kept
-    in a new spill for playing.
+    decoded in one thread and resampled in another, each a block ahead (the decoder, soxr
+    and numpy release the interpreter's lock, so the next blocks are made while this one
+    is measured), and kept in a new spill for playing.
     """
     from ..session.recordings import Spill
 
@@ -142,12 +142,12 @@ def _session_blocks(r, n: int) -> Iterator[np.ndarray]:
         sp = None
 
     def made() -> Iterator[np.ndarray]:
-        for x in r.in_order(n):
+        for x in r.in_order(n, ahead=lambda it: prefetch(it, name="sointu-recording-decode")):
             if sp is not None:
                 sp.append(x)  # if it fails, the spill is given up
             yield x
 
-    yield from prefetch(made(), name="sointu-recording-decode")
+    yield from prefetch(made(), name="sointu-recording-resample")
     if sp is not None and sp.frames >= min(n, r.frames) and sp.frames:
         r.spill = sp
     elif sp is not None:

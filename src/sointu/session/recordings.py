@@ -303,7 +303,8 @@ class Spill:
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Frames [lo, hi) (0 <= lo <= hi <= frames), float32 (hi - lo, channels)."""
         size = self._dtype.itemsize * self.channels
-        data = os.pread(self._file.fileno(), (hi - lo) * size, lo * size)
+        data = bytearray((hi - lo) * size)  # writable: read into, then scaled in place
+        os.preadv(self._file.fileno(), [data], lo * size)
         x = np.frombuffer(data, dtype=self._dtype).reshape(-1, self.channels)
         if self._dtype == np.int16:
             return x.astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -368,13 +369,14 @@ class Reader:
                 self._half = half
                 self._pad = (-(-half // self.up) + 1) * self.down
 
-    def _open(self):
+    def _open(self, source=None):
         # a forked worker (the gain estimate, the meter) opens its own: a shared file
-        # offset would let the processes' seeks race
-        if self._file is None or self._pid != os.getpid():
+        # offset would let the processes' seeks race. ``source``: frames decoded elsewhere
+        # (:class:`_Decoded`), read from the start instead of the file.
+        if source is not None or self._file is None or self._pid != os.getpid():
             import soundfile as sf
 
-            self._file = sf.SoundFile(str(self.path))
+            self._file = source if source is not None else sf.SoundFile(str(self.path))
             self._pid = os.getpid()
             self._tail = np.zeros((0, self.channels), dtype=np.float32)
             self._pos = 0  # where the file is; _tail holds the frames just before it
@@ -452,16 +454,25 @@ class Reader:
         """Frames per block of :meth:`in_order` (the same blocks give the same sums)."""
         return _IN_ORDER if self.up == self.down else self._m * self.up
 
-    def in_order(self, n: int):
+    def in_order(self, n: int, ahead=None):
         """Output frames [0, n) (session rate), float32 with the file's channels, in blocks
         read in order by a decoder of its own: the frames :meth:`read` gives, before the mix
-        to stereo. On to the recording's end when less than a block is left past ``n``."""
+        to stereo. On to the recording's end when less than a block is left past ``n``.
+
+        ``ahead``: a function that runs an iterator in another thread and yields its items
+        (:func:`sointu.render.prefetch.prefetch`); a resampled file is then decoded there,
+        a block ahead of the resampling.
+        """
         import copy
 
         own = copy.copy(self)
         own._file, own._chunks, own.spill = None, {}, None
         size = self.order_block
         end = self.frames if self.frames - n <= size else n
+        if ahead is not None and self.up != self.down and end > 0:
+            # the input frames the last chunk reads: exactly those are decoded
+            last = -(-end // size) * self._m * self.down + self._pad
+            own._open(_Decoded(self.path, ahead, min(last, self.in_frames), self.channels))
         try:
             for a in range(0, end, size):
                 if self.up == self.down:
@@ -475,8 +486,11 @@ class Reader:
         """Output frames [a, b) (session rate), float32 (b - a, 2)."""
         lo, hi = max(a, 0), min(b, self.frames)
         if self.spill is not None and lo < hi <= self.spill.frames:
+            x = self._stereo(self.spill.read(lo, hi))  # decoded and resampled once
+            if (lo, hi) == (a, b):
+                return x
             out = np.zeros((b - a, 2), dtype=np.float32)
-            out[lo - a: hi - a] = self._stereo(self.spill.read(lo, hi))  # decoded once
+            out[lo - a: hi - a] = x
             return out
         if self.up == self.down:
             return self._stereo(self._read_in(a, b))
@@ -491,6 +505,58 @@ class Reader:
             lo = c0 + e
             j += 1
         return out
+
+
+class _Decoded:
+    """A recording's first ``frames`` frames decoded in order by a thread of ``ahead``, read
+    as :meth:`Reader._read_in` reads a SoundFile (``read``, ``seek``, ``close``). A seek
+    (a chunk wholly within frames already read, at the end) opens the file itself."""
+
+    def __init__(self, path: Path, ahead, frames: int, channels: int):
+        self._path = path
+        self._channels = channels
+        self._left = np.zeros((0, channels), dtype=np.float32)
+        self._file = None
+
+        def decode():
+            import soundfile as sf
+
+            with sf.SoundFile(str(path)) as f:
+                for a in range(0, frames, _IN_ORDER):
+                    x = f.read(min(_IN_ORDER, frames - a), dtype="float32", always_2d=True)
+                    if len(x) == 0:
+                        return
+                    yield x
+
+        self._blocks = ahead(decode())
+
+    def read(self, n: int, dtype: str = "float32", always_2d: bool = True) -> np.ndarray:
+        if self._file is not None:
+            return self._file.read(n, dtype=dtype, always_2d=always_2d)
+        parts, got = [], 0
+        while got < n:
+            if not len(self._left):
+                self._left = next(self._blocks, None)
+                if self._left is None:
+                    self._left = np.zeros((0, self._channels), dtype=np.float32)
+                    break
+            take = self._left[: n - got]
+            self._left = self._left[len(take):]
+            parts.append(take)
+            got += len(take)
+        return np.concatenate(parts) if parts else self._left[:0]
+
+    def seek(self, frame: int) -> None:
+        import soundfile as sf
+
+        if self._file is None:
+            self._file = sf.SoundFile(str(self._path))
+        self._file.seek(frame)
+
+    def close(self) -> None:
+        self._blocks.close()
+        if self._file is not None:
+            self._file.close()
 
 
 # -- placing on the timeline -----------------------------------------------------------------
@@ -564,15 +630,29 @@ class Placed:
         """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
         lo, hi = max(a, self.start), min(b, self.stop)
         out = np.zeros((b - a, 2), dtype=np.float32)
-        if hi <= lo:
-            return out
+        if hi > lo:
+            out[lo - a: hi - a] = self._played(lo, hi)
+        return out
+
+    def add_to(self, chunk: np.ndarray, a: int, gain: float) -> None:
+        """Add what it plays in session frames [a, a + n) at linear pre-gain ``gain`` to
+        ``chunk`` (float32 (n, 2), in place)."""
+        lo, hi = max(a, self.start), min(a + len(chunk), self.stop)
+        if hi > lo:
+            chunk[lo - a: hi - a] += self._played(lo, hi, gain)
+
+    def _played(self, lo: int, hi: int, gain: float = 1.0) -> np.ndarray:
+        """Session frames [lo, hi) (within it) as it plays them, times ``gain``: float32
+        (hi - lo, 2)."""
         if self.hrir is not None:
-            out[lo - a: hi - a] = self._binaural(lo, hi)
-            return out
+            x = self._binaural(lo, hi)
+            if gain != 1.0:
+                x *= np.float32(gain)
+            return x
         x = self.reader.read(lo - self.start, hi - self.start)
         theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
         pan = (np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)).astype(np.float32)
-        x *= pan
+        x *= pan * np.float32(gain)
         rate = self.reader.rate
         fi = int(round(self.spec.fade_in_s * rate))
         fo = int(round(self.spec.fade_out_s * rate))
@@ -583,8 +663,7 @@ class Placed:
             n0 = max(lo, self.stop - fo)
             k = self.stop - np.arange(n0, hi)  # frames to the end
             x[n0 - lo:] *= (0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo)).astype(np.float32)[:, None]
-        out[lo - a: hi - a] = x
-        return out
+        return x
 
 
 #: FFT size of the head-response convolution (overlap-save: segments of this many frames).
@@ -834,8 +913,7 @@ def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
         if live:
             chunk = chunk.copy()
             for p in live:
-                chunk += p.contribution(a, b) * np.float32(
-                    10.0 ** ((p.gain_db + p.offset_db) / 20.0))
+                p.add_to(chunk, a, 10.0 ** ((p.gain_db + p.offset_db) / 20.0))
         yield chunk
         c += 1
 
