@@ -61,25 +61,33 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     if k == 0:
         return sums, peak, first
     n_meas = min(p.frames, (first + k) * S - p.start)  # the frames in those segments
-    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(rate)
-    kfilter = BlockCascade([(shelf_b, shelf_a), (hp_b, hp_a)], 2)
+    h = p.hrir  # the headphone mix: heard through the head's responses
     theta = (p.spec.pan + 1.0) * math.pi / 4.0
-    pan = np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    pan = np.ones(2) if h is not None else \
+        np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    # the filter is linear: each channel is filtered unpanned and its sums scaled by its
+    # pan squared; a mono source (both channels the same but for the pan) is filtered once
+    mono = h is None and r.channels != 2
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(rate)
+    kfilter = BlockCascade([(shelf_b, shelf_a), (hp_b, hp_a)], 1 if mono else 2)
     fi = int(round(p.spec.fade_in_s * rate))
     fo = int(round(p.spec.fade_out_s * rate))
     off = p.start - first * S  # the recording's first frame, into its first segment
-    h = p.hrir  # the headphone mix: heard through the head's responses
     past = None if h is None else np.zeros(len(h) - 1)  # the source's frames before a block
 
     def add(y: np.ndarray, b0: int) -> None:
-        """Add block ``y`` (2, L), the frames from ``b0`` on, to the sums and peaks."""
-        a = np.abs(y).max(axis=0)
+        """Add block ``y`` (channels, L) unpanned, the frames from ``b0`` on, to the sums
+        and peaks."""
+        if mono:
+            a = np.abs(y[0]) * pan.max()
+        else:
+            a = np.maximum(np.abs(y[0]) * pan[0], np.abs(y[1]) * pan[1])
         sq = kfilter(y)
         np.square(sq, out=sq)
         # the segments the block touches and where each begins in it
         s0, s1 = (off + b0) // S, (off + b0 + len(a) - 1) // S
         starts = np.concatenate(([0], np.arange(s0 + 1, s1 + 1) * S - off - b0))
-        sums[:, s0: s1 + 1] += np.add.reduceat(sq, starts, axis=1)
+        sums[:, s0: s1 + 1] += np.add.reduceat(sq, starts, axis=1) * (pan * pan)[:, None]
         np.maximum(peak[s0: s1 + 1], np.maximum.reduceat(a, starts), out=peak[s0: s1 + 1])
 
     b0 = 0
@@ -87,22 +95,24 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
         L = min(len(x), n_meas - b0)
         if L <= 0:
             continue  # read on for playing only
-        x = r._stereo(x[:L])
+        x = x[:L]
         if h is not None:
+            x = r._stereo(x)
             m = np.add(x[:, 0], x[:, 1], dtype=np.float64)
             m *= 0.5  # the channels' mean
             if b0 < fi or p.frames - (b0 + L) < fo:
                 m *= _fades(np.arange(b0, b0 + L), fi, fo, p.frames)
             y, past = _through(h, m, past)
         else:
-            y = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
-            y *= pan[:, None]
+            if mono:
+                x = x if r.channels == 1 else r._stereo(x)[:, :1]  # the one channel
+            y = np.ascontiguousarray(x.T, dtype=np.float64)  # (channels, L)
             if b0 < fi or p.frames - (b0 + L) < fo:
                 y *= _fades(np.arange(b0, b0 + L), fi, fo, p.frames)
         add(y, b0)
         b0 += L
     if b0 < k * S - off:  # the filter's ring after the end, to its last segment's end
-        add(np.zeros((2, k * S - off - b0)), b0)
+        add(np.zeros((1 if mono else 2, k * S - off - b0)), b0)
     return sums, peak, first
 
 
