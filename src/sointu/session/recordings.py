@@ -472,9 +472,15 @@ class Reader:
         size = self.order_block
         end = self.frames if self.frames - n <= size else n
         if ahead is not None and self.up != self.down and end > 0:
-            # the input frames the last chunk reads: exactly those are decoded
-            last = -(-end // size) * self._m * self.down + self._pad
-            own._open(_Decoded(self.path, ahead, min(last, self.in_frames), self.channels))
+            # decoded in the reads the chunks make in order (the first with its context
+            # after, then m*down each, to the input the last chunk reads): libsndfile's MP3
+            # decoding depends on where reads end, and so the frames are those read() gets
+            step = self._m * self.down
+            last = min(-(-end // size) * step + self._pad, self.in_frames)
+            reads = [min(step + self._pad, last)]
+            while sum(reads) < last:
+                reads.append(min(step, last - sum(reads)))
+            own._open(_Decoded(self.path, ahead, reads, self.channels))
         try:
             for a in range(0, end, size):
                 if self.up == self.down:
@@ -510,11 +516,12 @@ class Reader:
 
 
 class _Decoded:
-    """A recording's first ``frames`` frames decoded in order by a thread of ``ahead``, read
-    as :meth:`Reader._read_in` reads a SoundFile (``read``, ``seek``, ``close``). A seek
-    (a chunk wholly within frames already read, at the end) opens the file itself."""
+    """A recording's first frames decoded in order by a thread of ``ahead``, in reads of
+    ``reads`` frames, read as :meth:`Reader._read_in` reads a SoundFile (``read``, ``seek``,
+    ``close``). A seek (a chunk wholly within frames already read, at the end) opens the
+    file itself."""
 
-    def __init__(self, path: Path, ahead, frames: int, channels: int):
+    def __init__(self, path: Path, ahead, reads: list[int], channels: int):
         self._path = path
         self._channels = channels
         self._left = np.zeros((0, channels), dtype=np.float32)
@@ -524,8 +531,8 @@ class _Decoded:
             import soundfile as sf
 
             with sf.SoundFile(str(path)) as f:
-                for a in range(0, frames, _IN_ORDER):
-                    x = f.read(min(_IN_ORDER, frames - a), dtype="float32", always_2d=True)
+                for n in reads:
+                    x = f.read(n, dtype="float32", always_2d=True)
                     if len(x) == 0:
                         return
                     yield x
