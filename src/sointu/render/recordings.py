@@ -78,17 +78,15 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     def add(y: np.ndarray, b0: int) -> None:
         """Add block ``y`` (channels, L) unpanned, the frames from ``b0`` on, to the sums
         and peaks."""
-        if mono:
-            a = np.abs(y[0]) * pan.max()
-        else:
-            a = np.maximum(np.abs(y[0]) * pan[0], np.abs(y[1]) * pan[1])
+        # the segments the block touches and where each begins in it
+        s0, s1 = (off + b0) // S, (off + b0 + y.shape[1] - 1) // S
+        starts = np.concatenate(([0], np.arange(s0 + 1, s1 + 1) * S - off - b0))
+        a = np.maximum.reduceat(np.abs(y), starts, axis=1)  # each channel's, unpanned
+        a = a[0] * pan.max() if mono else np.maximum(a[0] * pan[0], a[1] * pan[1])
+        np.maximum(peak[s0: s1 + 1], a, out=peak[s0: s1 + 1])
         sq = kfilter(y)
         np.square(sq, out=sq)
-        # the segments the block touches and where each begins in it
-        s0, s1 = (off + b0) // S, (off + b0 + len(a) - 1) // S
-        starts = np.concatenate(([0], np.arange(s0 + 1, s1 + 1) * S - off - b0))
         sums[:, s0: s1 + 1] += np.add.reduceat(sq, starts, axis=1) * (pan * pan)[:, None]
-        np.maximum(peak[s0: s1 + 1], np.maximum.reduceat(a, starts), out=peak[s0: s1 + 1])
 
     b0 = 0
     for x in _session_blocks(r, p.frames):
