@@ -42,16 +42,18 @@ fade_out_s = 0.5
     (44100, 2, "PCM_16"), (22050, 1, "PCM_24"), (48000, 2, "PCM_16"), (48000, 1, "PCM_24")])
 def test_played_from_the_spill_equals_decoding_again(tmp_path, monkeypatch, rate, channels,
                                                      subtype):
-    """After the levels are measured the recording plays from its spill (16-bit files kept
-    as integers): the same samples as a fresh reader decoding the file, even once the file
-    is gone."""
+    """After the levels are measured the recording plays from its spill (its frames at the
+    session rate; a 16-bit file at the session rate kept as integers): the same samples as
+    a fresh reader decoding and resampling the file, even once the file is gone."""
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
     preset = _preset(tmp_path, rate, channels, 40.0, subtype)
     audio = SessionAudio.from_preset(preset, duration_s=180.0)
     calibrate(audio)
     p = audio.recordings[0]
-    assert p.reader.spill is not None and p.reader.spill.frames == p.reader.in_frames
-    assert p.reader.spill._dtype == (np.int16 if subtype == "PCM_16" else np.float32)
+    assert p.reader.spill is not None and p.reader.spill.frames == p.reader.frames
+    assert p.reader.spill.channels == channels
+    assert p.reader.spill._dtype == (np.int16 if subtype == "PCM_16" and rate == SR
+                                     else np.float32)
     fresh = Reader(tmp_path / "rec.flac", SR)
     want = fresh.read(0, fresh.frames)
     (tmp_path / "rec.flac").rename(tmp_path / "gone.flac")  # no decoding from here on
@@ -137,3 +139,25 @@ def test_measured_once_per_file_and_placement(tmp_path, monkeypatch):
     changed = SessionAudio.from_preset(preset, duration_s=180.0, seed=3)
     calibrate(changed)
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("seconds, n_s, suffix", [
+    (7.0, 7.0, ".flac"), (7.0, 2.0, ".flac"), (3.01, 3.01, ".flac"), (2.7302, 2.7302, ".flac"),
+    (7.0, 7.0, ".mp3")])
+def test_frames_in_order_with_decoding_ahead_equal_reading(tmp_path, seconds, n_s, suffix):
+    """The one pass that measures and spills (decoded a block ahead, or by the reader's own
+    decoder) gives the frames read() gives, to the recording's end when less than a block is
+    left past the frames asked for. (2.7302 s: the last chunk lies within frames already
+    decoded, read again from the file. MP3: libsndfile's samples depend on where its reads
+    end, so the decoder ahead reads as the chunks do.)"""
+    rng = np.random.default_rng(11)
+    sf.write(tmp_path / f"r{suffix}", 0.1 * rng.standard_normal((int(seconds * 44100), 2)),
+             44100, subtype="PCM_24" if suffix == ".flac" else None)
+    r = Reader(tmp_path / f"r{suffix}", SR)
+    want = r.read(0, r.frames)[:, 0]
+    n = int(n_s * SR)
+    for ahead in (None, iter):
+        got = np.concatenate(list(r.in_order(n, ahead=ahead)))
+        assert len(got) >= n and len(got) == (r.frames if r.frames - n <= r.order_block
+                                              else -(-n // r.order_block) * r.order_block)
+        assert np.array_equal(got[:, 0], want[: len(got)])

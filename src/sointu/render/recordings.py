@@ -1,8 +1,9 @@
 """Levels of the recordings on a session's timeline, measured, and their share of its loudness.
 
-Each recording is read once at its own rate (not resampled: K-weighted at that rate, faded
-and panned as it will sound), in a thread while the bowls' energy is computed: that gives
+Each recording is decoded and resampled once, in a thread while the bowls' energy is
+computed, and measured as it will sound (at the session rate, panned, faded): that gives
 its K-weighted energy in every 100 ms segment of the session and, gated, its own loudness.
+The resampled frames are kept for playing (:class:`~sointu.session.recordings.Spill`).
 Its pre-gain is then chosen so that it sounds ``loudness_lu`` above (or below) the session's
 bowls, whose integrated loudness comes from their modes (:mod:`.estimate`). (Relative to the
 whole mix instead, a long or loud speech would chase its own loudness.) Nothing depends on
@@ -28,12 +29,8 @@ from .prefetch import prefetch
 
 __all__ = ["calibrate", "recording_sums", "recording_peaks"]
 
-#: Input frames per block when measuring a recording at its own rate.
-_NATIVE_BLOCK = 1 << 17
-#: Resampling puts samples between the file's (up to 1.7 dB above its largest, measured on
-#: noise up to 0.73 of a 22.05 kHz file's Nyquist frequency): the per-segment peaks of a
-#: resampled recording are raised by this factor (2 dB) to stay a bound.
-_PEAK_MARGIN = 10.0 ** (2.0 / 20.0)
+#: Version of the measurement, in its cache keys (2: at the session rate, resampled).
+_MEASURE = 2
 
 
 def _meter_of(sums: np.ndarray, rate: int) -> LoudnessMeter:
@@ -46,83 +43,75 @@ def _lufs(sums: np.ndarray, rate: int) -> float:
 
 def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
     """K-weighted sums of squares (2, k) of one placed recording at unit pre-gain over the k
-    session segments it touches, an upper bound of its largest absolute sample in each (k,),
-    and the first one's index.
+    session segments it touches, its largest absolute sample in each (k,), and the first
+    one's index.
 
-    Measured at the file's own rate, without resampling (the K-weighting designed at that
-    rate; energy is rate-independent for a band-limited signal, so the sums are scaled by
-    ``rate / in_rate``). A session segment boundary falls between two input frames; the
-    energy of that frame is split linearly, so each sum is off by at most one input frame's
-    energy (1/4410 of a segment at 44.1 kHz). Pan, fades and trim are applied as
-    :meth:`Placed.contribution` applies them.
+    Measured on what plays: the recording resampled to the session rate (in the same pass
+    that keeps it for playing, :func:`_session_blocks`), panned (or heard through the
+    head's responses), faded and trimmed as :meth:`Placed.contribution` does, to the end of
+    its last segment (the filter's ring after the recording's end included): what a meter
+    of its contribution alone sums.
     """
     S = rate // 10
     r = p.reader
     first = p.start // S
     k = max(-(-min(p.stop, n_seg * S) // S) - first, 0)
-    # segment boundaries, relative to the recording's start, in input frames (fractional)
-    pos = (np.arange(first, first + k + 1, dtype=np.int64) * S - p.start) * (r.down / r.up)
-    n_read = max(0, min(r.in_frames, -(-p.frames * r.down // r.up),
-                        int(math.floor(pos[-1])) + 1 if k else 0))
-    cum = np.zeros((2, k + 1))  # cumulative energy at each boundary
+    sums = np.zeros((2, k))
     peak = np.zeros(k)
     if k == 0:
-        return cum[:, :0], peak, first
-    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(r.in_rate)
-    kfilter = BlockCascade([(shelf_b, shelf_a), (hp_b, hp_a)], 2)
+        return sums, peak, first
+    n_meas = min(p.frames, (first + k) * S - p.start)  # the frames in those segments
+    h = p.hrir  # the headphone mix: heard through the head's responses
     theta = (p.spec.pan + 1.0) * math.pi / 4.0
-    pan = np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    pan = np.ones(2) if h is not None else \
+        np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    # the filter is linear: each channel is filtered unpanned and its sums scaled by its
+    # pan squared; a mono source (both channels the same but for the pan) is filtered once
+    mono = h is None and r.channels != 2
+    shelf_b, shelf_a, hp_b, hp_a = k_weighting_coefficients(rate)
+    kfilter = BlockCascade([(shelf_b, shelf_a), (hp_b, hp_a)], 1 if mono else 2)
     fi = int(round(p.spec.fade_in_s * rate))
     fo = int(round(p.spec.fade_out_s * rate))
-    idx = np.floor(pos).astype(np.int64)  # the input frame each boundary falls in
-    frac = pos - idx
-    carry = np.zeros(2)
-    b0 = 0
-    h = p.hrir_native  # the headphone mix: heard through the head's responses
-    if h is not None:
-        pan = np.ones(2)
-        past = np.zeros(len(h) - 1)  # the source's frames before this block
-    for x in _native_blocks(r, n_read):
-        L = len(x)
-        x = r._stereo(x)
-        a = np.maximum(np.abs(x[:, 0]) * pan[0], np.abs(x[:, 1]) * pan[1])  # float32
-        x = np.ascontiguousarray(x.T, dtype=np.float64)  # (2, L)
-        x *= pan[:, None]
-        if (fi and b0 * r.up / r.down < fi) or (
-                fo and p.frames - (b0 + L) * r.up / r.down < fo):
-            g = _fades(np.arange(b0, b0 + L) * (r.up / r.down), fi, fo, p.frames)
-            x *= g
-            a = a * g
-        if h is not None:
-            x, past = _through(h, x.mean(axis=0), past)
-            a = np.abs(x).max(axis=0)
-        sq = kfilter(x)
+    off = p.start - first * S  # the recording's first frame, into its first segment
+    past = None if h is None else np.zeros(len(h) - 1)  # the source's frames before a block
+
+    def add(y: np.ndarray, b0: int) -> None:
+        """Add block ``y`` (channels, L) unpanned, the frames from ``b0`` on, to the sums
+        and peaks."""
+        # the segments the block touches and where each begins in it
+        s0, s1 = (off + b0) // S, (off + b0 + y.shape[1] - 1) // S
+        starts = np.concatenate(([0], np.arange(s0 + 1, s1 + 1) * S - off - b0))
+        a = np.maximum.reduceat(np.abs(y), starts, axis=1)  # each channel's, unpanned
+        a = a[0] * pan.max() if mono else np.maximum(a[0] * pan[0], a[1] * pan[1])
+        np.maximum(peak[s0: s1 + 1], a, out=peak[s0: s1 + 1])
+        sq = kfilter(y)
         np.square(sq, out=sq)
-        # the energy before each boundary in this block: whole frames, then a fraction
-        lo, hi = np.searchsorted(idx, [b0, b0 + L])
-        pieces = np.add.reduceat(sq, np.concatenate(([0], idx[lo:hi] - b0)), axis=1)
-        before = carry[:, None] + np.cumsum(pieces, axis=1)  # (2, hi - lo + 1)
-        if hi > lo:
-            j = idx[lo:hi] - b0
-            if j[0] == 0:  # reduceat gives an empty first piece sq[0], not 0
-                before -= sq[:, :1]
-            cum[:, lo:hi] = before[:, :-1] + frac[lo:hi] * sq[:, j]
-        # peaks: segment s covers input frames idx[s] .. idx[s + 1] (inclusive)
-        s0 = max(int(np.searchsorted(idx, b0, side="right")) - 1, 0)
-        s1 = min(int(np.searchsorted(idx, b0 + L - 1, side="right")), k)
-        if s1 > s0:
-            starts = np.clip(idx[s0:s1] - b0, 0, L - 1)
-            seg = np.maximum.reduceat(a, starts)
-            ends = idx[s0 + 1: s1 + 1] - b0  # each segment's last input frame
-            inside = (ends >= 0) & (ends < L)
-            seg[inside] = np.maximum(seg[inside], a[ends[inside]])
-            peak[s0:s1] = np.maximum(peak[s0:s1], seg)
-        carry = before[:, -1]
+        sums[:, s0: s1 + 1] += np.add.reduceat(sq, starts, axis=1) * (pan * pan)[:, None]
+
+    b0 = 0
+    for x in _session_blocks(r, p.frames):
+        L = min(len(x), n_meas - b0)
+        if L <= 0:
+            continue  # read on for playing only
+        x = x[:L]
+        if h is not None:
+            x = r._stereo(x)
+            m = np.add(x[:, 0], x[:, 1], dtype=np.float64)
+            m *= 0.5  # the channels' mean
+            if b0 < fi or p.frames - (b0 + L) < fo:
+                m *= _fades(np.arange(b0, b0 + L), fi, fo, p.frames)
+            y, past = _through(h, m, past)
+        else:
+            if mono:
+                x = x if r.channels == 1 else r._stereo(x)[:, :1]  # the one channel
+            y = np.ascontiguousarray(x.T, dtype=np.float64)  # (channels, L)
+            if b0 < fi or p.frames - (b0 + L) < fo:
+                y *= _fades(np.arange(b0, b0 + L), fi, fo, p.frames)
+        add(y, b0)
         b0 += L
-    cum[:, idx >= b0] = carry[:, None]  # boundaries past what was read
-    cum[:, idx < 0] = 0.0
-    sums = np.maximum(np.diff(cum, axis=1), 0.0) * (r.up / r.down)
-    return sums, peak * (1.0 if r.up == r.down else _PEAK_MARGIN), first
+    if b0 < k * S - off:  # the filter's ring after the end, to its last segment's end
+        add(np.zeros((1 if mono else 2, k * S - off - b0)), b0)
+    return sums, peak, first
 
 
 def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray
@@ -135,56 +124,46 @@ def _through(h: np.ndarray, m: np.ndarray, past: np.ndarray
     return heard(ext, h), ext[len(ext) - len(past):]
 
 
-def _native_blocks(r, n_read: int):
-    """Frames [0, n_read) of recording reader ``r`` in blocks of :data:`_NATIVE_BLOCK`
-    (float32, the file's channels; the last may be shorter, and fewer if the file ends).
+def _session_blocks(r, n: int) -> Iterator[np.ndarray]:
+    """Frames [0, n) of recording reader ``r`` at the session rate in blocks (float32, the
+    file's channels; more past ``n`` when the recording ends within a block).
 
     From the reader's :class:`~sointu.session.recordings.Spill` when it holds them; else
-    decoded in a thread one block ahead (the decoder releases the interpreter's lock, so the
-    next block is decoded while this one is measured) and kept in a new spill for playing:
-    read on to the file's end when less than a block is left past ``n_read``, as the last
-    resampled chunk needs its context.
+    decoded in one thread and resampled in another, each a block ahead (the decoder, soxr
+    and numpy release the interpreter's lock, so the next blocks are made while this one
+    is measured), and kept in a new spill for playing.
     """
-    import soundfile as sf
-
     from ..session.recordings import Spill
 
     sp = r.spill
-    if sp is not None and n_read <= sp.frames:
-        for b0 in range(0, n_read, _NATIVE_BLOCK):
-            yield sp.read(b0, min(b0 + _NATIVE_BLOCK, n_read))
+    if sp is not None and n <= sp.frames:
+        step = r.order_block  # as decoded: the measurement sums the same blocks
+        for b0 in range(0, n, step):
+            yield sp.read(b0, min(b0 + step, n))
         return
     if sp is not None:  # a shorter one (another placement, trimmed): this one starts again
+        r.spill = None
         sp.close()
     try:
-        sp = Spill(r.channels, r.pcm16)
-    except OSError:  # no temporary folder to write in: decode again when playing
+        sp = Spill(r.channels, r.pcm16 and r.up == r.down)
+    except OSError:  # no temporary folder to write in: decoded again when playing
         sp = None
-    end = r.in_frames if r.in_frames - n_read <= _NATIVE_BLOCK else n_read
 
-    def decode() -> Iterator[np.ndarray]:
-        with sf.SoundFile(str(r.path)) as f:
-            b0 = 0
-            while b0 < end:
-                stop_at = n_read if b0 < n_read else end  # measured blocks as before
-                x = f.read(min(_NATIVE_BLOCK, stop_at - b0), dtype="float32", always_2d=True)
-                if len(x) == 0:
-                    break
-                if sp is not None:
-                    sp.append(x)  # if it fails, the spill is given up
-                if b0 < n_read:
-                    yield x
-                b0 += len(x)
+    def made() -> Iterator[np.ndarray]:
+        for x in r.in_order(n, ahead=lambda it: prefetch(it, name="sointu-recording-decode")):
+            if sp is not None:
+                sp.append(x)  # if it fails, the spill is given up
+            yield x
 
-    yield from prefetch(decode(), name="sointu-recording-decode")
-    if sp is not None and sp.frames >= min(end, r.in_frames) and sp.frames:
+    yield from prefetch(made(), name="sointu-recording-resample")
+    if sp is not None and sp.frames >= min(n, r.frames) and sp.frames:
         r.spill = sp
     elif sp is not None:
         sp.close()
 
 
 def _fades(n: np.ndarray, fi: int, fo: int, frames: int) -> np.ndarray:
-    """Gain of the fades at session frames ``n`` (fractional) from a recording's start, as
+    """Gain of the fades at frames ``n`` from a recording's start, as
     :meth:`Placed.contribution` applies them (raised cosines of ``fi``, ``fo`` frames)."""
     g = np.ones(len(n))
     if fi:
@@ -192,8 +171,8 @@ def _fades(n: np.ndarray, fi: int, fo: int, frames: int) -> np.ndarray:
         g[m] = 0.5 - 0.5 * np.cos(np.pi * (n[m] + 0.5) / fi)
     if fo:
         left = frames - n
-        m = left < fo
-        g[m] *= 0.5 - 0.5 * np.cos(np.pi * np.clip(left[m] - 0.5, 0.0, None) / fo)
+        m = left <= fo
+        g[m] *= 0.5 - 0.5 * np.cos(np.pi * (left[m] - 0.5) / fo)
     return g
 
 
@@ -253,13 +232,13 @@ def _unit_key(p, rate: int, n_seg: int) -> str | None:
     except OSError:
         return None
     h = hashlib.sha256(json.dumps([
-        __version__, str(p.reader.path.resolve()), st.st_size, st.st_mtime_ns, rate,
+        __version__, _MEASURE, str(p.reader.path.resolve()), st.st_size, st.st_mtime_ns, rate,
         p.start % S, p.frames, k, p.spec.pan, p.spec.fade_in_s, p.spec.fade_out_s,
     ]).encode())
     h.update(head)
     h.update(tail)
-    if p.hrir_native is not None:  # heard through the head's responses
-        h.update(np.ascontiguousarray(p.hrir_native).tobytes())
+    if p.hrir is not None:  # heard through the head's responses
+        h.update(np.ascontiguousarray(p.hrir).tobytes())
     return h.hexdigest()[:32]
 
 
@@ -408,7 +387,8 @@ def _levels_file():
 def _levels_key(audio) -> str | None:
     from . import gain_cache
 
-    return gain_cache.key(audio, 0.0, 0.0)
+    k = gain_cache.key(audio, 0.0, 0.0)
+    return None if k is None else f"{k}-{_MEASURE}"
 
 
 def _cached_levels(key: str | None) -> list[float] | None:

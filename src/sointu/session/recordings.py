@@ -189,8 +189,10 @@ def spoken_message(path: Path, preset, extra=(), *, where: str = "--message-reco
 
 #: Taps either side of the centre per unit of the larger of up/down (scipy's filter length).
 _HALF_ZEROS = 16
-#: Output frames per resampling chunk, about (a multiple of ``up``).
-_CHUNK = 1 << 16
+#: Output frames per resampling chunk, about (a multiple of ``up``): soxr designs its
+#: filter on every call, so 30 minutes of 44.1 kHz stereo took 1.8 s of CPU in chunks of
+#: 2^16 frames, 0.96 s in chunks of 2^17 (0.91 s in 2^18).
+_CHUNK = 1 << 17
 #: Resampled chunks kept per recording.
 _CHUNKS_KEPT = 4
 #: Input frames of context either side of a chunk for soxr.
@@ -198,6 +200,8 @@ _SOXR_CONTEXT = 2048
 #: Input frames kept from the last read (more than twice any context): the next chunk starts
 #: within them.
 _TAIL = 1 << 14
+#: Frames per block of a recording read in order at its own rate (:meth:`Reader.in_order`).
+_IN_ORDER = 1 << 17
 
 
 def _soxr():
@@ -212,16 +216,17 @@ def _soxr():
 
 
 class Spill:
-    """A recording's decoded frames kept in an unnamed temporary file, so that a recording
-    measured before it plays is decoded once (a FLAC or MP3 decoder costs ~1 s of CPU per
-    30 minutes of 44.1 kHz stereo; reading the frames back, a few hundredths of that).
+    """A recording's frames at the session rate kept in an unnamed temporary file, so that
+    a recording measured before it plays is decoded and resampled once (a FLAC decoder
+    costs ~1 s of CPU per 30 minutes of 44.1 kHz stereo and soxr as much again; reading the
+    frames back, a few hundredths of that).
 
     Frames (float32, the file's channels) are appended in order from the recording's first;
     any range written can be read back, from any process the file is shared with (positioned
     reads: no shared offset). Nothing is left on disk: the file has no name. When it cannot
     be written (a full disk), it is given up and the recording is decoded again as before.
-    A 16-bit file's frames are kept as 16-bit integers, half the bytes to write and read
-    (the decoder's float32 is the integer / 32768, exactly).
+    A 16-bit file at the session rate (not resampled) is kept as 16-bit integers, half the
+    bytes to write and read (the decoder's float32 is the integer / 32768, exactly).
     """
 
     def __init__(self, channels: int, pcm16: bool = False):
@@ -239,7 +244,7 @@ class Spill:
         if self._dtype == np.int16:
             x = (x * np.float32(32768.0)).astype(np.int16)
         try:
-            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).tobytes())
+            self._file.write(np.ascontiguousarray(x, dtype=self._dtype).data)
             self._file.flush()
         except OSError:
             self.close()
@@ -250,7 +255,8 @@ class Spill:
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Frames [lo, hi) (0 <= lo <= hi <= frames), float32 (hi - lo, channels)."""
         size = self._dtype.itemsize * self.channels
-        data = os.pread(self._file.fileno(), (hi - lo) * size, lo * size)
+        data = bytearray((hi - lo) * size)  # writable: read into, then scaled in place
+        os.preadv(self._file.fileno(), [data], lo * size)
         x = np.frombuffer(data, dtype=self._dtype).reshape(-1, self.channels)
         if self._dtype == np.int16:
             return x.astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -295,7 +301,8 @@ class Reader:
         self._file = None
         self._pid = 0
         self._chunks: dict[int, np.ndarray] = {}
-        #: The decoded frames, when the level measurement kept them (:class:`Spill`).
+        #: The frames at the session rate (before the mix to stereo), when the level
+        #: measurement kept them (:class:`Spill`): then nothing is decoded or resampled.
         self.spill: Spill | None = None
         if self.up != self.down:
             self._m = max(1, _CHUNK // self.up)  # chunk = m*up outputs from m*down inputs
@@ -314,13 +321,14 @@ class Reader:
                 self._half = half
                 self._pad = (-(-half // self.up) + 1) * self.down
 
-    def _open(self):
+    def _open(self, source=None):
         # a forked worker (the gain estimate, the meter) opens its own: a shared file
-        # offset would let the processes' seeks race
-        if self._file is None or self._pid != os.getpid():
+        # offset would let the processes' seeks race. ``source``: frames decoded elsewhere
+        # (:class:`_Decoded`), read from the start instead of the file.
+        if source is not None or self._file is None or self._pid != os.getpid():
             import soundfile as sf
 
-            self._file = sf.SoundFile(str(self.path))
+            self._file = source if source is not None else sf.SoundFile(str(self.path))
             self._pid = os.getpid()
             self._tail = np.zeros((0, self.channels), dtype=np.float32)
             self._pos = 0  # where the file is; _tail holds the frames just before it
@@ -338,9 +346,7 @@ class Reader:
         """Input frames [a, b) as float32 (n, channels), zeros outside the file."""
         out = np.zeros((b - a, self.channels), dtype=np.float32)
         lo, hi = max(a, 0), min(b, self.in_frames)
-        if self.spill is not None and lo < hi <= self.spill.frames:
-            out[lo - a: hi - a] = self.spill.read(lo, hi)  # the same frames, decoded once
-        elif hi > lo:
+        if hi > lo:
             f = self._open()
             # chunks read in order overlap by their context: those frames are kept, and the
             # rest read on without a seek (a seek in a FLAC or MP3 file decodes again)
@@ -365,13 +371,22 @@ class Reader:
         return np.repeat(mono, 2, axis=1)
 
     def _out_chunk(self, j: int) -> np.ndarray:
-        """Output chunk j (m*up frames) of the resampled recording, stereo float32.
+        """Output chunk j (m*up frames) of the resampled recording, stereo float32."""
+        if j in self._chunks:
+            return self._chunks[j]
+        out = self._stereo(self._resampled(j))
+        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
+            self._chunks.pop(next(iter(self._chunks)))
+        self._chunks[j] = out
+        return out
+
+    def _resampled(self, j: int) -> np.ndarray:
+        """Output chunk j (m*up frames) of the resampled recording, float32 with the file's
+        channels.
 
         Always computed from the same input frames (the chunk's own and ``_pad`` either
         side, a multiple of ``down`` so that output frames land on the session's grid).
         """
-        if j in self._chunks:
-            return self._chunks[j]
         m, up, down = self._m, self.up, self.down
         a = j * m * down - self._pad
         x = self._read_in(a, (j + 1) * m * down + self._pad)
@@ -384,19 +399,61 @@ class Reader:
             y = upfirdn(self._h, x.astype(np.float64), up, down, axis=0)
             # output n of this chunk <- upsampled index n*down + half, relative to a*up
             first = (j * m * down - a) * up // down + self._half // down
-        out = self._stereo(np.asarray(y[first: first + m * up], dtype=np.float32))
-        if len(self._chunks) >= _CHUNKS_KEPT:  # overlapping strokes read a few places at once
-            self._chunks.pop(next(iter(self._chunks)))
-        self._chunks[j] = out
-        return out
+        return np.asarray(y[first: first + m * up], dtype=np.float32)
+
+    @property
+    def order_block(self) -> int:
+        """Frames per block of :meth:`in_order` (the same blocks give the same sums)."""
+        return _IN_ORDER if self.up == self.down else self._m * self.up
+
+    def in_order(self, n: int, ahead=None):
+        """Output frames [0, n) (session rate), float32 with the file's channels, in blocks
+        read in order by a decoder of its own: the frames :meth:`read` gives, before the mix
+        to stereo. On to the recording's end when less than a block is left past ``n``.
+
+        ``ahead``: a function that runs an iterator in another thread and yields its items
+        (:func:`sointu.render.prefetch.prefetch`); a resampled file is then decoded there,
+        a block ahead of the resampling.
+        """
+        import copy
+
+        own = copy.copy(self)
+        own._file, own._chunks, own.spill = None, {}, None
+        size = self.order_block
+        end = self.frames if self.frames - n <= size else n
+        if ahead is not None and self.up != self.down and end > 0:
+            # decoded in the reads the chunks make in order (the first with its context
+            # after, then m*down each, to the input the last chunk reads): libsndfile's MP3
+            # decoding depends on where reads end, and so the frames are those read() gets
+            step = self._m * self.down
+            last = min(-(-end // size) * step + self._pad, self.in_frames)
+            reads = [min(step + self._pad, last)]
+            while sum(reads) < last:
+                reads.append(min(step, last - sum(reads)))
+            own._open(_Decoded(self.path, ahead, reads, self.channels))
+        try:
+            for a in range(0, end, size):
+                if self.up == self.down:
+                    yield own._read_in(a, min(a + size, end))
+                else:
+                    yield own._resampled(a // size)[: self.frames - a]
+        finally:
+            own.close()
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Output frames [a, b) (session rate), float32 (b - a, 2)."""
+        lo, hi = max(a, 0), min(b, self.frames)
+        if self.spill is not None and lo < hi <= self.spill.frames:
+            x = self._stereo(self.spill.read(lo, hi))  # decoded and resampled once
+            if (lo, hi) == (a, b):
+                return x
+            out = np.zeros((b - a, 2), dtype=np.float32)
+            out[lo - a: hi - a] = x
+            return out
         if self.up == self.down:
             return self._stereo(self._read_in(a, b))
         out = np.zeros((b - a, 2), dtype=np.float32)
         size = self._m * self.up
-        lo, hi = max(a, 0), min(b, self.frames)
         j = lo // size if hi > lo else 0
         while lo < hi:
             c0 = j * size
@@ -408,6 +465,59 @@ class Reader:
         return out
 
 
+class _Decoded:
+    """A recording's first frames decoded in order by a thread of ``ahead``, in reads of
+    ``reads`` frames, read as :meth:`Reader._read_in` reads a SoundFile (``read``, ``seek``,
+    ``close``). A seek (a chunk wholly within frames already read, at the end) opens the
+    file itself."""
+
+    def __init__(self, path: Path, ahead, reads: list[int], channels: int):
+        self._path = path
+        self._channels = channels
+        self._left = np.zeros((0, channels), dtype=np.float32)
+        self._file = None
+
+        def decode():
+            import soundfile as sf
+
+            with sf.SoundFile(str(path)) as f:
+                for n in reads:
+                    x = f.read(n, dtype="float32", always_2d=True)
+                    if len(x) == 0:
+                        return
+                    yield x
+
+        self._blocks = ahead(decode())
+
+    def read(self, n: int, dtype: str = "float32", always_2d: bool = True) -> np.ndarray:
+        if self._file is not None:
+            return self._file.read(n, dtype=dtype, always_2d=always_2d)
+        parts, got = [], 0
+        while got < n:
+            if not len(self._left):
+                self._left = next(self._blocks, None)
+                if self._left is None:
+                    self._left = np.zeros((0, self._channels), dtype=np.float32)
+                    break
+            take = self._left[: n - got]
+            self._left = self._left[len(take):]
+            parts.append(take)
+            got += len(take)
+        return np.concatenate(parts) if parts else self._left[:0]
+
+    def seek(self, frame: int) -> None:
+        import soundfile as sf
+
+        if self._file is None:
+            self._file = sf.SoundFile(str(self._path))
+        self._file.seek(frame)
+
+    def close(self) -> None:
+        self._blocks.close()
+        if self._file is not None:
+            self._file.close()
+
+
 # -- placing on the timeline -----------------------------------------------------------------
 
 @dataclass
@@ -417,8 +527,8 @@ class Placed:
     gain_db : pre-gain relative to the synthesised bowls (set by the render layer from the
         measured loudness; None until then).
     offset_db : added to it for this one placement (a sampled stroke's velocity).
-    hrir, hrir_native : on the headphone mix, the head-related impulse response it is heard
-        through (float32 (L, 2), at the session rate and at the file's rate, for measuring):
+    hrir : on the headphone mix, the head-related impulse response it is heard through
+        (float32 (L, 2), at the session rate):
         its channels' mean is a point source at azimuth ``pan`` * 90 degrees, straight ahead
         by default, dry (no room: close). None: panned in stereo.
     """
@@ -433,7 +543,6 @@ class Placed:
     unit_peaks: np.ndarray | None = field(default=None, repr=False)
     unit_first: int = 0
     hrir: np.ndarray | None = field(default=None, repr=False)
-    hrir_native: np.ndarray | None = field(default=None, repr=False)
     _hspec: list = field(default_factory=list, repr=False)  # the hrir's spectrum, once
 
     @property
@@ -480,15 +589,29 @@ class Placed:
         """What it adds to session frames [a, b) at unit pre-gain (float32 (n, 2))."""
         lo, hi = max(a, self.start), min(b, self.stop)
         out = np.zeros((b - a, 2), dtype=np.float32)
-        if hi <= lo:
-            return out
+        if hi > lo:
+            out[lo - a: hi - a] = self._played(lo, hi)
+        return out
+
+    def add_to(self, chunk: np.ndarray, a: int, gain: float) -> None:
+        """Add what it plays in session frames [a, a + n) at linear pre-gain ``gain`` to
+        ``chunk`` (float32 (n, 2), in place)."""
+        lo, hi = max(a, self.start), min(a + len(chunk), self.stop)
+        if hi > lo:
+            chunk[lo - a: hi - a] += self._played(lo, hi, gain)
+
+    def _played(self, lo: int, hi: int, gain: float = 1.0) -> np.ndarray:
+        """Session frames [lo, hi) (within it) as it plays them, times ``gain``: float32
+        (hi - lo, 2)."""
         if self.hrir is not None:
-            out[lo - a: hi - a] = self._binaural(lo, hi)
-            return out
+            x = self._binaural(lo, hi)
+            if gain != 1.0:
+                x *= np.float32(gain)
+            return x
         x = self.reader.read(lo - self.start, hi - self.start)
         theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
         pan = (np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)).astype(np.float32)
-        x *= pan
+        x *= pan * np.float32(gain)
         rate = self.reader.rate
         fi = int(round(self.spec.fade_in_s * rate))
         fo = int(round(self.spec.fade_out_s * rate))
@@ -499,8 +622,7 @@ class Placed:
             n0 = max(lo, self.stop - fo)
             k = self.stop - np.arange(n0, hi)  # frames to the end
             x[n0 - lo:] *= (0.5 - 0.5 * np.cos(np.pi * (k - 0.5) / fo)).astype(np.float32)[:, None]
-        out[lo - a: hi - a] = x
-        return out
+        return x
 
 
 #: FFT size of the head-response convolution (overlap-save: segments of this many frames).
@@ -571,7 +693,6 @@ def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Pl
         reader = _reader(spec, rate)
         ears = None if head is None else head.ears(90.0 * spec.pan, 0.0)
         hrir = None if ears is None else ears.impulse(rate)
-        native = None if ears is None else ears.impulse(reader.in_rate)
         phase = next((p for p in timeline.phases if p.name == spec.phase), timeline.phases[0])
         end_s = phase.end_s
         first = phase.start_s + spec.at_s if spec.at_s >= 0 else phase.end_s + spec.at_s
@@ -596,7 +717,7 @@ def place_recordings(specs, timeline: Timeline, rate: int, head=None) -> list[Pl
                 frames = int((end_s - t) * rate)
                 spec = replace(spec, fade_out_s=max(spec.fade_out_s, min(1.0, frames / rate / 4)))
             out.append(Placed(spec=spec, start=int(round(t * rate)), frames=frames,
-                              reader=reader, hrir=hrir, hrir_native=native))
+                              reader=reader, hrir=hrir))
     return sorted(out, key=lambda p: p.start)
 
 
@@ -751,8 +872,7 @@ def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
         if live:
             chunk = chunk.copy()
             for p in live:
-                chunk += p.contribution(a, b) * np.float32(
-                    10.0 ** ((p.gain_db + p.offset_db) / 20.0))
+                p.add_to(chunk, a, 10.0 ** ((p.gain_db + p.offset_db) / 20.0))
         yield chunk
         c += 1
 
