@@ -156,7 +156,7 @@ def test_a_bad_recording_lists_every_problem_with_line_and_key(tmp_path):
         f"{f}:{first + 2}: recordings[2].instrument: 'zz' is not a key of [instruments]; "
         f'kind = "instrument" needs one of: {keys}',
         f"{f}:{first + 3}: recordings[2].pan: 4 is out of range; allowed [-1, 1]",
-        f"{f}:{first + 4}: recordings[2].trim: expected true or false, got 1"]
+        f"{f}:{first + 4}: recordings[2].trim: 1 is not allowed; allowed: true, false"]
 
 
 def test_a_tuning_override_round_trips_as_hz(tmp_path):
@@ -424,8 +424,8 @@ def test_a_broken_instrument_lists_every_problem_with_file_line_and_key(tmp_path
         f"{path}:3: level_db: 3 is out of range; allowed [-60, 0]",
         f"{path}:8: partials.gain_db: expected 3 values, got 2",
         f"{path}:9: partials.t60_s[2]: 0.001 is out of range; allowed [0.01, 600]",
-        f"{path}:10: partials.order: expected whole numbers (circumferential mode number)",
-        f"{path}:13: strike.count: expected [low, high] whole numbers, got [3.0, 2.0]",
+        f"{path}:10: partials.order[1]: 3.5 is not allowed; allowed: a whole number 1..40",
+        f"{path}:13: strike.count: expected [low, high] with low <= high, got [3, 2]",
         f"{path}:15: gong: only gongs and tam-tams have a [gong] table, not a bowl",
     ]
     with pytest.raises(PresetError) as info:

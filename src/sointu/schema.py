@@ -261,8 +261,7 @@ class Validator(Checker):
 
     def read_integer(self, v, k: Key, name: str, ctx) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or not k.lo <= v <= k.hi:
-            raise self.fail(name, f"{show(v)} is not allowed; allowed: a whole number "
-                                  f"{k.lo}..{_num(k.hi)}")
+            raise self.fail(name, _not_whole(show(v), k.lo, k.hi))
         return v
 
     def read_choice(self, v, k: Key, name: str, ctx):
@@ -276,17 +275,14 @@ class Validator(Checker):
 
     def read_flag(self, v, k: Key, name: str, ctx) -> bool:
         if not isinstance(v, bool):
-            raise self.fail(name, f"{v!r} is not allowed; allowed: true, false")
+            raise self.fail(name, f"{show(v)} is not allowed; allowed: true, false")
         return v
 
     def read_range(self, v, k: Key, name: str, ctx) -> tuple[float, float]:
         """A [low, high] pair with lo <= low <= high <= hi."""
-        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)], length=2, lo=k.lo,
-                            hi=k.hi, lo_open=k.lo_open)
-        if vals[0] > vals[1]:
-            raise self.fail(name, f"[{vals[0]:g}, {vals[1]:g}]: expected [low, high] with "
-                                  f"low <= high")
-        return (vals[0], vals[1])
+        vals = self.read_pair(v, k, name, ctx)
+        self.check_ordered(vals, k, name, ctx)
+        return vals
 
     def read_pair(self, v, k: Key, name: str, ctx) -> tuple[float, float]:
         """Two numbers in [lo, hi] (their order is left to a check)."""
@@ -304,6 +300,31 @@ class Validator(Checker):
                             length=None if n is None else len(n) if isinstance(n, tuple)
                             else n, lo=k.lo, hi=k.hi, lo_open=k.lo_open)
         return tuple(vals)
+
+    # further checks of a value read (``Key.check``) --------------------------------------
+
+    def check_whole(self, v: float, k: Key, name: str, ctx, lo=None, hi=None) -> None:
+        """A whole number (``lo``, ``hi``: the allowed span when it is not the key's)."""
+        if v != int(v):
+            raise self.fail(name, _not_whole(f"{v:g}", k.lo if lo is None else lo,
+                                             k.hi if hi is None else hi))
+
+    def check_ordered(self, v: tuple, k: Key, name: str, ctx) -> None:
+        if v[0] > v[1]:
+            raise self.fail(name, f"expected [low, high] with low <= high, got {_pair(v)}")
+
+    def check_rising(self, v: tuple, k: Key, name: str, ctx) -> None:
+        if v[0] >= v[1]:
+            raise self.fail(name, f"expected [low, high] with low < high, got {_pair(v)}")
+
+
+def _not_whole(text: str, lo, hi) -> str:
+    """The one message of a value that is not a whole number in [lo, hi]."""
+    return f"{text} is not allowed; allowed: a whole number {_num(lo)}..{_num(hi)}"
+
+
+def _pair(v) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in v) + "]"
 
 
 def _num(x) -> str:
@@ -413,7 +434,7 @@ _TYPES = {"number": "number", "integer": "integer", "text": "text", "flag": "tru
           "table": "table", "tables": "array of tables", "titles": "table lang -> text",
           "language": "text",
           "instrument": "text", "tuning": "number or text", "key": "text",
-          "tunings": "list of numbers or texts", "switch": "true/false", "sample": "text",
+          "tunings": "list of numbers or texts", "sample": "text",
           "phase": "text"}
 #: Checks that make a number (or each number) whole: the type the docs show.
 _WHOLE = {"whole": "whole number", "partial_count": "whole number",
