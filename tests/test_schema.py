@@ -459,3 +459,29 @@ def test_engine_data_files_are_read_by_the_schema(tmp_path, monkeypatch):
     with pytest.raises(PresetError) as info:
         instrument_schema.read_named_tables(bad, ischema.MALLET)
     assert str(info.value) == f"{bad}:4: soft.contact_ms: 90 is out of range; allowed [0.05, 20]"
+
+
+def test_the_rooms_file_is_read_by_the_schema(tmp_path):
+    from sointu.engine.room import load_rooms, read_rooms
+
+    text = (Path(__file__).resolve().parent.parent / "presets" / "engine" / "rooms.toml"
+            ).read_text(encoding="utf-8")
+    copy = tmp_path / "copy.toml"  # the shipped rooms, read from a copy: the engine's
+    copy.write_text(text, encoding="utf-8")
+    assert read_rooms(copy) == load_rooms() and len(load_rooms()) >= 2
+    bad = tmp_path / "rooms.toml"
+    for old, new in (("reflections = 48", "reflections = 48.5"),
+                     ("reflections_ms = [3.0, 40.0]", "reflections_ms = [40.0, 3.0]"),
+                     ("headphone_ear_m = 0.3", "headphone_ear_m = 3.0")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    bad.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("reflections = 48.5") + 1
+    with pytest.raises(PresetError) as info:
+        read_rooms(bad)
+    assert str(info.value) == (f"{bad}:{line}: treatment-room.reflections: 48.5 is not "
+                               f"allowed; allowed: a whole number 4..512 (and 2 more)")
+    (tmp_path / "empty.toml").write_text("# no rooms\n", encoding="utf-8")
+    with pytest.raises(PresetError, match="empty.toml: no rooms defined; allowed: "):
+        read_rooms(tmp_path / "empty.toml")
+
