@@ -171,22 +171,25 @@ ROOM_KIND = (
     Key("description", "text", ""),
     _n("diffuse", REQUIRED, 0.0, 4.0),
     _n("reflections", REQUIRED, 4.0, 512.0, check="whole"),
-    _pair("reflections_ms", REQUIRED, 0.5, 300.0, "ms", check="rising"),
-    _list("tail_t60_s", REQUIRED, 0.05, 6.0, "s", length=4),
+    _pair("reflections_ms", REQUIRED, 0.5, 300.0, "ms", check="rising",
+          show="each [0.5, 300] ms, low < high"),
+    _list("tail_t60_s", REQUIRED, 0.05, 6.0, "s", length=4, show="4 of them, each [0.05, 6] s"),
     _n("tail_db", REQUIRED, -60.0, 6.0, "dB"),
     _n("headphone_tail_db", REQUIRED, -80.0, 6.0, "dB"),
-    _list("headphone_room_m", REQUIRED, 1.0, 100.0, "m", length=3),
-    _n("headphone_ear_m", REQUIRED, 0.0, 10.0, "m", check="under_ceiling"),
+    _list("headphone_room_m", REQUIRED, 1.0, 100.0, "m", length=3,
+          show="3 of them, each [1, 100] m"),
+    _n("headphone_ear_m", REQUIRED, 0.0, 10.0, "m", check="under_ceiling",
+       show="[0, 10] m, below the room's height"),
     _n("predelay_ms", REQUIRED, 0.0, 100.0, "ms"),
     _n("mic_spacing_m", REQUIRED, 0.0, 2.0, "m"),
     _n("tone_db", REQUIRED, -120.0, -30.0, "dB"),
 )
 
-#: The instrument tables of docs/presets.md: their names there -> keys.
+#: The instrument and engine-data tables of docs/presets.md: their names there -> keys.
 SECTIONS = {"instrument": TOP, "instrument.partials": PARTIALS, "instrument.glide": GLIDE,
             "instrument.strike": STRIKE, "instrument.rub": RUB,
             "instrument.transient": TRANSIENT, "instrument.gong": GONG,
-            "instrument.mallets": MALLET}
+            "instrument.mallets": MALLET, "engine.rooms": ROOM_KIND}
 
 
 class InstrumentValidator(Validator):
