@@ -333,7 +333,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "presets" / "instruments"
 @pytest.mark.parametrize("old,new,says", [
     ("partials = 240", "partials = 700", "gong.partials: 700 is out of range; allowed [0, 600]"),
     ("bloom_s = [0.6, 1.1]", "bloom_s = [1.1, 0.6]", "gong.bloom_s: expected [low, high]"),
-    ("seed = 1", "seed = 1.5", "gong.seed: expected a whole number"),
+    ("seed = 1", "seed = 1.5", "gong.seed: 1.5 is not allowed; allowed: a whole number 0..2^31"),
     ("sharp_s = 3.2", "sharp_s = 'long'", "gong.sharp_s: expected a number"),
     ("mallet_tilt = 0.5", "mallet_tilt = 0.5\nwobble = 1", "gong.wobble: unknown key"),
 ])

@@ -156,7 +156,7 @@ def test_a_bad_recording_lists_every_problem_with_line_and_key(tmp_path):
         f"{f}:{first + 2}: recordings[2].instrument: 'zz' is not a key of [instruments]; "
         f'kind = "instrument" needs one of: {keys}',
         f"{f}:{first + 3}: recordings[2].pan: 4 is out of range; allowed [-1, 1]",
-        f"{f}:{first + 4}: recordings[2].trim: expected true or false, got 1"]
+        f"{f}:{first + 4}: recordings[2].trim: 1 is not allowed; allowed: true, false"]
 
 
 def test_a_tuning_override_round_trips_as_hz(tmp_path):
@@ -424,8 +424,8 @@ def test_a_broken_instrument_lists_every_problem_with_file_line_and_key(tmp_path
         f"{path}:3: level_db: 3 is out of range; allowed [-60, 0]",
         f"{path}:8: partials.gain_db: expected 3 values, got 2",
         f"{path}:9: partials.t60_s[2]: 0.001 is out of range; allowed [0.01, 600]",
-        f"{path}:10: partials.order: expected whole numbers (circumferential mode number)",
-        f"{path}:13: strike.count: expected [low, high] whole numbers, got [3.0, 2.0]",
+        f"{path}:10: partials.order[1]: 3.5 is not allowed; allowed: a whole number 1..40",
+        f"{path}:13: strike.count: expected [low, high] with low <= high, got [3, 2]",
         f"{path}:15: gong: only gongs and tam-tams have a [gong] table, not a bowl",
     ]
     with pytest.raises(PresetError) as info:
@@ -459,3 +459,29 @@ def test_engine_data_files_are_read_by_the_schema(tmp_path, monkeypatch):
     with pytest.raises(PresetError) as info:
         instrument_schema.read_named_tables(bad, ischema.MALLET)
     assert str(info.value) == f"{bad}:4: soft.contact_ms: 90 is out of range; allowed [0.05, 20]"
+
+
+def test_the_rooms_file_is_read_by_the_schema(tmp_path):
+    from sointu.engine.room import load_rooms, read_rooms
+
+    text = (Path(__file__).resolve().parent.parent / "presets" / "engine" / "rooms.toml"
+            ).read_text(encoding="utf-8")
+    copy = tmp_path / "copy.toml"  # the shipped rooms, read from a copy: the engine's
+    copy.write_text(text, encoding="utf-8")
+    assert read_rooms(copy) == load_rooms() and len(load_rooms()) >= 2
+    bad = tmp_path / "rooms.toml"
+    for old, new in (("reflections = 48", "reflections = 48.5"),
+                     ("reflections_ms = [3.0, 40.0]", "reflections_ms = [40.0, 3.0]"),
+                     ("headphone_ear_m = 0.3", "headphone_ear_m = 3.0")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    bad.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("reflections = 48.5") + 1
+    with pytest.raises(PresetError) as info:
+        read_rooms(bad)
+    assert str(info.value) == (f"{bad}:{line}: treatment-room.reflections: 48.5 is not "
+                               f"allowed; allowed: a whole number 4..512 (and 2 more)")
+    (tmp_path / "empty.toml").write_text("# no rooms\n", encoding="utf-8")
+    with pytest.raises(PresetError, match="empty.toml: no rooms defined; allowed: "):
+        read_rooms(tmp_path / "empty.toml")
+

@@ -7,7 +7,6 @@ is checked by the engine (instruments) and the session loader (sessions).
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from pathlib import Path
@@ -22,7 +21,6 @@ __all__ = [
     "read_toml",
     "find_preset",
     "list_presets",
-    "Checker",
 ]
 
 
@@ -154,94 +152,3 @@ def find_preset(kind: str, name_or_path: str, extra: Path | None = None) -> Path
     names = ", ".join(sorted(known)) or "none found"
     singular = kind.rstrip("s")
     raise PresetError(f"unknown {singular} '{name_or_path}'; known: {names}")
-
-
-class Checker:
-    """Reads typed, range-checked values from a preset table, naming file and key on error.
-
-    Parameters
-    ----------
-    source : str
-        Where the table came from (a file path), used in messages.
-    """
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, key: str, msg: str) -> PresetError:
-        return PresetError(f"{self.source}: {key}: {msg}")
-
-    def check_keys(self, table: dict, allowed: set[str], where: str) -> None:
-        """Reject keys that are not in ``allowed`` (listing the allowed ones)."""
-        for key in table:
-            if key not in allowed:
-                ok = ", ".join(sorted(allowed))
-                raise self.fail(f"{where}{key}", f"unknown key; allowed: {ok}")
-
-    def number(
-        self,
-        table: dict,
-        key: str,
-        where: str = "",
-        *,
-        default: float | None = None,
-        lo: float | None = None,
-        hi: float | None = None,
-        lo_open: bool = False,
-    ) -> float:
-        """A finite number in [lo, hi] (or (lo, hi] when ``lo_open``)."""
-        if key not in table:
-            if default is None:
-                raise self.fail(f"{where}{key}", "missing")
-            return default
-        return self.value_number(table[key], f"{where}{key}", lo=lo, hi=hi, lo_open=lo_open)
-
-    def value_number(self, v, name: str, *, lo=None, hi=None, lo_open=False) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(name, f"expected a number, got {v!r}")
-        v = float(v)
-        if not math.isfinite(v):
-            raise self.fail(name, f"expected a finite number, got {v!r}")
-        if lo is not None and (v < lo or (lo_open and v == lo)):
-            raise self.fail(name, f"{v:g} is out of range; allowed {_range(lo, hi, lo_open)}")
-        if hi is not None and v > hi:
-            raise self.fail(name, f"{v:g} is out of range; allowed {_range(lo, hi, lo_open)}")
-        return v
-
-    def string(self, table: dict, key: str, where: str = "", *, default: str | None = None,
-               choices: tuple[str, ...] | None = None) -> str:
-        """A string, optionally one of ``choices``."""
-        if key not in table:
-            if default is None:
-                raise self.fail(f"{where}{key}", "missing")
-            return default
-        v = table[key]
-        if not isinstance(v, str):
-            raise self.fail(f"{where}{key}", f"expected text, got {v!r}")
-        if choices is not None and v not in choices:
-            raise self.fail(f"{where}{key}", f"'{v}' is not allowed; allowed: {', '.join(choices)}")
-        return v
-
-    def numbers(self, table: dict, key: str, where: str = "", *, length: int | None = None,
-                default: list[float] | None = None, lo=None, hi=None, lo_open=False) -> list[float]:
-        """A list of finite numbers, each in range, optionally of a given length."""
-        if key not in table:
-            if default is None:
-                raise self.fail(f"{where}{key}", "missing")
-            return list(default)
-        v = table[key]
-        if not isinstance(v, list) or not v:
-            raise self.fail(f"{where}{key}", f"expected a non-empty list of numbers, got {v!r}")
-        if length is not None and len(v) != length:
-            raise self.fail(f"{where}{key}", f"expected {length} values, got {len(v)}")
-        return [
-            self.value_number(x, f"{where}{key}[{i}]", lo=lo, hi=hi, lo_open=lo_open)
-            for i, x in enumerate(v)
-        ]
-
-
-def _range(lo, hi, lo_open) -> str:
-    left = "(" if lo_open else "["
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
-    return f"{left}{lo_s}, {hi_s}]"

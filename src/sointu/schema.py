@@ -12,12 +12,12 @@ The keys themselves are declared where they are used: instrument presets in
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PresetError
-from .presets import Checker
 
 __all__ = ["Key", "Like", "REQUIRED", "Validator", "Skip", "Stop", "default_of",
            "defaults_from", "dump_table", "toml_value", "markdown", "render_docs",
@@ -147,7 +147,7 @@ _MISSING = {"weights": "missing; a table of {what} -> weight",
             "titles": "missing; a table such as {{ fi = \"...\", en = \"...\" }}"}
 
 
-class Validator(Checker):
+class Validator:
     """Reads preset tables by their schema, recording every problem instead of stopping.
 
     Parameters
@@ -159,7 +159,7 @@ class Validator(Checker):
     """
 
     def __init__(self, source: str, lines: dict[str, int]):
-        super().__init__(source)
+        self.source = source
         self.lines = lines
         self.problems: list[str] = []
         # problems before the values of the table being read (after its unknown keys)
@@ -185,9 +185,26 @@ class Validator(Checker):
         self.problems.append(str(self.fail(key, msg)))
 
     def value_number(self, v, name: str, *, lo=None, hi=None, lo_open=False) -> float:
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1e300:
-            raise self.fail(name, f"{v} is out of range; allowed {_span(lo, hi)}")
-        return super().value_number(v, name, lo=lo, hi=hi, lo_open=lo_open)
+        """A finite number in [lo, hi] (or (lo, hi] when ``lo_open``)."""
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.fail(name, f"expected a number, got {v!r}")
+        if isinstance(v, int) and abs(v) > 1e300:  # beyond a float
+            raise self.fail(name, f"{v} is out of range; allowed {_span(lo, hi, lo_open)}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise self.fail(name, f"expected a finite number, got {v!r}")
+        if (lo is not None and (v < lo or (lo_open and v == lo))) or (hi is not None and v > hi):
+            raise self.fail(name, f"{v:g} is out of range; allowed {_span(lo, hi, lo_open)}")
+        return v
+
+    def numbers(self, v, k: Key, name: str, length: int | None = None) -> tuple[float, ...]:
+        """A non-empty list of numbers, each in the key's range (``length`` of them)."""
+        if not isinstance(v, list) or not v:
+            raise self.fail(name, f"expected a non-empty list of numbers, got {v!r}")
+        if length is not None and len(v) != length:
+            raise self.fail(name, f"expected {length} values, got {len(v)}")
+        return tuple(self.value_number(x, f"{name}[{i}]", lo=k.lo, hi=k.hi, lo_open=k.lo_open)
+                     for i, x in enumerate(v))
 
     def keys(self, table: dict, allowed, where: str) -> None:
         ok = ", ".join(sorted(allowed))
@@ -261,8 +278,7 @@ class Validator(Checker):
 
     def read_integer(self, v, k: Key, name: str, ctx) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or not k.lo <= v <= k.hi:
-            raise self.fail(name, f"{show(v)} is not allowed; allowed: a whole number "
-                                  f"{k.lo}..{_num(k.hi)}")
+            raise self.fail(name, _not_whole(show(v), k.lo, k.hi))
         return v
 
     def read_choice(self, v, k: Key, name: str, ctx):
@@ -272,27 +288,27 @@ class Validator(Checker):
         return next(c for c in k.choices if c == v)
 
     def read_text(self, v, k: Key, name: str, ctx) -> str:
-        return self.string({k.name: v}, k.name, name[:-len(k.name)], choices=k.allowed())
+        if not isinstance(v, str):
+            raise self.fail(name, f"expected text, got {v!r}")
+        choices = k.allowed()
+        if choices is not None and v not in choices:
+            raise self.fail(name, f"'{v}' is not allowed; allowed: {', '.join(choices)}")
+        return v
 
     def read_flag(self, v, k: Key, name: str, ctx) -> bool:
         if not isinstance(v, bool):
-            raise self.fail(name, f"{v!r} is not allowed; allowed: true, false")
+            raise self.fail(name, f"{show(v)} is not allowed; allowed: true, false")
         return v
 
     def read_range(self, v, k: Key, name: str, ctx) -> tuple[float, float]:
         """A [low, high] pair with lo <= low <= high <= hi."""
-        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)], length=2, lo=k.lo,
-                            hi=k.hi, lo_open=k.lo_open)
-        if vals[0] > vals[1]:
-            raise self.fail(name, f"[{vals[0]:g}, {vals[1]:g}]: expected [low, high] with "
-                                  f"low <= high")
-        return (vals[0], vals[1])
+        vals = self.read_pair(v, k, name, ctx)
+        self.check_ordered(vals, k, name, ctx)
+        return vals
 
     def read_pair(self, v, k: Key, name: str, ctx) -> tuple[float, float]:
         """Two numbers in [lo, hi] (their order is left to a check)."""
-        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)], length=2, lo=k.lo,
-                            hi=k.hi, lo_open=k.lo_open)
-        return (vals[0], vals[1])
+        return self.numbers(v, k, name, 2)
 
     def read_list(self, v, k: Key, name: str, ctx) -> tuple[float, ...]:
         """A list of numbers in [lo, hi], as long as ``k.length`` says (a number or the
@@ -300,10 +316,32 @@ class Validator(Checker):
         n = ctx.get(k.length) if isinstance(k.length, str) else k.length
         if isinstance(k.length, str) and n is None:
             raise Skip  # the list it matches is bad: its problem is reported
-        vals = self.numbers({k.name: v}, k.name, name[:-len(k.name)],
-                            length=None if n is None else len(n) if isinstance(n, tuple)
-                            else n, lo=k.lo, hi=k.hi, lo_open=k.lo_open)
-        return tuple(vals)
+        return self.numbers(v, k, name, len(n) if isinstance(n, tuple) else n)
+
+    # further checks of a value read (``Key.check``) --------------------------------------
+
+    def check_whole(self, v: float, k: Key, name: str, ctx, lo=None, hi=None) -> None:
+        """A whole number (``lo``, ``hi``: the allowed span when it is not the key's)."""
+        if v != int(v):
+            raise self.fail(name, _not_whole(f"{v:g}", k.lo if lo is None else lo,
+                                             k.hi if hi is None else hi))
+
+    def check_ordered(self, v: tuple, k: Key, name: str, ctx) -> None:
+        if v[0] > v[1]:
+            raise self.fail(name, f"expected [low, high] with low <= high, got {_pair(v)}")
+
+    def check_rising(self, v: tuple, k: Key, name: str, ctx) -> None:
+        if v[0] >= v[1]:
+            raise self.fail(name, f"expected [low, high] with low < high, got {_pair(v)}")
+
+
+def _not_whole(text: str, lo, hi) -> str:
+    """The one message of a value that is not a whole number in [lo, hi]."""
+    return f"{text} is not allowed; allowed: a whole number {_num(lo)}..{_num(hi)}"
+
+
+def _pair(v) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in v) + "]"
 
 
 def _num(x) -> str:
@@ -312,10 +350,10 @@ def _num(x) -> str:
     return names.get(x, f"{x:g}" if isinstance(x, float) else str(x))
 
 
-def _span(lo, hi) -> str:
+def _span(lo, hi, lo_open=False) -> str:
     lo_s = "-inf" if lo is None else f"{lo:g}"
     hi_s = "inf" if hi is None else f"{hi:g}"
-    return f"[{lo_s}, {hi_s}]"
+    return f"{'(' if lo_open else '['}{lo_s}, {hi_s}]"
 
 
 def show(value) -> str:
@@ -413,7 +451,7 @@ _TYPES = {"number": "number", "integer": "integer", "text": "text", "flag": "tru
           "table": "table", "tables": "array of tables", "titles": "table lang -> text",
           "language": "text",
           "instrument": "text", "tuning": "number or text", "key": "text",
-          "tunings": "list of numbers or texts", "switch": "true/false", "sample": "text",
+          "tunings": "list of numbers or texts", "sample": "text",
           "phase": "text"}
 #: Checks that make a number (or each number) whole: the type the docs show.
 _WHOLE = {"whole": "whole number", "partial_count": "whole number",

@@ -6,7 +6,12 @@ import math
 
 import numpy as np
 
-from ..engine.instrument import BOWL_RATIO_RANGES, Instrument, load_mallets
+from ..engine.instrument import (
+    BOWL_RATIO_RANGES,
+    Instrument,
+    dump_instrument_preset,
+    load_mallets,
+)
 from .partials import Partial
 
 __all__ = ["instrument_dict", "preset_text", "build_instrument", "strike_position",
@@ -75,27 +80,8 @@ def build_instrument(d: dict) -> Instrument:
     return Instrument.from_dict(d, f"analysed preset '{d['name']}'")
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, str):
-        if "\n" in v:
-            return '"""' + v.replace("\\", "\\\\").replace('"""', '\\"""') + '"""'
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(float(v)) if isinstance(v, float) else str(v)
-
-
 def preset_text(d: dict, comment: str) -> str:
-    """The preset as TOML text, each line of ``comment`` as a comment at the top."""
+    """The preset as TOML, each line of ``comment`` as a comment at the top: the checked
+    instrument written as every instrument preset is (:func:`dump_instrument_preset`)."""
     lines = [f"# {line}".rstrip() for line in comment.splitlines()]
-    tables = []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            lines.append(f"{k} = {_toml_value(v)}")
-    for k, v in tables:
-        lines += ["", f"[{k}]"]
-        width = max(len(x) for x in v)
-        lines += [f"{x:<{width}} = {_toml_value(y)}" for x, y in v.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, dump_instrument_preset(build_instrument(d))])

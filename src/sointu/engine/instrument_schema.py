@@ -20,9 +20,9 @@ from ..schema import REQUIRED, Key, Like, Skip, Validator, dump_table, key_lines
 from .tuning import to_hz
 
 __all__ = ["FAMILIES", "BOWL_RATIO_RANGES", "T60_PER_TAU", "TOP", "PARTIALS", "GLIDE",
-           "STRIKE", "RUB", "TRANSIENT", "GONG", "MALLET", "SECTIONS", "InstrumentValidator",
-           "dump_instrument", "read_named_tables", "MAX_TRANSIENT_S", "MAX_PARTIALS",
-           "GONG_FAMILIES"]
+           "STRIKE", "RUB", "TRANSIENT", "GONG", "MALLET", "ROOM_KIND", "SECTIONS",
+           "InstrumentValidator", "dump_instrument", "read_named_tables", "MAX_TRANSIENT_S",
+           "MAX_PARTIALS", "GONG_FAMILIES"]
 
 #: T60 = T60_PER_TAU * tau for an exponential decay (ln 1000).
 T60_PER_TAU = math.log(1000.0)
@@ -166,11 +166,30 @@ MALLET = (
     _n("noise_db", 0.0, -80.0, 20.0, "dB"),
 )
 
-#: The instrument tables of docs/presets.md: their names there -> keys.
+#: Each room of ``presets/engine/rooms.toml`` (what the numbers do: the comments there).
+ROOM_KIND = (
+    Key("description", "text", ""),
+    _n("diffuse", REQUIRED, 0.0, 4.0),
+    _n("reflections", REQUIRED, 4.0, 512.0, check="whole"),
+    _pair("reflections_ms", REQUIRED, 0.5, 300.0, "ms", check="rising",
+          show="each [0.5, 300] ms, low < high"),
+    _list("tail_t60_s", REQUIRED, 0.05, 6.0, "s", length=4, show="4 of them, each [0.05, 6] s"),
+    _n("tail_db", REQUIRED, -60.0, 6.0, "dB"),
+    _n("headphone_tail_db", REQUIRED, -80.0, 6.0, "dB"),
+    _list("headphone_room_m", REQUIRED, 1.0, 100.0, "m", length=3,
+          show="3 of them, each [1, 100] m"),
+    _n("headphone_ear_m", REQUIRED, 0.0, 10.0, "m", check="under_ceiling",
+       show="[0, 10] m, below the room's height"),
+    _n("predelay_ms", REQUIRED, 0.0, 100.0, "ms"),
+    _n("mic_spacing_m", REQUIRED, 0.0, 2.0, "m"),
+    _n("tone_db", REQUIRED, -120.0, -30.0, "dB"),
+)
+
+#: The instrument and engine-data tables of docs/presets.md: their names there -> keys.
 SECTIONS = {"instrument": TOP, "instrument.partials": PARTIALS, "instrument.glide": GLIDE,
             "instrument.strike": STRIKE, "instrument.rub": RUB,
             "instrument.transient": TRANSIENT, "instrument.gong": GONG,
-            "instrument.mallets": MALLET}
+            "instrument.mallets": MALLET, "engine.rooms": ROOM_KIND}
 
 
 class InstrumentValidator(Validator):
@@ -188,25 +207,13 @@ class InstrumentValidator(Validator):
             raise self.fail(name, f"expected a list of 1..16 tunings, got {show(v)}")
         return tuple(self.read_tuning(x, k, f"{name}[{i}]", ctx) for i, x in enumerate(v))
 
-    def check_whole(self, v: float, k: Key, name: str, ctx) -> None:
-        if v != int(v):
-            self.problem(name, f"expected a whole number, got {v:g}")
-
     def check_orders(self, v: tuple, k: Key, name: str, ctx) -> None:
-        if any(x != int(x) for x in v):
-            self.problem(name, "expected whole numbers (circumferential mode number)")
+        for i, x in enumerate(v):
+            self.check_whole(x, k, f"{name}[{i}]", ctx)
 
     def check_count(self, v: tuple, k: Key, name: str, ctx) -> None:
-        if v[0] > v[1] or any(x != int(x) for x in v):
-            self.problem(name, f"expected [low, high] whole numbers, got {list(v)}")
-
-    def check_ordered(self, v: tuple, k: Key, name: str, ctx) -> None:
-        if v[0] > v[1]:
-            self.problem(name, f"expected [low, high] with low <= high, got {list(v)}")
-
-    def check_rising(self, v: tuple, k: Key, name: str, ctx) -> None:
-        if v[0] >= v[1]:
-            self.problem(name, f"expected [low, high] with low < high, got {list(v)}")
+        self.check_ordered(v, k, name, ctx)
+        self.check_orders(v, k, name, ctx)
 
     def check_ratios(self, v, k: Key, name: str, ctx) -> None:
         if len(v) > MAX_PARTIALS:
@@ -226,7 +233,14 @@ class InstrumentValidator(Validator):
         if not 0 <= v <= n:
             self.problem(name, f"{v:g} is out of range; allowed [0, {n}]")
         else:
-            self.check_whole(v, k, name, ctx)
+            self.check_whole(v, k, name, ctx, 0, n)
+
+    def check_under_ceiling(self, v: float, k: Key, name: str, ctx) -> None:
+        """A room's ears lie below its height (``headphone_room_m[2]``)."""
+        room = ctx.get("headphone_room_m")
+        if room is not None and v >= room[2]:
+            raise self.fail(name, f"{v:g} is out of range; allowed below the room's height "
+                                  f"{room[2]:g} m")
 
     def check_bloom(self, v, k: Key, name: str, ctx) -> None:
         for i, (b, t) in enumerate(zip(v, ctx.get("t60_s") or (), strict=False)):
@@ -237,8 +251,8 @@ class InstrumentValidator(Validator):
 
 def read_named_tables(path, keys: tuple[Key, ...]) -> dict[str, dict]:
     """An engine data file of ``[name]`` tables (``presets/engine/transients.toml``,
-    ``mallets.toml``), each read by ``keys``: name -> values; PresetError (the first
-    problem, file:line: key) when one is bad."""
+    ``mallets.toml``, ``rooms.toml``), each read by ``keys``: name -> values; PresetError
+    (the first problem, file:line: key, and how many more) when one is bad."""
     v = InstrumentValidator(str(path), key_lines(read_text(path)))
     out = {}
     for name, table in read_toml(path).items():
@@ -247,7 +261,8 @@ def read_named_tables(path, keys: tuple[Key, ...]) -> dict[str, dict]:
             continue
         out[name] = v.section(table, keys, f"{name}.")
     if v.problems:
-        raise PresetError(v.problems[0])
+        more = f" (and {len(v.problems) - 1} more)" if len(v.problems) > 1 else ""
+        raise PresetError(v.problems[0] + more)
     return out
 
 

@@ -23,10 +23,11 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from ..errors import PresetError
-from ..presets import Checker, read_toml, shipped_dir
+from ..presets import shipped_dir
+from .instrument_schema import ROOM_KIND, read_named_tables
 
 __all__ = ["Room", "RoomKind", "RoomTail", "TAIL_BANDS_HZ", "band_energies", "load_rooms",
-           "mode_gains", "room_tail", "room_tone", "transient_gains"]
+           "read_rooms", "mode_gains", "room_tail", "room_tone", "transient_gains"]
 
 #: Edges (Hz) between the bands of a transient's late tail (octaves, and 8-12, above 12 kHz):
 #: the tail follows the transient's own spectrum band by band.
@@ -99,46 +100,17 @@ class Room:
 @lru_cache(maxsize=1)
 def load_rooms() -> dict[str, RoomKind]:
     """Room name -> :class:`RoomKind`, read and checked from ``presets/engine/rooms.toml``."""
-    path = shipped_dir() / "engine" / "rooms.toml"
-    data = read_toml(path)
-    c = Checker(str(path))
-    rooms = {}
-    for name, t in data.items():
-        if not isinstance(t, dict):
-            raise c.fail(name, "expected a table")
-        w = f"{name}."
-        c.check_keys(t, {"description", "diffuse", "reflections", "reflections_ms",
-                         "tail_t60_s", "tail_db", "headphone_tail_db", "headphone_room_m",
-                         "headphone_ear_m", "predelay_ms",
-                         "mic_spacing_m", "tone_db"}, w)
-        refl = c.numbers(t, "reflections_ms", w, length=2, lo=0.5, hi=300.0)
-        if refl[0] >= refl[1]:
-            raise c.fail(w + "reflections_ms", f"expected [low, high], got {refl}")
-        count = c.number(t, "reflections", w, lo=4, hi=512)
-        if count != int(count):
-            raise c.fail(w + "reflections", f"expected a whole number, got {count:g}")
-        shape = c.numbers(t, "headphone_room_m", w, length=3, lo=1.0, hi=100.0)
-        ear = c.number(t, "headphone_ear_m", w, lo=0.0, hi=10.0)
-        if ear >= shape[2]:
-            raise c.fail(w + "headphone_ear_m", f"expected under the room's height "
-                                                f"{shape[2]:g} m, got {ear:g}")
-        rooms[name] = RoomKind(
-            name=name,
-            description=c.string(t, "description", w, default=""),
-            diffuse=c.number(t, "diffuse", w, lo=0.0, hi=4.0),
-            reflections=int(count),
-            reflections_ms=(refl[0], refl[1]),
-            tail_t60_s=tuple(c.numbers(t, "tail_t60_s", w, length=4, lo=0.05, hi=6.0)),
-            tail_db=c.number(t, "tail_db", w, lo=-60.0, hi=6.0),
-            headphone_tail_db=c.number(t, "headphone_tail_db", w, lo=-80.0, hi=6.0),
-            headphone_room_m=(shape[0], shape[1], shape[2]),
-            headphone_ear_m=ear,
-            predelay_ms=c.number(t, "predelay_ms", w, lo=0.0, hi=100.0),
-            mic_spacing_m=c.number(t, "mic_spacing_m", w, lo=0.0, hi=2.0),
-            tone_db=c.number(t, "tone_db", w, lo=-120.0, hi=-30.0),
-        )
+    return read_rooms(shipped_dir() / "engine" / "rooms.toml")
+
+
+def read_rooms(path) -> dict[str, RoomKind]:
+    """Room name -> :class:`RoomKind` from a file of ``[name]`` tables (schema ``ROOM_KIND``);
+    PresetError ``file:line: key: ...`` when one is bad or there is none."""
+    rooms = {name: RoomKind(name=name, **{**v, "reflections": int(v["reflections"])})
+             for name, v in read_named_tables(path, ROOM_KIND).items()}
     if not rooms:
-        raise c.fail("", "no rooms defined")
+        raise PresetError(f"{path}: no rooms defined; allowed: [name] tables of "
+                          f"{', '.join(k.name for k in ROOM_KIND)}")
     return rooms
 
 

@@ -490,11 +490,6 @@ class _Validator(Validator):
                                   + ", ".join(ctx["phase_names"]))
         return phase
 
-    def read_switch(self, v, k: Key, name: str, ctx) -> bool:
-        if not isinstance(v, bool):
-            raise self.fail(name, f"expected true or false, got {v!r}")
-        return v
-
     # further checks of one value --------------------------------------------------------
 
     def check_sampled(self, v: str, k: Key, name: str, ctx) -> None:
@@ -519,10 +514,6 @@ class _Validator(Validator):
         top = ctx["max_velocity"]
         if top is not None and v[1] > top:
             self.problem(name, f"{v[1]:g} is above max_velocity = {top:g}")
-
-    def check_whole(self, v: float, k: Key, name: str, ctx) -> None:
-        if v != int(v):
-            self.problem(name, f"{v:g} is not a whole number; allowed {k.lo:g}..{k.hi:g}")
 
     def check_nonempty(self, v: str, k: Key, name: str, ctx) -> None:
         if not v.strip():

@@ -181,7 +181,7 @@ RECORDING = (
         show_default="`\"pause\"`; `\"play\"` for sound and instrument"),
     _n("duck_db", -12.0, -60.0, 0.0, "dB"),
     _n("margin_s", 1.5, 0.0, 60.0, "s"),
-    Key("trim", "switch", False),
+    Key("trim", "flag", False),
     Key("fit", "text", lambda v: "trim" if v.get("trim") else "refuse", choices=FITS,
         check="fit",
         show_default="`\"refuse\"` (`\"trim\"` with `trim = true`)"),
