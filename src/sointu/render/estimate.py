@@ -633,17 +633,32 @@ def estimate_gain_db(audio: SessionAudio, target_lufs: float) -> float:
     gain = gain_for_target(_meter(sums, rate), target_lufs)
     if audio.limit_dbfs is None:
         return gain
-    change = _limiter_change(audio, bound, gain)
-    if change is None:
+    pieces = _limiter_pieces(audio, bound, gain)
+    if pieces is None:
         return gain
-    change += sums * 10.0 ** (gain / 10.0)  # the sums as the limiter leaves them
-    return gain + gain_for_target(_meter(np.maximum(change, 0.0, out=change), rate),
+    scaled = sums * 10.0 ** (gain / 10.0)  # the sums as the limiter leaves them
+    for s0, piece in pieces:
+        scaled[:, s0: s0 + piece.shape[1]] += piece
+    return gain + gain_for_target(_meter(np.maximum(scaled, 0.0, out=scaled), rate),
                                   target_lufs)
 
 
 def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
                     ) -> np.ndarray | None:
     """What the limiter changes in the segment sums (2, n) at ``gain_db``; None: nothing."""
+    pieces = _limiter_pieces(audio, bound, gain_db)
+    if pieces is None:
+        return None
+    change = np.zeros((2, bound.shape[0]))
+    for s0, piece in pieces:
+        change[:, s0: s0 + piece.shape[1]] += piece
+    return change
+
+
+def _limiter_pieces(audio: SessionAudio, bound: np.ndarray, gain_db: float
+                    ) -> list | None:
+    """What the limiter changes in the segment sums at ``gain_db``, where it may act:
+    pieces (first segment, sums (2, k)), to be added in order; None: it cannot act."""
     S = audio.sample_rate // 10
     n_seg = bound.shape[0]
     threshold = 10.0 ** ((audio.limit_dbfs - gain_db) / 20.0)
@@ -673,13 +688,10 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
     gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
     limit = 10.0 ** (audio.limit_dbfs / 20.0)
     window = int(WINDOW_S * audio.sample_rate) | 1
-    pieces = []  # (first segment, sums (2, k)): the change is held only where it is
+    pieces = []  # the change is held only where it is (16 B a segment otherwise)
     for first, last, own_lo, own_hi in runs:
         pieces += _run_change(audio, first, last, own_lo, own_hi, gain, limit, window, n_seg)
-    change = np.zeros((2, n_seg))
-    for s0, piece in pieces:
-        change[:, s0: s0 + piece.shape[1]] += piece
-    return change
+    return pieces
 
 
 def _run_change(audio: SessionAudio, first: int, last: int, own_lo: int, own_hi: int,
