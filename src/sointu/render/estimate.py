@@ -71,6 +71,10 @@ _RUB_PIECE_SEGMENTS = 200
 _TAIL_STRIDE = 32
 #: Pairs x segments computed at once (each pair's (L,) products: ~4 MB at 256k).
 _PAIR_SEGMENTS = 1 << 18
+#: Frames of the closing fade whose gain is computed at once.
+_FADE_FRAMES = 1 << 16
+#: Frames K-weighted at once where the limiter acted (the FFT's size stays small).
+_FILTER_FRAMES = 1 << 14
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
 
@@ -208,15 +212,19 @@ def _k_filtered(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
 #: (id of taps, FFT size) -> (taps, their spectrum): every transient of a style has the same
 #: length, so the filter's spectrum is made once per size, not once per transient.
 _SPECTRA: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: Largest FFT size whose filter spectrum is kept (256 kB).
+_SPECTRUM_KEPT = 1 << 15
 
 
 def _taps_spectrum(taps: np.ndarray, size: int) -> np.ndarray:
     """``rfft(taps, size)``, cached while ``taps`` is the same array."""
     got = _SPECTRA.get((id(taps), size))
     if got is None or got[0] is not taps:
+        got = (taps, np.fft.rfft(taps, size))
+        if size > _SPECTRUM_KEPT:  # a room tail's, made once per room: not worth 2 MB
+            return got[1]
         if len(_SPECTRA) >= 16:
             _SPECTRA.clear()
-        got = (taps, np.fft.rfft(taps, size))
         _SPECTRA[(id(taps), size)] = got
     return got[1]
 
@@ -413,6 +421,9 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
             x = z[:, k - k0]
             sums[:, k] = (coef @ (x[mi] * np.conj(x[ni]) * w)).real
 
+    # the block's arrays, and every view of them, let go: ~10 MB for a gong's modes
+    decay = buf_z = buf_abs = buf_sq = buf_a = buf_b = z = a = b = sq = x = None
+
     # rubbed tones: a driven sinusoid r_l(t) per lead mode l, added to what the bank's modes
     # close to it (x_n, the bowl's own ringing among them) already play:
     # |u + v|^2 - |u|^2 = |v|^2 + 2 Re(u conj(v)), u = sum_n C_n x_n, v = C_l r_l, slowly
@@ -442,15 +453,27 @@ def _modal_sums_of(audio: SessionAudio) -> tuple[np.ndarray, np.ndarray]:
 
     # the closing fade, where it was not weighted frame by frame: by its mean square
     if audio.fade_frames > 0 and fade_start < n_seg * S:
-        n = np.arange(fade_start, n_seg * S)
-        g = 0.5 + 0.5 * np.cos(np.pi * (n - fade_start + 1) / audio.fade_frames)
+        mean = _fade_mean_square(fade_start, audio.fade_frames, S, n_seg)
         k0 = fade_start // S
-        sq = np.ones((n_seg - k0) * S)
-        sq[fade_start - k0 * S:] = g * g
-        mean = sq.reshape(-1, S).mean(axis=1)
         sums[:, k0:] *= np.where(exact_fade[k0:], 1.0, mean)[None, :]
         extra[:, k0:] *= mean[None, :]
-    return np.maximum(sums + extra, 0.0), bound
+    sums += extra
+    return np.maximum(sums, 0.0, out=sums), bound
+
+
+def _fade_mean_square(fade_start: int, fade_frames: int, S: int, n_seg: int) -> np.ndarray:
+    """The closing fade's mean square gain over each segment from its first (g = 1 before
+    the fade starts), a block of segments at a time: a minute's fade is millions of frames."""
+    k0 = fade_start // S
+    mean = np.empty(n_seg - k0)
+    step = max(1, _FADE_FRAMES // S)
+    for a in range(0, n_seg - k0, step):
+        b = min(n_seg - k0, a + step)
+        n = np.arange((k0 + a) * S, (k0 + b) * S)
+        g = 0.5 + 0.5 * np.cos(np.pi * (n - fade_start + 1) / fade_frames)
+        sq = np.where(n >= fade_start, g * g, 1.0)
+        mean[a:b] = sq.reshape(-1, S).mean(axis=1)
+    return mean
 
 
 def _transient_sums(synth, S: int, n_seg: int) -> tuple[np.ndarray, np.ndarray]:
@@ -571,10 +594,12 @@ def _tail_energy(bands: np.ndarray, taps: np.ndarray) -> tuple[np.ndarray, np.nd
             cum[nb + b - 1] = c[stops]
         prev = k
     cum = np.ascontiguousarray(cum.transpose(0, 2, 1))  # each channel's row contiguous
-    a = np.abs(bands).max(axis=2)  # (n_bands, n)
     pad = (-n) % _TAIL_STRIDE
-    a = np.concatenate([a, np.zeros((nb, pad), dtype=a.dtype)], axis=1)
-    block = a.reshape(nb, -1, _TAIL_STRIDE).max(axis=2)
+    block = np.empty((nb, (n + pad) // _TAIL_STRIDE), dtype=bands.dtype)
+    for b in range(nb):  # band by band: the tail is seconds of frames
+        a = np.zeros(n + pad, dtype=bands.dtype)
+        a[:n] = _frame_peaks(bands[b])
+        block[b] = a.reshape(-1, _TAIL_STRIDE).max(axis=1)
     after = np.maximum.accumulate(block[:, ::-1], axis=1)[:, ::-1]  # max from block i on
     return cum, np.concatenate([after, np.zeros((nb, 1))], axis=1)
 
@@ -601,22 +626,39 @@ def estimate_gain_db(audio: SessionAudio, target_lufs: float) -> float:
     the gain found again with that difference.
     """
     sums, bound = _modal_sums(audio)
-    sums = sums + recording_sums(audio)  # recordings mix in before the gain, as the bowls
-    bound = bound + recording_peaks(audio)
+    if getattr(audio, "recordings", ()):  # (without: no copies of the session's arrays)
+        sums = sums + recording_sums(audio)  # they mix in before the gain, as the bowls
+        bound = bound + recording_peaks(audio)
     rate = audio.sample_rate
     gain = gain_for_target(_meter(sums, rate), target_lufs)
     if audio.limit_dbfs is None:
         return gain
-    change = _limiter_change(audio, bound, gain)
-    if change is None:
+    pieces = _limiter_pieces(audio, bound, gain)
+    if pieces is None:
         return gain
-    scaled = sums * 10.0 ** (gain / 10.0) + change
-    return gain + gain_for_target(_meter(np.maximum(scaled, 0.0), rate), target_lufs)
+    scaled = sums * 10.0 ** (gain / 10.0)  # the sums as the limiter leaves them
+    for s0, piece in pieces:
+        scaled[:, s0: s0 + piece.shape[1]] += piece
+    return gain + gain_for_target(_meter(np.maximum(scaled, 0.0, out=scaled), rate),
+                                  target_lufs)
 
 
 def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
                     ) -> np.ndarray | None:
     """What the limiter changes in the segment sums (2, n) at ``gain_db``; None: nothing."""
+    pieces = _limiter_pieces(audio, bound, gain_db)
+    if pieces is None:
+        return None
+    change = np.zeros((2, bound.shape[0]))
+    for s0, piece in pieces:
+        change[:, s0: s0 + piece.shape[1]] += piece
+    return change
+
+
+def _limiter_pieces(audio: SessionAudio, bound: np.ndarray, gain_db: float
+                    ) -> list | None:
+    """What the limiter changes in the segment sums at ``gain_db``, where it may act:
+    pieces (first segment, sums (2, k)), to be added in order; None: it cannot act."""
     S = audio.sample_rate // 10
     n_seg = bound.shape[0]
     threshold = 10.0 ** ((audio.limit_dbfs - gain_db) / 20.0)
@@ -643,54 +685,72 @@ def _limiter_change(audio: SessionAudio, bound: np.ndarray, gain_db: float
             p1 = min(last, p0 + _RUN_CHUNKS - 1)
             runs.append((p0, p1, first - 1 if p0 == first else p0,
                          last + 1 if p1 == last else p1))
-    taps = _k_impulse(audio.sample_rate)
     gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
     limit = 10.0 ** (audio.limit_dbfs / 20.0)
     window = int(WINDOW_S * audio.sample_rate) | 1
-    change = np.zeros((2, n_seg))
+    pieces = []  # the change is held only where it is (16 B a segment otherwise)
     for first, last, own_lo, own_hi in runs:
-        # past the session's end too, as the render's limiter sees the synth go on (a
-        # session of one or two chunks has no chunk after its own otherwise)
-        lo, hi = max(0, first - 2), last + 3
-        source = mix_chunks(audio.synth.chunks(lo), lo, B, getattr(audio, "recordings", ()))
-        plain = [next(source) * gain for _ in range(hi - lo)]
-        if lo == 0:  # the limiter looks one chunk back: silence before the start
-            plain.insert(0, np.zeros_like(plain[0]))
-            lo -= 1
-        # the limiter's output is one chunk behind; its last chunk would need the next
-        limited = list(itertools.islice(limit_chunks(iter(plain), limit, window),
-                                        len(plain) - 2))
-        x = np.concatenate(plain[: len(limited) + 1]).astype(np.float64)
-        d = np.zeros_like(x)
-        d[B:] = np.concatenate(limited) - x[B:]  # the first chunk is the look-back
-        acted = d[:, 0] != 0.0
-        for c in range(1, d.shape[1]):
-            acted |= d[:, c] != 0.0
-        touched = np.flatnonzero(acted)
-        if touched.size == 0:
-            continue
-        # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)), nonzero only where the
-        # limiter acted and for the filter's memory after it: computed on those stretches
-        T = len(taps)
-        cuts = np.flatnonzero(np.diff(touched) > T) + 1
-        for t0, t1 in zip(touched[np.r_[0, cuts]], touched[np.r_[cuts - 1, -1]] + 1,
-                          strict=True):
-            end = min(len(x), int(t1) + T)
-            h0 = max(0, int(t0) - T)  # K(plain) needs the signal before the stretch
-            kd = _k_filtered(d[t0:end], taps)
-            kx = _k_filtered(x[h0:end], taps)[t0 - h0:]
-            diff = kd * (2.0 * kx + kd)
-            frame = lo * B + np.arange(t0, end)
-            seg = frame // S
-            keep = (seg >= 0) & (seg < n_seg) & (frame >= own_lo * B) & \
-                (frame < (own_hi + 1) * B)
-            if not keep.any():
-                continue
-            s0 = int(seg[keep][0])
-            for c in range(2):
-                sums = np.bincount(seg[keep] - s0, weights=diff[keep, c])
-                change[c, s0: s0 + len(sums)] += sums
-    return change
+        pieces += _run_change(audio, first, last, own_lo, own_hi, gain, limit, window, n_seg)
+    return pieces
+
+
+def _run_change(audio: SessionAudio, first: int, last: int, own_lo: int, own_hi: int,
+                gain: np.float32, limit: float, window: int, n_seg: int) -> list:
+    """What the limiter changes in the segment sums where chunks ``first..last`` play,
+    counting the frames of chunks ``own_lo..own_hi``: pieces (first segment, sums (2, k))."""
+    B, S = audio.synth.B, audio.sample_rate // 10
+    taps = _k_impulse(audio.sample_rate)
+    # past the session's end too, as the render's limiter sees the synth go on (a session
+    # of one or two chunks has no chunk after its own otherwise)
+    lo, hi = max(0, first - 2), last + 3
+    source = mix_chunks(audio.synth.chunks(lo), lo, B, getattr(audio, "recordings", ()))
+    n = hi - lo + (lo == 0)
+    x = np.empty((n * B, 2), dtype=np.float32)  # what the limiter sees, float32
+    if lo == 0:  # the limiter looks one chunk back: silence before the start
+        x[:B] = 0.0
+        lo -= 1
+    for i in range(n - (hi - max(lo, 0)), n):
+        np.multiply(next(source), gain, out=x[i * B: (i + 1) * B])
+    plain = [x[i * B: (i + 1) * B] for i in range(n)]
+    # the limiter's output is one chunk behind; its last chunk would need the next; where
+    # it passes a chunk on untouched (the same array) nothing changed
+    x = x[: (n - 1) * B]
+    d = np.zeros(x.shape)  # the first chunk is the look-back: unchanged
+    for i, out in enumerate(itertools.islice(limit_chunks(iter(plain), limit, window), n - 2),
+                            start=1):
+        if out is not plain[i]:
+            np.subtract(out, plain[i], out=d[i * B: (i + 1) * B], dtype=np.float64)
+    del plain
+    acted = d[:, 0] != 0.0
+    for c in range(1, d.shape[1]):
+        acted |= d[:, c] != 0.0
+    touched = np.flatnonzero(acted)
+    if touched.size == 0:
+        return []
+    # K(limited)^2 - K(plain)^2 = K(d) (2 K(plain) + K(d)), nonzero only where the limiter
+    # acted and for the filter's memory after it: computed on those stretches, a block at
+    # a time (each with the signal before it, for the filter's memory)
+    T = len(taps)
+    # the frames of x this run counts: its own chunks, inside the session
+    own0 = max(0, (own_lo - lo) * B, -lo * B)
+    own1 = min((own_hi + 1 - lo) * B, n_seg * S - lo * B)
+    cuts = np.flatnonzero(np.diff(touched) > T) + 1
+    pieces = []
+    for t0, t1 in zip(touched[np.r_[0, cuts]], touched[np.r_[cuts - 1, -1]] + 1, strict=True):
+        end = min(len(x), int(t1) + T, own1)
+        for u0 in range(max(int(t0), own0), end, _FILTER_FRAMES):
+            u1 = min(end, u0 + _FILTER_FRAMES)
+            h0 = max(0, u0 - T)  # the filter's memory: what came before the block
+            kd = _k_filtered(d[h0:u1], taps)[u0 - h0:]
+            kx = _k_filtered(x[h0:u1].astype(np.float64), taps)[u0 - h0:]
+            kx *= 2.0
+            kx += kd
+            kx *= kd  # the change of each frame's square
+            seg = (lo * B + np.arange(u0, u1)) // S
+            s0 = int(seg[0])
+            pieces.append((s0, np.stack([np.bincount(seg - s0, weights=kx[:, c])
+                                         for c in range(2)])))
+    return pieces
 
 
 class GainEstimate:
