@@ -229,16 +229,11 @@ def _taps_spectrum(taps: np.ndarray, size: int) -> np.ndarray:
     return got[1]
 
 
-def _geometric(r: np.ndarray, n: int | np.ndarray) -> np.ndarray:
-    """sum_{t=0}^{n-1} r^t for complex |r| <= 1 (n where r == 1)."""
-    return _Geometric(r)(n)
-
-
 class _Geometric:
     """sum_{t=0}^{n-1} r^t for fixed complex ratios |r| <= 1 and any n (n where r == 1).
 
     The ratios' test and denominator are made once (a session asks for thousands of sums
-    of the same ratios); the values are :func:`_geometric`'s, bit for bit.
+    of the same ratios).
     """
 
     def __init__(self, r: np.ndarray):
@@ -285,11 +280,6 @@ class _FadedGeometric:
         for (k, c, sign, _), g in zip(self.turned, sums[1:], strict=True):
             acc = acc + c * np.exp(1j * sign * k * a0) * g
         return out + scale * acc
-
-
-def _faded_geometric(r: np.ndarray, n: int, into: int, length: int) -> np.ndarray:
-    """sum_{t=0}^{n-1} g(t)^2 r^t for the closing fade's gain g (:class:`_FadedGeometric`)."""
-    return _FadedGeometric(r, length)(n, into)
 
 
 def segment_sums(audio: SessionAudio) -> np.ndarray:
