@@ -143,18 +143,22 @@ def _serve(inbox) -> str:
 
 
 def _draw(inbox, tmp, path, preset, timeline, target) -> str:
-    """In the child: the score at once, the loudness panel when the curve comes; "ok" or
-    the one-line error."""
+    """In the child: the score at once (a PNG's drawn into pixels too), the loudness panel
+    when the curve comes; "ok" or the one-line error."""
     try:
         from ..render.loudness_curve import LoudnessCurve
-        from .files import save_figure
+        from .files import PngAhead, save_figure
         from .session import add_loudness, session_figure
 
         fig = session_figure(preset, timeline, target_lufs=target, loudness=False)
+        ahead = PngAhead(fig, fig.axes[-1]) if path.suffix.lower() == ".png" else None
         message = inbox()
         curve = None if message is None else LoudnessCurve(*message)
         add_loudness(fig, curve, target)
-        save_figure(fig, path, tmp=tmp)
+        if ahead is not None:
+            ahead.save(path, tmp=tmp)
+        else:
+            save_figure(fig, path, tmp=tmp)
         return "ok"
     except SointuError as exc:
         return str(exc)
