@@ -121,3 +121,30 @@ def test_on_a_busy_machine_the_child_keeps_the_renders_priority(tmp_path, monkey
         policy = os.sched_getscheduler(job._job._process.pid)
         assert (policy == os.SCHED_IDLE) == idle, load
         assert job.finish(None).is_file()
+
+
+def _priority_later(wait_s: float):
+    time.sleep(wait_s)
+    return _priority()
+
+
+def _can_raise_again() -> bool:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_an_idle_child_takes_the_callers_priority_back_after_idle_s():
+    if not Background(_can_raise_again).result():
+        pytest.skip("this system lets no unprivileged process raise a priority")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    # still at work after idle_s: at the caller's priority again, as the kernel reports it
+    policy, nice = Background(_priority_later, 1.0, idle=True, idle_s=0.2).result()
+    assert (policy, nice) == (os.SCHED_OTHER, mine)
+    # done before idle_s: it was idle all along
+    policy, nice = Background(_priority_later, 0.0, idle=True, idle_s=5.0).result()
+    assert policy == os.SCHED_IDLE

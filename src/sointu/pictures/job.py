@@ -1,6 +1,6 @@
 """``render --plot``: the session picture drawn in a forked process while the render runs.
 
-matplotlib takes about 0.35 s of CPU time to import and the picture 0.2 s to draw and save.
+matplotlib takes about 0.3 s of CPU time to import and the picture 0.2 s to draw and save.
 A render leaves part of the two cores unused (its threads wait on one another), so the
 picture is drawn in a child process (:class:`sointu.background.Background`) at the lowest
 priority: it takes no core from the render, only what the render leaves over (on a machine
@@ -8,11 +8,17 @@ busy with other work, where nothing is left over, at the render's: :func:`_spare
 The command line forks it first of all (:func:`prefork`), so that matplotlib is imported
 while the session is composed on one core; the session and the picture's path are sent to
 it once known (:class:`SessionPlotJob`, which forks one itself when there is none). It
-draws the score, then waits for the loudness curve: from the cache at the start of a
+draws the score (for a PNG into pixels: :class:`.files.PngAhead`), then waits for the
+loudness curve: from the cache at the start of a
 re-render (then the whole picture is done while the audio is synthesised), or, for a
 session never rendered before, from the render's own meter at the end; only the loudness
 panel and the saving are left for then, and the child gets the render's priority back for
 them (:meth:`Background.hurry`).
+
+Where another program keeps both cores busy, an idle child gets nothing; so it takes the
+render's priority back by itself after :data:`IDLE_S`, and what it has left of its importing
+and drawing (up to 0.4 s of CPU) is done while the audio is synthesised, not after it, when
+the render would wait for all of it.
 
 Where priorities cannot be raised again (an unprivileged process on Linux without a raised
 ``RLIMIT_NICE``) and the child has not answered within :data:`GRACE_S` of the curve (a
@@ -28,11 +34,16 @@ from pathlib import Path
 from ..background import Background
 from ..errors import OutputError, SointuError
 
-__all__ = ["SessionPlotJob", "GRACE_S", "prefork"]
+__all__ = ["SessionPlotJob", "GRACE_S", "IDLE_S", "prefork"]
 
 #: How long (s) a render waits, once its audio is written, for a child that could not be
 #: given its priority back, before drawing the picture itself.
 GRACE_S = 0.5
+
+#: The longest (s) the child runs at idle priority. With a core to spare it imports
+#: matplotlib and draws everything but the loudness (0.4 s of CPU) within a second of being
+#: forked, while the session is composed and the gain estimated, and then only waits.
+IDLE_S = 2.0
 
 #: The process :func:`prefork` started, until a :class:`SessionPlotJob` takes it.
 _waiting: Background | None = None
@@ -46,7 +57,8 @@ def prefork() -> None:
     from .files import available
 
     if _waiting is None and available():
-        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=_spare_core())
+        _waiting = Background(_serve, name="sointu-plot", inbox=True, idle=_spare_core(),
+                              idle_s=IDLE_S)
 
 
 def _spare_core() -> bool:
@@ -88,7 +100,7 @@ class SessionPlotJob:
             self._job.send((self._tmp, *self._args))
         else:
             self._job = Background(_draw, self._tmp, *self._args, name="sointu-plot",
-                                   inbox=True, idle=_spare_core())
+                                   inbox=True, idle=_spare_core(), idle_s=IDLE_S)
 
     def send(self, curve) -> None:
         """Hand the loudness curve over as soon as it is known (once)."""
