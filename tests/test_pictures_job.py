@@ -114,13 +114,36 @@ def test_a_preforked_child_draws_the_same_picture(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 def test_on_a_busy_machine_the_child_keeps_the_renders_priority(tmp_path, monkeypatch):
     audio = _session()
-    for load, idle in ((99.0, False), (0.0, True)):
+    # a busy last minute and others running now; a quiet minute; a busy minute (this
+    # user's renders) but nothing else running now
+    for load, others, idle in ((99.0, 3, False), (0.0, 3, True), (99.0, 0, True)):
         monkeypatch.setattr(job_module.os, "getloadavg", lambda load=load: (load, load, load))
-        job = SessionPlotJob(tmp_path / f"{load:g}.png", audio.preset, audio.timeline, -18.0)
+        monkeypatch.setattr(job_module, "_others_running", lambda others=others: others)
+        job = SessionPlotJob(tmp_path / f"{load:g}-{others}.png", audio.preset, audio.timeline,
+                             -18.0)
         time.sleep(0.3)  # the child has set its priority
         policy = os.sched_getscheduler(job._job._process.pid)
-        assert (policy == os.SCHED_IDLE) == idle, load
+        assert (policy == os.SCHED_IDLE) == idle, (load, others)
         assert job.finish(None).is_file()
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_others_running_counts_a_busy_process():
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg")
+    from sointu.pictures.job import _others_running
+
+    busy = Background(_spin, 1.0)  # runnable all along: running or waiting for a core
+    time.sleep(0.2)
+    try:
+        assert _others_running() >= 1
+    finally:
+        busy.result()
 
 
 def _priority_later(wait_s: float):

@@ -9,12 +9,12 @@ The command line forks it first of all (:func:`prefork`), so that matplotlib is 
 while the session is composed on one core; the session and the picture's path are sent to
 it once known (:class:`SessionPlotJob`, which forks one itself when there is none). It
 draws the score (for a PNG into pixels: :class:`.files.PngAhead`), then waits for the
-loudness curve: from the cache at the start of a
-re-render (then the whole picture is done while the audio is synthesised), or, for a
-session never rendered before, from the render's own meter once the audio is encoded; only
-the loudness panel and the saving are left for then (0.09 s of CPU for an hour), done while
-the file is tagged and put in place, and the child gets the render's priority back for them
-(:meth:`Background.hurry`) if it is still at work when the render is done.
+loudness curve: from the cache at the start of a re-render (then the whole picture is done
+while the audio is synthesised), or, for a session never rendered before, from the
+render's own meter once the audio is encoded; only the loudness panel and the saving are
+left for then (0.09 s of CPU for an hour), done while the file is tagged and put in place,
+and the child gets the render's priority back for them (:meth:`Background.hurry`) if it is
+still at work when the render is done.
 
 Where another program keeps both cores busy, an idle child gets nothing; so it takes the
 render's priority back by itself after :data:`IDLE_S`, and what it has left of its importing
@@ -63,15 +63,30 @@ def prefork() -> None:
 
 
 def _spare_core() -> bool:
-    """Whether the machine has had a core to spare over the last minute (load average under
-    the number of cores): then the child runs at idle priority, on what the render leaves.
-    On a busy machine an idle child gets nothing until the render ends and the render then
-    waits for all of it (measured at load 12 on the 2 cores: 0.81 s after a cached
-    re-render); at the render's priority it takes its share from everyone (0.001 s)."""
+    """Whether the machine has a core to spare: its load average over the last minute is
+    under the number of cores, or nothing else runs right now (:func:`_others_running`;
+    the last minute's load may be this user's previous renders). Then the child runs at
+    idle priority, on what the render leaves. On a busy machine an idle child gets nothing
+    until :data:`IDLE_S` (before that, until the render ended, and the render then waited
+    for all of it: measured at load 12 on the 2 cores, 0.81 s after a cached re-render); at
+    the render's priority it takes its share from everyone (0.001 s)."""
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1)
+        if os.getloadavg()[0] < (os.cpu_count() or 1):
+            return True
     except OSError:
         return True
+    return _others_running() == 0
+
+
+def _others_running() -> int | None:
+    """How many threads other than this one are running or ready to run right now (the
+    kernel's count in ``/proc/loadavg``), or None where there is no such count."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(running - 1, 0)
 
 
 class SessionPlotJob:
