@@ -29,6 +29,7 @@ picture is drawn here after the render.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -158,8 +159,17 @@ class SessionPlotJob:
         self._tmp.unlink(missing_ok=True)
 
 
+def _no_collector() -> None:
+    """In the child: no cyclic garbage collection. It draws one picture and exits; the
+    collector's passes over the objects forked from the render (copying their pages) and
+    over matplotlib's cost 10-15 % of its importing and drawing (0.29 s -> 0.26 s)."""
+    gc.freeze()
+    gc.disable()
+
+
 def _serve(inbox) -> str:
     """In a pre-forked child: import what drawing needs, then draw what the inbox says."""
+    _no_collector()
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
     from matplotlib import font_manager
@@ -173,6 +183,7 @@ def _serve(inbox) -> str:
 def _draw(inbox, tmp, path, preset, timeline, target) -> str:
     """In the child: the score at once (a PNG's drawn into pixels too), the loudness panel
     when the curve comes; "ok" or the one-line error."""
+    _no_collector()
     try:
         from ..render.loudness_curve import LoudnessCurve
         from .files import PngAhead, save_figure
