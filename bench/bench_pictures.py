@@ -7,7 +7,9 @@ baseline of both).
 Each variant runs the real CLI as a subprocess (``sointu render PRESET --duration D -o OUT
 --force`` plus the variant's options), interleaved round after round so that the load of a
 shared machine falls on every variant alike; wall time and the CPU time of the whole
-process tree (``wait4``) are recorded. Two cases:
+process tree (``wait4``) are recorded, with the 1-minute load average at each run's start.
+The target's ratio is a ``--plot`` variant's best wall over that of the same render without
+it (cover against cover); its extra CPU time (median) is beside it. Two cases:
 
 * cached: the gain and loudness curve are in the cache (a re-render, and every render of a
   session measured before): the picture is drawn entirely while the audio is synthesised;
@@ -18,7 +20,8 @@ process tree (``wait4``) are recorded. Two cases:
 picture after the audio is done (``SessionPlotJob.finish``), cached and uncached: the part of
 the picture's cost that no free core can hide.
 
-Run ``python bench/bench_pictures.py --help``; ``--quick`` renders 5 minutes twice. The
+Run ``python bench/bench_pictures.py --help``; ``--quick`` renders 5 minutes twice, ``--case``
+runs one case only. The
 table is printed and written to ``bench/results/pictures.md`` (git-ignored).
 """
 
@@ -48,11 +51,15 @@ VARIANTS = {  # name -> extra options
     "--plot --no-cover": ["--plot", "--no-cover"],
     "--plot with cover": ["--plot"],
 }
+#: Each --plot variant's same render without it: the target's ratio.
+WITHOUT_PLOT = {"--plot --no-cover": "no cover, no plot", "--plot with cover": "cover (default)"}
 
 
-def run(args: list[str], cache: Path) -> tuple[float, float]:
-    """Wall and CPU seconds (the process tree) of one CLI run."""
+def run(args: list[str], cache: Path) -> tuple[float, float, float]:
+    """Wall and CPU seconds (the process tree) of one CLI run, and the 1-minute load
+    average at its start."""
     env = dict(os.environ, SOINTU_CACHE_DIR=str(cache))
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen([str(SOINTU), *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -63,12 +70,12 @@ def run(args: list[str], cache: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"sointu {' '.join(args)} failed:\n{stderr}")
-    return wall, usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_utime + usage.ru_stime, load
 
 
 def bench(preset: str, duration: str, suffix: str, rounds: int, cached: bool,
-          work: Path) -> dict[str, list[tuple[float, float]]]:
-    times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+          work: Path) -> dict[str, list[tuple[float, float, float]]]:
+    times: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
     warm = work / "cache"
     out = work / f"out{suffix}"
     base = ["render", preset, "--duration", duration, "-o", str(out), "--force"]
@@ -123,6 +130,7 @@ def main() -> None:
     ap.add_argument("--format", default=".flac", help="suffix of the rendered file")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="5 minutes, 2 rounds")
+    ap.add_argument("--case", choices=("both", "cached", "uncached"), default="both")
     ap.add_argument("--tail", action="store_true",
                     help="only: how long a render waits for its picture at the end")
     a = ap.parse_args()
@@ -135,20 +143,27 @@ def main() -> None:
         print("\n".join(lines))
         return
     head = ["case", "variant", "wall best (s)", "wall median (s)", "CPU median (s)",
-            "wall vs baseline (best)"]
+            "load median", "wall vs baseline (best)", "--plot: wall vs without (best)",
+            "--plot: CPU + (median, s)"]
     rows = []
     loads = []
+    cases = {"both": (True, False), "cached": (True,), "uncached": (False,)}[a.case]
     with tempfile.TemporaryDirectory(prefix="sointu-bench-") as tmp:
-        for cached in (True, False):
+        for cached in cases:
             loads.append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
             times = bench(a.preset, a.duration, a.format, a.rounds, cached, Path(tmp))
-            base = min(w for w, _ in times["no cover, no plot"])
+            best = {name: min(w for w, _, _ in runs) for name, runs in times.items()}
+            cpu = {name: statistics.median(c for _, c, _ in runs)
+                   for name, runs in times.items()}
             for name, runs in times.items():
-                walls = [w for w, _ in runs]
-                rows.append(["cached" if cached else "uncached", name, f"{min(walls):.2f}",
-                             f"{statistics.median(walls):.2f}",
-                             f"{statistics.median(c for _, c in runs):.2f}",
-                             f"{min(walls) / base:.3f}"])
+                walls = [w for w, _, _ in runs]
+                without = WITHOUT_PLOT.get(name)
+                rows.append(["cached" if cached else "uncached", name, f"{best[name]:.2f}",
+                             f"{statistics.median(walls):.2f}", f"{cpu[name]:.2f}",
+                             f"{statistics.median(ld for _, _, ld in runs):.2f}",
+                             f"{best[name] / best['no cover, no plot']:.3f}",
+                             f"{best[name] / best[without]:.3f}" if without else "",
+                             f"{cpu[name] - cpu[without]:+.2f}" if without else ""])
     lines = [f"# render with pictures ({_dt.datetime.now():%Y-%m-%d %H:%M})", "",
              f"{a.preset}, {a.duration}, {a.format}, {a.rounds} rounds interleaved; "
              f"{cpu_model()}, {cpu_count()} cores; load at start of each case: "

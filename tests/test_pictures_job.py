@@ -114,10 +114,60 @@ def test_a_preforked_child_draws_the_same_picture(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 def test_on_a_busy_machine_the_child_keeps_the_renders_priority(tmp_path, monkeypatch):
     audio = _session()
-    for load, idle in ((99.0, False), (0.0, True)):
+    # a busy last minute and others running now; a quiet minute; a busy minute (this
+    # user's renders) but nothing else running now
+    for load, others, idle in ((99.0, 3, False), (0.0, 3, True), (99.0, 0, True)):
         monkeypatch.setattr(job_module.os, "getloadavg", lambda load=load: (load, load, load))
-        job = SessionPlotJob(tmp_path / f"{load:g}.png", audio.preset, audio.timeline, -18.0)
+        monkeypatch.setattr(job_module, "_others_running", lambda others=others: others)
+        job = SessionPlotJob(tmp_path / f"{load:g}-{others}.png", audio.preset, audio.timeline,
+                             -18.0)
         time.sleep(0.3)  # the child has set its priority
         policy = os.sched_getscheduler(job._job._process.pid)
-        assert (policy == os.SCHED_IDLE) == idle, load
+        assert (policy == os.SCHED_IDLE) == idle, (load, others)
         assert job.finish(None).is_file()
+
+
+def _spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_others_running_counts_a_busy_process():
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg")
+    from sointu.pictures.job import _others_running
+
+    busy = Background(_spin, 1.0)  # runnable all along: running or waiting for a core
+    time.sleep(0.2)
+    try:
+        assert _others_running() >= 1
+    finally:
+        busy.result()
+
+
+def _priority_later(wait_s: float):
+    time.sleep(wait_s)
+    return _priority()
+
+
+def _can_raise_again() -> bool:
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_an_idle_child_takes_the_callers_priority_back_after_idle_s():
+    if not Background(_can_raise_again).result():
+        pytest.skip("this system lets no unprivileged process raise a priority")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    # still at work after idle_s: at the caller's priority again, as the kernel reports it
+    policy, nice = Background(_priority_later, 1.0, idle=True, idle_s=0.2).result()
+    assert (policy, nice) == (os.SCHED_OTHER, mine)
+    # done before idle_s: it was idle all along
+    policy, nice = Background(_priority_later, 0.0, idle=True, idle_s=5.0).result()
+    assert policy == os.SCHED_IDLE

@@ -8,7 +8,10 @@ fails, the caller gets None and decides.
 A process started ``idle`` runs only on what the machine leaves over (Linux ``SCHED_IDLE``,
 else nice 19), so that it never takes a core from the work it runs beside; :meth:`hurry`
 gives it back the caller's priority once the caller is waiting for it (where the system
-allows raising a priority again; else the caller decides: :meth:`Background.hurry`).
+allows raising a priority again; else the caller decides: :meth:`Background.hurry`). A
+machine with no core to spare starves an idle process; given ``idle_s``, the child takes the
+caller's priority back by itself after that long, so that what it has not done by then is
+done beside the caller's work rather than after it.
 """
 
 from __future__ import annotations
@@ -41,17 +44,20 @@ class Background:
         caller sends (:meth:`send`), raising EOFError if the caller went away.
     idle : bool
         Run at the lowest priority (see the module notes).
+    idle_s : float, optional
+        With ``idle``: run at the lowest priority for at most this long (s, from the
+        start), then at the caller's (where the system allows it).
     """
 
     def __init__(self, fn: Callable, *args, name: str = "sointu-background",
-                 inbox: bool = False, idle: bool = False):
+                 inbox: bool = False, idle: bool = False, idle_s: float | None = None):
         self._process = self._conn = None
         self._senders: list[threading.Thread] = []
         if "fork" not in multiprocessing.get_all_start_methods():
             return
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe(duplex=inbox)
-        self._process = ctx.Process(target=_child, args=(fn, args, child, inbox, idle),
+        self._process = ctx.Process(target=_child, args=(fn, args, child, inbox, idle, idle_s),
                                     daemon=True, name=name)
         self._process.start()
         child.close()
@@ -142,10 +148,36 @@ def _lowest_priority() -> None:
             pass
 
 
-def _child(fn: Callable, args: tuple, conn, inbox: bool, idle: bool) -> None:
+def _priority_back_after(delay_s: float) -> None:
+    """In 'delay_s' seconds, give this thread back the priority it has now.
+
+    A timer thread started before this one lowers its own priority (Linux sets a policy and
+    a nice value per thread), so it wakes at the priority it was started with, however busy
+    the machine is.
+    """
+    tid = threading.get_native_id()
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def back() -> None:
+        try:
+            if hasattr(os, "SCHED_IDLE"):
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except (OSError, AttributeError):  # not allowed here: it stays idle
+            pass
+
+    timer = threading.Timer(delay_s, back)
+    timer.daemon = True
+    timer.start()
+
+
+def _child(fn: Callable, args: tuple, conn, inbox: bool, idle: bool,
+           idle_s: float | None) -> None:
     # terminated: unwind, so that a file being written is removed by its finally block
     quiet_worker(unwind=True)
     if idle:
+        if idle_s is not None:
+            _priority_back_after(idle_s)
         _lowest_priority()
     try:
         value = fn(conn.recv, *args) if inbox else fn(*args)

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import OutputError, UsageError
 
 __all__ = ["INSTALL_HINT", "PICTURE_SUFFIXES", "available", "require", "check_picture_path",
-           "save_figure", "write_bytes", "temporary_path", "move_into_place"]
+           "save_figure", "write_bytes", "temporary_path", "move_into_place", "PngAhead"]
 
 #: How to get the plotting extra (said in every "missing" message).
 INSTALL_HINT = "pip install 'sointu[plot]'"
@@ -106,10 +106,16 @@ def save_figure(fig, path, *, tmp=None) -> Path:
         It cannot be written (nothing is left behind).
     """
     path = Path(path)
+    return _saved(path, tmp, lambda target: fig.savefig(
+        target, format=path.suffix.lower()[1:], dpi=DPI, metadata=_metadata(path.suffix.lower())))
+
+
+def _saved(path: Path, tmp, write) -> Path:
+    """``write(target)`` into ``tmp`` (or a temporary file renamed to ``path``); on any
+    failure nothing is left behind and an OSError becomes a one-line OutputError."""
     target = Path(tmp) if tmp is not None else temporary_path(path)
     try:
-        fig.savefig(target, format=path.suffix.lower()[1:], dpi=DPI,
-                    metadata=_metadata(path.suffix.lower()))
+        write(target)
     except OSError as exc:
         target.unlink(missing_ok=True)
         raise OutputError(f"cannot write the picture {path}: {exc.strerror or exc}") from None
@@ -117,6 +123,55 @@ def save_figure(fig, path, *, tmp=None) -> Path:
         target.unlink(missing_ok=True)
         raise
     return target if tmp is not None else move_into_place(target, path)
+
+
+class PngAhead:
+    """A figure drawn into pixels ahead of its save, but for one of its axes.
+
+    ``render --plot`` knows the score long before the loudness: its child draws everything
+    but the loudness panel while a core is idle, and once the curve comes only that panel
+    and the PNG encoding are left (0.03 + 0.04 s instead of 0.09 + 0.04 s for an hour).
+    The file has the bytes :func:`save_figure` writes: the panel is drawn last onto the
+    same pixels, as in a whole draw, where it comes after everything it overlaps (only the
+    figure's title is drawn after it there, far above it).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure with no layout engine, drawn at :data:`DPI`.
+    later : matplotlib.axes.Axes
+        Its axes still to be filled in; the last of the figure's axes.
+    """
+
+    def __init__(self, fig, later):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        if fig.axes[-1] is not later or fig.get_layout_engine() is not None:
+            raise ValueError("PngAhead: the later axes must be the figure's last, with no "
+                             "layout engine")
+        self._fig, self._later = fig, later
+        fig.set_dpi(DPI)
+        canvas = FigureCanvasAgg(fig)
+        later.set_visible(False)
+        try:
+            canvas.draw()
+        finally:
+            later.set_visible(True)
+        self._renderer = canvas.get_renderer()
+
+    def save(self, path, *, tmp=None) -> Path:
+        """Draw the later axes and write the PNG (as :func:`save_figure`)."""
+        import matplotlib.image
+
+        path = Path(path)
+        canvas = self._fig.canvas
+        if canvas.get_renderer() is not self._renderer:  # resized since: draw it whole
+            return save_figure(self._fig, path, tmp=tmp)
+        self._later.apply_aspect()
+        self._later.draw(self._renderer)
+        return _saved(path, tmp, lambda target: matplotlib.image.imsave(
+            target, canvas.buffer_rgba(), format="png", origin="upper", dpi=DPI,
+            metadata=_metadata(".png")))
 
 
 def _metadata(suffix: str) -> dict:

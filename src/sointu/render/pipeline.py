@@ -197,9 +197,9 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
         Returns the front cover to embed (a :class:`.cover_art.CoverImage`, or None for
         none), called once the audio is encoded; see :func:`.writer.write_blocks`.
     curve_ready : callable, optional
-        Called with the loudness curve as soon as it is known before the audio is written
-        (cached, or measured first for the formats encoded in parts), so a picture of it can
-        be drawn while the audio is encoded.
+        Called with the loudness curve as soon as it is known: before the audio is written
+        (cached, or measured first for the formats encoded in parts), else once the audio is
+        encoded and kept, before it is tagged; so a picture of it is drawn meanwhile.
 
     Returns
     -------
@@ -230,7 +230,10 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
                 def on_target(gain=gain, meter=meter, last=last) -> bool:
                     nonlocal better
                     better = settle(audio, gain, meter, target_lufs, ceiling_dbtp)
-                    return better is None or last
+                    kept = better is None or last
+                    if kept and curve_ready is not None:
+                        curve_ready(LoudnessCurve.from_meter(meter))
+                    return kept
 
                 result = _write(audio.at_gain(gain), path, meter, fmt=fmt, tags=tags,
                                 force=force, progress=progress, check=on_target, cover=cover)
