@@ -1,6 +1,6 @@
 """MP3 for 60 minutes: sointu's direct LAME encoder on one core against the parallel-parts join.
 
-Issue 9 keeps the join (``sointu.render.mp3_parallel``, two encoders without bit reservoir,
+Issue 9 keeps the join (``sointu.rendering.mp3_parallel``, two encoders without bit reservoir,
 joined frame by frame) only if it is at least 25 % faster than the same encoder run as ONE
 part in one thread. Both encode the same signal: a stretch of the session at the target
 loudness (as ``bench_render.py`` makes it), looped to the length, in blocks of 8192. Runs
@@ -28,8 +28,8 @@ from bench_render import BLOCK, SAMPLE_RATE, excerpt, load
 def encode(x, frames: int, path: Path, parts: int) -> tuple[float, float, float, int]:
     """(wall s, process CPU s, busiest part's CPU s, bytes) of encoding ``frames`` of ``x``
     looped in ``parts``."""
-    from sointu.render import mp3_parallel
-    from sointu.render.formats import resolve_format
+    from sointu.rendering import mp3_parallel
+    from sointu.rendering.formats import resolve_format
 
     fmt = resolve_format(path, sample_rate=SAMPLE_RATE, frames=frames)
     n = x.shape[0]

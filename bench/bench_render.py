@@ -9,7 +9,7 @@ Targets (from the issues):
 * peak memory under 200 MB, and no higher (within a few MB) for a 3-hour render;
 * MP3 and Opus: the render's wall time shown against single-threaded encoding alone (a render
   that uses both cores for encoding is faster than one core can encode). MP3 renders encode
-  with LAME directly, in parts on both cores (``sointu.render.mp3_parallel``); the MP3 row
+  with LAME directly, in parts on both cores (``sointu.rendering.mp3_parallel``); the MP3 row
   also shows that encoder alone as one part on one core, so the share of the second core is
   seen apart from the encoder's own speed.
 
@@ -189,7 +189,7 @@ def excerpt(preset: str, seed: int, minutes: float, loop_s: float, target_lufs: 
     """
     import numpy as np
 
-    from sointu.render.loudness import LoudnessMeter, gain_for_target
+    from sointu.rendering.loudness import LoudnessMeter, gain_for_target
     from sointu.session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=minutes * 60, seed=seed)
@@ -217,8 +217,8 @@ def encode_only(x, frames: int, suffix: str, out: Path) -> float:
     import numpy as np
     import soundfile as sf
 
-    from sointu.render.formats import resolve_format
-    from sointu.render.writer import quantise
+    from sointu.rendering.formats import resolve_format
+    from sointu.rendering.writer import quantise
 
     fmt = resolve_format(out.with_suffix(suffix), sample_rate=SAMPLE_RATE, frames=frames)
     src = quantise(x, fmt.bits) if fmt.bits is not None else x
@@ -246,8 +246,8 @@ def encode_only_lame(x, frames: int, out: Path) -> float | None:
     The render encodes MP3 this way in parts on both cores; this shows how much of its gain
     over libsndfile comes from the second core and how much from the encoder itself.
     """
-    from sointu.render import mp3_parallel
-    from sointu.render.formats import resolve_format
+    from sointu.rendering import mp3_parallel
+    from sointu.rendering.formats import resolve_format
 
     if not mp3_parallel.available(SAMPLE_RATE):
         return None

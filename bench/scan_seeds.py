@@ -2,7 +2,7 @@
 
 Not a test (1000 seeds of each preset take about 1.3 CPU-hours): composes each preset at its
 own length for seeds 1..N and runs the gain estimate
-(:func:`sointu.render.estimate.estimate_gain_db`, the limiter's share included) on it,
+(:func:`sointu.rendering.estimate.estimate_gain_db`, the limiter's share included) on it,
 without synthesising the session. Prints a markdown table of failures per preset, writes it
 to ``bench/results/`` (with the date, the machine and the exact seeds covered; rewritten at
 every progress line, so a scan cut short leaves its table) and exits 1 if there was any.
@@ -34,7 +34,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from machine import cpu_count, cpu_model, markdown_table  # noqa: E402
 
-from sointu.render.estimate import estimate_gain_db  # noqa: E402
+from sointu.rendering.estimate import estimate_gain_db  # noqa: E402
 from sointu.session.audio import SessionAudio  # noqa: E402
 from sointu.session.presets import list_session_presets, load_session_preset  # noqa: E402
 

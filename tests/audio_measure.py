@@ -15,7 +15,7 @@ from scipy import signal
 
 from sointu.engine.piece import Piece
 from sointu.engine.room import Room
-from sointu.render.atomic import TMP_MARKER
+from sointu.rendering.atomic import TMP_MARKER
 
 #: One LSB of 24-bit audio (dBFS -138): a step smaller than this exists in no rendered file.
 LSB_24 = 2.0**-23

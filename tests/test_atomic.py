@@ -10,8 +10,8 @@ import pytest
 
 from audio_measure import temp_files_in
 from sointu.errors import OutputError
-from sointu.render import atomic
-from sointu.render.atomic import (
+from sointu.rendering import atomic
+from sointu.rendering.atomic import (
     TMP_MARKER,
     atomic_output,
     atomic_outputs,
@@ -229,7 +229,7 @@ def test_names_too_long_in_bytes_one_line(tmp_path):
 def test_stale_temps_removed_only_when_their_process_is_gone(tmp_path):
     import subprocess
 
-    from sointu.render.atomic import new_temp, remove_stale_temps, remove_temps_of
+    from sointu.rendering.atomic import new_temp, remove_stale_temps, remove_temps_of
 
     mine = new_temp(tmp_path, ".flac")
     gone = subprocess.run(["true"])  # a process that has ended: its pid is free

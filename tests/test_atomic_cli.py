@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from sointu.render.atomic import TMP_MARKER
+from sointu.rendering.atomic import TMP_MARKER
 
 FORMATS = ["wav", "flac", "ogg", "opus", "mp3"]
 OLD = b"the old session, must survive"

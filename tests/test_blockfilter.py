@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, lfilter
 
-from sointu.render.blockfilter import BlockCascade
-from sointu.render.loudness import k_weighting_coefficients
+from sointu.rendering.blockfilter import BlockCascade
+from sointu.rendering.loudness import k_weighting_coefficients
 
 # call sizes: whole blocks, single samples, a remainder shorter than a block, long runs
 SIZES = [131072, 5, 31, 32, 1, 100000, 0, 70001]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sointu.errors import UsageError
-from sointu.render.dither import Ditherer, tpdf_dither, tpdf_noise
+from sointu.rendering.dither import Ditherer, tpdf_dither, tpdf_noise
 
 LSB16 = 1.0 / 32768.0
 

@@ -10,12 +10,12 @@ import soundfile as sf
 
 from sointu.engine.library import load_instrument
 from sointu.engine.room import Room
-from sointu.render import gain_cache, pipeline
-from sointu.render.estimate import estimate_gain_db, estimate_meter, segment_sums
-from sointu.render.formats import resolve_format
-from sointu.render.loudness import LoudnessMeter, gain_for_target
-from sointu.render.measure import measure_source, spans_of
-from sointu.render.tags import Tags
+from sointu.rendering import gain_cache, pipeline
+from sointu.rendering.estimate import estimate_gain_db, estimate_meter, segment_sums
+from sointu.rendering.formats import resolve_format
+from sointu.rendering.loudness import LoudnessMeter, gain_for_target
+from sointu.rendering.measure import measure_source, spans_of
+from sointu.rendering.tags import Tags
 from sointu.session.audio import SessionAudio
 from sointu.session.placement import Placement
 from sointu.session.presets import list_session_presets
@@ -113,7 +113,7 @@ def test_memory_flat_for_three_hours():
     code = """if True:
         import sys, tracemalloc
         from sointu.session.audio import SessionAudio
-        from sointu.render.estimate import estimate_gain_db
+        from sointu.rendering.estimate import estimate_gain_db
 
         a = SessionAudio.from_preset("gong-bath", duration_s=int(sys.argv[1]))
         tracemalloc.start()
@@ -133,7 +133,7 @@ def test_memory_flat_for_three_hours():
 
 
 def test_limiter_runs_in_pieces_give_the_same_change(monkeypatch):
-    from sointu.render import estimate
+    from sointu.rendering import estimate
 
     audio = SessionAudio.from_preset("gong-bath", duration_s=240, seed=3)
     _, bound = estimate._modal_sums(audio)
@@ -165,7 +165,7 @@ def _samples(path):
 
 @pytest.mark.parametrize("retry_lu", [pipeline.RETRY_LU, 0.0], ids=["as-is", "always-again"])
 def test_render_on_target_and_same_gain_as_live(tmp_path, cache, monkeypatch, retry_lu):
-    monkeypatch.setattr("sointu.render.level.RETRY_LU", retry_lu)
+    monkeypatch.setattr("sointu.rendering.level.RETRY_LU", retry_lu)
     report, audio = _render(tmp_path / "a.flac")
     x = _samples(tmp_path / "a.flac")
     meter = LoudnessMeter(48000)
@@ -215,8 +215,8 @@ def test_uncached_render_of_every_encoder_path(tmp_path, cache, suffix):
 def test_k_weighting_without_scipy_matches_lfilter(rate):
     from scipy.signal import freqz, lfilter
 
-    from sointu.render.estimate import _k_filtered, _k_impulse, _k_response
-    from sointu.render.loudness import k_weighting_coefficients
+    from sointu.rendering.estimate import _k_filtered, _k_impulse, _k_response
+    from sointu.rendering.loudness import k_weighting_coefficients
 
     sb, sa, hb, ha = k_weighting_coefficients(rate)
     b, a = np.convolve(sb, hb), np.convolve(sa, ha)
@@ -232,7 +232,7 @@ def test_k_weighting_without_scipy_matches_lfilter(rate):
 
 def test_estimate_in_a_forked_process_equals_the_estimate_here(monkeypatch):
     from sointu import background
-    from sointu.render import estimate
+    from sointu.rendering import estimate
 
     audio = SessionAudio.from_preset("workplace-25", duration_s=120, seed=9)
     here = estimate.estimate_gain_db(audio, -18.0)
@@ -252,8 +252,8 @@ def test_the_estimate_imports_no_scipy_signal():
     import subprocess
     import sys
 
-    code = ("import sys, sointu.render.estimate, sointu.render.loudness, "
-            "sointu.render.gain_cache, sointu.render.formats; "
+    code = ("import sys, sointu.rendering.estimate, sointu.rendering.loudness, "
+            "sointu.rendering.gain_cache, sointu.rendering.formats; "
             "print('scipy.signal' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

@@ -21,9 +21,9 @@ from sointu.engine.library import load_instrument
 from sointu.engine.piece import SAMPLE_RATES
 from sointu.engine.room import Room
 from sointu.errors import UsageError
-from sointu.render import estimate
-from sointu.render.estimate import estimate_gain_db, estimate_meter
-from sointu.render.measure import measure_source
+from sointu.rendering import estimate
+from sointu.rendering.estimate import estimate_gain_db, estimate_meter
+from sointu.rendering.measure import measure_source
 from sointu.session.audio import SessionAudio
 from sointu.session.composer import compose, phase_spans, ring_out_s
 from sointu.session.durations import MAX_DURATION_S

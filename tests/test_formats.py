@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from sointu.errors import UsageError
-from sointu.render.formats import (
+from sointu.rendering.formats import (
     FORMATS,
     HEADER_ALLOWANCE_BYTES,
     WAV_LIMIT_BYTES,

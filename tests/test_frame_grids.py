@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sointu.engine.piece import SAMPLE_RATES
-from sointu.render import mp3_parallel, parallel_encode
-from sointu.render.loudness import LoudnessMeter
-from sointu.render.measure import spans_of
+from sointu.rendering import mp3_parallel, parallel_encode
+from sointu.rendering.loudness import LoudnessMeter
+from sointu.rendering.measure import spans_of
 
 _RATES = st.sampled_from(SAMPLE_RATES)
 

@@ -28,7 +28,7 @@ from sointu.delivery import (
     write_manifest,
 )
 from sointu.errors import OutputError, UsageError
-from sointu.render.atomic import TMP_MARKER, atomic_output
+from sointu.rendering.atomic import TMP_MARKER, atomic_output
 from sointu.session.presets import load_session_preset
 
 SOINTU = [sys.executable, "-m", "sointu"]

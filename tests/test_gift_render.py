@@ -17,7 +17,7 @@ import soundfile as sf
 
 from sointu.cli import main
 from sointu.delivery import MANIFEST_COLUMNS, gift_seed
-from sointu.render.atomic import TMP_MARKER
+from sointu.rendering.atomic import TMP_MARKER
 from sointu.session.presets import load_session_preset
 
 SOINTU = [sys.executable, "-m", "sointu"]

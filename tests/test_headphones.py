@@ -416,7 +416,7 @@ def test_live_headphone_mix_equals_the_render_sample_for_sample(tmp_path):
     ref_file = tmp_path / "ref.npy"
     code = ("import sointu.cli, sys, numpy as np\n"  # pins BLAS to one thread, as the CLI
             "from sointu.session.audio import SessionAudio\n"
-            "from sointu.render.pipeline import session_gain_db\n"
+            "from sointu.rendering.pipeline import session_gain_db\n"
             "a = SessionAudio.from_preset('gift-30', duration_s=30.0, seed=1, "
             "mix='headphones')\n"
             "a.gain_db = session_gain_db(a, a.preset.defaults.loudness_lufs)\n"

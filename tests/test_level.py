@@ -1,4 +1,5 @@
-"""The level decided once (render/level.py) and passed down: nothing sets a gain and restores it."""
+"""The level decided once (rendering/level.py) and passed down: nothing sets a gain and
+restores it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render import level as lv
-from sointu.render.formats import resolve_format
-from sointu.render.tags import Tags
-from sointu.render.writer import write_blocks
+from sointu.rendering import level as lv
+from sointu.rendering.formats import resolve_format
+from sointu.rendering.tags import Tags
+from sointu.rendering.writer import write_blocks
 from sointu.session.audio import SessionAudio
 
 

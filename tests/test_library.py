@@ -18,7 +18,7 @@ import soundfile as sf
 
 import sointu
 from sointu.errors import PresetError, SointuError, UsageError
-from sointu.render.loudness import LoudnessMeter
+from sointu.rendering.loudness import LoudnessMeter
 
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = Path(__file__).parent / "live_support"
@@ -47,12 +47,12 @@ def test_import_sointu_loads_no_audio_library_and_exports_the_api():
                                    "RenderResult", "__version__"}
     for name in sointu.__all__:
         assert getattr(sointu, name) is not None
-    # sointu.render is both the package of the pipeline and the function: it stays
-    # callable after its submodules are imported
-    from sointu.render import pipeline
+    # the render pipeline's package (sointu.rendering) does not shadow the function
+    from sointu import library
+    from sointu.rendering import pipeline
 
     assert pipeline.render_session is not None
-    assert callable(sointu.render)
+    assert sointu.render is library.render
     with pytest.raises(AttributeError):
         sointu.no_such_thing  # noqa: B018
 

@@ -278,7 +278,7 @@ def _render(tmp_path, start_frame=0):
     out = tmp_path / f"ref{start_frame}.npy"
     code = ("import sointu.cli, sys, numpy as np\n"
             "from sointu.session.audio import SessionAudio\n"
-            "from sointu.render.pipeline import session_gain_db\n"
+            "from sointu.rendering.pipeline import session_gain_db\n"
             f"a = SessionAudio.from_preset({REAL!r}, duration_s=30.0, seed=1)\n"
             "a.gain_db = session_gain_db(a, a.preset.defaults.loudness_lufs)\n"
             f"np.save(sys.argv[1], np.concatenate(list(a.blocks(4096, {start_frame}))))\n"
@@ -356,7 +356,7 @@ def test_raised_volume_never_passes_the_render_ceiling(capture):
     """+6 dB used to put hundreds of samples at full scale (issue 17): a peak guard holds
     every sample at the render's -2 dBFS peak limit (true peak under -1 dBTP) and leaves the
     rest of the session at exactly +6 dB."""
-    from sointu.render.loudness import measure
+    from sointu.rendering.loudness import measure
 
     _, ref = _render(capture.parent)  # caches the gain: playback starts at the render level
     env = alsa_env(capture, SOINTU_LIVE_PREFILL_S="40")

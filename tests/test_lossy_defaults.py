@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sointu.render.formats import FORMATS, resolve_format
-from sointu.render.pipeline import render_session
-from sointu.render.tags import Tags
+from sointu.rendering.formats import FORMATS, resolve_format
+from sointu.rendering.pipeline import render_session
+from sointu.rendering.tags import Tags
 from sointu.session.audio import SessionAudio
 
 SR = 48000

@@ -9,7 +9,7 @@ import pytest
 from scipy.signal import lfilter
 
 from sointu.errors import UsageError
-from sointu.render.loudness import (
+from sointu.rendering.loudness import (
     _PHASES,
     Loudness,
     LoudnessMeter,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sointu.render import loudness
-from sointu.render.loudness import LoudnessMeter
+from sointu.rendering import loudness
+from sointu.rendering.loudness import LoudnessMeter
 
 
 def _signal(seconds: float, rate: int, seed: int = 4) -> np.ndarray:

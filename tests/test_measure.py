@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sointu.render.loudness import LoudnessMeter, combine
-from sointu.render.measure import measure_source
+from sointu.rendering.loudness import LoudnessMeter, combine
+from sointu.rendering.measure import measure_source
 from sointu.session.audio import SessionAudio
 
 
@@ -37,6 +37,6 @@ def test_parallel_measure_of_a_session_matches_serial():
 
 
 def test_live_level_uses_the_render_ceiling():
-    from sointu.render import level, pipeline
+    from sointu.rendering import level, pipeline
 
     assert level.CEILING_DBTP == pipeline.CEILING_DBTP == -1.0

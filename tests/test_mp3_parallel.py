@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render import lame
-from sointu.render import mp3_parallel as mp
-from sointu.render.mp3frames import FrameSplitter, crc16, main_data_begin, parse_header
+from sointu.rendering import lame
+from sointu.rendering import mp3_parallel as mp
+from sointu.rendering.mp3frames import FrameSplitter, crc16, main_data_begin, parse_header
 from test_parallel_encode import bowls, rms, source_of
 
 pytestmark = pytest.mark.skipif(lame.load() is None, reason="libmp3lame0 is not installed")
@@ -175,7 +175,7 @@ def test_silence_in_the_preroll_still_joins_cleanly(tmp_path):
 
 
 def test_real_session_audio_joins_cleanly(tmp_path):
-    from sointu.render import pipeline
+    from sointu.rendering import pipeline
     from sointu.session.audio import SessionAudio
 
     audio = SessionAudio.from_preset("classic-60", duration_s=24.0, seed=2)
@@ -235,10 +235,10 @@ def test_render_uses_the_parallel_encoder_and_falls_back_without_libmp3lame(tmp_
                                                                               monkeypatch):
     from mutagen.id3 import ID3
 
-    from sointu.render import pipeline
-    from sointu.render.formats import resolve_format
-    from sointu.render.tags import Tags
-    from sointu.render.writer import write_blocks
+    from sointu.rendering import pipeline
+    from sointu.rendering.formats import resolve_format
+    from sointu.rendering.tags import Tags
+    from sointu.rendering.writer import write_blocks
     from sointu.session.audio import SessionAudio
 
     audio = SessionAudio.from_preset("classic-60", duration_s=22.0, seed=3)

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from mutagen.ogg import OggPage
 
-from sointu.render import parallel_encode as pe
+from sointu.rendering import parallel_encode as pe
 
 FS = 48000
 KW = {"format": "OGG", "subtype": "OPUS", "compression_level": 0.7}

@@ -27,7 +27,7 @@ from sointu.pictures.cover import gift_lines, session_cover  # noqa: E402
 from sointu.pictures.files import save_figure  # noqa: E402
 from sointu.pictures.session import session_figure, wave_spans  # noqa: E402
 from sointu.pictures.strike import DECAY_LINES, partials_hz, strike_figure  # noqa: E402
-from sointu.render.cover_art import MAX_COVER_BYTES, image_info  # noqa: E402
+from sointu.rendering.cover_art import MAX_COVER_BYTES, image_info  # noqa: E402
 from sointu.session.composer import compose  # noqa: E402
 from sointu.session.presets import load_session_preset  # noqa: E402
 
@@ -158,7 +158,7 @@ def test_a_failed_save_leaves_nothing(tmp_path):
 # -- render --plot: the loudness of the file itself ------------------------------------------
 
 def test_render_plot_draws_the_files_own_loudness(tmp_path, cache):
-    from sointu.render import gain_cache, loudness_curve
+    from sointu.rendering import gain_cache, loudness_curve
     from sointu.session.audio import SessionAudio
 
     out = tmp_path / "s.flac"
@@ -434,7 +434,7 @@ def test_without_the_plot_extra(tmp_path, cache):
 
 def test_import_sointu_and_a_render_without_pictures_do_not_import_matplotlib(tmp_path,
                                                                               cache):
-    code = ("import sys, sointu, sointu.cli, sointu.render.pipeline, sointu.pictures.cover\n"
+    code = ("import sys, sointu, sointu.cli, sointu.rendering.pipeline, sointu.pictures.cover\n"
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
     code = ("import sys\nfrom sointu.cli import main\n"

@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 
 from sointu.pictures.files import PngAhead, save_figure  # noqa: E402
 from sointu.pictures.session import add_loudness, session_figure  # noqa: E402
-from sointu.render.level import session_curve  # noqa: E402
+from sointu.rendering.level import session_curve  # noqa: E402
 from sointu.session.audio import SessionAudio  # noqa: E402
 
 
@@ -51,13 +51,13 @@ def test_a_metered_render_hands_its_curve_over_before_the_file_is_tagged(tmp_pat
     curve comes once, the kept pass's, when the audio is encoded and nothing is in place."""
     import numpy as np
 
-    from sointu.render.formats import resolve_format
-    from sointu.render.pipeline import render_session
-    from sointu.render.tags import Tags
+    from sointu.rendering.formats import resolve_format
+    from sointu.rendering.pipeline import render_session
+    from sointu.rendering.tags import Tags
 
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
     if retry_lu is not None:  # every first pass misses: the second one is kept
-        monkeypatch.setattr("sointu.render.level.RETRY_LU", retry_lu)
+        monkeypatch.setattr("sointu.rendering.level.RETRY_LU", retry_lu)
     audio = SessionAudio.from_preset("classic-60", duration_s=60, seed=2)
     path = tmp_path / "s.flac"
     fmt = resolve_format(path, sample_rate=audio.sample_rate, frames=audio.total_frames)

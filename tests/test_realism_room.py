@@ -12,8 +12,8 @@ from audio_measure import band_signal, lr_correlation
 from sointu.engine.library import load_instrument
 from sointu.engine.piece import Piece
 from sointu.engine.room import Room, load_rooms
-from sointu.render import estimate
-from sointu.render.measure import measure_source
+from sointu.rendering import estimate
+from sointu.rendering.measure import measure_source
 from sointu.session.audio import SessionAudio
 from sointu.session.placement import Placement
 from sointu.session.timeline import Event, Phase, Timeline

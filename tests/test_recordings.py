@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from sointu.errors import PresetError
-from sointu.render.recordings import calibrate, recording_sums
+from sointu.rendering.recordings import calibrate, recording_sums
 from sointu.session.audio import SessionAudio
 from sointu.session.composer import compose
 from sointu.session.presets import load_session_preset
@@ -207,7 +207,7 @@ def test_recording_longer_than_its_phase_is_refused_unless_trimmed(tmp_path):
 # -- levels and the gain estimate ------------------------------------------------------------
 
 def _measured(audio, target):
-    from sointu.render.level import resolve_level
+    from sointu.rendering.level import resolve_level
 
     return resolve_level(audio, target)
 
@@ -219,8 +219,8 @@ def test_speech_level_is_measured_and_enters_the_gain_estimate(tmp_path, loudnes
     measurement finds; the speech sounds loudness_lu above the bowls; a loud speech moves
     the gain by decibels, so a missing share would show."""
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
-    from sointu.render.estimate import estimate_gain_db, estimate_meter
-    from sointu.render.loudness import LoudnessMeter
+    from sointu.rendering.estimate import estimate_gain_db, estimate_meter
+    from sointu.rendering.loudness import LoudnessMeter
 
     p = _preset(tmp_path, f"""
 [[recordings]]
@@ -260,7 +260,7 @@ def test_bowls_energy_is_computed_once_for_levels_and_gain(tmp_path, monkeypatch
     """calibrate and the gain estimate share the modal energy of one session (it is kept on
     the session for its synthesis); a session with another synthesis computes its own."""
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
-    from sointu.render import estimate
+    from sointu.rendering import estimate
 
     calls = []
     real = estimate._modal_sums_of
@@ -379,8 +379,8 @@ def test_live_plays_the_render_with_its_speech(tmp_path, start_s):
     ref_file = tmp_path / "ref.npy"
     code = ("import sointu.cli, sys, numpy as np\n"
             "from sointu.session.audio import SessionAudio\n"
-            "from sointu.render.recordings import calibrate\n"
-            "from sointu.render.pipeline import session_gain_db\n"
+            "from sointu.rendering.recordings import calibrate\n"
+            "from sointu.rendering.pipeline import session_gain_db\n"
             f"a = SessionAudio.from_preset({PRESET!r}, duration_s=120.0)\n"
             "calibrate(a)\n"
             "a.gain_db = session_gain_db(a, a.preset.defaults.loudness_lufs)\n"
@@ -434,8 +434,8 @@ def test_level_measured_is_the_resampled_sound_metered(tmp_path, rate, channels)
     """The recording is measured as it plays (resampled to the session rate, panned, faded
     and trimmed): its per-segment K-weighted energy that of its contribution metered at the
     session rate (to 1e-5: float32 samples), its per-segment peaks the contribution's."""
-    from sointu.render.loudness import LoudnessMeter
-    from sointu.render.recordings import _unit_sums
+    from sointu.rendering.loudness import LoudnessMeter
+    from sointu.rendering.recordings import _unit_sums
     from sointu.session.recordings import Placed, RecordingSpec
 
     rng = np.random.default_rng(3)
@@ -487,7 +487,7 @@ def test_score_lists_the_strokes_that_sound():
 def test_sampled_instrument_plays_each_stroke_the_composer_gives_it(tmp_path):
     """kind = "instrument": every strike of the session instrument plays the recording,
     v ** 1.5 as loud, instead of the synthesised stroke; the gain estimate counts it."""
-    from sointu.render.estimate import estimate_gain_db
+    from sointu.rendering.estimate import estimate_gain_db
 
     t = np.arange(2 * SR) / SR
     tone = 0.5 * np.sin(2 * np.pi * 700.0 * t) * np.exp(-t / 0.5)

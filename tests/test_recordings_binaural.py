@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render.loudness import LoudnessMeter
-from sointu.render.recordings import _lufs, calibrate
+from sointu.rendering.loudness import LoudnessMeter
+from sointu.rendering.recordings import _lufs, calibrate
 from sointu.session.audio import SessionAudio
 from sointu.shipped import folder
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render.recordings import calibrate
+from sointu.rendering.recordings import calibrate
 from sointu.session.audio import SessionAudio
 from sointu.session.presets import load_session_preset
 from sointu.session.recordings import compose_with_room

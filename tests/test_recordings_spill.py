@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sointu.render.recordings import _unit_sums, calibrate
+from sointu.rendering.recordings import _unit_sums, calibrate
 from sointu.session.audio import SessionAudio
 from sointu.session.recordings import Reader, Spill
 
@@ -105,7 +105,7 @@ def test_measured_once_per_file_and_placement(tmp_path, monkeypatch):
     changed in place (same size and time) is measured again."""
     import os
 
-    import sointu.render.recordings as R
+    import sointu.rendering.recordings as R
 
     monkeypatch.setenv("SOINTU_CACHE_DIR", str(tmp_path / "cache"))
     rng = np.random.default_rng(5)

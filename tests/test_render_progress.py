@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from sointu.render.formats import resolve_format
-from sointu.render.pipeline import render_session
-from sointu.render.tags import Tags
+from sointu.rendering.formats import resolve_format
+from sointu.rendering.pipeline import render_session
+from sointu.rendering.tags import Tags
 from sointu.session.audio import SessionAudio
 
 

@@ -198,7 +198,7 @@ def test_the_gain_estimate_runs_below_the_studios_own_priority(monkeypatch):
     absolute 10 was then the studio's own priority, and the estimate doubled a picture)."""
     import threading
 
-    import sointu.render.estimate as E
+    import sointu.rendering.estimate as E
     from sointu.studio import sounds as S
 
     seen = {}

@@ -419,7 +419,7 @@ def test_render_job_writes_a_new_file_with_progress(client, folder):
                                     json={"session": s, "format": "wav"}).json["job"])
     assert second["files"] == ["gift-30_seed30_1m-2.wav"]
     assert path.read_bytes() == d.data  # the first was not touched
-    from sointu.render.markers import sidecar_paths
+    from sointu.rendering.markers import sidecar_paths
 
     renders = folder / "renders"
     made = [renders / n for n in ("gift-30_seed30_1m.wav", "gift-30_seed30_1m-2.wav")]
@@ -661,7 +661,7 @@ def test_the_voice_is_heard_in_the_preview(client):
 
 
 def test_a_preview_starts_provisional_then_plays_at_the_estimated_level(client):
-    from sointu.render.level import PROVISIONAL_RAW_LUFS, planned_gain_db
+    from sointu.rendering.level import PROVISIONAL_RAW_LUFS, planned_gain_db
     from sointu.session.audio import SessionAudio
 
     s = _short(client, 150)

@@ -14,8 +14,8 @@ import soundfile as sf
 from mutagen.id3 import ID3
 
 from sointu.errors import OutputError, UsageError
-from sointu.render.formats import resolve_format
-from sointu.render.markers import (
+from sointu.rendering.formats import resolve_format
+from sointu.rendering.markers import (
     chapters_json,
     cue_sheet,
     cue_time,
@@ -23,8 +23,8 @@ from sointu.render.markers import (
     validate_phases,
     vorbis_chapter_comments,
 )
-from sointu.render.tags import Tags, check_date, validate_tag_text, validate_tags
-from sointu.render.writer import write_blocks
+from sointu.rendering.tags import Tags, check_date, validate_tag_text, validate_tags
+from sointu.rendering.writer import write_blocks
 from sointu.session.timeline import Phase
 
 SR = 48000
@@ -377,7 +377,7 @@ def test_tags_chapters_and_cover_written_together(tmp_path, name):
 
     from mutagen.flac import Picture
 
-    from sointu.render.cover_art import CoverImage
+    from sointu.rendering.cover_art import CoverImage
 
     image = CoverImage(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "image/png", 8, 4)
     names = ["x" * ((7 * i) % 11 + 1) for i in range(12)]

@@ -17,11 +17,11 @@ import soundfile as sf
 
 from audio_measure import temp_files_in
 from sointu.errors import OutputError
-from sointu.render import writer as writer_mod
-from sointu.render.dither import Ditherer
-from sointu.render.formats import resolve_format
-from sointu.render.tags import Tags
-from sointu.render.writer import quantise, write_blocks
+from sointu.rendering import writer as writer_mod
+from sointu.rendering.dither import Ditherer
+from sointu.rendering.formats import resolve_format
+from sointu.rendering.tags import Tags
+from sointu.rendering.writer import quantise, write_blocks
 from sointu.session.timeline import Phase
 
 SR = 48000
@@ -291,9 +291,9 @@ CHILD = textwrap.dedent("""
     import numpy as np
     from sointu.errors import SointuError
     from sointu.signals import raise_on_sigterm
-    from sointu.render.formats import resolve_format
-    from sointu.render.tags import Tags
-    from sointu.render.writer import write_blocks
+    from sointu.rendering.formats import resolve_format
+    from sointu.rendering.tags import Tags
+    from sointu.rendering.writer import write_blocks
     from sointu.session.timeline import Phase
 
     path, seconds, delay = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])

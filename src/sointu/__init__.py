@@ -9,8 +9,8 @@ Use it from Python::
 
 :func:`load_preset`, :func:`compose`, :func:`strike`, :func:`render` and :func:`play` are
 documented in :mod:`sointu.library`. They are imported when first used, so ``import sointu``
-stays cheap (no audio libraries are loaded until they are needed). ``sointu.render`` is also
-the package of the render pipeline; calling it renders (see :mod:`sointu.render`).
+stays cheap (no audio libraries are loaded until they are needed). The render pipeline
+under :func:`render` is the package :mod:`sointu.rendering`.
 """
 
 import os
@@ -37,8 +37,6 @@ _LIBRARY = frozenset(__all__) - {"__version__"}
 def __getattr__(name: str):
     from importlib import import_module
 
-    if name == "render":  # the package, callable as the function (see sointu.render)
-        return import_module(f"{__name__}.render")
     if name in _LIBRARY:
         return getattr(import_module(f"{__name__}.library"), name)
     raise AttributeError(f"module 'sointu' has no attribute {name!r}")

@@ -274,7 +274,7 @@ def session_tags(audio, *, title=None, artist=None, album=None, comment=None, ge
     import datetime
 
     from . import __version__
-    from .render.tags import Tags
+    from .rendering.tags import Tags
     from .session.durations import format_duration
 
     preset = audio.preset
@@ -367,7 +367,7 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     ----------
     audio : SessionAudio
         The composed session. The levels of its recordings are measured first
-        (:func:`sointu.render.recordings.calibrate`), unless they are set.
+        (:func:`sointu.rendering.recordings.calibrate`), unless they are set.
     output : Path
         The file; its suffix picks the format.
     force : bool
@@ -375,7 +375,7 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     loudness : float or None
         Integrated loudness target (LUFS); None for the preset's.
     bit_depth, quality
-        Format options (see :func:`sointu.render.formats.resolve_format`).
+        Format options (see :func:`sointu.rendering.formats.resolve_format`).
     tags : Tags
         E.g. from :func:`session_tags`.
     progress : callable, optional
@@ -395,11 +395,11 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
     RenderReport
         With ``curve``, the loudness over time, when ``plot`` is given.
     """
-    from .render import gain_cache
-    from .render.estimate import GainEstimate
-    from .render.formats import resolve_format
-    from .render.level import CEILING_DBTP
-    from .render.recordings import calibrate
+    from .rendering import gain_cache
+    from .rendering.estimate import GainEstimate
+    from .rendering.formats import resolve_format
+    from .rendering.level import CEILING_DBTP
+    from .rendering.recordings import calibrate
 
     target = audio.preset.defaults.loudness_lufs if loudness is None else loudness
     job = estimate = None
@@ -418,7 +418,7 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
         estimate = None if cached else GainEstimate(audio, target)
         if hasattr(progress, "begin"):
             progress.begin()  # at once: a session may be measured before frames are written
-        from .render.pipeline import render_session
+        from .rendering.pipeline import render_session
 
         # the curve goes to the picture as soon as it is known (cached, or measured
         # first), else once the render has metered it
@@ -684,7 +684,7 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
     from .live.player import parse_latency
     from .live.player import play as play_source
     from .live.status import phases_summary
-    from .render.level import LiveLevel
+    from .rendering.level import LiveLevel
     from .session.audio import SessionAudio
     from .session.durations import format_duration
 
@@ -714,7 +714,7 @@ def play(preset, *, device: str | int | None = None, duration: Duration | None =
     source = SessionAudio.from_preset(preset if folder is None else _preset(preset, folder),
                                       **kwargs)
     if getattr(source, "recordings", ()):
-        from .render.recordings import calibrate
+        from .rendering.recordings import calibrate
 
         calibrate(source)  # the recordings' levels, as a render sets them (before any fork)
     sr = int(source.sample_rate)

@@ -157,7 +157,7 @@ def _write_report(exc: Exception, args: list[str]) -> tuple[str | None, str]:
 
     folders = []
     try:
-        from ..render.gain_cache import cache_file
+        from ..rendering.gain_cache import cache_file
 
         cache = cache_file()
         if cache is not None:

@@ -44,7 +44,7 @@ def analyse_cmd(recording: Path, name: str, output: Path | None, family: str | N
     from ..analysis import analyse_signal, compare, read_recording
     from ..analysis.preset import build_instrument, instrument_dict, preset_text, strike_position
     from ..analysis.report import found_lines, match_lines, preset_comment
-    from ..render.atomic import atomic_output, check_target
+    from ..rendering.atomic import atomic_output, check_target
 
     if not _NAME.fullmatch(name):
         raise UsageError(f"--name '{name}': allowed are 1-64 letters, digits, '-' and '_', "

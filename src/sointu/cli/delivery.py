@@ -144,7 +144,7 @@ def _preload() -> None:
 
 def _check_tags(preset, gifts, duration_s: float, source: str) -> None:
     """Build every gift's tags before rendering, so a too long comment stops the batch early."""
-    from ..render.tags import validate_tags
+    from ..rendering.tags import validate_tags
 
     for g in gifts:
         stub = SimpleNamespace(preset=preset, timeline=SimpleNamespace(seed=g.seed),
@@ -257,7 +257,7 @@ def gift_cmd(preset: str, recipient: str | None, allative: str | None, sender: s
             raise UsageError(f"--message-recording {why}")
     if cover_file is not None:  # checked once, before any gift
         from ..pictures.cover import check_cover_options
-        from ..render.cover_art import read_cover_file
+        from ..rendering.cover_art import read_cover_file
 
         check_cover_options(cover_file, no_cover)
         read_cover_file(cover_file)

@@ -89,10 +89,10 @@ def strike_cmd(instrument: str, output: Path | None, velocity: float, mallet: st
       sointu strike universal --mix headphones --azimuth 90 -o right.wav
       sointu strike planet-gong-earth --plot gong.png
     """
-    from ..render.atomic import check_target
-    from ..render.formats import resolve_format
-    from ..render.tags import Tags
-    from ..render.writer import write_blocks
+    from ..rendering.atomic import check_target
+    from ..rendering.formats import resolve_format
+    from ..rendering.tags import Tags
+    from ..rendering.writer import write_blocks
 
     if output is None and plot is None:
         raise UsageError("give -o FILE (the audio), --plot PICTURE, or both")

@@ -49,7 +49,7 @@ def output_options(f):
 def _date(ctx, param, value):
     if value is None:
         return None
-    from ..render.tags import check_date
+    from ..rendering.tags import check_date
 
     return check_date(value)
 

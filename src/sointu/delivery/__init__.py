@@ -3,7 +3,7 @@
 A gift is a session rendered for one person, with a personal title ("Sointurentoutus -
 Maijalle", "Sound relaxation for Maija"), a dedication in the file's comment and a seed of
 its own derived from the recipient's name. ``sointu gift`` (:mod:`sointu.cli.delivery`) is
-the thin command on top; rendering reuses :mod:`sointu.render`.
+the thin command on top; rendering reuses :mod:`sointu.rendering`.
 
 - :mod:`.titles`: names, titles, seeds, the dedication and file names;
 - :mod:`.finnish`: the first name in the Finnish allative ("Pekka" -> "Pekalle");

@@ -21,9 +21,9 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..errors import SointuError
-from ..render.atomic import remove_temps_of
-from ..render.formats import resolve_format
-from ..render.markers import sidecar_paths
+from ..rendering.atomic import remove_temps_of
+from ..rendering.formats import resolve_format
+from ..rendering.markers import sidecar_paths
 from ..signals import ignoring, quiet_worker, raise_on_sigterm
 from .clients import Gift
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
@@ -170,7 +170,7 @@ def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate:
     sample_rate : int
         Hz.
     bit_depth, quality
-        As given to the batch (see :func:`sointu.render.formats.resolve_format`).
+        As given to the batch (see :func:`sointu.rendering.formats.resolve_format`).
 
     Returns
     -------
@@ -273,7 +273,7 @@ def run_batch(gifts: Sequence[Gift], render_one: Callable[[Gift], GiftResult], f
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C, SIGTERM or SIGHUP (as :class:`~sointu.render.atomic.Terminated`), after
+        On Ctrl-C, SIGTERM or SIGHUP (as :class:`~sointu.rendering.atomic.Terminated`), after
         the workers stopped, their temporary files are gone and the manifest lists what is
         done.
     UsageError
@@ -437,7 +437,7 @@ def _measure_file(path: Path) -> tuple[str, str]:
     """Integrated loudness and true peak of an audio file, as manifest text ("" if unread)."""
     import soundfile as sf
 
-    from ..render.loudness import LoudnessMeter
+    from ..rendering.loudness import LoudnessMeter
 
     try:
         with sf.SoundFile(path) as f:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OutputError, UsageError
-from ..render.atomic import check_name_lengths
-from ..render.formats import resolve_format
-from ..render.markers import sidecar_paths
+from ..rendering.atomic import check_name_lengths
+from ..rendering.formats import resolve_format
+from ..rendering.markers import sidecar_paths
 from ..session.timeline import SEED_LIMIT
 from .manifest import MANIFEST_NAME
 from .titles import (
@@ -292,7 +292,7 @@ def plan_gifts(clients: Sequence[Client], preset, folder, *, source: str = "clie
     source : str
         How to name the clients file in messages.
     bit_depth, quality
-        Checked against each file's format (:func:`sointu.render.formats.resolve_format`).
+        Checked against each file's format (:func:`sointu.rendering.formats.resolve_format`).
     sample_rate : int
         Hz, for the format check.
     frames : int

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from ..render.atomic import atomic_output
+from ..rendering.atomic import atomic_output
 
 __all__ = [
     "MANIFEST_NAME", "MANIFEST_COLUMNS", "spreadsheet_cell", "from_spreadsheet_cell",

@@ -89,7 +89,7 @@ class ModalBank:
         #: (sounding groups, idx, basis, row starts, offsets, their mask's bytes)
         self._cache: tuple | None = None
         #: (main, companion) modes of gong cloud lines, shape (L, 2): set by the Piece; the
-        #: loudness estimate sums their energy line by line (render/cloud_energy.py)
+        #: loudness estimate sums their energy line by line (rendering/cloud_energy.py)
         self.cloud_pairs = np.zeros((0, 2), dtype=np.intp)
 
     def free_response(self, first: int, amps: np.ndarray, start: int, stop: int) -> np.ndarray:

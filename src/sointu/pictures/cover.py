@@ -21,7 +21,7 @@ import math
 import threading
 from pathlib import Path
 
-from ..render.cover_art import CoverImage
+from ..rendering.cover_art import CoverImage
 from .session import OKABE_ITO
 
 __all__ = ["COVER_PX", "cover_available", "session_cover", "gift_lines", "CoverJob",
@@ -331,7 +331,7 @@ class CoverPlan:
 
     def __init__(self, preset, timeline, *, title: str, artist: str | None = None,
                  recipient: str | None = None, own_file=None, enabled: bool = True):
-        from ..render.cover_art import read_cover_file
+        from ..rendering.cover_art import read_cover_file
 
         check_cover_options(own_file, not enabled)
         self._own = read_cover_file(own_file) if own_file is not None else None

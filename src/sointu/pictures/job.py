@@ -185,7 +185,7 @@ def _draw(inbox, tmp, path, preset, timeline, target) -> str:
     when the curve comes; "ok" or the one-line error."""
     _no_collector()
     try:
-        from ..render.loudness_curve import LoudnessCurve
+        from ..rendering.loudness_curve import LoudnessCurve
         from .files import PngAhead, save_figure
         from .session import add_loudness, session_figure
 

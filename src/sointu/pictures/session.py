@@ -331,7 +331,7 @@ def plot_session_preset(path, preset, *, seed: int | None = None,
     The loudness is that of the session's audio at the gain a render gives it (cached with
     the gain, else synthesised and measured on both cores). Returns the path written.
     """
-    from ..render.level import session_curve
+    from ..rendering.level import session_curve
     from ..session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=seed)

@@ -68,7 +68,7 @@ class SessionAudio:
         The listener's head: the headphone mix. None: the speaker mix.
     recordings : sequence of sointu.session.recordings.Placed
         Recordings on the timeline, mixed in before the gain (their levels set by
-        :func:`sointu.render.recordings.calibrate`); panned in stereo in either mix.
+        :func:`sointu.rendering.recordings.calibrate`); panned in stereo in either mix.
     """
 
     def __init__(self, timeline: Timeline, placements, *, sample_rate: int = 48000,

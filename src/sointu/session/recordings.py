@@ -13,7 +13,7 @@ for speech) or strokes that start then are played softer (``"duck"``); strokes a
 ringing are never cut, and the total length holds.
 
 Levels: every recording is set to a loudness relative to the session's (``loudness_lu``),
-measured on the recording itself by :mod:`sointu.render.recordings` before anything is
+measured on the recording itself by :mod:`sointu.rendering.recordings` before anything is
 rendered; here a recording only carries that pre-gain (:attr:`Placed.gain_db`).
 """
 
@@ -412,7 +412,7 @@ class Reader:
         to stereo. On to the recording's end when less than a block is left past ``n``.
 
         ``ahead``: a function that runs an iterator in another thread and yields its items
-        (:func:`sointu.render.prefetch.prefetch`); a resampled file is then decoded there,
+        (:func:`sointu.rendering.prefetch.prefetch`); a resampled file is then decoded there,
         a block ahead of the resampling.
         """
         import copy
@@ -864,7 +864,7 @@ def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
     for p in placed:
         if p.gain_db is None:
             raise RuntimeError(f"recording {p.spec.file}: level not set "
-                               "(sointu.render.recordings.calibrate)")
+                               "(sointu.rendering.recordings.calibrate)")
     c = first_chunk
     for chunk in chunks:
         a, b = c * B, (c + 1) * B

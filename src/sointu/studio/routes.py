@@ -342,7 +342,7 @@ def register(app) -> None:
         from types import SimpleNamespace
 
         from ..library import gift_tags
-        from ..render.tags import validate_tags
+        from ..rendering.tags import validate_tags
 
         stub = SimpleNamespace(preset=preset, timeline=SimpleNamespace(seed=gift.seed),
                                duration_s=duration_s, mix=mix or "headphones")

@@ -274,7 +274,7 @@ def _cached_curve(preset, timeline, key):
     the speaker mix it is drawn for), else None."""
     from types import SimpleNamespace
 
-    from ..render.level import cached_level
+    from ..rendering.level import cached_level
     from ..session.audio import LIMIT_DBFS
 
     if preset.recordings:  # the recordings are part of the key: the session made audible
@@ -302,7 +302,7 @@ _PLAY = threading.Lock()
 def _audio(preset, key, *, mix):
     """The session made audible (cached), its recordings' levels set as a render sets them
     (measured once, then cached on disk by the render's own cache)."""
-    from ..render.recordings import calibrate
+    from ..rendering.recordings import calibrate
     from ..session.audio import SessionAudio
 
     def make():
@@ -318,7 +318,7 @@ def preview_level(audio, key, *, estimate: bool = True) -> tuple[float, str]:
     playback of this session cached it), ``estimated`` (estimated here earlier), or
     ``provisional`` (the quiet start live playback uses, while the estimate is made in the
     background for the next preview)."""
-    from ..render.level import PROVISIONAL_RAW_LUFS, cached_level
+    from ..rendering.level import PROVISIONAL_RAW_LUFS, cached_level
 
     target = audio.preset.defaults.loudness_lufs
     level = cached_level(audio, target)
@@ -342,7 +342,7 @@ def _estimate(audio, key, target: float) -> None:
     inherits this thread's priority)."""
     import os
 
-    from ..render.estimate import GainEstimate
+    from ..rendering.estimate import GainEstimate
 
     try:
         tid = threading.get_native_id()  # this thread only; 10 below the studio, which
@@ -445,7 +445,7 @@ def warm_up(folder: Path) -> None:
 
         session_doc.preset_list(folder)
         instrument_list(folder)
-        from ..render import level  # noqa: F401
+        from ..rendering import level  # noqa: F401
         from ..session import audio  # noqa: F401
 
         if available():

@@ -83,7 +83,7 @@ class FormatSpec:
         (kbit/s): Vorbis 1.0 -> 67, 0.3 -> 219, 0.0 -> 528; Opus 0.95 -> 34, 0.7 -> 166,
         0.6 -> 216 (0.0 would be 517); MP3 VBR 0.99 -> 65, 0.3 -> 169, 0.0 -> 261 (1.0 is
         refused). The ranges keep quality 0 small and quality 1 transparent without waste.
-        MP3 at 32-48 kHz is encoded by LAME directly (:mod:`sointu.render.mp3_parallel`)
+        MP3 at 32-48 kHz is encoded by LAME directly (:mod:`sointu.rendering.mp3_parallel`)
         with libsndfile's mapping, VBR quality ``-V = 10 * level`` (quality 0.7 -> V2.97),
         but without bit reservoir: measured on session audio, the same signal-to-noise
         ratio at every quality for 5-9 % more bits.

@@ -4,7 +4,7 @@
 block (memory stays flat for any length), then adds tags and phase markers, verifies the
 frame count by reading the header back, writes the ``.cue`` and ``.chapters.json``
 sidecars, and only then moves everything into place together (see
-:mod:`sointu.render.atomic`). If anything fails, or Ctrl-C arrives, no temporary file is
+:mod:`sointu.rendering.atomic`). If anything fails, or Ctrl-C arrives, no temporary file is
 left and an existing target is untouched.
 
 Callers that may receive SIGTERM (the CLI) wrap the call in
@@ -235,7 +235,7 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
     total_frames : int
         Frames the blocks add up to; a source that gives fewer or more is an error.
     fmt : OutputFormat
-        From :func:`sointu.render.formats.resolve_format`.
+        From :func:`sointu.rendering.formats.resolve_format`.
     tags : Tags or None
         Text tags (validated before anything is written).
     phases : sequence of Phase
@@ -244,13 +244,13 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         Replace an existing file and sidecars.
     ditherer : callable, optional
         ``block -> block`` applied when ``fmt.needs_dither`` (e.g.
-        ``sointu.render.dither.Ditherer(16, seed)``). PCM blocks are then rounded to the
+        ``sointu.rendering.dither.Ditherer(16, seed)``). PCM blocks are then rounded to the
         nearest step of the bit depth (:func:`quantise`), whether dithered or not.
     progress : callable, optional
         Called with the number of frames written so far after every block.
     encoder : callable, optional
         ``encoder(temporary_path) -> frames`` encodes the audio itself instead of
-        ``blocks`` (e.g. :func:`sointu.render.parallel_encode.encode_opus_parallel`); tags,
+        ``blocks`` (e.g. :func:`sointu.rendering.parallel_encode.encode_opus_parallel`); tags,
         markers, sidecars and the atomic rename are done here as usual.
     check : callable, optional
         Called once the audio is encoded, before anything is put in place: when it returns
@@ -258,7 +258,7 @@ def write_blocks(path, blocks: Iterable, *, sample_rate: int, total_frames: int,
         renders again, the measured loudness having missed its target). An exception it
         raises leaves nothing behind, as any failure does.
     cover : callable, optional
-        Returns the front cover (a :class:`sointu.render.cover_art.CoverImage`) or None;
+        Returns the front cover (a :class:`sointu.rendering.cover_art.CoverImage`) or None;
         called once the file is kept and its tags are written (so a cover made meanwhile in
         another thread is waited for only then) and embedded before anything is put in
         place. Formats that hold no pictures (WAV) get none.

@@ -29,7 +29,7 @@ single-pass files and compares them around every join.
 
 MP3 is split too, but not here: with LAME's bit reservoir on (libsndfile offers no way to
 turn it off) a frame's data starts inside the frames before it, which a join removes, so
-:mod:`sointu.render.mp3_parallel` drives libmp3lame itself with the reservoir off. Vorbis is
+:mod:`sointu.rendering.mp3_parallel` drives libmp3lame itself with the reservoir off. Vorbis is
 not split: it already encodes an hour in ~1.3 min on one core, and its packets overlap by a
 window whose shape depends on the previous packet's block size (256 or 2048), so packets of
 two encoders only join where their block sequences agree.
@@ -194,7 +194,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
     ----------
     path : str or os.PathLike
         The Ogg Opus file to write (replaced if it exists; callers write to a temporary
-        file, as :mod:`sointu.render.atomic` does).
+        file, as :mod:`sointu.rendering.atomic` does).
     source : callable
         ``source(start, stop)`` yields float blocks of shape (n, channels), full scale 1.0,
         covering frames ``[start, stop)`` of the signal exactly (e.g. a SessionAudio's
@@ -209,7 +209,7 @@ def encode_opus_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]
         Channels of the blocks.
     soundfile_kwargs : dict, optional
         For ``soundfile.SoundFile`` (``format="OGG", subtype="OPUS", compression_level``);
-        :meth:`sointu.render.formats.OutputFormat.soundfile_kwargs`.
+        :meth:`sointu.rendering.formats.OutputFormat.soundfile_kwargs`.
     parts : int, optional
         How many encoders run at once (default 2, see :func:`default_parts`).
     preroll_packets : int

@@ -3,7 +3,7 @@
 libsndfile encodes MP3 with LAME too, but it cannot turn off LAME's bit reservoir, which
 lets a frame keep part of its data in the frames before it. Driven directly, LAME writes
 every frame self-contained (``lame_set_disable_reservoir``), and without its own Xing/LAME
-tag frame (the joined stream gets one of its own, :func:`sointu.render.mp3frames.info_frame`).
+tag frame (the joined stream gets one of its own, :func:`sointu.rendering.mp3frames.info_frame`).
 
 The library is the system's (Debian package ``libmp3lame0``); :func:`load` returns None when
 it is missing, and callers then use libsndfile. ctypes releases the GIL during every call,

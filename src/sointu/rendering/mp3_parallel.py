@@ -28,7 +28,7 @@ click. ``tests/test_mp3_parallel.py`` decodes joined and single-pass files and c
 them around every join.
 
 Turning the reservoir off costs some bits at the same VBR quality (a frame cannot borrow
-from quiet neighbours); see :data:`sointu.render.formats.FORMATS` for the quality mapping.
+from quiet neighbours); see :data:`sointu.rendering.formats.FORMATS` for the quality mapping.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def encode_mp3_parallel(path, source: Callable[[int, int], Iterable[np.ndarray]]
     ----------
     path : str or os.PathLike
         The MP3 file to write (replaced if it exists; callers write to a temporary file,
-        as :mod:`sointu.render.atomic` does). Part files are made next to it.
+        as :mod:`sointu.rendering.atomic` does). Part files are made next to it.
     source : callable
         ``source(start, stop)`` yields float blocks of shape (n, channels), full scale 1.0,
         covering frames ``[start, stop)`` exactly; called once per part, from that part's

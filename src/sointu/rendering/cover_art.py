@@ -9,7 +9,7 @@ Where the picture goes (the front cover, picture type 3, in each):
 - WAV: none (few players look for pictures in WAV); :func:`holds_pictures` says so.
 
 Embedded with the text tags and markers (:mod:`.metadata`), into the temporary file, before it
-is renamed into place (:func:`sointu.render.writer.write_blocks`). Only PNG and JPEG are
+is renamed into place (:func:`sointu.rendering.writer.write_blocks`). Only PNG and JPEG are
 embedded; their size is read from their headers, so no imaging library is needed here.
 """
 

@@ -1,6 +1,6 @@
 """Loudness over time of a rendered session, from what the render's meter already kept.
 
-The meter of a render (:class:`~sointu.render.loudness.LoudnessMeter`) keeps one sum of
+The meter of a render (:class:`~sointu.rendering.loudness.LoudnessMeter`) keeps one sum of
 squared K-weighted samples per 100 ms segment to gate the integrated loudness. Those sums
 are all a picture of the loudness over time needs: the short-term loudness (BS.1770 /
 EBU Tech 3341, a 3 s sliding window) every 100 ms, and the integrated loudness again, so

@@ -293,7 +293,7 @@ def segment_sums(audio: SessionAudio) -> np.ndarray:
     Returns
     -------
     ndarray, float64, shape (2, n_segments)
-        As :class:`~sointu.render.loudness.LoudnessMeter` keeps them (segment k covers
+        As :class:`~sointu.rendering.loudness.LoudnessMeter` keeps them (segment k covers
         frames ``[k fs // 10, (k + 1) fs // 10)``; a trailing partial segment is left out).
     """
     sums = _modal_sums(audio)[0] + recording_sums(audio)

@@ -164,7 +164,7 @@ def validate_tags(tags: Tags) -> Tags:
         One line naming the first bad tag.
     """
     if not isinstance(tags, Tags):
-        raise UsageError(f"tags must be a sointu.render.tags.Tags, got {type(tags).__name__}")
+        raise UsageError(f"tags must be a sointu.rendering.tags.Tags, got {type(tags).__name__}")
     for f in fields(Tags):
         if f.name == "extra":
             continue

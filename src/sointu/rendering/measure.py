@@ -2,7 +2,7 @@
 
 The engine reaches any point of a session in closed form, so the session is split in two
 spans at a 100 ms boundary and each span is synthesised and metered in its own process; the
-two meters are then combined (:func:`sointu.render.loudness.combine`).
+two meters are then combined (:func:`sointu.rendering.loudness.combine`).
 
 Where the spans are cut depends only on the session's length and rate, never on how many
 processes measure it, so the figures are the same on any machine.

@@ -563,7 +563,7 @@ class LoudnessMeter:
 
         Segment k covers frames ``[k * fs // 10, (k + 1) * fs // 10)``; only whole segments
         are counted, as in :meth:`integrated_lufs`. What a loudness-over-time picture is
-        drawn from (:mod:`sointu.render.loudness_curve`), at no extra synthesis.
+        drawn from (:mod:`sointu.rendering.loudness_curve`), at no extra synthesis.
 
         Returns
         -------

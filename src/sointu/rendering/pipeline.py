@@ -176,7 +176,7 @@ def render_session(audio: SessionAudio, path: Path, *, fmt: OutputFormat, tags: 
     path : Path
         Target file; written via a temporary file and renamed when complete.
     fmt : OutputFormat
-        From :func:`sointu.render.formats.resolve_format`.
+        From :func:`sointu.rendering.formats.resolve_format`.
     tags : Tags
         Title, artist, comment, ...
     target_lufs : float

@@ -2,7 +2,7 @@
 
 What goes where is told by :mod:`.tags`, :mod:`.markers` and :mod:`.cover_art`, which make
 the frames, chunks and comments; here they are written together, into the temporary file
-before it is renamed into place (:func:`sointu.render.writer.write_blocks`):
+before it is renamed into place (:func:`sointu.rendering.writer.write_blocks`):
 
 - WAV/RF64: the ``id3 `` chunk and the marker chunks, appended in one pass (no cover).
 - MP3: one ID3v2.4 tag (text frames, ``CHAP``/``CTOC``, ``APIC``), saved once without
@@ -37,7 +37,7 @@ def write_metadata(path, fmt, tags: Tags, phases=(), sample_rate: int = 48000,
     path : path
         A complete audio file (normally the temporary file, before its rename).
     fmt : OutputFormat
-        Its format (:func:`sointu.render.formats.resolve_format`).
+        Its format (:func:`sointu.rendering.formats.resolve_format`).
     tags : Tags
         Text tags (checked with :func:`.tags.validate_tags`).
     phases : list of Phase
