@@ -129,8 +129,8 @@ def _preload() -> None:
     """Import the rendering code once here, so forked workers start without importing it."""
     import importlib
 
-    for name in ("session.audio", "render.pipeline", "render.writer", "render.formats",
-                 "render.tags", "render.markers"):
+    for name in ("session.audio", "rendering.pipeline", "rendering.writer", "rendering.formats",
+                 "rendering.tags", "rendering.markers"):
         importlib.import_module(f"sointu.{name}")
     import mutagen.flac  # noqa: F401  (tags are completed with mutagen)
     import soundfile  # noqa: F401
