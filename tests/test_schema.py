@@ -485,3 +485,16 @@ def test_the_rooms_file_is_read_by_the_schema(tmp_path):
     with pytest.raises(PresetError, match="empty.toml: no rooms defined; allowed: "):
         read_rooms(tmp_path / "empty.toml")
 
+
+
+def test_a_bad_family_is_one_problem_not_a_cascade_of_its_transient_keys(tmp_path):
+    # the family picks the strike transient; with an unknown family the preset's own
+    # [transient] keys cannot be completed, and that is not the user's second mistake
+    path = tmp_path / "drum.toml"
+    path.write_text(BROKEN.replace('family = "bowl"', 'family = "drum"')
+                    .replace("[gong]\npartials = 10\n", "[transient]\nnoise_db = 7.5\n"),
+                    encoding="utf-8")
+    inst, problems = check_instrument_file(path)
+    assert inst is None
+    assert problems[1].startswith(f"{path}:1: family: 'drum' is not allowed; allowed: bowl")
+    assert not [p for p in problems if ": transient." in p], problems

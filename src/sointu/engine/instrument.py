@@ -243,6 +243,8 @@ def _transient(v: InstrumentValidator, d: dict, family: str | None) -> Transient
     if not isinstance(t, dict):
         v.problem("transient", f"expected a table, got {show(t)}")
         return None
+    if family is None:  # a bad family is reported; its transient's keys are unknown
+        return None
     given = {f.name: list(x) if isinstance(x := getattr(base, f.name), tuple) else x
              for f in fields(TransientStyle)} if base is not None else {}
     n0 = len(v.problems)
