@@ -32,7 +32,6 @@ wait for the loudness meter's or the encoders' imports.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -229,14 +228,6 @@ def session_gain_db(audio, target_lufs: float, ceiling_dbtp: float = CEILING_DBT
 
 
 def _measure(audio, target_lufs) -> float:
-    # only idle CPU: the audio thread and its producer must never wait for this
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        try:
-            os.nice(19)
-        except OSError:
-            pass
     return session_gain_db(audio, target_lufs, workers=1)
 
 
@@ -267,7 +258,8 @@ class LiveLevel:
             self.gain_db = cached.gain_db
             return
         self.gain_db = target_lufs - PROVISIONAL_RAW_LUFS
-        self._job = Background(_measure, audio, target_lufs, name="sointu-level")
+        # idle: the audio thread and its producer must never wait for this
+        self._job = Background(_measure, audio, target_lufs, name="sointu-level", idle=True)
 
     def done(self) -> bool:
         """Whether the background measurement has finished (True when nothing is pending)."""
