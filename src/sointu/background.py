@@ -100,14 +100,7 @@ class Background:
         an unprivileged process raise one (the child keeps running, at idle priority)."""
         if self._process is None or self._process.pid is None:
             return False
-        pid = self._process.pid
-        try:
-            if hasattr(os, "SCHED_IDLE"):
-                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0))
-        except (OSError, AttributeError):
-            return False
-        return True
+        return _priority_to(self._process.pid, os.getpriority(os.PRIO_PROCESS, 0))
 
     def result(self, timeout: float | None = None):
         """The value, waiting for it (at most ``timeout`` s: None on time-out, the child is
@@ -138,6 +131,18 @@ class Background:
             self._conn = None
 
 
+def _priority_to(task: int, nice: int) -> bool:
+    """Give process or thread ``task`` the normal policy at nice value ``nice``; False where
+    the system does not allow it (an unprivileged process raising a priority)."""
+    try:
+        if hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(task, os.SCHED_OTHER, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, task, nice)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _lowest_priority() -> None:
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -158,15 +163,7 @@ def _priority_back_after(delay_s: float) -> None:
     tid = threading.get_native_id()
     nice = os.getpriority(os.PRIO_PROCESS, 0)
 
-    def back() -> None:
-        try:
-            if hasattr(os, "SCHED_IDLE"):
-                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-        except (OSError, AttributeError):  # not allowed here: it stays idle
-            pass
-
-    timer = threading.Timer(delay_s, back)
+    timer = threading.Timer(delay_s, _priority_to, (tid, nice))  # not allowed: stays idle
     timer.daemon = True
     timer.start()
 
