@@ -427,9 +427,8 @@ class Reader:
             # decoding depends on where reads end, and so the frames are those read() gets
             step = self._m * self.down
             last = min(-(-end // size) * step + self._pad, self.in_frames)
-            reads = [min(step + self._pad, last)]
-            while sum(reads) < last:
-                reads.append(min(step, last - sum(reads)))
+            first = min(step + self._pad, last)
+            reads = [first] + [min(step, last - r) for r in range(first, last, step)]
             own._open(_Decoded(self.path, ahead, reads, self.channels))
         try:
             for a in range(0, end, size):
