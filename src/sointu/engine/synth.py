@@ -142,9 +142,11 @@ class _Ahead:
         self.until = 0  # no frame from here on holds anything
         self.next = 0  # the next stroke to add (index into the Synth's transients)
 
-    def add(self, frame: int, first: int, sound: np.ndarray, gain: float | None = None
-            ) -> None:
-        """Add ``sound`` (n, 2) starting at ``frame``, times ``gain``, from frame ``first``."""
+    def add(self, frame: int, first: int, sound: np.ndarray, gain: float | None = None,
+            ch: int | None = None) -> None:
+        """Add ``sound`` (n, 2) starting at ``frame``, times ``gain``, from frame ``first``;
+        given ``ch``, mono ``sound`` (n,) to that channel only (the same sums as a stereo
+        sound holding zeros in the other: adding zero changes no frame here)."""
         skip = max(first - frame, 0)
         x = frame + skip
         part = sound[skip:]
@@ -153,29 +155,12 @@ class _Ahead:
             return
         if gain is not None:
             part = np.float32(gain) * part
+        buf = self.buf if ch is None else self.buf[:, ch]
         p = x % self.size
         head = min(n, self.size - p)
-        self.buf[p: p + head] += part[:head]
+        buf[p: p + head] += part[:head]
         if head < n:
-            self.buf[: n - head] += part[head:]
-        self.until = max(self.until, x + n)
-
-    def add_channel(self, ch: int, frame: int, first: int, sound: np.ndarray, gain: float
-                    ) -> None:
-        """Add mono ``sound`` (n,) times ``gain`` to channel ``ch`` from ``frame`` on, from
-        frame ``first``: the same sums as :meth:`add` of a stereo sound that holds it in
-        that channel and zeros in the other (adding zero changes no frame here)."""
-        skip = max(first - frame, 0)
-        x = frame + skip
-        n = len(sound) - skip
-        if n <= 0:
-            return
-        p = x % self.size
-        head = min(n, self.size - p)
-        part = np.multiply(sound[skip:], np.float32(gain))
-        self.buf[p: p + head, ch] += part[:head]
-        if head < n:
-            self.buf[: n - head, ch] += part[head:]
+            buf[: n - head] += part[head:]
         self.until = max(self.until, x + n)
 
     def take(self, c0: int, out: np.ndarray) -> None:
@@ -521,7 +506,7 @@ class Synth:
                 if tr.impulse is None:  # each channel on its own: no stereo copy to fill
                     mono = stroke_mono(tr, tmpl)
                     for ch in (0, 1):
-                        ahead.add_channel(ch, f + tr.delay[ch], c0, mono, tr.direct[ch])
+                        ahead.add(f + tr.delay[ch], c0, mono, tr.direct[ch], ch)
                 else:
                     ahead.add(f, c0, self._direct(tr, tmpl))
                 if tr.tail and self.tail is not None:
