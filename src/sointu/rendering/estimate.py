@@ -697,17 +697,19 @@ def _on_two_cores(audio: SessionAudio, runs: list, *args) -> list:
     earlier: the same pieces in the same order (each run is computed alone, from the
     synthesis at its own chunks), in about half the time.
 
-    Only where forking is safe and pays: a process with no other thread (the gain
-    estimate's own, :class:`GainEstimate`; a fork copies only the thread that calls it),
-    two cores or more, and :data:`_SPLIT_RUNS` runs or more. A process that fails (or
-    no ``fork``): its runs are computed here.
+    Only where forking is safe and pays: where ``multiprocessing`` would fork, in a process
+    with no other thread (the gain estimate's own, :class:`GainEstimate`; a fork copies
+    only the thread that calls it, and a lock another one holds would stay held), on two
+    cores or more, and :data:`_SPLIT_RUNS` runs or more. A process that fails: its runs
+    are computed here.
     """
+    import multiprocessing
     import os
     import threading
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if len(runs) < _SPLIT_RUNS or not hasattr(os, "fork") or (cores or 1) < 2 \
-            or threading.active_count() > 1:
+    if len(runs) < _SPLIT_RUNS or (cores or 1) < 2 or threading.active_count() > 1 \
+            or "fork" not in multiprocessing.get_all_start_methods():
         return _runs_pieces(audio, runs, *args)
     # split where half the chunks to synthesise are on either side (each run also
     # synthesises its look-around: about five chunks)
