@@ -716,8 +716,10 @@ def _on_two_cores(audio: SessionAudio, runs: list, *args) -> list:
     cost = np.cumsum([last - first + 6 for first, last, _, _ in runs])
     k = int(np.searchsorted(cost, cost[-1] / 2.0)) + 1
     later = _forked(_runs_pieces, audio, runs[k:], *args)
-    pieces = _runs_pieces(audio, runs[:k], *args)
-    rest = later() if later is not None else None
+    try:
+        pieces = _runs_pieces(audio, runs[:k], *args)
+    finally:  # the child is waited for whatever happens here (it ends within its runs)
+        rest = later() if later is not None else None
     return pieces + (rest if rest is not None else _runs_pieces(audio, runs[k:], *args))
 
 
@@ -757,7 +759,10 @@ def _forked(fn, *args):
             with os.fdopen(r, "rb") as f:
                 data = f.read()
         finally:
-            os.waitpid(pid, 0)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:  # reaped already (SIGCHLD ignored)
+                pass
         try:
             return pickle.loads(data) if data else None
         except Exception:  # noqa: BLE001 (cut short: computed again by the caller)
