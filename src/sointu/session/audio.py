@@ -176,4 +176,6 @@ class SessionAudio:
     def _gained(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         g = np.float32(10.0 ** (self.gain_db / 20.0))
         for chunk in chunks:
-            yield chunk * g if g != 1.0 else chunk
+            if g != 1.0:
+                chunk *= g  # in place: the synth (and the recordings' mix) made it afresh
+            yield chunk
