@@ -144,48 +144,6 @@ def test_limiter_runs_in_pieces_give_the_same_change(monkeypatch):
     assert np.allclose(pieces, whole, rtol=1e-6, atol=1e-9 * np.abs(whole).max())
 
 
-def test_limiter_runs_on_two_cores_give_the_same_pieces(monkeypatch):
-    """The later runs computed in a forked child: the same pieces, bit for bit, in order."""
-    import threading
-
-    from sointu.rendering import estimate
-
-    audio = SessionAudio.from_preset("gong-bath", duration_s=240, seed=3)
-    _, bound = estimate._modal_sums(audio)
-    monkeypatch.setattr(estimate, "_RUN_CHUNKS", 3)  # many runs
-    monkeypatch.setattr(threading, "active_count", lambda: 1)  # pytest's own threads aside
-    started = []
-    real = estimate._forked
-
-    def spy(*args):
-        value = real(*args)
-        started.append(value is not None)
-        return value
-
-    monkeypatch.setattr(estimate, "_forked", spy)
-    split = estimate._limiter_pieces(audio, bound, 27.0)
-    assert started == [True]  # really forked
-    monkeypatch.setattr(estimate, "_SPLIT_RUNS", 10 ** 9)
-    alone = estimate._limiter_pieces(audio, bound, 27.0)
-    assert started == [True]  # not again
-    assert len(alone) > 10 and len(split) == len(alone)
-    for (s0, a), (s1, b) in zip(split, alone, strict=True):
-        assert s0 == s1 and np.array_equal(a, b)
-    # a child that fails: its runs are computed here
-    monkeypatch.setattr(estimate, "_SPLIT_RUNS", 8)
-    monkeypatch.setattr(estimate, "_forked", lambda *args: (lambda: None))
-    again = estimate._limiter_pieces(audio, bound, 27.0)
-    for (s0, a), (s1, b) in zip(again, alone, strict=True):
-        assert s0 == s1 and np.array_equal(a, b)
-
-
-def test_forked_value_comes_back_and_a_failure_gives_none():
-    from sointu.rendering import estimate
-
-    assert estimate._forked(np.arange, 5)().tolist() == [0, 1, 2, 3, 4]
-    assert estimate._forked(int, "not a number")() is None
-
-
 # -- the render pipeline ---------------------------------------------------------------------
 
 @pytest.fixture

@@ -77,9 +77,6 @@ _FADE_FRAMES = 1 << 16
 _FILTER_FRAMES = 1 << 14
 #: Longest run of chunks synthesised at once to see what the limiter takes off.
 _RUN_CHUNKS = 16
-#: Runs of chunks from which the limiter's share is computed on two cores (a fork costs a
-#: few ms; classic-60 has ~70 runs, ~140 with a long recording).
-_SPLIT_RUNS = 8
 
 
 def _pairs(freq_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -681,94 +678,10 @@ def _limiter_pieces(audio: SessionAudio, bound: np.ndarray, gain_db: float
     gain = np.float32(10.0 ** (gain_db / 20.0))  # as SessionAudio applies it
     limit = 10.0 ** (audio.limit_dbfs / 20.0)
     window = int(WINDOW_S * audio.sample_rate) | 1
-    return _on_two_cores(audio, runs, gain, limit, window, n_seg)
-
-
-def _runs_pieces(audio: SessionAudio, runs: list, *args) -> list:
-    """The pieces of ``runs`` in order (``args``: :func:`_run_change`'s after the chunks)."""
     pieces = []  # the change is held only where it is (16 B a segment otherwise)
     for first, last, own_lo, own_hi in runs:
-        pieces += _run_change(audio, first, last, own_lo, own_hi, *args)
+        pieces += _run_change(audio, first, last, own_lo, own_hi, gain, limit, window, n_seg)
     return pieces
-
-
-def _on_two_cores(audio: SessionAudio, runs: list, *args) -> list:
-    """:func:`_runs_pieces`, the later runs in a forked process while this one computes the
-    earlier: the same pieces in the same order (each run is computed alone, from the
-    synthesis at its own chunks), in about half the time.
-
-    Only where forking is safe and pays: where ``multiprocessing`` would fork, in a process
-    with no other thread (the gain estimate's own, :class:`GainEstimate`; a fork copies
-    only the thread that calls it, and a lock another one holds would stay held), on two
-    cores or more, and :data:`_SPLIT_RUNS` runs or more. A process that fails: its runs
-    are computed here.
-    """
-    import multiprocessing
-    import os
-    import threading
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if len(runs) < _SPLIT_RUNS or (cores or 1) < 2 or threading.active_count() > 1 \
-            or "fork" not in multiprocessing.get_all_start_methods():
-        return _runs_pieces(audio, runs, *args)
-    # split where half the chunks to synthesise are on either side (each run also
-    # synthesises its look-around: about five chunks)
-    cost = np.cumsum([last - first + 6 for first, last, _, _ in runs])
-    k = int(np.searchsorted(cost, cost[-1] / 2.0)) + 1
-    later = _forked(_runs_pieces, audio, runs[k:], *args)
-    try:
-        pieces = _runs_pieces(audio, runs[:k], *args)
-    finally:  # the child is waited for whatever happens here (it ends within its runs)
-        rest = later() if later is not None else None
-    return pieces + (rest if rest is not None else _runs_pieces(audio, runs[k:], *args))
-
-
-def _forked(fn, *args):
-    """Start ``fn(*args)`` in a forked child; returns a function that waits for its value
-    (None if the child failed), or None if no child could be started.
-
-    (Not :class:`~sointu.background.Background`: the gain estimate runs in one, and a
-    ``multiprocessing`` worker may not start processes of its own.) The child ends with
-    ``os._exit``: nothing of this process (buffers, exit handlers) runs twice.
-    """
-    import os
-    import pickle
-
-    try:
-        r, w = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child
-        try:
-            os.close(r)
-            data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(w, "wb") as f:
-                f.write(data)
-        finally:
-            os._exit(0)  # whatever happened: the parent copes
-    os.close(w)
-
-    def value():
-        try:
-            with os.fdopen(r, "rb") as f:
-                data = f.read()
-        finally:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:  # reaped already (SIGCHLD ignored)
-                pass
-        try:
-            return pickle.loads(data) if data else None
-        except Exception:  # noqa: BLE001 (cut short: computed again by the caller)
-            return None
-
-    return value
 
 
 def _run_change(audio: SessionAudio, first: int, last: int, own_lo: int, own_hi: int,
