@@ -62,9 +62,7 @@ def _unit_sums(p, rate: int, n_seg: int) -> tuple[np.ndarray, np.ndarray, int]:
         return sums, peak, first
     n_meas = min(p.frames, (first + k) * S - p.start)  # the frames in those segments
     h = p.hrir  # the headphone mix: heard through the head's responses
-    theta = (p.spec.pan + 1.0) * math.pi / 4.0
-    pan = np.ones(2) if h is not None else \
-        np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+    pan = np.ones(2) if h is not None else p.pan_gains
     # the filter is linear: each channel is filtered unpanned and its sums scaled by its
     # pan squared; a mono source (both channels the same but for the pan) is filtered once
     mono = h is None and r.channels != 2

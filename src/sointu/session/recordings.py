@@ -23,6 +23,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -548,6 +549,19 @@ class Placed:
     def stop(self) -> int:
         return self.start + self.frames
 
+    @cached_property
+    def pan_gains(self) -> np.ndarray:
+        """Left and right gain (float64 (2,)) of its constant-power pan: 1 each at the
+        centre."""
+        theta = (self.spec.pan + 1.0) * math.pi / 4.0
+        gains = np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)
+        gains.setflags(write=False)  # kept: shared by every block
+        return gains
+
+    @cached_property
+    def _pan32(self) -> np.ndarray:
+        return self.pan_gains.astype(np.float32)  # as the mix applies them
+
     def _fades(self, n0: int, n1: int) -> np.ndarray:
         """Gain of the fades (float32) at frames n0 .. n1 from its start (0 before it)."""
         rate = self.reader.rate
@@ -608,10 +622,8 @@ class Placed:
                 x *= np.float32(gain)
             return x
         x = self.reader.read(lo - self.start, hi - self.start)
-        theta = (self.spec.pan + 1.0) * math.pi / 4.0  # constant power, centre = 1 each side
-        pan = (np.array([math.cos(theta), math.sin(theta)]) * math.sqrt(2.0)).astype(np.float32)
-        for ch, f in enumerate(pan * np.float32(gain)):  # a column at a time: a (n, 2) by
-            x[:, ch] *= f  # (2,) broadcast costs 3x as much, for the same products
+        for ch, f in enumerate(self._pan32 * np.float32(gain)):  # a column at a time: a
+            x[:, ch] *= f  # (n, 2) by (2,) broadcast costs 3x as much, for the same products
         rate = self.reader.rate
         fi = int(round(self.spec.fade_in_s * rate))
         fo = int(round(self.spec.fade_out_s * rate))
@@ -870,7 +882,7 @@ def mix_chunks(chunks, first_chunk: int, B: int, placed: list[Placed]):
     for chunk in chunks:
         a, b = c * B, (c + 1) * B
         live = [p for p in placed if p.start < b and p.stop > a]
-        if live:  # in place: the synth makes every chunk afresh
+        if live:
             for p in live:
                 p.add_to(chunk, a, 10.0 ** ((p.gain_db + p.offset_db) / 20.0))
         yield chunk
