@@ -76,21 +76,11 @@ def run(args: list[str], cache: Path) -> tuple[float, float, float]:
 
 def encode_only(path: Path, out: Path) -> float:
     """Seconds libsndfile needs, in one thread, to encode the audio of ``path`` (a FLAC the
-    CLI wrote) again to ``out`` in blocks of 8192 frames with the settings the CLI uses."""
-    from sointu.rendering.formats import resolve_format
+    CLI wrote, already on the 24-bit grid) again, as bench_render.py's baseline does."""
+    from bench_render import encode_only as encode_looped
 
-    with sf.SoundFile(path) as f:
-        rate, frames = f.samplerate, f.frames
-        x = np.empty((frames, f.channels), dtype=np.float32)  # the 24-bit grid, exactly
-        f.read(out=x)
-    fmt = resolve_format(out, sample_rate=rate, frames=frames, channels=2)
-    t0 = time.perf_counter()
-    with sf.SoundFile(out, "w", samplerate=rate, channels=2, **fmt.soundfile_kwargs()) as f:
-        for i in range(0, frames, 8192):
-            f.write(x[i: i + 8192])
-    wall = time.perf_counter() - t0
-    out.unlink(missing_ok=True)
-    return wall
+    x, _ = sf.read(path, dtype="float32")  # the 24-bit grid, exactly
+    return encode_looped(x, len(x), out.suffix, out)
 
 
 def main() -> None:
