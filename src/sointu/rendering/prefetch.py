@@ -21,28 +21,33 @@ def prefetch(blocks: Iterator[np.ndarray],
     """Run ``blocks`` (and ``convert`` on each) in a producer thread; yield them here.
 
     An exception in the producer is raised here; when the consumer stops early, the
-    producer stops at its next hand-over.
+    producer stops at its next hand-over (the end of the blocks and an exception too: a
+    full queue nobody reads never holds it).
     """
     q: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)
     stop = threading.Event()
     done = object()
+
+    def hand(item) -> bool:
+        """Put ``item`` in the queue unless the consumer has stopped (False then)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce():
         try:
             for block in blocks:
                 if convert is not None:
                     block = convert(block)
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand(block):
                     return
-            q.put(done)
+            hand(done)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            q.put(exc)
+            hand(exc)
 
     thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
