@@ -218,11 +218,14 @@ def build_gong_waves(minutes: float, seed: int):
 
 # -- timing ------------------------------------------------------------------------------------
 
-def time_engine(pc, frames: int, repeats: int) -> tuple[list[float], list[float]]:
+def time_engine(pc, frames: int, repeats: int, transients: bool = True
+                ) -> tuple[list[float], list[float]]:
     """Wall and CPU time (all threads) of ``pc.synth()`` plus the block loop, ``repeats`` times.
 
     Every run starts without the strike transients' templates (a process keeps them from
-    one render to the next): each run pays for making those it plays.
+    one render to the next): each run pays for making those it plays. ``transients=False``
+    leaves out the strike transients and the room's tail (the modes only: a reference for
+    what the transients cost, not a sound the product makes).
     """
     from sointu.engine.transient import transient_template
 
@@ -231,6 +234,8 @@ def time_engine(pc, frames: int, repeats: int) -> tuple[list[float], list[float]
         transient_template.cache_clear()
         c0, t0 = time.process_time(), time.perf_counter()
         syn = pc.synth()
+        if not transients:
+            syn.transients, syn.tail = [], None
         for _b in syn.blocks(BLOCK_FRAMES, 0, frames):
             pass
         times.append(time.perf_counter() - t0)
@@ -349,6 +354,12 @@ def main(argv=None) -> int:
     print(f"engine {n_dense} strikes: wall {[round(t, 3) for t in t_dense]} "
           f"cpu {[round(t, 3) for t in c_dense]}", file=sys.stderr)
 
+    # the same two without strike transients: what the modes alone cost
+    t_sparse_m, c_sparse_m = time_engine(sparse, frames, args.repeat, transients=False)
+    t_dense_m, c_dense_m = time_engine(dense, frames, args.repeat, transients=False)
+    print(f"modes only: wall {[round(t, 3) for t in t_sparse_m]} / "
+          f"{[round(t, 3) for t in t_dense_m]}", file=sys.stderr)
+
     waves, n_waves, gong_modes, _ = build_gong_waves(args.minutes, args.seed)
     t_gong, c_gong = time_engine(waves, frames, args.repeat)
     print(f"engine, one gong in waves, {n_waves} strikes: wall {[round(t, 3) for t in t_gong]} "
@@ -386,6 +397,14 @@ def main(argv=None) -> int:
     row(f"engine, ~{args.per_minute * DENSE_FACTOR:g}/min", n_dense, t_dense, c_dense,
         f"<= {TARGET_DENSE_RATIO:g}x above: {ratio_min:.2f}x (median {ratio_med:.2f}x)",
         "PASS" if ok2 else "FAIL")
+    row(f"reference: engine, ~{args.per_minute:g}/min, modes only (no strike transients)",
+        n_sparse, t_sparse_m, c_sparse_m, "", "")
+    # what the transients add per extra stroke: the difference of the two differences
+    extra = (min(t_dense) - min(t_dense_m)) - (min(t_sparse) - min(t_sparse_m))
+    row(f"reference: engine, ~{args.per_minute * DENSE_FACTOR:g}/min, modes only",
+        n_dense, t_dense_m, c_dense_m,
+        f"{min(t_dense_m) / min(t_sparse_m):.2f}x the row above; the transients add "
+        f"{extra / max(n_dense - n_sparse, 1) * 1e6:.0f} us a stroke", "")
     row(f"engine, one gong ({GONG}, {gong_modes} modes) in waves of {WAVE_STRIKES} every "
         f"{WAVE_EVERY_S / 60:g} min", n_waves, t_gong, c_gong,
         f"{min(t_gong) / min(t_sparse):.2f}x the {N_BOWLS} bowls", "",

@@ -16,6 +16,10 @@ recording 60 s into the relaxation. Peak memory is the largest resident set of t
 tree (``wait4``). The recording is generated once (the shipped welcome, resampled to
 44.1 kHz and repeated with 5 s pauses and a faint noise floor) into a temporary folder.
 
+It also times libsndfile decoding the recording alone: the least a render must do before
+its first sample, since the gain depends on the recording's loudness. Where the render's
+own time goes, phase by phase: ``bench/render_timeline.py``.
+
 Run: ``python bench/bench_recordings.py [--minutes 30] [--repeat 1]``; the shell equivalent
 that produced the figures in the report: ``/usr/bin/time -v sointu render big.toml -o
 big.flac --force``.
@@ -83,6 +87,16 @@ def encode_only(path: Path, out: Path) -> float:
     return encode_looped(x, len(x), out.suffix, out)
 
 
+def decode_only(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds libsndfile needs, in one thread, to decode ``path`` to float32
+    in blocks of 2^17 frames (what measuring a recording must do at least once)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    with sf.SoundFile(path) as f:
+        while len(f.read(1 << 17, dtype="float32", always_2d=True)):
+            pass
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30.0, help="length of the recording")
@@ -107,6 +121,7 @@ loudness_lu = -6
             rows["with recording"].append(run(["render", str(tmp / "with.toml"), "-o",
                                                str(tmp / "with.flac"), "--force"], tmp / "cache"))
         encode = [encode_only(tmp / "with.flac", tmp / "again.flac") for _ in range(a.repeat)]
+        decode = min(decode_only(tmp / "long.flac") for _ in range(a.repeat))
         load = os.getloadavg()
         print(f"classic-60, 60 min, 24-bit FLAC; recording {a.minutes:g} min 44.1 kHz stereo "
               f"FLAC; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
@@ -116,6 +131,8 @@ loudness_lu = -6
             print(f"  {k:<16} {wall:7.1f} s  peak {rss:6.0f} MB  CPU {cpu[k]:6.1f} s")
         print(f"  {'encode only':<16} {min(encode):7.1f} s  (libsndfile, one thread, the "
               "with-recording render's audio)")
+        print(f"  {'decode only':<16} {decode[0]:7.2f} s  CPU {decode[1]:.2f} s (libsndfile, "
+              "one thread, the recording to float32)")
         ratio = best["with recording"][0] / best["bare"][0]
         to_encode = best["with recording"][0] / min(encode)
         mem = best["with recording"][1]
