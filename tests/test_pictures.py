@@ -118,11 +118,14 @@ def test_recordings_lane_when_the_timeline_has_recordings():
     with_rec = SimpleNamespace(**{k: getattr(tl, k) for k in
                                   ("duration_s", "phases", "events", "seed")},
                                recordings=(rec,))
-    fig = session_figure(preset, with_rec)
+    fig = session_figure(preset, with_rec, lang="en")
     spans = [c for c in fig.axes[0].collections if c.get_gid() == "recordings"]
     assert len(spans) == 1
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[0] == "recordings"  # the bottom lane
+    # classic-60 is a Finnish session: by default its picture speaks Finnish
+    fig = session_figure(preset, with_rec)
+    assert fig.axes[0].get_yticklabels()[0].get_text() == "äänitteet"
 
 
 @pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"),

@@ -31,7 +31,7 @@ __all__ = ["default_output", "output_folder", "check_new_output", "render_preset
 cover_options_list = [
     click.option("--plot", is_flag=True,
                  help="Also draw the session and its loudness, measured while rendering, "
-                      "into a .png beside the file."),
+                      "into a .png beside the file (in the session's language)."),
     click.option("--cover", "cover_file", type=click.Path(path_type=Path), default=None,
                  metavar="FILE", help="Your own front cover (PNG or JPEG, up to 10 MB) "
                  "instead of the one drawn from the session."),

@@ -72,8 +72,9 @@ def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: flo
     """Show a session preset: phases, instruments and where they stand, strike counts.
 
     PRESET is a name from `sointu presets` or a path to a TOML file. Counts are for the
-    preset's default length and seed, or --seed and --duration. --plot draws it; its
-    loudness panel is measured from the session's audio (synthesised once, then cached).
+    preset's default length and seed, or --seed and --duration. --plot draws it, in the
+    session's language (fi or en); its loudness panel is measured from the session's audio
+    (synthesised once, then cached).
 
     \b
     Examples:

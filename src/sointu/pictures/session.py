@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..session.durations import format_duration
+from .labels import Labels, labels, language_of
 
 __all__ = ["Lane", "session_lanes", "wave_spans", "session_figure", "plot_session",
            "OKABE_ITO", "FIGSIZE_IN"]
@@ -95,12 +96,18 @@ def _recordings(timeline) -> list[tuple[float, float, str]]:
     return out
 
 
-def session_lanes(preset, timeline) -> list[Lane]:
+def session_lanes(preset, timeline, words: Labels | None = None,
+                  names: dict[str, str] | None = None) -> list[Lane]:
     """The lanes of the score: one per instrument of the preset (file order), then one for
-    recordings if the timeline has any."""
+    recordings if the timeline has any; labelled with ``words`` (default English), each
+    instrument by its name in ``names`` (default its key)."""
+    words = words or labels("en")
+    names = names or {}
     lanes = {}
     for key, si in preset.instruments.items():
-        lanes[key] = Lane(key, f"{key}\n{si.family}, {si.fundamental_hz:.0f} Hz")
+        lanes[key] = Lane(key, words("lane", key=names.get(key, key),
+                                     family=words.family(si.family),
+                                     hz=words.number(si.fundamental_hz, ".0f")))
     for e in timeline.events:
         lane = lanes.setdefault(e.instrument, Lane(e.instrument, e.instrument))
         if e.articulation == "rub":
@@ -112,7 +119,7 @@ def session_lanes(preset, timeline) -> list[Lane]:
     out = list(lanes.values())
     recordings = _recordings(timeline)
     if recordings:
-        out.append(Lane("recordings", "recordings", spans=recordings))
+        out.append(Lane("recordings", words("recordings"), spans=recordings))
     return out
 
 
@@ -128,7 +135,8 @@ def _rc() -> dict:
 
 
 def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = None,
-                   title: str | None = None, loudness: bool = True, reuse=None):
+                   title: str | None = None, loudness: bool = True, reuse=None,
+                   lang: str | None = None, names: dict[str, str] | None = None):
     """The session picture as a matplotlib Figure.
 
     Parameters
@@ -143,7 +151,7 @@ def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = 
     target_lufs : float, optional
         The loudness target (LUFS); default the preset's.
     title : str, optional
-        The figure title; default the preset's title, name, length and seed.
+        The figure title; default the preset's title (in ``lang``), name, length and seed.
     loudness : bool
         Draw the loudness panel now; False leaves it empty for :func:`add_loudness` (a
         render draws the rest of the picture while it synthesises).
@@ -151,6 +159,12 @@ def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = 
         A figure this function made before: its contents are replaced and it is returned
         (the studio redraws one figure; its axes, ticks and text layouts are kept, which
         halves the time a redraw takes). The picture is the same as a new figure's.
+    lang : str, optional
+        The language of its words, ``"en"`` or ``"fi"``; default the preset's ``language``
+        (English if the pictures do not have it).
+    names : dict, optional
+        Instrument key -> the name its lane shows (the studio's names in the page's
+        language); default the key.
 
     Returns
     -------
@@ -163,7 +177,8 @@ def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = 
     from matplotlib.figure import Figure
 
     target = preset.defaults.loudness_lufs if target_lufs is None else float(target_lufs)
-    lanes = session_lanes(preset, timeline)
+    words = labels(language_of(preset) if lang is None else lang)
+    lanes = session_lanes(preset, timeline, words, names)
     ratios = (max(len(lanes), 3), 3)
     with matplotlib.rc_context(_rc()):
         if reuse is not None and getattr(reuse, "_sointu_session", False):
@@ -174,17 +189,21 @@ def session_figure(preset, timeline, curve=None, *, target_lufs: float | None = 
             fig = Figure(figsize=FIGSIZE_IN, dpi=100)
             fig._sointu_session = True
             # a fixed layout: constrained layout cost 0.45 s a picture, as much as drawing it
-            fig.subplots_adjust(left=0.115, right=0.79, top=0.87, bottom=0.07, hspace=0.06)
+            fig.subplots_adjust(left=0.135, right=0.79, top=0.87, bottom=0.07, hspace=0.06)
             score, loud = fig.subplots(2, 1, sharex=True, height_ratios=ratios)
-        _draw_phases(score, loud, timeline)
-        _draw_lanes(score, lanes, timeline.duration_s / 60.0)
+        fig._sointu_words = words  # add_loudness speaks the same language
+        _draw_phases(score, loud, timeline, words)
+        _draw_lanes(score, lanes, timeline.duration_s / 60.0, words)
         if loudness:
             add_loudness(fig, curve, target)
         end_min = timeline.duration_s / 60.0
         score.set_xlim(0.0, end_min)
-        loud.set_xlabel("time (minutes)")
-        fig.suptitle(title or (f"{preset.display_title} ({preset.name}): "
-                               f"{format_duration(timeline.duration_s)}, seed {timeline.seed}"),
+        loud.set_xlabel(words("time_minutes"))
+        words.ticks(score, loud)
+        shown = (getattr(preset, "title", None) or {}).get(words.lang) or preset.display_title
+        fig.suptitle(title or words("session_title", title=shown, name=preset.name,
+                                    length=format_duration(timeline.duration_s),
+                                    seed=timeline.seed),
                      fontsize=18, fontweight="bold")
     return fig
 
@@ -203,7 +222,7 @@ def _empty(fig, ratios) -> None:
         ax._set_position(ax.get_subplotspec().get_position(fig))
 
 
-def _draw_phases(score, loud, timeline) -> None:
+def _draw_phases(score, loud, timeline, words: Labels) -> None:
     for i, ph in enumerate(timeline.phases):
         x0, x1 = ph.start_s / 60.0, ph.end_s / 60.0
         tint = _PHASE_TINTS[i % 2]
@@ -212,7 +231,8 @@ def _draw_phases(score, loud, timeline) -> None:
         if i:
             for ax in (score, loud):
                 ax.axvline(x0, color="#888888", lw=1.0, zorder=1)
-        score.text((x0 + x1) / 2, 1.005, f"{ph.name}\n{_clock(ph.start_s)}-{_clock(ph.end_s)}",
+        score.text((x0 + x1) / 2, 1.005,
+                   f"{words.phase(ph.name)}\n{_clock(ph.start_s)}-{_clock(ph.end_s)}",
                    transform=score.get_xaxis_transform(), ha="center", va="bottom",
                    fontsize=12, clip_on=False)
 
@@ -222,7 +242,7 @@ def _clock(t_s: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _draw_lanes(score, lanes, end_min: float) -> None:
+def _draw_lanes(score, lanes, end_min: float, words: Labels) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
@@ -251,7 +271,7 @@ def _draw_lanes(score, lanes, end_min: float) -> None:
                              fill=False, edgecolor="#000000", linestyle="--", linewidth=1.4,
                              zorder=4, gid=f"wave:{lane.key}")
             score.add_patch(rect)
-            score.text(t0 / 60.0 - pad, y + 0.47, f"wave ({count})", fontsize=11,
+            score.text(t0 / 60.0 - pad, y + 0.47, words("wave", count=count), fontsize=11,
                        va="bottom", ha="left", zorder=5)
         for t, d, name in lane.spans:
             score.broken_barh([(t / 60.0, max(d, 1.0) / 60.0)], (y - 0.3, 0.6),
@@ -260,17 +280,18 @@ def _draw_lanes(score, lanes, end_min: float) -> None:
             score.text(t / 60.0, y + 0.35, name, fontsize=11, va="bottom", zorder=5)
     score.set_yticks(range(n), [lane.label for lane in reversed(lanes)])
     score.set_ylim(-0.7, n - 0.3)
-    score.set_ylabel("instrument")
+    score.set_ylabel(words("instrument"))
     score.tick_params(axis="y", length=0)
     handles = [Line2D([], [], ls="", marker="o", markersize=math.sqrt(marker_area(v)),
                       markerfacecolor="#BBBBBB", markeredgecolor="#222222",
-                      label=f"stroke, velocity {v:g}") for v in (0.2, 0.5, 0.9)]
+                      label=words("stroke", velocity=words.number(v)))
+               for v in (0.2, 0.5, 0.9)]
     if any(lane.rubs for lane in lanes):
         handles.append(Patch(facecolor="#BBBBBB", edgecolor="#222222", hatch="///",
-                             label="rub (singing bowl)"))
+                             label=words("rub")))
     if any(lane.waves for lane in lanes):
         handles.append(Patch(fill=False, edgecolor="#000000", linestyle="--",
-                             label="gong wave"))
+                             label=words("gong_wave")))
     score.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                  frameon=False, borderaxespad=0.0, labelspacing=1.2)
 
@@ -279,15 +300,16 @@ def add_loudness(fig, curve, target_lufs: float) -> None:
     """Draw the loudness panel of a :func:`session_figure` made with ``loudness=False``."""
     import matplotlib
 
+    words = getattr(fig, "_sointu_words", None) or labels("en")
     with matplotlib.rc_context(_rc()):
-        _draw_loudness(fig.axes[1], curve, float(target_lufs))
+        _draw_loudness(fig.axes[1], curve, float(target_lufs), words)
 
 
-def _draw_loudness(ax, curve, target: float) -> None:
+def _draw_loudness(ax, curve, target: float, words: Labels) -> None:
     ax.axhline(target, color=_TARGET_COLOUR, ls="--", lw=2.0, zorder=3, gid="target",
-               label=f"target {target:g} LUFS")
+               label=words("target", lufs=words.number(target)))
     if curve is None:
-        ax.text(0.5, 0.5, "loudness not measured", transform=ax.transAxes, ha="center",
+        ax.text(0.5, 0.5, words("not_measured"), transform=ax.transAxes, ha="center",
                 va="center", fontsize=14, color="#555555")
         low, high = target - 30.0, target + 10.0
     else:
@@ -298,29 +320,32 @@ def _draw_loudness(ax, curve, target: float) -> None:
         integrated = curve.integrated_lufs()
         ax.plot(times / 60.0, shown, color=_LOUDNESS_COLOUR, lw=1.2, zorder=2,
                 gid="short-term",
-                label=f"short-term loudness (3 s)\nintegrated {integrated:.1f} LUFS")
+                label=words("short_term", lufs=words.number(integrated, ".1f")))
         if curve.duration_s >= 4 * _TREND_S:  # the trend under the strokes' saw-teeth
             t_mean, mean = curve.short_term(_TREND_S)
             t_mean = t_mean - _TREND_S / 2.0  # drawn at the middle of its window
             ax.plot(t_mean / 60.0, np.where(np.isfinite(mean), mean, np.nan), color="#000000",
-                    lw=2.2, zorder=3, gid="trend", label=f"energy mean over {_TREND_S:g} s")
+                    lw=2.2, zorder=3, gid="trend",
+                    label=words("trend", seconds=words.number(_TREND_S)))
         finite = lufs[np.isfinite(lufs)]
         top = float(finite.max()) if finite.size else target
         high = max(top, target) + 3.0
         low = max(float(np.percentile(finite, 2)) if finite.size else target - 30.0,
                   target - 40.0) - 3.0
     ax.set_ylim(low, high)
-    ax.set_ylabel("loudness (LUFS)")
+    ax.set_ylabel(words("loudness"))
     ax.grid(axis="y", color="#CCCCCC", lw=0.8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
               borderaxespad=0.0)
 
 
-def plot_session(path, preset, timeline, curve=None, *, target_lufs: float | None = None):
-    """Draw the session picture and save it to ``path`` (.png, .svg or .pdf), atomically."""
+def plot_session(path, preset, timeline, curve=None, *, target_lufs: float | None = None,
+                 lang: str | None = None):
+    """Draw the session picture and save it to ``path`` (.png, .svg or .pdf), atomically;
+    ``lang`` as for :func:`session_figure`."""
     from .files import save_figure
 
-    fig = session_figure(preset, timeline, curve, target_lufs=target_lufs)
+    fig = session_figure(preset, timeline, curve, target_lufs=target_lufs, lang=lang)
     return save_figure(fig, path)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .labels import labels
 from .session import OKABE_ITO, _rc
 
 __all__ = ["partials_hz", "partial_levels", "strike_figure", "plot_strike", "DECAY_LINES",
@@ -98,7 +99,7 @@ def partial_levels(samples: np.ndarray, sample_rate: int, freqs_hz, *,
 
 
 def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
-                  title: str | None = None):
+                  title: str | None = None, lang: str = "en"):
     """The stroke picture as a matplotlib Figure (1600 x 900 pixels at 100 dpi).
 
     Parameters
@@ -111,6 +112,8 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
         Hz.
     title : str, optional
         Default: the instrument's name, family and fundamental.
+    lang : str
+        The language of its words: ``"en"`` or ``"fi"``.
 
     Returns
     -------
@@ -122,6 +125,7 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
     import matplotlib.ticker
     from matplotlib.figure import Figure
 
+    words = labels(lang)
     partials = partials_hz(instrument, sample_rate)
     times, freqs, power = _spectrogram(samples, sample_rate)
     low_hz = max(20.0, 0.7 * min(f for f, _ in partials))
@@ -158,32 +162,32 @@ def strike_figure(instrument, samples: np.ndarray, sample_rate: int, *,
         spec_ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
         spec_ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_hz))
         spec_ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        spec_ax.set_ylabel("frequency (Hz, log scale)")
+        spec_ax.set_ylabel(words("frequency"))
         colour = {f: OKABE_ITO[i % len(OKABE_ITO)] for i, (f, _) in enumerate(strongest)}
         for f, _ in partials:
             spec_ax.plot([1.0], [f], transform=spec_ax.get_yaxis_transform(), marker="<",
                          markersize=11, color=colour.get(f, "#FFFFFF"), clip_on=False,
                          markeredgecolor="#000000", gid=f"partial:{f:.2f}")
-        spec_ax.set_title("spectrogram; every partial of the preset marked on the right "
-                          "(coloured: its decay is drawn below)",
-                          loc="left", fontsize=14)
+        spec_ax.set_title(words("spectrogram"), loc="left", fontsize=14)
         box = spec_ax.get_position()  # beside the panel, so both panels keep one width
         bar = fig.colorbar(image, cax=fig.add_axes((0.855, box.y0, 0.012, box.height)))
-        bar.set_label("level (dB re peak)")
+        bar.set_label(words("level_peak"))
         for (f, _), row in zip(strongest, levels, strict=True):
             decay_ax.plot(t, row, color=colour[f], lw=1.6, gid=f"decay:{f:.2f}",
-                          label=f"{f:.1f} Hz")
+                          label=words("partial_hz", hz=words.number(f, ".1f")))
         decay_ax.set_ylim(-_RANGE_DB + 10.0, 3.0)
-        decay_ax.set_ylabel("level (dB re loudest)")
-        decay_ax.set_xlabel("time (s)")
+        decay_ax.set_ylabel(words("level_loudest"))
+        decay_ax.set_xlabel(words("time_seconds"))
         decay_ax.grid(color="#CCCCCC", lw=0.8)
         decay_ax.set_xlim(times[0], times[-1])
-        decay_ax.set_title(f"decay of the {len(strongest)} loudest partials of this stroke",
-                           loc="left", fontsize=14)
+        words.ticks(decay_ax, bar.ax)
+        decay_ax.set_title(words("decays", count=len(strongest)), loc="left", fontsize=14)
         decay_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-                        borderaxespad=0.0, title="partial")
-        fig.suptitle(title or f"{instrument.name}: {instrument.family}, fundamental "
-                              f"{instrument.fundamental_hz:.1f} Hz, {len(partials)} partials",
+                        borderaxespad=0.0, title=words("partial"))
+        fig.suptitle(title or words("strike_title", name=instrument.name,
+                                    family=words.family(instrument.family),
+                                    hz=words.number(instrument.fundamental_hz, ".1f"),
+                                    count=len(partials)),
                      fontsize=18, fontweight="bold")
     return fig
 
@@ -193,8 +197,9 @@ def _hz(value, _pos) -> str:
 
 
 def plot_strike(path, instrument, samples: np.ndarray, sample_rate: int, *,
-                title: str | None = None):
+                title: str | None = None, lang: str = "en"):
     """Draw the stroke picture and save it to ``path`` (.png, .svg or .pdf), atomically."""
     from .files import save_figure
 
-    return save_figure(strike_figure(instrument, samples, sample_rate, title=title), path)
+    return save_figure(strike_figure(instrument, samples, sample_rate, title=title, lang=lang),
+                       path)

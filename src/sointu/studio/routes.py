@@ -178,7 +178,8 @@ def register(app) -> None:
     @app.get("/api/strike.png")
     def strike_png():
         params = S.audition_params(request.args, folder)
-        return Response(S.strike_png(params), mimetype="image/png",
+        lang = S.picture_lang(request.args)
+        return Response(S.strike_png(params, lang), mimetype="image/png",
                         headers={"Cache-Control": "private, max-age=3600"})
 
     # -- presets and sessions ------------------------------------------------------------
@@ -214,8 +215,9 @@ def register(app) -> None:
 
     @app.post("/api/session/picture.png")
     def picture():
+        lang = S.picture_lang(request.args)
         preset, key = prepared(_body())
-        return Response(S.session_png(preset, key), mimetype="image/png",
+        return Response(S.session_png(preset, key, lang), mimetype="image/png",
                         headers={"X-Sointu-Session-Key": key})
 
     @app.post("/api/session/preview.wav")

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UsageError
 from .guard import Refusal
 
-__all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png",
+__all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png", "picture_lang",
            "audition_stream", "preview_wav", "preview_level", "wav_header", "pcm16",
            "instrument_list", "default_seconds", "warm_up", "PREVIEW_MAX_S", "RUB_S"]
 
@@ -223,24 +223,78 @@ def audition_stream(params):
     return stream(), seconds
 
 
-def strike_png(params) -> bytes:
-    """The strike picture (spectrogram and decays) of the audition, cached."""
+def picture_lang(args) -> str:
+    """The ``lang`` of a picture's query: the page's language, ``en`` (default) or ``fi``;
+    :class:`Refusal` naming the field otherwise."""
+    from ..pictures.labels import LANGUAGES
+
+    lang = args.get("lang") or "en"
+    if lang not in LANGUAGES:
+        raise Refusal(400, f"lang {lang!r} is not allowed; allowed: {', '.join(LANGUAGES)}",
+                      "lang")
+    return lang
+
+
+#: The page's texts by language (static/i18n/LANG.json), read when first needed.
+_PAGE_TEXTS: dict = {}
+
+
+def _page_texts(lang: str) -> dict:
+    """The page's own texts in ``lang`` (static/i18n/LANG.json), read once."""
+    import json
+    from importlib import resources
+
+    got = _PAGE_TEXTS.get(lang)
+    if got is None:
+        text = resources.files(__package__).joinpath("static", "i18n", f"{lang}.json")
+        got = _PAGE_TEXTS[lang] = json.loads(text.read_text("utf-8"))
+    return got
+
+
+
+def instrument_names(preset, lang: str) -> dict[str, str]:
+    """Each session instrument's name as the page shows it in ``lang``: the page's title for
+    its key, else for the instrument it plays, else the key."""
+    page = _page_texts(lang)
+    return {key: page.get(f"instrument.{key}.title")
+            or page.get(f"instrument.{si.instrument}.title") or key
+            for key, si in preset.instruments.items()}
+
+
+def audition_title(inst, mallet: str, velocity: float, rub: bool, lang: str) -> str:
+    """The strike picture's title in ``lang``: the instrument as the page names it, its
+    family and fundamental, and how it was played."""
+    from ..pictures.labels import labels
+
+    words = labels(lang)
+    title = _page_texts(lang).get(f"instrument.{inst.name}.title", inst.name)
+    shown = inst.name if title == inst.name else f"{title} ({inst.name})"
+    family = words.family(inst.family)
+    common = {"instrument": shown, "hz": words.number(inst.fundamental_hz, ".1f"),
+              "family": "" if family.lower() == title.lower() else f"{family}, "}
+    if rub:
+        return words("audition_rub", seconds=words.number(RUB_S), **common)
+    return words("audition_strike", velocity=words.number(velocity),
+                 mallet=words.mallet(mallet), **common)
+
+
+def strike_png(params, lang: str = "en") -> bytes:
+    """The strike picture (spectrogram and decays) of the audition in ``lang``, cached."""
     import soundfile as sf
 
     from ..pictures.files import require
 
     require("the strike picture")
     inst, path, mallet, velocity, position, rub, seconds = params
-    key = ("strike",) + _audition_key(path, mallet, velocity, position, rub, seconds)
+    key = ("strike", lang) + _audition_key(path, mallet, velocity, position, rub, seconds)
 
     def make():
         from ..pictures.strike import strike_figure
 
         data, rate = sf.read(io.BytesIO(audition_wav(params)[0]), dtype="float32")
-        what = f"rub {RUB_S:g} s" if rub else f"velocity {velocity:g}, {mallet} mallet"
+        title = audition_title(inst, mallet, velocity, rub, lang)
         with _DRAW:
-            fig = strike_figure(inst, data, rate, title=f"{inst.name}, {inst.family} at "
-                                                        f"{inst.fundamental_hz:.1f} Hz: {what}")
+            fig = strike_figure(inst, data, rate, title=title, lang=lang)
             return png_bytes(fig)
 
     return _PNGS.get(key, make)
@@ -248,9 +302,10 @@ def strike_png(params) -> bytes:
 
 # -- sessions --------------------------------------------------------------------------------
 
-def session_png(preset, key) -> bytes:
+def session_png(preset, key, lang: str = "en") -> bytes:
     """The session picture (phases, lanes; the loudness over time when a render or
-    ``sointu show --plot`` of this very session measured it), cached by ``key``."""
+    ``sointu show --plot`` of this very session measured it) in ``lang``, cached by ``key``
+    and language."""
     from ..pictures.files import require
 
     require("the session picture")
@@ -262,11 +317,12 @@ def session_png(preset, key) -> bytes:
         timeline = compose_with_room(preset)
         curve = _cached_curve(preset, timeline, key)
         with _DRAW:
-            fig = session_figure(preset, timeline, curve, reuse=_SESSION_FIGURE[0])
+            fig = session_figure(preset, timeline, curve, reuse=_SESSION_FIGURE[0], lang=lang,
+                                 names=instrument_names(preset, lang))
             _SESSION_FIGURE[0] = fig
             return png_bytes(fig)
 
-    return _PNGS.get(("session", key), make)
+    return _PNGS.get(("session", key, lang), make)
 
 
 def _cached_curve(preset, timeline, key):

@@ -92,7 +92,10 @@
     drawInstrumentList();
     showInstrument();
     fillPresetSelects();
-    if (state.session) drawSessionForm();
+    if (state.session) {
+      drawSessionForm();
+      if (state.sessionOk) drawSessionPicture();  // the picture's words follow the page
+    }
     updateMessageCount();
     showClientsFile();
   }
@@ -392,7 +395,7 @@
       const img = $("#inst-picture");
       const inst = currentInstrument();
       img.alt = inst ? t("inst.picture_alt", { name: instrumentText(inst).title }) : "";
-      img.src = `/api/strike.png?${strikeQuery()}`;
+      img.src = `/api/strike.png?${strikeQuery()}&lang=${state.lang}`;  // its words too
       img.hidden = false;
     }, 120);
   }
@@ -837,7 +840,7 @@
     status.textContent = t("status.drawing");
     const changes = state.changes;
     try {
-      const r = await api("/api/session/picture.png", { json: sessionBody() });
+      const r = await api(`/api/session/picture.png?lang=${state.lang}`, { json: sessionBody() });
       if (changes === state.changes) state.sessionKey = r.headers.get("X-Sointu-Session-Key");
       const blob = await r.blob();
       const img = $("#session-picture");
