@@ -81,3 +81,18 @@ def internal_errors():
     """The internal errors (report path, one-line message) the test's CLI calls made."""
     start = len(_crash_lines())
     return lambda: [tuple(line.split("\t", 1)) for line in _crash_lines()[start:]]
+
+
+@pytest.fixture
+def studio_client(tmp_path):
+    """A function ``(port, secret) -> (Flask test client, base URL)`` of a studio on a fresh
+    folder, its cookie set (the studio checks the port it was started for)."""
+    from sointu.studio import create_app
+    from sointu.studio.guard import cookie_name
+
+    def make(port: int, secret: str):
+        client = create_app(tmp_path, secret, port=port).test_client()
+        client.set_cookie(cookie_name(port), secret, domain="127.0.0.1")
+        return client, f"http://127.0.0.1:{port}"
+
+    return make

@@ -172,13 +172,8 @@ BASE = f"http://127.0.0.1:{PORT}"
 
 
 @pytest.fixture
-def client(tmp_path):
-    from sointu.studio import create_app
-    from sointu.studio.guard import cookie_name
-
-    c = create_app(tmp_path, SECRET, port=PORT).test_client()
-    c.set_cookie(cookie_name(PORT), SECRET, domain="127.0.0.1")
-    return c
+def client(studio_client):
+    return studio_client(PORT, SECRET)[0]
 
 
 def test_the_studio_draws_in_the_pages_language(client):

@@ -1,11 +1,11 @@
 """SESSION, what the page edits, and the preset's TOML document it maps to and from.
 
 The page sees a small view of a session preset (``docs/studio.md``: length, seed, loudness,
-mix, the voice, each phase's share, instruments, intervals, velocities, mallets and gong
-waves, each instrument's level and place). Edits are applied to the base preset's TOML
-document with tomlkit, so the comments and layout of what was not changed survive, and the
-result is validated exactly as ``sointu validate`` validates a file. A key the page leaves
-out of SESSION is left as the document has it.
+mix, the voice, each phase's share, instruments, intervals, velocities, mallets, rubbed
+bowls and gong waves, each instrument's level and place). Edits are applied to the base
+preset's TOML document with tomlkit, so the comments and layout of what was not changed
+survive, and the result is validated exactly as ``sointu validate`` validates a file. A
+key the page leaves out of SESSION is left as the document has it.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _TOP = ("base", "title", "description", "duration_s", "seed", "loudness_lufs", "mix",
         "voice", "phases", "instruments")
 _PHASE = ("name", "share", "length_s", "instruments", "interval_s", "interval_end_s",
-          "velocity", "velocity_end", "mallets", "mallets_end", "gong_waves")
+          "velocity", "velocity_end", "mallets", "mallets_end", "rub", "gong_waves")
+#: The keys of a phase's rub (``[phases.rub]``) the page edits: all it has.
+_RUB = ("instruments", "interval_s", "duration_s", "velocity")
 _INSTRUMENT = ("instrument", "level_db", "azimuth_deg")
 _DEFAULTS = {"duration_s": "duration_s", "seed": "seed", "loudness_lufs": "loudness_lufs",
              "mix": "mix"}
 #: Keys the page may set to null to remove them (the start value then holds to the end).
-_NULLABLE = ("interval_end_s", "velocity_end", "mallets_end", "share", "length_s")
+_NULLABLE = ("interval_end_s", "velocity_end", "mallets_end", "share", "length_s", "rub")
 #: Where a new wave starts when the page asks for one and the phase has none to copy.
 _NEW_WAVE = {"kind": "wave", "count": 8, "gap_s": [3.0, 4.5], "velocity": [0.12, 0.4]}
 
@@ -168,6 +170,7 @@ def session_view(doc: tomlkit.TOMLDocument, base: str, folder: Path) -> dict:
             "velocity_end": p.get("velocity_end"),
             "mallets": dict(p.get("mallets") or {"medium": 1}),
             "mallets_end": p.get("mallets_end"),
+            "rub": _rub_view(p.get("rub")),
             "gong_waves": waves if waves or gongs else None,
         })
     instruments = {}
@@ -189,6 +192,16 @@ def session_view(doc: tomlkit.TOMLDocument, base: str, folder: Path) -> dict:
         "phases": phases,
         "instruments": instruments,
     }
+
+
+def _rub_view(rub) -> dict | None:
+    """A phase's rub as the page sees it (None: no rubs in the phase)."""
+    if not isinstance(rub, dict):
+        return None
+    out = {k: rub[k] for k in _RUB if k in rub}
+    out["instruments"] = dict(rub.get("instruments") or {})
+    out.setdefault("velocity", [0.4, 0.6])  # the schema's default, sent back unchanged
+    return out
 
 
 # -- applying edits --------------------------------------------------------------------------
@@ -355,6 +368,8 @@ def _apply_phases(doc, phases, folder: Path) -> None:
             if key == "gong_waves":
                 if value is not None:
                     _set_waves(t, value, gongs, field)
+            elif key == "rub" and value is not None:
+                _set_rub(t, _table(value, field), field)
             elif value is None:
                 if key not in _NULLABLE:
                     raise Refusal(400, f"{field}: null is not allowed here; allowed: a value",
@@ -365,6 +380,38 @@ def _apply_phases(doc, phases, folder: Path) -> None:
     for r in doc.get("recordings") or []:  # a recording placed in a renamed phase follows it
         if r.get("phase") in renamed:
             r["phase"] = renamed[str(r["phase"])]
+
+
+def _set_rub(phase, rub: dict, field: str) -> None:
+    """Write a phase's ``[phases.rub]`` table: edited in place if it has one, else a new
+    one placed before its cues (as the shipped presets have it)."""
+    unknown = sorted(set(rub) - set(_RUB))
+    if unknown:
+        raise Refusal(400, f"{field}.{unknown[0]}: unknown key; allowed: {', '.join(_RUB)}",
+                      f"{field}.{unknown[0]}")
+    table = phase.get("rub")
+    if not isinstance(table, dict):
+        phase.pop("rub", None)
+        table = tomlkit.table()
+        table.indent(2)
+        cues = phase.get("cues")
+        if cues is not None:
+            del phase["cues"]
+        phase.add("rub", table)
+        if cues is not None:
+            phase.add("cues", cues)
+    for key in [k for k in table if k in _RUB and k not in rub]:
+        del table[key]
+    for key, value in rub.items():
+        if key in table or key == "velocity":  # velocity: its default is not written
+            _set(table, key, value, f"{field}.{key}")
+            continue
+        value = _plain(value, f"{field}.{key}")  # required keys: written whatever they are
+        if isinstance(value, dict):
+            inline = tomlkit.inline_table()
+            inline.update(value)
+            value = inline
+        table.add(key, value)
 
 
 def _set_waves(phase, n, gongs: list[str], field: str) -> None:
@@ -459,6 +506,8 @@ def problem_field(key: str, data: dict) -> str | None:
         head = rest.split(".")[0].split("[")[0]
         if head == "cues":
             return f"phases[{i}].gong_waves"
+        if head == "rub":  # phases[i].rub, .rub.KEY, .rub.instruments.NAME
+            return f"phases[{i}]." + ".".join(x.split("[")[0] for x in rest.split(".")[:3])
         if head == "instruments" and rest.count(".") >= 1:
             return f"phases[{i}].{rest}"
         if head in _PHASE:

@@ -11,6 +11,7 @@
   const LANGS = ["fi", "en"];
   const LANG_KEY = "sointu-studio-lang";
   const MALLETS = ["soft", "medium", "hard"];
+  const RUBBABLE = ["bowl", "crystal"];   // families that can be rubbed (sung)
   const MAX_DURATION_MIN = 720;          // 12 h, sointu.session.durations.MAX_DURATION_S
   const SHARE_TOLERANCE = 1e-6;          // shares must sum to 1 within this (the validator's)
   const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;   // a preset name, as the server checks it
@@ -37,6 +38,8 @@
     sessionKey: null,       // the server's name for it, while unchanged (streamed previews)
     changes: 0,             // edits so far (a key answered for an older state is not kept)
     original: null,         // its instruments' keys per phase, as loaded
+    rubs: [],               // each phase's rub as last shown (turned off and on: restored)
+    rubKeys: [],            // its rubbed bowls' keys per phase, as loaded
     picture: { busy: false, again: false, drawn: 0, ms: null },
     auditioned: null,       // {url, seconds} of the last stroke heard
     ready: false,
@@ -624,6 +627,66 @@
     return finishField(wrap, opts.hint);
   }
 
+  /** A phase's rubbed (singing) bowls: on or off, which bowls and how often, how long and
+   * how strongly; off removes the phase's [phases.rub]. */
+  function rubFields(ph, p, singers, i) {
+    const wrap = document.createElement("fieldset");
+    wrap.className = "field rub";
+    wrap.dataset.field = `${p}.rub`;
+    const legend = document.createElement("legend");
+    legend.textContent = t("sess.rub");
+    const id = `f${++uid}`;
+    const on = document.createElement("input");
+    on.type = "checkbox";
+    on.id = id;
+    on.checked = !!ph.rub;
+    on.dataset.field = `${p}.rub`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.className = "check";
+    label.textContent = t("sess.rub_on");
+    label.prepend(on);
+    wrap.append(legend, label);
+    on.addEventListener("change", () => {
+      ph.rub = on.checked ? (state.rubs[i] || {
+        instruments: Object.fromEntries(singers.map((k) => [k, 1])),
+        interval_s: [240, 420], duration_s: [25, 50], velocity: [0.35, 0.5],
+      }) : null;
+      drawSessionForm();  // the rub's fields come and go
+      sessionChanged();
+    });
+    if (ph.rub) {
+      state.rubs[i] = ph.rub;
+      const rub = ph.rub;
+      const grid = document.createElement("div");
+      grid.className = "phase-grid";
+      grid.append(
+        pairField({
+          path: `${p}.rub.interval_s`, label: t("sess.rub_interval"), rule: { min: 5, max: 1800 },
+          get: () => rub.interval_s, show: (x) => showNumber(x, 1),
+          set: (v) => { rub.interval_s = v; },
+        }),
+        pairField({
+          path: `${p}.rub.duration_s`, label: t("sess.rub_duration"), rule: { min: 3, max: 300 },
+          get: () => rub.duration_s, show: (x) => showNumber(x, 1),
+          set: (v) => { rub.duration_s = v; },
+        }),
+        pairField({
+          path: `${p}.rub.velocity`, label: t("sess.rub_velocity"), rule: { min: 0, max: 1 },
+          get: () => rub.velocity, show: (x) => showNumber(x, 2),
+          set: (v) => { rub.velocity = v; },
+        }),
+      );
+      wrap.append(weightsField({
+        path: `${p}.rub.instruments`, label: t("sess.rub_which"), names: singers,
+        nameLabel: instrumentLabel, get: () => rub.instruments,
+        keep: (k) => (state.rubKeys[i] || []).includes(k),  // a 0 the file has stays
+        set: (v) => { rub.instruments = v; },
+      }), grid);
+    }
+    return finishField(wrap, t("sess.rub_hint"));
+  }
+
   function phaseTitle(name) {
     return tOr(`phase.${name}`, name);
   }
@@ -735,6 +798,8 @@
           set: (v) => { ph.mallets_end = v; },
         }));
       }
+      const singers = keys.filter((k) => RUBBABLE.includes(s.instruments[k].family));
+      if (singers.length) box.append(rubFields(ph, p, singers, i));
       return box;
     }));
 
@@ -883,6 +948,8 @@
       state.changes += 1;
       if (data.session.mix) $("#render-mix").value = data.session.mix;
       state.original = data.session.phases.map((p) => Object.keys(p.instruments || {}));
+      state.rubs = [];
+      state.rubKeys = data.session.phases.map((p) => Object.keys((p.rub || {}).instruments || {}));
       $("#preset").value = name;
       const p = state.presets.find((x) => x.name === name);
       $("#preset-desc").textContent = p ? tOr(`preset.${name}.description`, p.description || "") : "";
