@@ -220,6 +220,18 @@ def test_resume_remakes_files_that_are_not_their_gift(tmp_path, env):
     assert "4 written, 0 skipped" in r.stderr
     assert sf.info(str(out / "i.flac")).frames == 12 * 48000
 
+    # the tags name the mix too: the speaker mix of the same gifts is made again
+    check["frames"] = 12 * 48000  # the files now
+    assert gift_file_problem(gift, **check, mix="headphones") is None
+    assert gift_file_problem(gift, **check, mix="speakers") == \
+        "it is the headphones mix, planned speakers"
+    r = run(args[:-1] + ["12s", "--mix", "speakers"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("(it is the headphones mix, planned speakers)") == 4
+    assert "4 written, 0 skipped" in r.stderr
+    r = run(args[:-1] + ["12s", "--mix", "speakers"], tmp_path, env)
+    assert "0 written, 4 skipped" in r.stderr
+
 
 def test_a_failing_row_does_not_stop_a_real_batch(tmp_path, env):
     names, files = ["Aino", "Eino", "Ilmari"], ["a.flac", "e.flac", "i.flac"]

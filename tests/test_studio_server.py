@@ -500,6 +500,53 @@ def test_clients_file_makes_one_gift_per_row_with_progress_each(client, folder):
         assert float(r["loudness_lufs"]) == item["info"]["loudness_lufs"]
 
 
+def test_a_clients_file_sent_again_skips_the_gifts_already_made(client, folder):
+    """As ``sointu gift --clients`` resumes: a batch sent again (stopped before its end, or
+    by mistake) makes only what is missing; a file of another mix is not the gift."""
+    import csv as csvmod
+
+    s = _short(client, 45)
+    assert _post(client, "/api/presets", json={"name": "short", "session": s}).status_code == 201
+    csv = "name,lang\nMaija,fi\nJohn,en\n"
+
+    def batch(**form):
+        r = _post(client, "/api/gifts", content_type="multipart/form-data",
+                  data={"clients": (io.BytesIO(csv.encode()), "clients.csv"),
+                        "preset": "short", **form})
+        assert r.status_code == 202, r.json
+        job, _ = _wait(client, r.json["job"])
+        assert job["state"] == "done", job["items"][-1]["error"]
+        return job
+
+    first = batch()
+    renders = folder / "renders"
+    made = {name: (renders / name).stat().st_mtime_ns for name in first["files"]}
+    from sointu.rendering.markers import sidecar_paths
+
+    for path in (renders / first["files"][1], *sidecar_paths(renders / first["files"][1])):
+        path.unlink()  # John's gift not made (as a stopped batch leaves it); Maija's kept
+    second = batch()
+    assert [i["state"] for i in second["items"]] == ["skipped", "done"]
+    assert second["files"] == first["files"]  # the same names, nothing numbered
+    assert (renders / first["files"][0]).stat().st_mtime_ns == made[first["files"][0]]
+    with open(renders / second["manifest"], newline="", encoding="utf-8") as f:
+        rows = list(csvmod.DictReader(f))
+    assert [(r["file"], r["status"]) for r in rows] == [
+        (first["files"][0], "skipped"), (first["files"][1], "rendered")]
+    assert sorted(p.name for p in renders.glob("*.flac")) == sorted(first["files"])
+    # the speaker mix of the same gifts: new files beside the headphone ones
+    third = batch(mix="speakers")
+    assert [i["state"] for i in third["items"]] == ["done", "done"]
+    assert not set(third["files"]) & set(first["files"])
+    assert (renders / first["files"][0]).stat().st_mtime_ns == made[first["files"][0]]
+    # a gift deleted without its chapter files: made again under a free name, not refused
+    (renders / third["files"][1]).unlink()
+    fourth = batch(mix="speakers")
+    assert [i["state"] for i in fourth["items"]] == ["skipped", "done"]
+    assert third["files"][1].endswith("-John-2.flac")  # beside the headphone one
+    assert fourth["files"][1] == third["files"][1].replace("-2.flac", "-3.flac")
+
+
 def test_a_bad_clients_file_is_one_line_with_row_and_column(client, folder):
     before = _tree(folder)
     csv = "name,lang\nMaija,fi\nJohn,sv\n"

@@ -440,15 +440,10 @@ def render_preset(audio, output: Path, *, force: bool, loudness: float | None,
             progress.close()
 
 
-#: The comment tag says which mix a gift is, in the gift's language.
-GIFT_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
-                  "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
-
-
 def gift_tags(audio, gift):
     """The tags of a gift (:class:`sointu.delivery.Gift`): its title, the giver as the
     artist, the dedication, preset, seed, length and mix in its language in the comment."""
-    from .delivery import gift_comment
+    from .delivery import GIFT_MIX_WORDS, gift_comment
 
     mix = GIFT_MIX_WORDS.get(gift.lang, GIFT_MIX_WORDS["en"])[audio.mix]
     comment = gift_comment(gift, audio.preset.name, audio.timeline.seed, audio.duration_s, mix)
@@ -493,10 +488,11 @@ def render_gift(gift, preset, *, duration: Duration | None = None, mix: str | No
     -------
     (RenderReport, SessionAudio)
     """
+    from .delivery import gift_mix
     from .session.audio import SessionAudio
 
     audio = SessionAudio.from_preset(preset, duration_s=_seconds(duration), seed=gift.seed,
-                                     mix=mix, default_mix="headphones", recordings=recordings)
+                                     mix=gift_mix(preset, mix), recordings=recordings)
     tags = gift_tags(audio, gift)
     plan = gift_cover(audio, gift, tags, cover=cover)
     report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,

@@ -87,7 +87,7 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
     -------
     (GiftResult, RenderReport, SessionAudio)
     """
-    from ..delivery import GiftResult
+    from ..delivery import GiftResult, gift_mix
     from ..session.audio import SessionAudio
 
     if gift.message_recording is not None:  # spoken where the message belongs
@@ -97,8 +97,8 @@ def render_gift(gift, *, preset, duration_s, loudness, bit_depth, quality, force
                  else f"row {gift.row}, column 'message_recording'")
         recordings = (*recordings, spoken_message(gift.message_recording, preset, recordings,
                                                   where=where))
-    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed, mix=mix,
-                                     default_mix="headphones", recordings=recordings)
+    audio = SessionAudio.from_preset(preset, duration_s=duration_s, seed=gift.seed,
+                                     mix=gift_mix(preset, mix), recordings=recordings)
     tags = _gift_tags(audio, gift)
     cover = _gift_cover(audio, gift, tags, cover_file, no_cover)
     report = render_preset(audio, gift.path, force=force or gift.redo, loudness=loudness,
@@ -359,7 +359,8 @@ def _batch(preset, clients: Path, folder: Path | None, jobs, sender, message, la
 
     check = functools.partial(G.gift_file_problem, preset_name=preset.name, frames=frames,
                               sample_rate=rate, bit_depth=settings["bit_depth"],
-                              quality=settings["quality"])
+                              quality=settings["quality"],  # a file of the other mix is not it
+                              mix=G.gift_mix(preset, settings["mix"]))
     jobs = jobs or os.cpu_count() or 1
     worker = functools.partial(_batch_worker, **settings)
     try:

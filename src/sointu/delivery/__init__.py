@@ -39,17 +39,20 @@ from .manifest import (
 )
 from .titles import (
     DEFAULT_TITLES,
+    GIFT_MIX_WORDS,
     LANGUAGES,
     MAX_MESSAGE_CHARS,
     MAX_NAME_CHARS,
     check_allative,
     check_name,
     check_text,
+    comment_mix,
     dedication,
     finnish_allative,
     first_name,
     gift_comment,
     gift_file_name,
+    gift_mix,
     gift_seed,
     gift_title,
     normalise_name,
@@ -65,5 +68,6 @@ __all__ = [
     "gift_file_name", "unique_path", "check_text", "CLIENT_COLUMNS", "Client", "read_clients",
     "Gift", "plan_gifts", "MANIFEST_NAME", "MANIFEST_COLUMNS", "spreadsheet_cell",
     "from_spreadsheet_cell", "read_manifest", "write_manifest", "GiftResult", "BatchResult",
-    "gift_file_problem", "run_batch"
+    "gift_file_problem", "run_batch", "GIFT_MIX_WORDS", "comment_mix",
+    "gift_mix"
 ]

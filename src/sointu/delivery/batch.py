@@ -27,6 +27,7 @@ from ..rendering.markers import sidecar_paths
 from ..signals import ignoring, quiet_worker, raise_on_sigterm
 from .clients import Gift
 from .manifest import MANIFEST_NAME, read_manifest, write_manifest
+from .titles import comment_mix
 
 __all__ = ["GiftResult", "BatchResult", "gift_file_problem", "run_batch"]
 
@@ -150,14 +151,14 @@ def _remove_stale_sidecars(path: Path) -> None:
 
 
 def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate: int,
-                      bit_depth=None, quality=None) -> str | None:
+                      bit_depth=None, quality=None, mix: str | None = None) -> str | None:
     """Why the file at ``gift.path`` does not count as this gift, or None when it does.
 
     A finished gift is a regular file that libsndfile opens, in the planned format (major
     format and subtype: the codec, or the bit depth of WAV and FLAC), at the planned sample
     rate, in stereo, exactly ``frames`` frames long with its last second decodable (a file
     cut short is not finished), and whose tags name this gift: its title, and the preset
-    and seed in its comment.
+    and seed (and, given ``mix``, that mix) in its comment.
 
     Parameters
     ----------
@@ -171,6 +172,9 @@ def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate:
         Hz.
     bit_depth, quality
         As given to the batch (see :func:`sointu.rendering.formats.resolve_format`).
+    mix : str, optional
+        The mix the batch makes, ``headphones`` or ``speakers`` (a file of the other mix is
+        not this gift); None: not checked.
 
     Returns
     -------
@@ -214,6 +218,8 @@ def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate:
         return f"its seed is not {gift.seed}"
     if not re.search(rf"(?<![\w-]){re.escape(preset_name)}(?![\w-])", comment):
         return f"it is not of preset {preset_name}"
+    if mix is not None and comment_mix(comment) != mix:
+        return f"it is the {comment_mix(comment) or 'unnamed'} mix, planned {mix}"
     return None
 
 

@@ -28,7 +28,7 @@ __all__ = [
     "LANGUAGES", "DEFAULT_TITLES", "MAX_NAME_CHARS", "MAX_MESSAGE_CHARS", "normalise_name",
     "first_name", "finnish_allative", "gift_title", "title_note", "check_name",
     "check_allative", "gift_seed", "dedication", "gift_comment", "safe_file_name",
-    "gift_file_name", "unique_path", "check_text"
+    "gift_file_name", "unique_path", "check_text", "GIFT_MIX_WORDS", "comment_mix", "gift_mix"
 ]
 
 #: Languages of gift titles and dedications.
@@ -210,6 +210,31 @@ _COMMENT_WORDS = {
 }
 
 
+#: The comment tag says which mix a gift is, in the gift's language.
+GIFT_MIX_WORDS = {"fi": {"headphones": "kuulokkeille", "speakers": "kaiuttimille"},
+                  "en": {"headphones": "headphone mix", "speakers": "speaker mix"}}
+
+
+def gift_mix(preset, mix: str | None = None) -> str:
+    """The mix a gift of ``preset`` is made in: ``mix`` if given, else the preset's, else
+    the headphone mix (a gift is mostly heard on headphones)."""
+    return mix or preset.defaults.mix or "headphones"
+
+
+def comment_mix(comment: str) -> str | None:
+    """Which mix (``headphones``, ``speakers``) a gift's comment tag names, in either
+    language (the part after ``sointu VERSION``, as :func:`gift_comment` writes it); None
+    if it names none."""
+    parts = comment.split("; ")
+    for i, part in enumerate(parts[:-1]):
+        if part.startswith("sointu "):
+            for words in GIFT_MIX_WORDS.values():
+                for mix, word in words.items():
+                    if parts[i + 1] == word:
+                        return mix
+    return None
+
+
 def dedication(recipient: str, sender: str | None = None, message: str | None = None,
                lang: str = "fi") -> str:
     """The dedication written into the file's comment (one line).
@@ -292,11 +317,17 @@ def gift_file_name(title: str, suffix: str = ".flac") -> str:
 
 
 def unique_path(folder: Path, name: str) -> Path:
-    """``folder / name``, or ``name-2``, ``name-3`` ... before the suffix: a path that is free."""
+    """``folder / name``, or ``name-2``, ``name-3`` ... before the suffix: a path that is free,
+    and its chapter files too (a ``.cue`` left beside a deleted gift would stop its render)."""
+    from ..rendering.markers import sidecar_paths
+
+    def taken(path: Path) -> bool:
+        return any(p.exists() or p.is_symlink() for p in (path, *sidecar_paths(path)))
+
     path = Path(folder) / name
     stem, suffix = Path(name).stem, Path(name).suffix
     n = 2
-    while path.exists() or path.is_symlink():
+    while taken(path):
         path = Path(folder) / f"{stem}-{n}{suffix}"
         n += 1
     return path

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 __all__ = ["Jobs", "Job", "Item", "Stopped"]
 
 
+#: An item's states that count as finished: made now, or already there (``skipped``).
+FINISHED = ("done", "skipped")
+
+
 class Stopped(Exception):
     """Raised from a job's progress callback when the studio stops."""
 
@@ -58,7 +62,7 @@ class Job:
         return {"id": self.id, "kind": self.kind, "state": self.state,
                 "progress": round(min(1.0, progress), 4),
                 "items": [i.view() for i in self.items],
-                "files": [i.file for i in self.items if i.file and i.state == "done"],
+                "files": [i.file for i in self.items if i.file and i.state in FINISHED],
                 "error": self.error, "manifest": self.manifest}
 
     def progress(self, item: Item, total_frames: int) -> Callable[[int], None]:
@@ -99,7 +103,7 @@ class Jobs:
                 job.error = " ".join(str(exc).split())
             except Exception as exc:  # a bug: one line to the page, not a hung job
                 job.error = f"internal error: {type(exc).__name__}: {exc}"[:300]
-            if job.error is None and all(i.state == "done" for i in job.items):
+            if job.error is None and all(i.state in FINISHED for i in job.items):
                 job.state = "done"
             else:
                 job.state = "failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import os
 import shutil
@@ -353,10 +354,17 @@ def register(app) -> None:
         except UsageError as exc:
             raise Refusal(400, " ".join(str(exc).split()), field) from None
 
-    def _gift_work(job, gifts, preset, mix):
+    def _gift_work(job, gifts, preset, mix, made=frozenset()):
+        """Render ``gifts`` into their reserved files, one item each; those in ``made``
+        (file names) are already there and complete: skipped, as ``sointu gift --clients``
+        skips them."""
         from ..library import render_gift
 
         for item, gift in zip(job.items, gifts, strict=True):
+            if gift.path.name in made:
+                item.file, item.progress, item.state = gift.path.name, 1.0, "skipped"
+                item.info = {"title": gift.title, "seed": gift.seed}
+                continue
             item.state = "running"
             try:
                 report, _ = render_gift(gift, preset, mix=mix, cover=True,
@@ -443,18 +451,30 @@ def register(app) -> None:
             except UsageError as exc:
                 raise Refusal(400, " ".join(str(exc).replace(str(csv_path), shown).split()),
                               "clients") from None
-        chosen = []
+        # a gift already in renders/ and complete (the same title, seed, preset, format,
+        # length and mix: a batch stopped before its end, sent again) is not made again
+        made_already = functools.partial(
+            G.gift_file_problem, preset_name=preset.name, frames=_frames(preset),
+            sample_rate=preset.defaults.sample_rate_hz, mix=G.gift_mix(preset, mix))
+        chosen, made = [], set()
         try:
             for g in planned:
                 _check_gift_tags(preset, g, preset.defaults.duration_s, mix, "clients")
-                chosen.append(replace(g, path=ws.new_output(g.path.name)))
+                before = _made_before(g, made_already)
+                if before is not None:
+                    chosen.append(replace(g, path=before))
+                    made.add(before.name)
+                else:
+                    chosen.append(replace(g, path=ws.new_output(g.path.name)))
         except BaseException:
             for g in chosen:
-                ws.release(g.path)
+                if g.path.name not in made:
+                    ws.release(g.path)
             raise
+
         def work(job):
             try:
-                _gift_work(job, chosen, preset, mix)
+                _gift_work(job, chosen, preset, mix, frozenset(made))
             finally:  # who got which file, also when some failed or the studio stopped
                 _write_manifest(ws, job, chosen)
 
@@ -506,17 +526,42 @@ def _write_manifest(ws: Workspace, job, gifts) -> None:
     rows = []
     for item, g in zip(job.items, gifts, strict=True):
         info = item.info or {}
-        status = {"done": "rendered", "failed": "failed"}.get(item.state, "pending")
+        status = {"done": "rendered", "failed": "failed",
+                  "skipped": "skipped"}.get(item.state, "pending")
         rows.append({"file": g.path.name, "recipient": g.recipient, "seed": str(g.seed),
                      "title": g.title, "status": status, "note": item.error or g.note or "",
-                     "loudness_lufs": f"{info['loudness_lufs']:.2f}" if info else "",
-                     "true_peak_dbtp": f"{info['true_peak_dbtp']:.2f}" if info else ""})
+                     "loudness_lufs": _figure(info.get("loudness_lufs")),
+                     "true_peak_dbtp": _figure(info.get("true_peak_dbtp"))})
     path = ws.new_output(MANIFEST_NAME)
     try:
         write_manifest(path, rows)
         job.manifest = path.name
     finally:
         ws.release(path)
+
+
+def _made_before(gift, problem) -> Path | None:
+    """The file in ``gift.path``'s folder that is this gift already (``problem(gift)`` is None
+    for it): its planned name, or that name numbered (``-2``, ``-3`` ...: the studio never
+    overwrites, so a gift made again beside another mix is numbered); None if none is."""
+    import re
+
+    stem, suffix = gift.path.stem, gift.path.suffix
+    numbered = re.compile(rf"{re.escape(stem)}-([0-9]+){re.escape(suffix)}")
+    candidates = [gift.path] + sorted(
+        (p for p in gift.path.parent.glob(f"*{suffix}") if numbered.fullmatch(p.name)),
+        key=lambda p: int(numbered.fullmatch(p.name).group(1)))
+    for path in candidates:
+        if path.is_file() and not path.is_symlink() \
+                and problem(replace(gift, path=path)) is None:
+            return path
+    return None
+
+
+def _figure(value) -> str:
+    """A manifest's loudness or true peak (dB, two decimals); empty when not measured (a
+    gift skipped as already made, or one that failed)."""
+    return "" if value is None else f"{value:.2f}"
 
 
 def _check_audio(stream, name: str) -> float:

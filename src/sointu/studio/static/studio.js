@@ -1080,7 +1080,7 @@
       st.className = "status";
       st.textContent = t(`job.${it.state || "running"}`, { percent: Math.round((it.progress || 0) * 100) });
       li.append(label, bar, st);
-      if (it.file && it.state === "done") {
+      if (it.file && (it.state === "done" || it.state === "skipped")) {
         const a = downloadLink(it.file).firstChild;
         a.textContent = t("job.download");
         li.append(a);
