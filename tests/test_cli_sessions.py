@@ -49,6 +49,9 @@ def test_show_lists_phases_instruments_and_counts(capsys):
         assert any(line.strip().startswith(phase) and ".." in line for line in out.splitlines())
     assert "planet-gong-earth" in out and "azimuth" in out
     assert "strokes per phase (seed 1" in out
+    # where the headphone mix places each: the preset's elevation and distance_m
+    pelvic = next(line for line in out.splitlines() if line.strip().startswith("pelvic"))
+    assert pelvic.endswith("headphones -30 deg 1.2 m")
 
 
 def test_score_json_parses_and_matches_the_schema(capsys):
@@ -370,7 +373,7 @@ def test_show_columns_line_up_with_long_phase_names(capsys, tmp_path):
     assert len(phases) == 3 and any(long in ln for ln in phases)
     assert len({ln.index("..") for ln in phases}) == 1
     instruments = block("instruments:")
-    for word in ("Hz", "azimuth", "distance", "level"):
+    for word in ("Hz", "azimuth", "distance", "level", "headphones"):
         assert len({ln.index(word) for ln in instruments}) == 1, word
     table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("strokes")) + 1:]
     assert len({len(ln) for ln in table if ln.strip()}) == 1  # every cell right-aligned

@@ -58,6 +58,12 @@ def presets_cmd(folder: Path | None) -> int:
     return report_broken(broken, good)
 
 
+def _metres(si) -> float:
+    """An instrument's distance from the head in the headphone mix (m): ``distance_m``, else
+    ``distance`` metres (as the mix places it)."""
+    return si.distance if si.distance_m is None else si.distance_m
+
+
 @group.command("show")
 @click.argument("preset")
 @_DIR
@@ -109,11 +115,15 @@ def show_cmd(preset: str, folder: Path | None, seed: int | None, duration_s: flo
     iw = max([len(si.instrument) for si in insts] + [18])
     fw = max([len(si.family) for si in insts] + [8])
     dw = max(len(f"{si.distance:g}") for si in insts) if insts else 1
+    # the headphone mix's place: above or below the head, and metres from it
+    hw = max(len(f"{_metres(si):g}") for si in insts) if insts else 1
+    lw = max(len(f"{si.level_db:+g}") for si in insts) if insts else 1
     for si in insts:
         tuned = " (retuned)" if si.tuning_hz is not None else ""
         click.echo(f"  {si.key:<{kw}} {si.instrument:<{iw}} {si.family:<{fw}} "
                    f"{si.fundamental_hz:8.2f} Hz  azimuth {si.azimuth_deg:+5.0f} deg  "
-                   f"distance {si.distance:<{dw}g}  level {si.level_db:+g} dB{tuned}")
+                   f"distance {si.distance:<{dw}g}  level {f'{si.level_db:+g}':>{lw}} dB  "
+                   f"headphones {si.elevation_deg:+3.0f} deg {_metres(si):<{hw}g} m{tuned}")
     click.echo("")
     counts = Counter((e.phase, e.instrument, e.articulation) for e in tl.events)
     keys = [k for k in p.instruments if any(c[1] == k for c in counts)]
