@@ -85,7 +85,7 @@ def build(folder: Path, secret: str, port: int, warm: bool = False) -> Flask:
         # a bug: one line to the page and the terminal, the details in a report file
         import sys
 
-        from ..cli import report_internal_error
+        from ..crash_report import report_internal_error
 
         line = report_internal_error(exc, ["studio", request.method, request.path])
         print(f"sointu studio: internal error: {line}", file=sys.stderr, flush=True)
