@@ -2,7 +2,7 @@
 
 The page sees a small view of a session preset (``docs/studio.md``: length, seed, loudness,
 mix, the voice, each phase's share, instruments, intervals, velocities, mallets, rubbed
-bowls and gong waves, each instrument's level and place). Edits are applied to the base
+bowls, gong waves and signals, each instrument's level and place). Edits are applied to the base
 preset's TOML document with tomlkit, so the comments and layout of what was not changed
 survive, and the result is validated exactly as ``sointu validate`` validates a file. A
 key the page leaves out of SESSION is left as the document has it.
@@ -30,7 +30,12 @@ PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _TOP = ("base", "title", "description", "duration_s", "seed", "loudness_lufs", "mix",
         "voice", "phases", "instruments")
 _PHASE = ("name", "share", "length_s", "instruments", "interval_s", "interval_end_s",
-          "velocity", "velocity_end", "mallets", "mallets_end", "rub", "gong_waves")
+          "velocity", "velocity_end", "mallets", "mallets_end", "rub", "gong_waves",
+          "signals")
+#: A signal cue's keys the page edits, with the schema's defaults (a default sent back for a
+#: key the cue leaves out is not written); and those it shows only (read-only).
+_SIGNAL = {"count": 1, "velocity": [0.3, 0.5]}
+_SIGNAL_SHOWN = ("instrument", "at_s", "at")
 #: The keys of a phase's rub (``[phases.rub]``) the page edits: all it has.
 _RUB = ("instruments", "interval_s", "duration_s", "velocity")
 _INSTRUMENT = ("instrument", "level_db", "azimuth_deg")
@@ -172,6 +177,9 @@ def session_view(doc: tomlkit.TOMLDocument, base: str, folder: Path) -> dict:
             "mallets_end": p.get("mallets_end"),
             "rub": _rub_view(p.get("rub")),
             "gong_waves": waves if waves or gongs else None,
+            "signals": [{**{k: c.get(k, v) for k, v in _SIGNAL.items()},
+                         **{k: c[k] for k in _SIGNAL_SHOWN if k in c}}
+                        for c in p.get("cues") or [] if c.get("kind") == "signal"],
         })
     instruments = {}
     for key, e in (data.get("instruments") or {}).items():
@@ -370,6 +378,8 @@ def _apply_phases(doc, phases, folder: Path) -> None:
                     _set_waves(t, value, gongs, field)
             elif key == "rub" and value is not None:
                 _set_rub(t, _table(value, field), field)
+            elif key == "signals":
+                _set_signals(t, value, field)
             elif value is None:
                 if key not in _NULLABLE:
                     raise Refusal(400, f"{field}: null is not allowed here; allowed: a value",
@@ -412,6 +422,36 @@ def _set_rub(phase, rub: dict, field: str) -> None:
             inline.update(value)
             value = inline
         table.add(key, value)
+
+
+def _set_signals(phase, signals, field: str) -> None:
+    """Edit the phase's signal cues, in order: their ``count`` and ``velocity``; a count of
+    0 removes that signal. The page cannot add one: it sends as many as the base preset has."""
+    cues = phase.get("cues")
+    at = [j for j, c in enumerate(cues or []) if c.get("kind") == "signal"]
+    if not isinstance(signals, list) or len(signals) != len(at):
+        raise Refusal(400, f"{field}: expected a list of the phase's {len(at)} signal(s), in "
+                           f"order (count 0 removes one)", field)
+    drop = []
+    for k, (j, wanted) in enumerate(zip(at, signals, strict=True)):
+        where = f"{field}[{k}]"
+        wanted = _table(wanted, where)
+        unknown = sorted(set(wanted) - set(_SIGNAL) - set(_SIGNAL_SHOWN))
+        if unknown:
+            raise Refusal(400, f"{where}.{unknown[0]}: unknown key; allowed: "
+                               f"{', '.join([*_SIGNAL, *_SIGNAL_SHOWN])}", f"{where}.{unknown[0]}")
+        count = wanted.get("count")
+        if isinstance(count, int) and not isinstance(count, bool) and count == 0:
+            drop.append(j)
+            continue
+        cue = cues[j]
+        for key, default in _SIGNAL.items():
+            if key in wanted and (key in cue or wanted[key] != default):
+                _set(cue, key, wanted[key], f"{where}.{key}")
+    for j in reversed(drop):
+        del cues[j]
+    if cues is not None and not len(cues):
+        del phase["cues"]
 
 
 def _set_waves(phase, n, gongs: list[str], field: str) -> None:
@@ -505,7 +545,7 @@ def problem_field(key: str, data: dict) -> str | None:
         i, rest = m.group(1), m.group(2) or ""
         head = rest.split(".")[0].split("[")[0]
         if head == "cues":
-            return f"phases[{i}].gong_waves"
+            return _cue_field(int(i), rest, data)
         if head == "rub":  # phases[i].rub, .rub.KEY, .rub.instruments.NAME
             return f"phases[{i}]." + ".".join(x.split("[")[0] for x in rest.split(".")[:3])
         if head == "instruments" and rest.count(".") >= 1:
@@ -514,6 +554,22 @@ def problem_field(key: str, data: dict) -> str | None:
             return f"phases[{i}].{head}"
         return f"phases[{i}]"
     return None
+
+
+def _cue_field(i: int, rest: str, data: dict) -> str:
+    """The SESSION path of a problem in ``phases[i].cues[j]...``: a signal's count or
+    velocity (``phases[i].signals[k].count``), else the phase's gong waves."""
+    m = re.match(r"cues\[(\d+)\](?:\.(\w+))?", rest)
+    try:
+        cues = data["phases"][i]["cues"]
+        j = int(m.group(1))
+        if cues[j].get("kind") == "signal":
+            k = sum(1 for c in cues[:j] if c.get("kind") == "signal")
+            key = m.group(2)
+            return f"phases[{i}].signals[{k}]" + (f".{key}" if key in _SIGNAL else "")
+    except (AttributeError, IndexError, KeyError, TypeError):
+        pass
+    return f"phases[{i}].gong_waves"
 
 
 def check_session(doc: tomlkit.TOMLDocument, name: str, folder: Path):

@@ -687,6 +687,36 @@
     return finishField(wrap, t("sess.rub_hint"));
   }
 
+  /** One of the phase's signals (a few strokes of a tingsha or chime at a set time): how
+   * many strokes (0 removes it) and how strong. */
+  function signalFields(sig, path) {
+    const wrap = document.createElement("fieldset");
+    wrap.className = "field signal";
+    wrap.dataset.field = path;
+    const legend = document.createElement("legend");
+    const when = typeof sig.at_s === "number"
+      ? t(sig.at_s < 0 ? "sess.signal_end" : "sess.signal_start",
+        { s: showNumber(Math.abs(sig.at_s), 1) })
+      : t("sess.signal_at", { percent: showNumber((sig.at || 0) * 100, 0) });
+    legend.textContent = t("sess.signal", { instrument: instrumentLabel(sig.instrument), when });
+    const grid = document.createElement("div");
+    grid.className = "phase-grid";
+    grid.append(
+      numberField({
+        path: `${path}.count`, label: t("sess.signal_count"), cls: "short",
+        rule: { min: 0, max: 64, integer: true },
+        get: () => sig.count, show: (x) => String(x), set: (x) => { sig.count = x; },
+      }),
+      pairField({
+        path: `${path}.velocity`, label: t("sess.signal_velocity"), rule: { min: 0, max: 1 },
+        get: () => sig.velocity, show: (x) => showNumber(x, 2),
+        set: (v) => { sig.velocity = v; },
+      }),
+    );
+    wrap.append(legend, grid);
+    return finishField(wrap);
+  }
+
   function phaseTitle(name) {
     return tOr(`phase.${name}`, name);
   }
@@ -800,6 +830,7 @@
       }
       const singers = keys.filter((k) => RUBBABLE.includes(s.instruments[k].family));
       if (singers.length) box.append(rubFields(ph, p, singers, i));
+      (ph.signals || []).forEach((sig, k) => box.append(signalFields(sig, `${p}.signals[${k}]`)));
       return box;
     }));
 

@@ -1,7 +1,8 @@
-"""A phase's rubbed (singing) bowls in the studio: shown, turned on and off, edited, checked
-as ``sointu validate`` checks them, and written into the preset's TOML where a person would
-write them (before the phase's cues, the rest of the file as it was); then in a real
-browser, from the checkbox to the saved preset."""
+"""What the studio edits in a phase beyond its strokes: its rubbed (singing) bowls and its
+signals (a few strokes of a tingsha at a set time). Shown, turned on and off or removed,
+edited, checked as ``sointu validate`` checks them (problems named by their field), and
+written into the preset's TOML where a person would write them, the rest of the file as it
+was; then in a real browser, to the saved preset."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from test_studio_browser import (  # the page helpers and fixtures of the browse
 )
 
 PORT = 48133
-SECRET = "rubs-tests-" + "k" * 30
+SECRET = "phase-edits-tests-" + "k" * 30
 BASE = f"http://127.0.0.1:{PORT}"
 NEW = {"instruments": {"heart": 2, "universal": 1}, "interval_s": [100, 150],
        "duration_s": [20, 30], "velocity": [0.3, 0.45]}
@@ -176,3 +177,89 @@ def test_rubs_are_turned_on_and_off_in_the_page_and_saved(studio, page):  # noqa
     assert rub["interval_s"] == [100, 150] and rub["duration_s"] == [25, 50]
     assert "pelvic" not in rub["instruments"] and rub["instruments"]["heart"] == 1
     assert "rub" not in doc["phases"][1]
+
+
+# -- signals -------------------------------------------------------------------------------------
+
+def test_the_view_shows_each_phases_signals(client):
+    phases = _session(client)["phases"]
+    assert [p["signals"] for p in phases] == [
+        [{"count": 3, "velocity": [0.35, 0.45], "instrument": "tingsha", "at_s": 2}], [],
+        [{"count": 3, "velocity": [0.45, 0.55], "instrument": "tingsha", "at_s": -24}]]
+
+
+def test_signals_edited_and_removed(client, tmp_path):
+    s = _session(client)
+    s["phases"][0]["signals"][0].update(count=5, velocity=[0.2, 0.3])
+    s["phases"][2]["signals"][0]["count"] = 0  # no closing signal
+    status, body = _check(client, s)
+    assert status == 200 and body["problems"] == [], body
+    doc = tomllib.loads(body["toml"])
+    opening = doc["phases"][0]["cues"][0]
+    assert (opening["kind"], opening["count"], opening["velocity"]) == ("signal", 5, [0.2, 0.3])
+    assert opening["gap_s"] == [6, 8] and opening["at_s"] == 2  # the rest as it was
+    assert "cues" not in doc["phases"][2]
+    assert [c["kind"] for c in doc["phases"][1]["cues"]] == ["wave", "wave"]  # untouched
+    assert "  [[phases.cues]]   # opening signal" in body["toml"]  # its comment kept
+    path = tmp_path / "signals.toml"
+    path.write_text(body["toml"], encoding="utf-8")
+    tl = compose(load_session_preset(str(path)))
+    tingsha = [e for e in tl.events if e.instrument == "tingsha"]
+    assert [e.phase for e in tingsha] == ["introduction"] * 5
+
+
+def test_a_default_sent_back_is_not_written(client):
+    before = _check(client, _session(client))[1]["toml"]
+    s = _session(client)
+    assert _check(client, s)[1]["toml"] == before  # the view sent back: the same file
+
+
+@pytest.mark.parametrize("change,status,field,words", [
+    ({"count": 99}, 200, "phases[0].signals[0].count", "99 is out of range; allowed [1, 64]"),
+    ({"velocity": [0.5, 2]}, 200, "phases[0].signals[0].velocity", "out of range"),
+    ({"gap_s": [1, 2]}, 400, "phases[0].signals[0].gap_s", "unknown key; allowed: count"),
+])
+def test_a_bad_signal_names_its_field(client, change, status, field, words):
+    s = _session(client)
+    s["phases"][0]["signals"][0].update(change)
+    got, body = _check(client, s)
+    assert got == status, body
+    problem = body["problems"][0] if status == 200 else body
+    assert problem["field"] == field and words in problem["error"], problem
+
+
+def test_signals_cannot_be_added_or_reordered_from_the_page(client):
+    s = _session(client)
+    s["phases"][1]["signals"] = [{"count": 3}]  # the relaxation has none
+    status, body = _check(client, s)
+    assert status == 400 and body["field"] == "phases[1].signals"
+    assert body["error"] == ("phases[1].signals: expected a list of the phase's 0 signal(s), "
+                             "in order (count 0 removes one)")
+
+
+def test_a_closing_signal_is_removed_in_the_page_and_saved(studio, page):  # noqa: F811
+    d = page
+    _choose_preset(d, "short-test")
+    _wait(d, "return window.studio.picture.drawn >= 1;", what="the first session picture")
+    legend = _js(d, "return document.querySelector('.field.signal[data-field=\"phases[2]"
+                    ".signals[0]\"] legend').textContent;")
+    assert legend == _texts("en")["sess.signal"].format(
+        instrument="Tingsha", when=_texts("en")["sess.signal_end"].format(s="24"))
+    _type(d, _field_input(d, "phases[0].signals[0].count"), "65")
+    assert _error_beside(d, "phases[0].signals[0].count") == _texts("en")[
+        "err.range"].replace("{span}", "0…64")
+    _type(d, _field_input(d, "phases[0].signals[0].count"), "2.5")
+    assert _error_beside(d, "phases[0].signals[0].count") == _texts("en")[
+        "err.integer"].replace("{span}", "0…64")
+    drawn = _drawn(d)
+    _type(d, _field_input(d, "phases[0].signals[0].count"), "2")
+    _type(d, _field_input(d, "phases[2].signals[0].count"), "0")
+    _wait(d, "return window.studio.picture.drawn > arguments[0] && !window.studio.picture.busy;",
+          drawn, what="the session picture redrawn")
+    _type(d, d.find_element("id", "save-name"), "signals")
+    d.find_element("id", "save").click()
+    _wait(d, "return document.getElementById('save-status').textContent.includes('signals');",
+          what="the preset saved")
+    doc = tomllib.loads((studio.folder / "presets" / "signals.toml").read_text("utf-8"))
+    assert doc["phases"][0]["cues"][0]["count"] == 2
+    assert "cues" not in doc["phases"][2]
