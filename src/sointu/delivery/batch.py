@@ -218,8 +218,9 @@ def gift_file_problem(gift: Gift, *, preset_name: str, frames: int, sample_rate:
         return f"its seed is not {gift.seed}"
     if not re.search(rf"(?<![\w-]){re.escape(preset_name)}(?![\w-])", comment):
         return f"it is not of preset {preset_name}"
-    if mix is not None and comment_mix(comment) != mix:
-        return f"it is the {comment_mix(comment) or 'unnamed'} mix, planned {mix}"
+    named = comment_mix(comment)
+    if mix is not None and named != mix:
+        return f"it is the {named or 'unnamed'} mix, planned {mix}"
     return None
 
 

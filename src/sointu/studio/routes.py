@@ -106,6 +106,13 @@ def _one_of(value, allowed, field: str, default=None):
     return value
 
 
+def _picture_lang() -> str:
+    """A picture's language from the query's ``lang`` (the page sends its own): en or fi."""
+    from ..pictures.labels import LANGUAGES
+
+    return _one_of(request.args.get("lang") or None, LANGUAGES, "lang", "en")
+
+
 def _number(value, field: str, lo: float, hi: float, what: str | None = None) -> float:
     what = what or field
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -179,7 +186,7 @@ def register(app) -> None:
     @app.get("/api/strike.png")
     def strike_png():
         params = S.audition_params(request.args, folder)
-        lang = S.picture_lang(request.args)
+        lang = _picture_lang()
         return Response(S.strike_png(params, lang), mimetype="image/png",
                         headers={"Cache-Control": "private, max-age=3600"})
 
@@ -216,7 +223,7 @@ def register(app) -> None:
 
     @app.post("/api/session/picture.png")
     def picture():
-        lang = S.picture_lang(request.args)
+        lang = _picture_lang()
         preset, key = prepared(_body())
         return Response(S.session_png(preset, key, lang), mimetype="image/png",
                         headers={"X-Sointu-Session-Key": key})

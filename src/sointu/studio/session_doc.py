@@ -2,10 +2,10 @@
 
 The page sees a small view of a session preset (``docs/studio.md``: length, seed, loudness,
 mix, the voice, each phase's share, instruments, intervals, velocities, mallets, rubbed
-bowls, gong waves and signals, each instrument's level and place). Edits are applied to the base
-preset's TOML document with tomlkit, so the comments and layout of what was not changed
-survive, and the result is validated exactly as ``sointu validate`` validates a file. A
-key the page leaves out of SESSION is left as the document has it.
+bowls, gong waves and signals, each instrument's level and place). Edits are applied to
+the base preset's TOML document with tomlkit, so the comments and layout of what was not
+changed survive, and the result is validated exactly as ``sointu validate`` validates a
+file. A key the page leaves out of SESSION is left as the document has it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import tomlkit
 
 from ..errors import PresetError
 from ..presets import find_preset, list_presets, read_text, shipped_dir
+from ..session.schema import CUE, RUB
 from .guard import Refusal, safe_name
 
 __all__ = ["base_document", "session_view", "apply_session", "check_session", "preset_list",
@@ -32,12 +33,20 @@ _TOP = ("base", "title", "description", "duration_s", "seed", "loudness_lufs", "
 _PHASE = ("name", "share", "length_s", "instruments", "interval_s", "interval_end_s",
           "velocity", "velocity_end", "mallets", "mallets_end", "rub", "gong_waves",
           "signals")
+
+
+def _schema_default(keys, name: str):
+    """The schema's default of key ``name`` (a range as a list, as JSON gives it back)."""
+    default = next(k.default for k in keys if k.name == name)
+    return list(default) if isinstance(default, tuple) else default
+
+
 #: A signal cue's keys the page edits, with the schema's defaults (a default sent back for a
 #: key the cue leaves out is not written); and those it shows only (read-only).
-_SIGNAL = {"count": 1, "velocity": [0.3, 0.5]}
+_SIGNAL = {name: _schema_default(CUE, name) for name in ("count", "velocity")}
 _SIGNAL_SHOWN = ("instrument", "at_s", "at")
 #: The keys of a phase's rub (``[phases.rub]``) the page edits: all it has.
-_RUB = ("instruments", "interval_s", "duration_s", "velocity")
+_RUB = tuple(k.name for k in RUB)
 _INSTRUMENT = ("instrument", "level_db", "azimuth_deg")
 _DEFAULTS = {"duration_s": "duration_s", "seed": "seed", "loudness_lufs": "loudness_lufs",
              "mix": "mix"}
@@ -208,7 +217,7 @@ def _rub_view(rub) -> dict | None:
         return None
     out = {k: rub[k] for k in _RUB if k in rub}
     out["instruments"] = dict(rub.get("instruments") or {})
-    out.setdefault("velocity", [0.4, 0.6])  # the schema's default, sent back unchanged
+    out.setdefault("velocity", _schema_default(RUB, "velocity"))  # sent back unchanged
     return out
 
 

@@ -7,6 +7,7 @@ click costs nothing. Pictures are drawn one at a time (matplotlib is not thread-
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import UsageError
 from .guard import Refusal
 
-__all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png", "picture_lang",
+__all__ = ["Cache", "audition_params", "audition_wav", "strike_png", "session_png",
            "audition_stream", "preview_wav", "preview_level", "wav_header", "pcm16",
            "instrument_list", "default_seconds", "warm_up", "PREVIEW_MAX_S", "RUB_S"]
 
@@ -223,33 +224,14 @@ def audition_stream(params):
     return stream(), seconds
 
 
-def picture_lang(args) -> str:
-    """The ``lang`` of a picture's query: the page's language, ``en`` (default) or ``fi``;
-    :class:`Refusal` naming the field otherwise."""
-    from ..pictures.labels import LANGUAGES
-
-    lang = args.get("lang") or "en"
-    if lang not in LANGUAGES:
-        raise Refusal(400, f"lang {lang!r} is not allowed; allowed: {', '.join(LANGUAGES)}",
-                      "lang")
-    return lang
-
-
-#: The page's texts by language (static/i18n/LANG.json), read when first needed.
-_PAGE_TEXTS: dict = {}
-
-
+@functools.cache
 def _page_texts(lang: str) -> dict:
     """The page's own texts in ``lang`` (static/i18n/LANG.json), read once."""
     import json
     from importlib import resources
 
-    got = _PAGE_TEXTS.get(lang)
-    if got is None:
-        text = resources.files(__package__).joinpath("static", "i18n", f"{lang}.json")
-        got = _PAGE_TEXTS[lang] = json.loads(text.read_text("utf-8"))
-    return got
-
+    text = resources.files(__package__).joinpath("static", "i18n", f"{lang}.json")
+    return json.loads(text.read_text("utf-8"))
 
 
 def instrument_names(preset, lang: str) -> dict[str, str]:
